@@ -1,0 +1,47 @@
+"""Fixtures shared by every test folder: a real Kafka broker and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from lanthanide.testing.kafka import real_kafka
+from lanthanide.testing.postgres import create_database, find_pg_bin, real_postgres
+
+REPO_ROOT = Path(__file__).resolve().parent
+SHARED_DATA = Path(os.environ.get("LANTHANIDE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap servers of a real Kafka broker (started once per test session if not given)."""
+    with real_kafka() as servers:
+        os.environ.setdefault("LANTHANIDE_TEST_KAFKA", servers)
+        yield servers
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """libpq URL of a real PostgreSQL server (skips when PostgreSQL is not installed)."""
+    if find_pg_bin() is None and not os.environ.get("LANTHANIDE_TEST_POSTGRES_URL"):
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with real_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """SQLAlchemy asyncpg URL of a fresh, empty database for one test."""
+    return create_database(postgres_server, f"t_{uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only reference data beside the repo (restricted-party lists, name sets)."""
+    if not SHARED_DATA.exists():
+        pytest.skip(f"reference data not found at {SHARED_DATA}")
+    return SHARED_DATA

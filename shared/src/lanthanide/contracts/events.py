@@ -1,0 +1,290 @@
+"""Payloads of the event catalogue, one model per event type.
+
+Inter-service payloads ignore unknown fields (forward compatible within a major version);
+the upstream Application forbids them (typos are reported to the submitter).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lanthanide.contracts.application import Application, ContactPoint, PartyRole
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# ---------------------------------------------------------------- intake
+
+
+class FieldError(_Payload):
+    """One reason an application was rejected: where, what, and what would be right."""
+
+    loc: str = Field(description="Dotted path to the field, e.g. 'items.0.unit'")
+    message: str
+    type: str = Field(description="Machine-readable error type, e.g. 'missing', 'value_error'")
+
+
+class ApplicationAccepted(_Payload):
+    """Intake validated and normalised the application and assigned its case id."""
+
+    external_reference: str
+    application: Application
+    received_at: datetime
+    complete: bool
+    missing_documents: list[str] = Field(default_factory=list)
+    is_amendment: bool = False
+
+
+class ApplicationRejected(_Payload):
+    """The application could not be accepted; errors say which fields and why."""
+
+    external_reference: str | None = None
+    exporter_name: str | None = None
+    errors: list[FieldError]
+    contact: ContactPoint | None = None
+
+
+# ---------------------------------------------------------------- screening
+
+
+class Route(StrEnum):
+    """The route screening recommends for a case."""
+
+    NO_LICENCE_REQUIRED = "no_licence_required"
+    GREEN_CHANNEL = "green_channel"
+    STANDARD = "standard"
+    ENHANCED = "enhanced"
+    DENY = "deny"
+    INCOMPLETE = "incomplete"
+
+
+class ClassificationResult(_Payload):
+    """Classification of one item against the dated control measures."""
+
+    item_index: int
+    control_codes: list[str] = Field(default_factory=list)
+    licence_required: bool
+    measure_ids: list[str] = Field(default_factory=list)
+    rule_ids: list[str] = Field(default_factory=list)
+    explanation: str = ""
+
+
+class PartyHit(_Payload):
+    """A party matched an entry of a restricted-party list."""
+
+    party_role: PartyRole | Literal["owner"]
+    party_index: int
+    list_id: str
+    list_kind: str = Field(description="control | watch | unreliable_entity | counter_sanctions | sanctions | other")
+    list_version: str
+    entry_id: str
+    matched_name: str
+    score: float = Field(ge=0, le=1)
+    algorithm_version: str
+    explanation: str = ""
+    via_owner_chain: list[str] = Field(default_factory=list)
+    ownership_percent: float | None = None
+
+
+class RedFlag(_Payload):
+    """A coded know-your-customer indicator with its evidence. A red flag means 'inquire'."""
+
+    code: str
+    description: str
+    evidence: str
+
+
+class EndUseAssessment(_Payload):
+    category: str
+    military: bool = False
+    wmd: bool = False
+    terrorism: bool = False
+    advanced_semiconductor: bool = False
+    ai_military_potential: bool = False
+    rule_ids: list[str] = Field(default_factory=list)
+    explanation: str = ""
+
+
+class ScreeningCompleted(_Payload):
+    """Screening's verdict: classification, list hits, end use, red flags and a recommended route."""
+
+    external_reference: str
+    application: Application
+    complete: bool
+    missing_documents: list[str] = Field(default_factory=list)
+    classifications: list[ClassificationResult]
+    licence_required: bool
+    hits: list[PartyHit] = Field(default_factory=list)
+    end_use: EndUseAssessment
+    red_flags: list[RedFlag] = Field(default_factory=list)
+    route: Route
+    route_reasons: list[str] = Field(default_factory=list)
+    rule_ids: list[str] = Field(default_factory=list)
+    list_versions: dict[str, str] = Field(default_factory=dict)
+    reference_data_version: str
+    algorithm_version: str
+    screened_on: date
+    is_rescreen: bool = False
+
+
+# ---------------------------------------------------------------- review
+
+
+class CaseEventKind(StrEnum):
+    RECEIVED = "received"
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    INFO_REQUESTED = "info_requested"
+    AMENDED = "amended"
+    ESCALATED = "escalated"
+    RECOMMENDED = "recommended"
+    COUNTERSIGNED = "countersigned"
+    SLA_WARNING = "sla_warning"
+    REOPENED = "reopened"
+    LICENCE_ISSUED = "licence_issued"
+    LICENCE_DRAWN_DOWN = "licence_drawn_down"
+    LICENCE_SUSPENDED = "licence_suspended"
+    LICENCE_REVOKED = "licence_revoked"
+    LICENCE_EXHAUSTED = "licence_exhausted"
+    SHIPMENT_REFUSED = "shipment_refused"
+    STATE_CHANGED = "state_changed"
+
+
+class CaseEvent(_Payload):
+    """A step in a case's life in review, with the actor who took it."""
+
+    kind: CaseEventKind
+    actor: str
+    from_state: str | None = None
+    to_state: str | None = None
+    reason: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class DecisionOutcome(StrEnum):
+    APPROVED = "approved"
+    DENIED = "denied"
+    NO_LICENCE_REQUIRED = "no_licence_required"
+    WITHDRAWN = "withdrawn"
+
+
+class ReasonCode(_Payload):
+    """A stated reason: a stable code (grep-able rule id) and human text."""
+
+    code: str
+    text: str
+
+
+class LicenceType(StrEnum):
+    SINGLE = "single"
+    GENERAL = "general"
+
+
+class LicenceItem(_Payload):
+    description: str
+    control_codes: list[str] = Field(default_factory=list)
+    quantity_cap: Decimal
+    unit: str
+
+
+class Licence(_Payload):
+    """A licence as issued: number, type, holder, items with caps, end users, validity, conditions."""
+
+    number: str
+    type: LicenceType
+    holder: str
+    items: list[LicenceItem]
+    end_users: list[str]
+    end_user_countries: list[str] = Field(default_factory=list)
+    valid_from: date
+    valid_until: date
+    conditions: list[str] = Field(default_factory=list)
+
+
+class DecisionMade(_Payload):
+    """The decision on a case. decision_id is deterministic per case: duplicates share it."""
+
+    decision_id: UUID
+    outcome: DecisionOutcome
+    external_reference: str
+    exporter_name: str
+    route: Route | None = None
+    reasons: list[ReasonCode] = Field(default_factory=list)
+    licence: Licence | None = None
+    decided_by: str = Field(description="'auto' for an automatic decision, else the reviewer id")
+    countersigned_by: str | None = None
+    rule_ids: list[str] = Field(default_factory=list)
+    policy_version: str
+    decided_at: datetime
+    contact: ContactPoint | None = None
+
+
+# ---------------------------------------------------------------- notification, reference, shipments
+
+
+class NotificationOutcome(_Payload):
+    """The result of telling someone about an event."""
+
+    about_event_id: UUID
+    about_event_type: str
+    channel: Literal["webhook", "email"]
+    target: str
+    status: Literal["delivered", "failed"]
+    attempts: int
+    response_status: int | None = None
+    error: str | None = None
+
+
+class ReferenceUpdated(_Payload):
+    """A restricted-party list or a control measure changed; open cases and live licences are re-screened."""
+
+    kind: Literal["list", "measures"]
+    list_id: str | None = None
+    version: str
+    path: str | None = None
+    description: str = ""
+
+
+class ShipmentReported(_Payload):
+    """An export made under a licence, drawing down its quantities."""
+
+    shipment_id: str
+    licence_number: str
+    item_index: int = 0
+    quantity: Decimal = Field(gt=0)
+    unit: str
+    end_user: str
+    end_user_country: str
+    shipped_on: date
+
+
+# ---------------------------------------------------------------- catalogue
+
+#: event_type -> payload model. The one registry the serde and schema export use.
+EVENT_TYPES: dict[str, type[BaseModel]] = {
+    "application.submitted": Application,
+    "application.accepted": ApplicationAccepted,
+    "application.rejected": ApplicationRejected,
+    "screening.completed": ScreeningCompleted,
+    "case.event": CaseEvent,
+    "decision.made": DecisionMade,
+    "notification.outcome": NotificationOutcome,
+    "reference.updated": ReferenceUpdated,
+    "shipment.reported": ShipmentReported,
+}
+
+
+def payload_model(event_type: str) -> type[BaseModel]:
+    """The payload model of an event type; KeyError names the known types."""
+    try:
+        return EVENT_TYPES[event_type]
+    except KeyError:
+        raise KeyError(f"unknown event_type {event_type!r}; known: {sorted(EVENT_TYPES)}") from None

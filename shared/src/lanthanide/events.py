@@ -1,0 +1,106 @@
+"""Making envelopes: the one place that derives event ids and carries causality forward."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel
+
+from lanthanide import __version__
+from lanthanide.contracts.envelope import Envelope, Producer
+from lanthanide.contracts.events import EVENT_TYPES
+from lanthanide.ids import derived_id
+from lanthanide.serde import envelope_class
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An envelope bound for a topic (key = case_id)."""
+
+    topic: str
+    envelope: Envelope[Any]
+
+
+class EventFactory:
+    """Builds envelopes for one service.
+
+    `derive` gives a uuid5 of the source event id and a purpose, so processing the same input
+    twice yields the same output ids; `new` is for events with no input (HTTP, CLI, timers).
+    """
+
+    def __init__(self, service: str, version: str = __version__, instance: str | None = None) -> None:
+        self.producer = Producer(
+            service=service, version=version, instance=instance or socket.gethostname()
+        )
+
+    def _build(
+        self,
+        *,
+        event_id: UUID,
+        event_type: str,
+        payload: BaseModel,
+        case_id: UUID | None,
+        correlation_id: UUID,
+        causation_id: UUID | None,
+        occurred_at: datetime | None,
+    ) -> Envelope[Any]:
+        if event_type not in EVENT_TYPES:
+            raise KeyError(f"unknown event_type {event_type!r}")
+        return envelope_class(event_type)(
+            event_id=event_id,
+            event_type=event_type,
+            case_id=case_id,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            occurred_at=occurred_at or datetime.now(UTC),
+            producer=self.producer,
+            payload=payload,
+        )
+
+    def derive(
+        self,
+        source: Envelope[Any],
+        event_type: str,
+        payload: BaseModel,
+        *,
+        purpose: str = "",
+        case_id: UUID | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Envelope[Any]:
+        """An event caused by `source`: deterministic id, same correlation, causation = source."""
+        return self._build(
+            event_id=derived_id(source.event_id, event_type, purpose),
+            event_type=event_type,
+            payload=payload,
+            case_id=case_id or source.case_id,
+            correlation_id=source.correlation_id,
+            causation_id=source.event_id,
+            occurred_at=occurred_at,
+        )
+
+    def new(
+        self,
+        event_type: str,
+        payload: BaseModel,
+        *,
+        case_id: UUID | None = None,
+        correlation_id: UUID | None = None,
+        causation_id: UUID | None = None,
+        event_id: UUID | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Envelope[Any]:
+        """An event with no input event (e.g. an HTTP request or a reviewer action)."""
+        eid = event_id or uuid4()
+        return self._build(
+            event_id=eid,
+            event_type=event_type,
+            payload=payload,
+            case_id=case_id,
+            correlation_id=correlation_id or eid,
+            causation_id=causation_id,
+            occurred_at=occurred_at,
+        )

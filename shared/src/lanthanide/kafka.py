@@ -1,0 +1,212 @@
+"""The one Kafka client factory, and the consume-transform-produce stage every service runs.
+
+Delivery: each stage reads a batch, turns every record into output envelopes, publishes them
+all with acks=all, waits for the broker's acknowledgement, and only then commits the batch's
+offsets (FastStream AckPolicy.NACK_ON_ERROR on a batch subscriber: a failed publish rewinds the
+batch). A crash anywhere re-delivers the batch; outputs have deterministic event ids, so
+consumers downstream dedupe by event_id. Undecodable records go to `<topic>.dlq` with the error
+and the original bytes and the stage moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
+
+from lanthanide.contracts.envelope import Envelope
+from lanthanide.events import Outgoing
+from lanthanide.logging import get_logger
+from lanthanide.serde import DecodeError, decode, encode
+from lanthanide.settings import KafkaSettings
+from lanthanide.topics import all_topics_with_dlq, dlq
+
+log = get_logger(__name__)
+
+Handler = Callable[[Envelope[Any]], Awaitable[Sequence[Outgoing]]]
+
+
+def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
+    """A FastStream Kafka broker with durable, idempotent production (acks=all, enable_idempotence)."""
+    return KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=f"{settings.client_id_prefix}-{client_id}",
+        acks="all" if settings.acks == "all" else 1,
+        enable_idempotence=settings.acks == "all",
+        linger_ms=settings.linger_ms,
+        request_timeout_ms=30_000,
+        logger=None,
+    )
+
+
+def make_producer(settings: KafkaSettings, client_id: str, **kwargs: Any) -> AIOKafkaProducer:
+    """A plain aiokafka producer (CLI, clients, transactional use)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=f"{settings.client_id_prefix}-{client_id}",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=settings.linger_ms,
+        **kwargs,
+    )
+
+
+async def ensure_topics(settings: KafkaSettings, topics: Sequence[str] | None = None) -> None:
+    """Create the catalogue's topics (and their DLQs) with the configured partitions; idempotent."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in (topics or all_topics_with_dlq()) if t not in existing]
+        if wanted:
+            try:
+                await admin.create_topics([
+                    NewTopic(t, num_partitions=settings.partitions,
+                             replication_factor=settings.replication_factor)
+                    for t in wanted
+                ])
+            except TopicAlreadyExistsError:
+                pass  # another service won the race: fine
+    finally:
+        await admin.close()
+
+
+def key_of(envelope: Envelope[Any]) -> bytes | None:
+    """Key = case_id, so one case stays ordered on one partition."""
+    return str(envelope.case_id).encode() if envelope.case_id else None
+
+
+def headers_of(envelope: Envelope[Any]) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        "event_type": envelope.event_type,
+        "event_id": str(envelope.event_id),
+        "schema_version": str(envelope.schema_version),
+    }
+
+
+def dead_letter_body(record: ConsumerRecord[Any, Any], error: str, service: str) -> bytes:
+    """A dead-letter record: the error, where it came from, and the original bytes (base64)."""
+    return orjson.dumps({
+        "error": error,
+        "service": service,
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else None,
+        "timestamp": record.timestamp,
+        "dead_lettered_at": datetime.now(UTC).isoformat(),
+        "original_b64": base64.b64encode(record.value or b"").decode(),
+    })
+
+
+async def _records(msg: StreamMessage[Any]) -> list[ConsumerRecord[Any, Any]]:
+    raw = msg.raw_message
+    return list(raw) if isinstance(raw, tuple) else [raw]
+
+
+class Publisher:
+    """Publishes envelopes through a FastStream broker and waits for the acknowledgements."""
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self.broker = broker
+
+    async def publish(self, outgoing: Sequence[Outgoing]) -> None:
+        futures = [
+            await self.broker.publish(
+                encode(o.envelope), o.topic, key=key_of(o.envelope),
+                headers=headers_of(o.envelope), no_confirm=True,
+            )
+            for o in outgoing
+        ]
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def publish_raw(self, topic: str, body: bytes, key: bytes | None, headers: dict[str, str]) -> None:
+        await self.broker.publish(body, topic, key=key, headers=headers)
+
+
+def register_stage(
+    broker: KafkaBroker,
+    *,
+    topics: Sequence[str],
+    group_id: str,
+    service: str,
+    handle: Handler,
+    settings: KafkaSettings,
+    on_undecodable: Callable[[ConsumerRecord[Any, Any], DecodeError], Awaitable[Sequence[Outgoing]]] | None = None,
+    isolation_level: str = "read_uncommitted",
+) -> Any:
+    """Subscribe `handle` to `topics` as one consumer group with commit-after-produce semantics.
+
+    `on_undecodable` lets a stage turn bad input into a business event (intake rejects an
+    application with field-level reasons); without it, bad records go to the DLQ.
+    """
+    publisher = Publisher(broker)
+
+    @broker.subscriber(
+        *topics,
+        group_id=group_id,
+        batch=True,
+        max_records=settings.max_batch_records,
+        batch_timeout_ms=50,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=_records,
+        isolation_level=isolation_level,  # type: ignore[arg-type]
+        title=f"{service}:{','.join(topics)}",
+    )
+    async def on_batch(records: Any) -> None:
+        outgoing: list[Outgoing] = []
+        for record in records:
+            try:
+                envelope = decode(record.value or b"")
+            except DecodeError as exc:
+                if on_undecodable is not None:
+                    outgoing.extend(await on_undecodable(record, exc))
+                else:
+                    await _dead_letter(publisher, record, exc.reason, service)
+                continue
+            outgoing.extend(await _handle_one(publisher, handle, envelope, record, service))
+        await publisher.publish(outgoing)
+
+    return on_batch
+
+
+async def _handle_one(
+    publisher: Publisher,
+    handle: Handler,
+    envelope: Envelope[Any],
+    record: ConsumerRecord[Any, Any],
+    service: str,
+) -> Sequence[Outgoing]:
+    try:
+        return await handle(envelope)
+    except (ValueError, KeyError, TypeError, LookupError) as exc:
+        # A bug or bad data in one event must not stall the partition: dead-letter it.
+        log.error("handler_failed", event_id=str(envelope.event_id), error=repr(exc)[:300])
+        await _dead_letter(publisher, record, f"handler error: {exc!r}"[:2000], service)
+        return ()
+
+
+async def _dead_letter(
+    publisher: Publisher, record: ConsumerRecord[Any, Any], error: str, service: str
+) -> None:
+    log.warning("dead_lettered", topic=record.topic, partition=record.partition,
+                offset=record.offset, error=error[:200])
+    await publisher.publish_raw(
+        dlq(record.topic),
+        dead_letter_body(record, error, service),
+        key=record.key if isinstance(record.key, bytes) else None,
+        headers={"content-type": "application/json", "dlq_error": error[:200]},
+    )

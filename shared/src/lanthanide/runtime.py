@@ -1,0 +1,87 @@
+"""Running a service process: the Kafka stage(s), an optional HTTP app, signals and a clean stop.
+
+SIGTERM/SIGINT stop the HTTP server first (no new work), then the broker: FastStream finishes
+the batch in flight and commits it before the consumer leaves the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+
+from lanthanide.kafka import ensure_topics
+from lanthanide.logging import get_logger
+from lanthanide.settings import KafkaSettings
+
+log = get_logger(__name__)
+
+Hook = Callable[[], Awaitable[Any]]
+
+
+async def run_service(
+    *,
+    name: str,
+    broker: KafkaBroker,
+    kafka: KafkaSettings,
+    asgi_app: Any | None = None,
+    http_host: str = "127.0.0.1",
+    http_port: int | None = None,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    background: Sequence[Hook] = (),
+) -> None:
+    """Start everything, wait for SIGTERM/SIGINT, stop everything in the right order."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    await _retry(lambda: ensure_topics(kafka), what="ensure_topics")
+    for hook in on_startup:
+        await hook()
+    await _retry(broker.start, what="broker.start")
+    tasks = [asyncio.create_task(job(), name=f"{name}-bg") for job in background]
+
+    server = None
+    server_task = None
+    if asgi_app is not None and http_port is not None:
+        import uvicorn
+
+        config = uvicorn.Config(
+            asgi_app, host=http_host, port=http_port, log_level="warning",
+            access_log=False, lifespan="on",
+        )
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server_task = asyncio.create_task(server.serve(), name=f"{name}-http")
+    log.info("service_started", http_port=http_port)
+
+    await stop.wait()
+    log.info("service_stopping")
+    if server is not None and server_task is not None:
+        server.should_exit = True
+        await server_task
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await broker.stop()
+    for hook in on_shutdown:
+        await hook()
+    log.info("service_stopped")
+
+
+async def _retry(fn: Hook, *, what: str, attempts: int = 30, delay: float = 1.0) -> Any:
+    """Kafka may still be starting (make run starts everything at once): retry for a while."""
+    for i in range(attempts):
+        try:
+            return await fn()
+        except Exception as exc:  # noqa: BLE001 - any connection failure is retried
+            if i == attempts - 1:
+                raise
+            log.warning("startup_retry", what=what, attempt=i + 1, error=repr(exc)[:200])
+            await asyncio.sleep(delay)
+    return None

@@ -1,0 +1,54 @@
+"""Builders for realistic applications (plain dicts, as upstream systems send them)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date, timedelta
+from typing import Any
+
+
+def civilian_application(ref: str = "PO-2026-0001", **overrides: Any) -> dict[str, Any]:
+    """A complete, compliant application: Dy-bearing NdFeB magnets for EV motors in Germany."""
+    today = date.today()
+    app: dict[str, Any] = {
+        "external_reference": ref,
+        "exporter": {
+            "role": "exporter",
+            "name": "Ganzhou Rare Earth Magnetics Co., Ltd.",
+            "country": "CN",
+            "identifiers": {"uscc": "91360700MA35XXXX1A"},
+        },
+        "items": [
+            {
+                "description": "Sintered NdFeB magnets containing dysprosium",
+                "form": "magnet",
+                "hs_code": "8505111000",
+                "elements": [{"element": "Nd", "percent": "28"}, {"element": "Dy", "percent": "4"}],
+                "quantity": "500",
+                "unit": "kg",
+                "value": "45000",
+                "currency": "USD",
+            }
+        ],
+        "parties": [
+            {"role": "importer", "name": "Antriebstechnik Nord GmbH", "country": "DE"},
+            {"role": "end_user", "name": "Antriebstechnik Nord GmbH", "country": "DE",
+             "business_description": "electric traction motors for buses"},
+        ],
+        "end_use": {"category": "automotive", "description": "Traction motors for electric city buses"},
+        "contract": {"number": "C-2026-117", "signed_on": str(today - timedelta(days=20))},
+        "route": {"port_of_loading": "Shanghai", "port_of_discharge": "Hamburg",
+                  "final_destination_country": "DE"},
+        "documents": [
+            {"kind": "end_user_certificate", "reference": "EUC-117",
+             "issued_on": str(today - timedelta(days=15)), "states_end_user": "Antriebstechnik Nord GmbH",
+             "states_contract_number": "C-2026-117", "no_re_export_commitment": True},
+            {"kind": "contract", "reference": "C-2026-117", "issued_on": str(today - timedelta(days=20))},
+            {"kind": "technical_description", "reference": "TD-117", "issued_on": str(today - timedelta(days=20))},
+        ],
+        "payment_method": "bank_transfer",
+        "contact": {},
+    }
+    merged = copy.deepcopy(app)
+    merged.update(overrides)
+    return merged

@@ -1,0 +1,38 @@
+"""The topic catalogue: the one place that names Kafka topics."""
+
+from __future__ import annotations
+
+from typing import Final
+
+PREFIX: Final = "lanthanide"
+
+
+class Topics:
+    """Topic names. Key = case_id on every topic, so one case stays ordered on one partition."""
+
+    APPLICATIONS_SUBMITTED: Final = f"{PREFIX}.applications.submitted"
+    APPLICATIONS_ACCEPTED: Final = f"{PREFIX}.applications.accepted"
+    APPLICATIONS_REJECTED: Final = f"{PREFIX}.applications.rejected"
+    SCREENING_COMPLETED: Final = f"{PREFIX}.screening.completed"
+    CASE_EVENTS: Final = f"{PREFIX}.cases.events"
+    DECISIONS: Final = f"{PREFIX}.decisions"
+    NOTIFICATIONS: Final = f"{PREFIX}.notifications"
+    REFERENCE_UPDATES: Final = f"{PREFIX}.reference.updates"
+    SHIPMENTS_REPORTED: Final = f"{PREFIX}.shipments.reported"
+
+    @classmethod
+    def all(cls) -> tuple[str, ...]:
+        """Every business topic (without dead-letter topics)."""
+        return tuple(
+            v for k, v in vars(cls).items() if k.isupper() and isinstance(v, str)
+        )
+
+
+def dlq(topic: str) -> str:
+    """The dead-letter topic for a topic: poison messages with the error and the original bytes."""
+    return f"{topic}.dlq"
+
+
+def all_topics_with_dlq() -> tuple[str, ...]:
+    """Every topic the stack uses, dead-letter topics included (for creating them up front)."""
+    return Topics.all() + tuple(dlq(t) for t in Topics.all())
