@@ -144,13 +144,16 @@ def register_stage(
     service: str,
     handle: Handler,
     settings: KafkaSettings,
-    on_undecodable: Callable[[ConsumerRecord[Any, Any], DecodeError], Awaitable[Sequence[Outgoing]]] | None = None,
+    on_undecodable: Callable[
+        [ConsumerRecord[Any, Any], DecodeError], Awaitable[Sequence[Outgoing] | None]
+    ] | None = None,
     isolation_level: str = "read_uncommitted",
 ) -> Any:
     """Subscribe `handle` to `topics` as one consumer group with commit-after-produce semantics.
 
     `on_undecodable` lets a stage turn bad input into a business event (intake rejects an
-    application with field-level reasons); without it, bad records go to the DLQ.
+    application with field-level reasons); when it is absent or returns None, the record
+    goes to the DLQ.
     """
     publisher = Publisher(broker)
 
@@ -172,10 +175,11 @@ def register_stage(
             try:
                 envelope = decode(record.value or b"")
             except DecodeError as exc:
-                if on_undecodable is not None:
-                    outgoing.extend(await on_undecodable(record, exc))
-                else:
+                salvaged = await on_undecodable(record, exc) if on_undecodable else None
+                if salvaged is None:
                     await _dead_letter(publisher, record, exc.reason, service)
+                else:
+                    outgoing.extend(salvaged)
                 continue
             outgoing.extend(await _handle_one(publisher, handle, envelope, record, service))
         await publisher.publish(outgoing)

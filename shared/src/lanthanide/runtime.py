@@ -79,7 +79,7 @@ async def _retry(fn: Hook, *, what: str, attempts: int = 30, delay: float = 1.0)
     for i in range(attempts):
         try:
             return await fn()
-        except Exception as exc:  # noqa: BLE001 - any connection failure is retried
+        except Exception as exc:
             if i == attempts - 1:
                 raise
             log.warning("startup_retry", what=what, attempt=i + 1, error=repr(exc)[:200])

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class KafkaSettings(BaseSettings):
     """How to reach Kafka and how to produce. KAFKA_BOOTSTRAP_SERVERS is honoured as well."""
 
-    model_config = SettingsConfigDict(env_prefix="LANTHANIDE_KAFKA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LANTHANIDE_KAFKA_", extra="ignore", populate_by_name=True)
 
     bootstrap_servers: str = Field(
         default="127.0.0.1:9092",
@@ -36,7 +36,7 @@ class LoggingSettings(BaseSettings):
 class ServiceSettings(BaseSettings):
     """Base of each service's settings class; a service adds its own fields and env prefix."""
 
-    model_config = SettingsConfigDict(env_prefix="LANTHANIDE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LANTHANIDE_", extra="ignore", populate_by_name=True)
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

@@ -1,0 +1,95 @@
+"""Intake: turn a submission (envelope, bare application, or garbage) into accepted or rejected.
+
+Pure domain logic; the Kafka stage and the HTTP route both call `assess`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from lanthanide.contracts import Application, ApplicationAccepted, ApplicationRejected, FieldError
+from lanthanide.contracts.application import ContactPoint
+from lanthanide.ids import case_id_for
+from lanthanide.serde import field_errors
+from pydantic import ValidationError
+
+from lanthanide_intake.domain.documents import missing_documents
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    case_id: UUID
+    payload: ApplicationAccepted
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    case_id: UUID | None
+    payload: ApplicationRejected
+
+
+def validate(data: Any) -> Application | list[FieldError]:
+    """The application, or every field-level reason it is not one."""
+    try:
+        return Application.model_validate(data)
+    except ValidationError as exc:
+        return [FieldError(**e) for e in field_errors(exc)]
+
+
+def assess(data: Any, *, today: date, received_at: Any) -> Accepted | Rejected:
+    """Validate and normalise; decide the case id; check the documents."""
+    result = validate(data)
+    if isinstance(result, list):
+        return Rejected(case_id=_salvage_case_id(data), payload=_rejection(data, result))
+    app = result
+    missing = missing_documents(app, today)
+    return Accepted(
+        case_id=case_id_for(app.exporter_key, app.external_reference),
+        payload=ApplicationAccepted(
+            external_reference=app.external_reference,
+            application=app,
+            received_at=received_at,
+            complete=not missing,
+            missing_documents=missing,
+        ),
+    )
+
+
+def _rejection(data: Any, errors: list[FieldError]) -> ApplicationRejected:
+    """Keep what identifies the submitter (reference, exporter, contact) so it can be told why."""
+    ref = exporter = None
+    contact = None
+    if isinstance(data, dict):
+        raw_ref = data.get("external_reference")
+        ref = raw_ref[:100] if isinstance(raw_ref, str) else None
+        raw_exp = data.get("exporter")
+        if isinstance(raw_exp, dict) and isinstance(raw_exp.get("name"), str):
+            exporter = raw_exp["name"][:300]
+        try:
+            contact = ContactPoint.model_validate(data.get("contact") or {})
+        except ValidationError:
+            contact = None
+    return ApplicationRejected(
+        external_reference=ref, exporter_name=exporter, errors=errors, contact=contact
+    )
+
+
+def _salvage_case_id(data: Any) -> UUID | None:
+    """A rejected application still gets its case id when reference and exporter parse, so the
+    rejection lands on the same key (and partition) as a later corrected submission."""
+    if not isinstance(data, dict):
+        return None
+    ref, exp = data.get("external_reference"), data.get("exporter")
+    if not (isinstance(ref, str) and ref.strip() and isinstance(exp, dict)):
+        return None
+    name = exp.get("name")
+    idents = exp.get("identifiers") if isinstance(exp.get("identifiers"), dict) else {}
+    for k in ("uscc", "USCC", "registration_number", "customs_code"):
+        if isinstance(idents.get(k), str):
+            return case_id_for(f"{k.lower()}:{idents[k]}", ref[:100])
+    if isinstance(name, str) and name.strip():
+        return case_id_for(f"name:{' '.join(name.split()).casefold()}", ref[:100])
+    return None

@@ -1,0 +1,79 @@
+"""HTTP entrypoint (no `from __future__ import annotations`: FastAPI resolves local dependencies
+at definition time). POST /applications publishes the application as an application.submitted
+event (the same path as Kafka submissions) and answers with the case id at once."""
+
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from lanthanide.events import EventFactory, Outgoing
+from lanthanide.ids import case_id_for
+from lanthanide.kafka import Publisher
+from lanthanide.serde import DecodeError, loads
+from lanthanide.topics import Topics
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from lanthanide_intake.domain.intake import validate
+from lanthanide_intake.settings import IntakeSettings
+
+
+def create_app(settings: IntakeSettings, publisher: Publisher, events: EventFactory) -> FastAPI:
+    app = FastAPI(
+        title="Lanthanide intake",
+        version="1",
+        description="Submit export-licence applications. Every request that submits needs an API key.",
+    )
+
+    def client(
+        authorization: Annotated[str | None, Header()] = None,
+        x_api_key: Annotated[str | None, Header()] = None,
+    ) -> str:
+        key = x_api_key or (authorization[7:] if authorization and authorization.startswith("Bearer ") else None)
+        if key:
+            for known, name in settings.api_keys.items():
+                if hmac.compare_digest(known.encode(), key.encode()):
+                    return name
+        raise HTTPException(401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"})
+
+    @app.post("/applications", status_code=202, responses={
+        401: {"description": "missing or invalid API key"},
+        413: {"description": "body larger than the configured limit"},
+        422: {"description": "field-level errors: {errors: [{loc, message, type}]}"},
+    })
+    async def submit(request: Request, submitter: Annotated[str, Depends(client)]) -> Any:
+        """Validate and submit one application; returns its case id (202: decided asynchronously)."""
+        body = await request.body()
+        if len(body) > settings.max_body_bytes:
+            raise HTTPException(413, f"body exceeds {settings.max_body_bytes} bytes")
+        try:
+            data = loads(body)
+        except DecodeError as exc:
+            return JSONResponse({"errors": [{"loc": "(body)", "message": exc.reason, "type": "json_invalid"}]}, 422)
+        result = validate(data)
+        if isinstance(result, list):
+            return JSONResponse({"errors": [e.model_dump() for e in result]}, 422)
+        case_id = case_id_for(result.exporter_key, result.external_reference)
+        envelope = events.new("application.submitted", result, case_id=case_id)
+        await publisher.publish([Outgoing(Topics.APPLICATIONS_SUBMITTED, envelope)])
+        return {
+            "case_id": str(case_id),
+            "external_reference": result.external_reference,
+            "event_id": str(envelope.event_id),
+            "submitted_by": submitter,
+        }
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        return {"status": "ready"}
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,83 @@
+"""Kafka entrypoint: lanthanide.applications.submitted -> accepted | rejected (| DLQ)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker
+from lanthanide.contracts.envelope import Envelope
+from lanthanide.events import EventFactory, Outgoing
+from lanthanide.ids import derived_id
+from lanthanide.kafka import register_stage
+from lanthanide.serde import DecodeError, loads
+from lanthanide.topics import Topics
+
+from lanthanide_intake.domain.intake import Accepted, assess
+from lanthanide_intake.settings import IntakeSettings
+
+
+class IntakeStage:
+    """Assesses each submission and emits exactly one accepted or rejected event for it."""
+
+    def __init__(self, events: EventFactory) -> None:
+        self.events = events
+
+    async def on_envelope(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
+        if envelope.event_type != "application.submitted":
+            return ()
+        data = envelope.payload.model_dump(mode="json")
+        return [self._outcome(data, envelope.event_id, envelope.correlation_id, envelope.occurred_at)]
+
+    async def on_undecodable(
+        self, record: ConsumerRecord[Any, Any], error: DecodeError
+    ) -> Sequence[Outgoing] | None:
+        """JSON that is not a valid application becomes a rejection; non-JSON goes to the DLQ."""
+        try:
+            data = loads(record.value or b"")
+        except DecodeError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        # The id of the input: the envelope's if it has a usable one, else its Kafka coordinates.
+        source_id = _uuid(data.get("event_id")) or derived_id(record.topic, record.partition, record.offset)
+        correlation = _uuid(data.get("correlation_id")) or source_id
+        payload = data.get("payload") if "event_type" in data else data
+        received = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+        return [self._outcome(payload, source_id, correlation, received)]
+
+    def _outcome(
+        self, data: Any, source_id: UUID, correlation_id: UUID, received_at: datetime
+    ) -> Outgoing:
+        # Received = when it was submitted, not when we got round to it: a replay or a lagging
+        # consumer must not move the review clock or the document-expiry check.
+        result = assess(data, today=received_at.date(), received_at=received_at)
+        if isinstance(result, Accepted):
+            topic, event_type = Topics.APPLICATIONS_ACCEPTED, "application.accepted"
+        else:
+            topic, event_type = Topics.APPLICATIONS_REJECTED, "application.rejected"
+        envelope = self.events.new(
+            event_type, result.payload, case_id=result.case_id, correlation_id=correlation_id,
+            causation_id=source_id, event_id=derived_id(source_id, event_type),
+        )
+        return Outgoing(topic, envelope)
+
+
+def _uuid(value: Any) -> UUID | None:
+    try:
+        return UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def register(broker: KafkaBroker, settings: IntakeSettings, events: EventFactory) -> IntakeStage:
+    stage = IntakeStage(events)
+    register_stage(
+        broker, topics=[Topics.APPLICATIONS_SUBMITTED], group_id=settings.group_id,
+        service="intake", handle=stage.on_envelope, settings=settings.kafka,
+        on_undecodable=stage.on_undecodable,
+    )
+    return stage

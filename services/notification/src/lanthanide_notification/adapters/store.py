@@ -1,0 +1,237 @@
+"""The delivery log on SQLAlchemy (async): SQLite by default, PostgreSQL in production.
+
+Tables: deliveries (UNIQUE event_id, channel, target), dead_letters (the body of every delivery
+that failed after its last attempt, for a later replay), case_contacts (case_id -> how to reach
+the applicant) and subscriptions (loaded from the subscriptions file, plus any added later).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from lanthanide_notification.domain.model import (
+    CaseContact,
+    DeliveryResult,
+    Notice,
+    Subscription,
+    Target,
+)
+from lanthanide_notification.domain.ports import DeliveryRecord
+
+metadata = MetaData()
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("target", String(1000), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("case_id", String(36)),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("response_status", Integer),
+    Column("error", Text),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("event_id", "channel", "target", name="uq_delivery"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("target", String(1000), nullable=False),
+    Column("case_id", String(36)),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text),
+    Column("body", Text, nullable=False),
+    Column("dead_lettered_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("event_id", "channel", "target", name="uq_dead_letter"),
+)
+
+case_contacts = Table(
+    "case_contacts",
+    metadata,
+    Column("case_id", String(36), primary_key=True),
+    Column("exporter_keys", Text, nullable=False),
+    Column("exporter_name", String(300)),
+    Column("external_reference", String(100)),
+    Column("webhook_url", String(1000)),
+    Column("email", String(254)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("applicant", String(300), nullable=False),
+    Column("webhook_url", String(1000)),
+    Column("email", String(254)),
+    Column("kinds", Text, nullable=False),
+    Column("source", String(16), nullable=False),
+)
+
+
+def _insert(engine: AsyncEngine, table: Table) -> Any:
+    """An INSERT that supports ON CONFLICT on both supported dialects."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+class SqlDeliveryLog:
+    """DeliveryLog on an async SQLAlchemy engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._subscriptions: list[Subscription] | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> SqlDeliveryLog:
+        """A log on the database at `url` (sqlite+aiosqlite:// or postgresql+asyncpg://)."""
+        return cls(create_async_engine(url, pool_pre_ping=True))
+
+    async def create_schema(self) -> None:
+        """Create the tables if missing (idempotent)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def find(self, event_id: UUID, target: Target) -> DeliveryRecord | None:
+        """The logged delivery of this event to this target, if any."""
+        query = select(deliveries).where(
+            deliveries.c.event_id == str(event_id),
+            deliveries.c.channel == target.channel,
+            deliveries.c.target == target.address,
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            return None
+        return DeliveryRecord(
+            event_id=event_id,
+            channel=target.channel,
+            target=target.address,
+            result=DeliveryResult(
+                status=row["status"], attempts=row["attempts"],
+                response_status=row["response_status"], error=row["error"],
+            ),
+        )
+
+    async def record(self, notice: Notice, target: Target, result: DeliveryResult, body: str) -> None:
+        """Log a finished delivery; a failed one also gets a dead-letter record with the body.
+
+        ON CONFLICT DO NOTHING: if two consumers raced on a redelivered event, the first
+        record stands (both sent, which the receiver dedupes by X-Lanthanide-Event-Id).
+        """
+        now = datetime.now(UTC)
+        case_id = str(notice.case_id) if notice.case_id else None
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                _insert(self.engine, deliveries).values(
+                    event_id=str(notice.event_id), channel=target.channel, target=target.address,
+                    event_type=notice.event_type, kind=notice.kind.value, case_id=case_id,
+                    status=result.status, attempts=result.attempts,
+                    response_status=result.response_status, error=result.error, finished_at=now,
+                ).on_conflict_do_nothing(index_elements=["event_id", "channel", "target"])
+            )
+            if not result.delivered:
+                await conn.execute(
+                    _insert(self.engine, dead_letters).values(
+                        event_id=str(notice.event_id), channel=target.channel,
+                        target=target.address, case_id=case_id, attempts=result.attempts,
+                        error=result.error, body=body, dead_lettered_at=now,
+                    ).on_conflict_do_nothing(index_elements=["event_id", "channel", "target"])
+                )
+
+    async def contact(self, case_id: UUID) -> CaseContact | None:
+        """What we know about reaching the applicant of a case."""
+        query = select(case_contacts).where(case_contacts.c.case_id == str(case_id))
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            return None
+        return CaseContact(
+            case_id=case_id,
+            exporter_keys=tuple(orjson.loads(row["exporter_keys"])),
+            exporter_name=row["exporter_name"],
+            external_reference=row["external_reference"],
+            webhook_url=row["webhook_url"],
+            email=row["email"],
+        )
+
+    async def save_contact(self, contact: CaseContact) -> None:
+        """Remember (or update) a case's contact."""
+        values = {
+            "case_id": str(contact.case_id),
+            "exporter_keys": orjson.dumps(list(contact.exporter_keys)).decode(),
+            "exporter_name": contact.exporter_name,
+            "external_reference": contact.external_reference,
+            "webhook_url": contact.webhook_url,
+            "email": contact.email,
+            "updated_at": datetime.now(UTC),
+        }
+        stmt = _insert(self.engine, case_contacts).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["case_id"], set_={k: v for k, v in values.items() if k != "case_id"}
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt)
+
+    async def replace_file_subscriptions(self, subs: list[Subscription]) -> None:
+        """Make the table's file-sourced subscriptions exactly `subs` (the file is the truth)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(subscriptions).where(subscriptions.c.source == "file"))
+            if subs:
+                await conn.execute(subscriptions.insert(), [
+                    {"id": s.id, "applicant": s.applicant, "webhook_url": s.webhook_url,
+                     "email": s.email, "kinds": orjson.dumps(sorted(s.kinds)).decode(),
+                     "source": "file"}
+                    for s in subs
+                ])
+        self._subscriptions = None
+
+    async def subscriptions(self) -> list[Subscription]:
+        """Every subscription; cached, since they change only when the file is reloaded."""
+        if self._subscriptions is None:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(select(subscriptions))).mappings().all()
+            self._subscriptions = [
+                Subscription(
+                    id=r["id"], applicant=r["applicant"], webhook_url=r["webhook_url"],
+                    email=r["email"], kinds=frozenset(orjson.loads(r["kinds"])),
+                )
+                for r in rows
+            ]
+        return self._subscriptions
+
+    async def dead_letter_count(self) -> int:
+        """How many deliveries ended in the dead-letter table (for health and tests)."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(dead_letters))).scalar_one())

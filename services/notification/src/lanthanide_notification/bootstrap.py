@@ -1,0 +1,94 @@
+"""Wires the notification service once: store, senders, service, broker and stage."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import httpx
+from faststream.kafka import KafkaBroker
+from lanthanide.events import EventFactory
+from lanthanide.kafka import make_broker
+from lanthanide.logging import get_logger
+from lanthanide.topics import Topics
+
+from lanthanide_notification import SERVICE
+from lanthanide_notification.adapters.email import EmailSender, MailRenderer
+from lanthanide_notification.adapters.store import SqlDeliveryLog
+from lanthanide_notification.adapters.subscriptions import load_subscriptions
+from lanthanide_notification.adapters.webhook import WebhookSender
+from lanthanide_notification.domain.model import Channel
+from lanthanide_notification.domain.ports import Sender
+from lanthanide_notification.entrypoints.stage import register_notification_stage
+from lanthanide_notification.service import NotificationService
+from lanthanide_notification.settings import NotificationSettings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class NotificationApp:
+    """Everything a running notification service holds; `start`/`stop` around the broker."""
+
+    settings: NotificationSettings
+    broker: KafkaBroker
+    store: SqlDeliveryLog
+    http: httpx.AsyncClient
+    service: NotificationService
+
+    async def start(self) -> None:
+        """Create the schema and load the subscriptions file (before the broker starts)."""
+        await self.store.create_schema()
+        if self.settings.subscriptions_file is not None:
+            subs = load_subscriptions(self.settings.subscriptions_file)
+            await self.store.replace_file_subscriptions(subs)
+            log.info("subscriptions_loaded", count=len(subs))
+
+    async def stop(self) -> None:
+        """Close the HTTP client and the database (after the broker stopped)."""
+        await self.http.aclose()
+        await self.store.close()
+
+
+def _webhook_secret(settings: NotificationSettings) -> str:
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value()
+    # No secret configured: still deliver, but with a throw-away key nobody can verify, and
+    # say so loudly; a fixed fallback key in the code would be a published secret.
+    log.warning("webhook_secret_unset", hint="set LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET")
+    return secrets.token_hex(32)
+
+
+def build(settings: NotificationSettings | None = None, broker: KafkaBroker | None = None) -> NotificationApp:
+    """Build the service from settings; pass `broker` to reuse one (tests)."""
+    settings = settings or NotificationSettings()
+    broker = broker or make_broker(settings.kafka, f"{SERVICE}-{settings.instance}")
+    store = SqlDeliveryLog.from_url(settings.store_url())
+    policy = settings.retry_policy()
+    http = httpx.AsyncClient(
+        timeout=settings.webhook_timeout_seconds,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        follow_redirects=False,
+    )
+    senders: dict[Channel, Sender] = {
+        "webhook": WebhookSender(
+            http, secret=_webhook_secret(settings), policy=policy,
+            per_host_limit=settings.webhook_per_host_limit,
+        ),
+    }
+    if settings.smtp_host:
+        senders["email"] = EmailSender(
+            host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_sender,
+            renderer=MailRenderer(), policy=policy, use_tls=settings.smtp_use_tls,
+            start_tls=settings.smtp_start_tls, username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        )
+    service = NotificationService(
+        store=store, senders=senders, factory=EventFactory(SERVICE, instance=settings.instance),
+        outcome_topic=settings.topic(Topics.NOTIFICATIONS),
+    )
+    register_notification_stage(
+        broker, service, topics=settings.input_topics(), group_id=settings.group_id,
+        kafka=settings.kafka,
+    )
+    return NotificationApp(settings=settings, broker=broker, store=store, http=http, service=service)

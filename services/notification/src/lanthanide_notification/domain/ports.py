@@ -1,0 +1,58 @@
+"""What the service layer needs from the outside world, as protocols (adapters implement them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+from lanthanide_notification.domain.model import (
+    CaseContact,
+    Channel,
+    DeliveryResult,
+    Notice,
+    Subscription,
+    Target,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """A finished delivery as logged: delivered, or dead-lettered after the last attempt."""
+
+    event_id: UUID
+    channel: Channel
+    target: str
+    result: DeliveryResult
+
+
+class DeliveryLog(Protocol):
+    """The store: deliveries (unique per event, channel, target), dead letters, case contacts."""
+
+    async def find(self, event_id: UUID, target: Target) -> DeliveryRecord | None:
+        """The logged delivery of this event to this target, if any."""
+        ...
+
+    async def record(self, notice: Notice, target: Target, result: DeliveryResult, body: str) -> None:
+        """Log a finished delivery; a failed one also gets a dead-letter record with the body."""
+        ...
+
+    async def contact(self, case_id: UUID) -> CaseContact | None:
+        """What we know about reaching the applicant of a case."""
+        ...
+
+    async def save_contact(self, contact: CaseContact) -> None:
+        """Remember (or update) a case's contact."""
+        ...
+
+    async def subscriptions(self) -> list[Subscription]:
+        """Every active subscription."""
+        ...
+
+
+class Sender(Protocol):
+    """Delivers one notice to one target, retrying as its channel's policy says."""
+
+    async def send(self, notice: Notice, target: Target, body: str) -> DeliveryResult:
+        """Deliver and report how it ended; never raises for delivery failures."""
+        ...

@@ -1,0 +1,149 @@
+"""Which events become notices, and who receives each notice.
+
+The applicant's own contact (from the application) is an implicit subscription to every kind;
+explicit subscriptions add applicants' other endpoints and downstream systems.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lanthanide.contracts import (
+    ApplicationAccepted,
+    ApplicationRejected,
+    CaseEvent,
+    CaseEventKind,
+    DecisionMade,
+    DecisionOutcome,
+    Envelope,
+)
+
+from lanthanide_notification.domain.model import CaseContact, Notice, NoticeKind, Subscription, Target
+
+_DECISION_KINDS = {
+    DecisionOutcome.APPROVED: NoticeKind.APPROVED,
+    DecisionOutcome.DENIED: NoticeKind.DENIED,
+    DecisionOutcome.NO_LICENCE_REQUIRED: NoticeKind.NO_LICENCE_REQUIRED,
+    DecisionOutcome.WITHDRAWN: NoticeKind.WITHDRAWN,
+}
+
+
+def contact_from(envelope: Envelope[Any]) -> CaseContact | None:
+    """The case contact an event teaches us (accepted applications and decisions carry one)."""
+    payload = envelope.payload
+    if envelope.case_id is None:
+        return None
+    if isinstance(payload, ApplicationAccepted):
+        app = payload.application
+        return CaseContact(
+            case_id=envelope.case_id,
+            exporter_keys=(app.exporter_key, app.exporter.name),
+            exporter_name=app.exporter.name,
+            external_reference=payload.external_reference,
+            webhook_url=str(app.contact.webhook_url) if app.contact.webhook_url else None,
+            email=app.contact.email,
+        )
+    if isinstance(payload, DecisionMade) and payload.contact is not None:
+        return CaseContact(
+            case_id=envelope.case_id,
+            exporter_keys=(payload.exporter_name,),
+            exporter_name=payload.exporter_name,
+            external_reference=payload.external_reference,
+            webhook_url=str(payload.contact.webhook_url) if payload.contact.webhook_url else None,
+            email=payload.contact.email,
+        )
+    return None
+
+
+def merge_contacts(old: CaseContact | None, new: CaseContact) -> CaseContact:
+    """Newer facts win; facts the newer event does not carry are kept."""
+    if old is None:
+        return new
+    keys = tuple(dict.fromkeys((*old.exporter_keys, *new.exporter_keys)))
+    return CaseContact(
+        case_id=new.case_id,
+        exporter_keys=keys,
+        exporter_name=new.exporter_name or old.exporter_name,
+        external_reference=new.external_reference or old.external_reference,
+        webhook_url=new.webhook_url or old.webhook_url,
+        email=new.email or old.email,
+    )
+
+
+def notice_for(envelope: Envelope[Any], contact: CaseContact | None) -> Notice | None:
+    """The notice an event gives rise to, or None for events nobody is told about.
+
+    `contact` is what we already know about the case (needed for info requests, whose
+    payload names no contact).
+    """
+    payload = envelope.payload
+    base: dict[str, Any] = {
+        "case_id": str(envelope.case_id) if envelope.case_id else None,
+        "external_reference": contact.external_reference if contact else None,
+        "exporter_name": contact.exporter_name if contact else None,
+    }
+    keys = contact.exporter_keys if contact else ()
+    webhook = contact.webhook_url if contact else None
+    email = contact.email if contact else None
+
+    if isinstance(payload, ApplicationAccepted):
+        kind = NoticeKind.RECEIVED
+        base |= {"complete": payload.complete, "missing_documents": payload.missing_documents,
+                 "external_reference": payload.external_reference}
+    elif isinstance(payload, ApplicationRejected):
+        kind = NoticeKind.REJECTED
+        base |= {"errors": [e.model_dump() for e in payload.errors],
+                 "external_reference": payload.external_reference,
+                 "exporter_name": payload.exporter_name}
+        keys = (payload.exporter_name,) if payload.exporter_name else ()
+        webhook = str(payload.contact.webhook_url) if payload.contact and payload.contact.webhook_url else None
+        email = payload.contact.email if payload.contact else None
+    elif isinstance(payload, CaseEvent):
+        if payload.kind is not CaseEventKind.INFO_REQUESTED:
+            return None
+        kind = NoticeKind.INFO_REQUESTED
+        base |= {"reason": payload.reason, "details": payload.details}
+    elif isinstance(payload, DecisionMade):
+        kind = _DECISION_KINDS[payload.outcome]
+        base |= {
+            "decision_id": str(payload.decision_id),
+            "outcome": payload.outcome.value,
+            "external_reference": payload.external_reference,
+            "exporter_name": payload.exporter_name,
+            "reasons": [r.model_dump() for r in payload.reasons],
+            "licence": payload.licence.model_dump(mode="json") if payload.licence else None,
+            "decided_at": payload.decided_at.isoformat(),
+        }
+        if payload.contact is not None:
+            webhook = str(payload.contact.webhook_url) if payload.contact.webhook_url else webhook
+            email = payload.contact.email or email
+        keys = tuple(dict.fromkeys((*keys, payload.exporter_name)))
+    else:
+        return None
+    return Notice(
+        event_id=envelope.event_id,
+        event_type=envelope.event_type,
+        case_id=envelope.case_id,
+        kind=kind,
+        applicant_keys=tuple(k for k in keys if k),
+        webhook_url=webhook,
+        email=email,
+        context=base,
+    )
+
+
+def targets_for(notice: Notice, subscriptions: list[Subscription]) -> list[Target]:
+    """Every distinct target for a notice: the applicant's own contact, then subscriptions."""
+    found: list[Target] = []
+    if notice.webhook_url:
+        found.append(Target("webhook", notice.webhook_url))
+    if notice.email:
+        found.append(Target("email", notice.email))
+    for sub in subscriptions:
+        if not (sub.covers(notice.applicant_keys) and sub.wants(notice.kind)):
+            continue
+        if sub.webhook_url:
+            found.append(Target("webhook", sub.webhook_url))
+        if sub.email:
+            found.append(Target("email", sub.email))
+    return list(dict.fromkeys(found))

@@ -1,0 +1,1 @@
+"""Review domain: plain Python (no Kafka, HTTP or database imports)."""

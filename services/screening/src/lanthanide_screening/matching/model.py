@@ -1,0 +1,70 @@
+"""Restricted-party lists as loaded: a list with a kind and a version, entries with names."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+
+import orjson
+
+#: What a list is; the policy (reference/policy.yaml) maps each kind to an action.
+LIST_KINDS = ("control", "watch", "unreliable_entity", "counter_sanctions", "sanctions", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class ListName:
+    """One name of an entry: the primary name, an alias (aka/fka/nka) or the original script."""
+
+    name: str
+    name_type: str = "primary"
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    """One listed party. `suspended` holds (from, until) windows in which its measures do not apply;
+    `stopped_from` the date from which they no longer apply at all."""
+
+    entry_id: str
+    names: tuple[ListName, ...]
+    entity_type: str = "organization"
+    country: str | None = None
+    program: str | None = None
+    listed_on: date | None = None
+    source: str | None = None
+    suspended: tuple[tuple[date, date | None], ...] = ()
+    stopped_from: date | None = None
+
+    @property
+    def primary_name(self) -> str:
+        return self.names[0].name
+
+    def in_force_on(self, on: date) -> bool:
+        """Whether the entry's measures apply on a date (not stopped, not suspended)."""
+        if self.stopped_from is not None and on >= self.stopped_from:
+            return False
+        return not any(start <= on and (end is None or on <= end) for start, end in self.suspended)
+
+
+@dataclass(slots=True)
+class RestrictedList:
+    """A loaded list: id, kind (see LIST_KINDS), where it came from, its entries and version."""
+
+    list_id: str
+    kind: str
+    source: str
+    entries: list[ListEntry] = field(default_factory=list)
+    as_of: date | None = None
+    version: str = ""
+
+    def seal(self) -> RestrictedList:
+        """Compute the version: a content hash of the entries plus the list date."""
+        digest = hashlib.sha256()
+        for e in sorted(self.entries, key=lambda x: x.entry_id):
+            digest.update(orjson.dumps([
+                e.entry_id, [[n.name, n.name_type] for n in e.names], e.entity_type, e.country,
+                e.program, str(e.suspended), str(e.stopped_from),
+            ]))
+        stamp = self.as_of.isoformat() if self.as_of else "undated"
+        self.version = f"{stamp}+sha256:{digest.hexdigest()[:16]}"
+        return self

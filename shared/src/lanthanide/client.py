@@ -1,0 +1,202 @@
+"""A typed Python client for upstream publishers and downstream subscribers.
+
+    async with LanthanideClient("127.0.0.1:9092") as client:
+        receipt = await client.submit(application_dict)
+        async for decision in client.decisions(count=1, timeout=30):
+            print(decision.payload.outcome)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from lanthanide.contracts import Application, DecisionMade
+from lanthanide.contracts.envelope import SCHEMA_VERSION, Envelope, Producer
+from lanthanide.ids import case_id_for
+from lanthanide.kafka import make_producer
+from lanthanide.serde import DecodeError, decode
+from lanthanide.settings import KafkaSettings
+from lanthanide.topics import Topics
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a submission got: its event id and, when the application is valid, its case id."""
+
+    external_reference: str | None
+    event_id: UUID
+    case_id: UUID | None
+    valid: bool
+    errors: tuple[str, ...] = ()
+
+
+class LanthanideClient:
+    """Publish applications and follow decisions and case histories over Kafka."""
+
+    def __init__(self, bootstrap_servers: str | None = None, *, client_id: str = "client") -> None:
+        self.settings = KafkaSettings(**({"bootstrap_servers": bootstrap_servers} if bootstrap_servers else {}))
+        self.client_id = client_id
+        self._producer = make_producer(self.settings, client_id)
+        self._producer_started = False
+        self._origin = Producer(service=f"client:{client_id}", version="1")
+
+    async def __aenter__(self) -> LanthanideClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._producer_started:
+            await self._producer.stop()
+            self._producer_started = False
+
+    # ------------------------------------------------------------ publishing
+
+    async def submit(self, application: Application | dict[str, Any]) -> Receipt:
+        """Publish one application as an application.submitted event (even an invalid one:
+        intake is the judge, and answers with a rejection that names the fields)."""
+        return (await self.submit_many([application]))[0]
+
+    async def submit_many(self, applications: Iterable[Application | dict[str, Any]]) -> list[Receipt]:
+        """Publish many applications, waiting for the broker to acknowledge every one."""
+        if not self._producer_started:
+            await self._producer.start()
+            self._producer_started = True
+        receipts: list[Receipt] = []
+        futures = []
+        for app in applications:
+            raw = app.model_dump(mode="json") if isinstance(app, Application) else app
+            receipt = _receipt(raw)
+            envelope = {
+                "event_id": str(receipt.event_id),
+                "event_type": "application.submitted",
+                "schema_version": SCHEMA_VERSION,
+                "case_id": str(receipt.case_id) if receipt.case_id else None,
+                "correlation_id": str(receipt.event_id),
+                "causation_id": None,
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "producer": self._origin.model_dump(),
+                "payload": raw,
+            }
+            key = str(receipt.case_id).encode() if receipt.case_id else None
+            futures.append(await self._producer.send(
+                Topics.APPLICATIONS_SUBMITTED, orjson.dumps(envelope), key=key,
+                headers=[("content-type", b"application/json"), ("event_type", b"application.submitted")],
+            ))
+            receipts.append(receipt)
+        await asyncio.gather(*futures)
+        return receipts
+
+    # ------------------------------------------------------------ subscribing
+
+    async def decisions(
+        self,
+        *,
+        follow: bool = False,
+        count: int | None = None,
+        timeout: float | None = None,
+        from_beginning: bool = True,
+    ) -> AsyncIterator[Envelope[DecisionMade]]:
+        """Decision events, deduplicated by decision_id, read_committed.
+
+        Stops after `count` decisions, or after `timeout` seconds without a new one, or (without
+        `follow`) at the end of the topic as it was when reading started.
+        """
+        seen: set[UUID] = set()
+        async for env in self.read_topics(
+            [Topics.DECISIONS], follow=follow, idle_timeout=timeout, from_beginning=from_beginning
+        ):
+            payload = env.payload
+            if not isinstance(payload, DecisionMade) or payload.decision_id in seen:
+                continue
+            seen.add(payload.decision_id)
+            yield env
+            if count is not None and len(seen) >= count:
+                return
+
+    async def case_history(self, case_id: UUID, topics: Sequence[str] | None = None) -> list[Envelope[Any]]:
+        """Every event of one case across the catalogue, in time order (read from Kafka)."""
+        events = [
+            env async for env in self.read_topics(list(topics or Topics.all()), key=str(case_id).encode())
+        ]
+        unique = {e.event_id: e for e in events}
+        return sorted(unique.values(), key=lambda e: e.occurred_at)
+
+    async def read_topics(
+        self,
+        topics: list[str],
+        *,
+        follow: bool = False,
+        idle_timeout: float | None = None,
+        from_beginning: bool = True,
+        key: bytes | None = None,
+    ) -> AsyncIterator[Envelope[Any]]:
+        """Read envelopes without a consumer group (nothing committed, nothing disturbed)."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            client_id=f"{self.settings.client_id_prefix}-{self.client_id}-{uuid4().hex[:6]}",
+            enable_auto_commit=False, isolation_level="read_committed",
+            auto_offset_reset="earliest" if from_beginning else "latest",
+        )
+        await consumer.start()
+        try:
+            partitions = [
+                TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or set())
+            ]
+            if not partitions:
+                await consumer._client.force_metadata_update()  # topic just created: refresh once
+                partitions = [
+                    TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or set())
+                ]
+            if not partitions:
+                return
+            consumer.assign(partitions)
+            if from_beginning:
+                await consumer.seek_to_beginning(*partitions)
+            else:
+                await consumer.seek_to_end(*partitions)
+            end = await consumer.end_offsets(partitions)
+            last_seen = time.monotonic()
+            while True:
+                batch = await consumer.getmany(timeout_ms=200, max_records=1000)
+                for records in batch.values():
+                    for record in records:
+                        if key is not None and record.key != key:
+                            continue
+                        try:
+                            yield decode(record.value or b"")
+                        except DecodeError:
+                            continue
+                if batch:
+                    last_seen = time.monotonic()
+                if not follow and all(
+                    await consumer.position(tp) >= end[tp] for tp in partitions
+                ):
+                    return
+                if idle_timeout is not None and time.monotonic() - last_seen > idle_timeout:
+                    return
+        finally:
+            await consumer.stop()
+
+
+def _receipt(raw: Any) -> Receipt:
+    ref = raw.get("external_reference") if isinstance(raw, dict) else None
+    try:
+        app = Application.model_validate(raw)
+    except ValidationError as exc:
+        errors = tuple(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
+        return Receipt(ref if isinstance(ref, str) else None, uuid4(), None, False, errors)
+    return Receipt(
+        app.external_reference, uuid4(), case_id_for(app.exporter_key, app.external_reference), True
+    )
