@@ -638,12 +638,15 @@ class KafkaCluster:
         tool_log4j = self.data_dir / "tools-log4j.properties"
         tool_log4j.write_text(_TOOL_LOG4J)
         procs: list[tuple[_Node, subprocess.Popen[str]]] = []
+        archive = self._cds_archive
+        cds = [f"-XX:SharedArchiveFile={archive}"] if archive is not None and archive.is_file() else []
         for node in self._nodes.values():
             if (node.data_path / "meta.properties").is_file():
                 continue
             cmd = [
                 *self._java_base(),
-                "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+                # A short-lived tool: C1 only and serial GC start fastest, the archive helps too.
+                "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", *cds,
                 f"-Dlog4j.configuration=file:{tool_log4j}",
                 "kafka.tools.StorageTool", "format",
                 "-t", self.cluster_id, "-c", str(node.config_path),

@@ -206,3 +206,9 @@ def send(kafka_bootstrap: str, prefix: str) -> Callable[..., Any]:
         await publish(kafka_bootstrap, f"{prefix}{topic}", *envelopes)
 
     return _send
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A URL on a port nothing listens on (connection refused)."""
+    return f"http://127.0.0.1:{free_port()}/nobody-home"

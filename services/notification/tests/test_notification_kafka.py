@@ -79,11 +79,9 @@ async def test_flaky_receiver_gets_exactly_one_signed_delivery(
 
 async def test_unreachable_receiver_ends_in_dead_letter_and_failed_event(
     kafka_bootstrap: str, prefix: str, start_notification: Callable[..., Any], send: Callable[..., Any],
+    closed_port_url: str,
 ) -> None:
-    from conftest import free_port  # type: ignore[import-not-found]
-
-    dead_url = f"http://127.0.0.1:{free_port()}/nobody-home"
-    event = approved(ContactPoint(webhook_url=dead_url))
+    event = approved(ContactPoint(webhook_url=closed_port_url))
     async with TopicCollector(kafka_bootstrap, [f"{prefix}{Topics.NOTIFICATIONS}"]) as c:
         async with start_notification(retry_attempts=3) as app:
             await send(Topics.DECISIONS, event)

@@ -11,8 +11,6 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from lanthanide.contracts import (
     Application,
     Licence,
@@ -22,6 +20,8 @@ from lanthanide.contracts import (
     ShipmentReported,
 )
 from lanthanide.contracts.application import KG_PER_UNIT
+from pydantic import BaseModel, ConfigDict, Field
+
 from lanthanide_review.domain.policy import LicencePolicy
 
 

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
 from lanthanide.contracts import LicenceType, Route
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class PolicyAction(StrEnum):

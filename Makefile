@@ -1,0 +1,56 @@
+# Lanthanide: every target does its own set-up on a fresh machine (Python 3.11+, Java 17+, Maven).
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PYTEST_ARGS ?=
+
+.PHONY: help install kafka-jars run test test-unit test-chaos bench docs up down lint fmt clean
+
+help:
+	@echo "make run    - real Kafka (KRaft, Maven jars) + every service as its own process, SQLite stores"
+	@echo "make test   - unit, integration and end-to-end tests against a real broker and PostgreSQL"
+	@echo "make bench  - benchmarks, reports in bench/results/"
+	@echo "make up     - the same stack in docker compose (needs a Docker engine)"
+	@echo "make docs   - JSON Schema and AsyncAPI documents into docs/"
+	@echo "make lint   - ruff and mypy"
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
+	$(UV) sync --frozen
+
+kafka-jars: install
+	$(UV) run python deploy/kafka/kafka_runner.py fetch
+
+run: install kafka-jars
+	$(UV) run python deploy/run_local.py
+
+test: install kafka-jars
+	$(UV) run pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(UV) run pytest -m "not kafka and not postgres and not e2e" $(PYTEST_ARGS)
+
+test-chaos: install kafka-jars
+	$(UV) run pytest tests/reliability -m chaos -o addopts="--import-mode=importlib -ra" $(PYTEST_ARGS)
+
+bench: install kafka-jars
+	$(UV) run python bench/run_all.py
+
+docs: install
+	$(UV) run lanthanide schema export --out docs/schemas
+	$(UV) run python deploy/asyncapi.py --out docs/asyncapi
+
+up:
+	docker compose -f deploy/docker-compose.yml up --build
+
+down:
+	docker compose -f deploy/docker-compose.yml down
+
+lint: install
+	$(UV) run ruff check .
+	$(UV) run mypy shared/src
+
+fmt: install
+	$(UV) run ruff format .
+
+clean:
+	rm -rf .data .pytest_cache

@@ -1,0 +1,167 @@
+"""The hash chain: canonical bytes, entry hashes, and verification of a stored chain.
+
+Each entry's hash is sha256 over: the previous entry's hash (hex), a newline, the canonical
+event bytes, a newline, and the entry's position "seq|topic|partition|offset". Including the
+position means a row moved or re-attributed to another topic breaks the chain as surely as an
+edited payload. The first entry's previous hash is GENESIS.
+
+Pure Python: no SQL, no Kafka.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+GENESIS = "0" * 64
+UNDECODABLE = "undecodable"
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """Canonical JSON: sorted keys, no insignificant whitespace, UTF-8."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def canonical_event(raw: bytes) -> bytes | None:
+    """The canonical form of a record's JSON value, or None if it is not JSON."""
+    try:
+        return canonical_bytes(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def entry_hash(prev_hash: str, canonical: bytes, seq: int, topic: str, partition: int, offset: int) -> str:
+    """The hash of one ledger entry, chained to `prev_hash`."""
+    h = hashlib.sha256()
+    h.update(prev_hash.encode("ascii"))
+    h.update(b"\n")
+    h.update(canonical)
+    h.update(b"\n")
+    h.update(f"{seq}|{topic}|{partition}|{offset}".encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """A record read from Kafka, ready to append (seq and hashes are assigned by the ledger)."""
+
+    event_id: str
+    event_type: str
+    case_id: str | None
+    correlation_id: str | None
+    causation_id: str | None
+    producer: str | None
+    occurred_at: str | None
+    topic: str
+    partition: int
+    offset: int
+    canonical: bytes
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """An appended entry as stored."""
+
+    seq: int
+    event_id: str
+    event_type: str
+    case_id: str | None
+    correlation_id: str | None
+    causation_id: str | None
+    producer: str | None
+    occurred_at: str | None
+    topic: str
+    partition: int
+    offset: int
+    canonical: bytes
+    prev_hash: str
+    hash: str
+    recorded_at: str
+    error: str | None = None
+
+    def event(self) -> dict[str, Any] | None:
+        """The stored event as JSON, or None for an undecodable record."""
+        if self.event_type == UNDECODABLE:
+            return None
+        value = orjson.loads(self.canonical)
+        return value if isinstance(value, dict) else None
+
+
+def chain(entries: Iterable[NewEntry], head_seq: int, head_hash: str) -> list[LedgerEntry]:
+    """Assign seq, prev_hash and hash to new entries after the head (seq, hash)."""
+    out: list[LedgerEntry] = []
+    seq, prev = head_seq, head_hash
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC).isoformat()
+    for e in entries:
+        seq += 1
+        h = entry_hash(prev, e.canonical, seq, e.topic, e.partition, e.offset)
+        out.append(LedgerEntry(
+            seq=seq, event_id=e.event_id, event_type=e.event_type, case_id=e.case_id,
+            correlation_id=e.correlation_id, causation_id=e.causation_id, producer=e.producer,
+            occurred_at=e.occurred_at, topic=e.topic, partition=e.partition, offset=e.offset,
+            canonical=e.canonical, prev_hash=prev, hash=h, recorded_at=now, error=e.error,
+        ))
+        prev = h
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """The first place the chain does not hold."""
+
+    seq: int
+    event_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The result of walking the chain."""
+
+    checked: int
+    head_hash: str
+    broken: Break | None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+
+def _columns_match(entry: LedgerEntry) -> str | None:
+    """A row's indexed columns must agree with the hashed bytes, or a query could be misled."""
+    event = entry.event()
+    if event is None:
+        return None
+    for column, key in (("event_id", "event_id"), ("event_type", "event_type"), ("case_id", "case_id"),
+                        ("causation_id", "causation_id")):
+        if getattr(entry, column) != event.get(key):
+            return f"column {column}={getattr(entry, column)!r} disagrees with the hashed event ({event.get(key)!r})"
+    return None
+
+
+def verify_entries(entries: Iterable[LedgerEntry]) -> VerifyReport:
+    """Walk entries in seq order; report the first that breaks the chain."""
+    prev, expected_seq, checked = GENESIS, 1, 0
+    for entry in entries:
+        if entry.seq != expected_seq:
+            return VerifyReport(checked, prev, Break(entry.seq, entry.event_id,
+                                f"seq {entry.seq} where {expected_seq} was expected (a row was removed)"))
+        if entry.prev_hash != prev:
+            return VerifyReport(checked, prev, Break(entry.seq, entry.event_id,
+                                "prev_hash does not match the previous entry's hash"))
+        recomputed = entry_hash(prev, entry.canonical, entry.seq, entry.topic, entry.partition, entry.offset)
+        if recomputed != entry.hash:
+            return VerifyReport(checked, prev, Break(entry.seq, entry.event_id,
+                                "hash does not match the stored bytes (the record was altered)"))
+        mismatch = _columns_match(entry)
+        if mismatch:
+            return VerifyReport(checked, prev, Break(entry.seq, entry.event_id, mismatch))
+        prev, expected_seq, checked = entry.hash, expected_seq + 1, checked + 1
+    return VerifyReport(checked, prev, None)

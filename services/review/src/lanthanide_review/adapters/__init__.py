@@ -1,0 +1,1 @@
+"""Adapters: the database store, the outbox relay, migrations."""

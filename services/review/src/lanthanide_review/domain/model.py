@@ -1,0 +1,477 @@
+"""The case aggregate: everything review decides happens through these methods.
+
+Each method checks the state machine and the actor's rights, changes the case, and appends the
+payloads it produced (CaseEvent, DecisionMade) to `case.outbox`; the service layer wraps them in
+envelopes and stores them with the case in one transaction. A case is decided at most once:
+`_decide` refuses a second decision whatever asks for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from lanthanide.contracts import (
+    Application,
+    CaseEvent,
+    CaseEventKind,
+    DecisionMade,
+    DecisionOutcome,
+    Licence,
+    ReasonCode,
+    Route,
+    ScreeningCompleted,
+)
+from lanthanide.ids import derived_id
+from pydantic import BaseModel
+
+from lanthanide_review.domain.licences import (
+    ApprovalTerms,
+    LicenceNumbers,
+    LicenceRecord,
+    LicenceStatus,
+    issue_licence,
+)
+from lanthanide_review.domain.policy import PolicyAction, RoutingPolicy
+from lanthanide_review.domain.roles import Action, Actor, ConflictRegister, Forbidden, authorize
+from lanthanide_review.domain.sla import PrcCalendar, SlaClock
+from lanthanide_review.domain.states import (
+    DECIDED_STATES,
+    WAITING_FOR_APPLICANT,
+    CaseState,
+    check_transition,
+)
+
+SYSTEM = "system"
+AUTO = "auto"
+S = CaseState
+
+
+class AlreadyDecided(Exception):
+    """A second decision was asked for a decided case (REV-DECIDED-ONCE)."""
+
+    rule_id = "REV-DECIDED-ONCE"
+
+
+@dataclass
+class Context:
+    """What a domain operation needs from outside: policy, calendar, clock, conflicts."""
+
+    policy: RoutingPolicy
+    calendar: PrcCalendar
+    today: date
+    now: datetime
+    conflicts: ConflictRegister = field(default_factory=ConflictRegister)
+    numbers: LicenceNumbers | None = None
+
+
+class Recommendation(BaseModel):
+    """What the first reviewer of a four-eyes case proposes."""
+
+    by: str
+    outcome: DecisionOutcome
+    terms: ApprovalTerms | None = None
+    reasons: list[ReasonCode] = []
+    note: str | None = None
+
+
+@dataclass
+class Case:
+    """A licence case in review."""
+
+    case_id: UUID
+    external_reference: str
+    exporter_name: str
+    application: dict[str, Any]
+    correlation_id: UUID
+    state: CaseState = S.RECEIVED
+    route: Route | None = None
+    queue: str | None = None
+    screening: dict[str, Any] | None = None
+    rule_ids: list[str] = field(default_factory=list)
+    policy_version: str | None = None
+    assignee: str | None = None
+    senior_only: bool = False
+    countersign_required: bool = False
+    recommendation: Recommendation | None = None
+    resume_state: CaseState | None = None
+    sla: SlaClock = field(default_factory=SlaClock)
+    outcome: DecisionOutcome | None = None
+    decision_id: UUID | None = None
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    licence_number: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 0
+    # Produced by the last operation, not persisted on the case itself.
+    outbox: list[BaseModel] = field(default_factory=list)
+    new_licence: LicenceRecord | None = None
+
+    # ------------------------------------------------------------ creation and screening
+
+    @classmethod
+    def open(cls, case_id: UUID, result: ScreeningCompleted, correlation_id: UUID, now: datetime) -> Case:
+        """A new case from its first screening result."""
+        case = cls(
+            case_id=case_id,
+            external_reference=result.external_reference,
+            exporter_name=result.application.exporter.name,
+            application=result.application.model_dump(mode="json"),
+            correlation_id=correlation_id,
+            created_at=now,
+        )
+        case._event(CaseEventKind.RECEIVED, SYSTEM, None, S.RECEIVED, details={
+            "external_reference": result.external_reference})
+        return case
+
+    @property
+    def app(self) -> Application:
+        return Application.model_validate(self.application)
+
+    @property
+    def is_decided(self) -> bool:
+        return self.state in DECIDED_STATES
+
+    def on_screening(
+        self, result: ScreeningCompleted, ctx: Context, licence: LicenceRecord | None = None
+    ) -> None:
+        """Apply a screening result: route a new or waiting case; never decide twice."""
+        first = self.screening is None
+        if result.is_rescreen:
+            self._on_rescreen(result, ctx, licence)
+            return
+        if self.is_decided:
+            # A resubmission after the decision: recorded, never decided again.
+            self._event(CaseEventKind.AMENDED, SYSTEM, self.state, self.state,
+                        reason="resubmission after the decision: recorded, not decided again",
+                        details={"route": result.route.value, "applied": False})
+            return
+        if not first and self.state not in WAITING_FOR_APPLICANT and self.state is not S.RECEIVED:
+            # In review already: keep the new facts for the reviewer, stay where we are.
+            self._keep_screening(result)
+            if result.route is Route.ENHANCED:
+                self.countersign_required = True
+            self._event(CaseEventKind.AMENDED, SYSTEM, self.state, self.state,
+                        reason="resubmission while in review: recorded for the reviewer",
+                        details={"route": result.route.value, "applied": False})
+            return
+        if not first:
+            self._event(CaseEventKind.AMENDED, SYSTEM, self.state, self.state,
+                        reason="applicant resubmitted", details={"route": result.route.value,
+                                                                 "applied": True})
+        self._keep_screening(result)
+        self._route(result, ctx)
+
+    def _keep_screening(self, result: ScreeningCompleted) -> None:
+        self.screening = result.model_dump(mode="json")
+        self.application = result.application.model_dump(mode="json")
+
+    def _route(self, result: ScreeningCompleted, ctx: Context) -> None:
+        policy = ctx.policy
+        rule = policy.rule_for(result.route)
+        action = policy.effective_action(rule)
+        self.route = result.route
+        self.rule_ids = [rule.id]
+        self.policy_version = policy.version
+        resuming_from = self.state
+        if resuming_from is S.INFO_REQUESTED:
+            self.sla.resume(ctx.calendar, ctx.today)
+        if result.complete:
+            self.sla.start(ctx.today)
+        off_kinds = set(policy.sla.clock_off_list_kinds)
+        if any(h.list_kind in off_kinds for h in result.hits):
+            self.sla.switch_off("a party is on a list that switches the clock off (watch list)")
+
+        if action is PolicyAction.DECIDE_NO_LICENCE_REQUIRED:
+            self._decide(DecisionOutcome.NO_LICENCE_REQUIRED, ctx, actor=AUTO, reasons=[
+                ReasonCode(code=rule.id, text="no licence required for these items and end use")])
+        elif action is PolicyAction.DENY:
+            self._decide(DecisionOutcome.DENIED, ctx, actor=AUTO, reasons=denial_reasons(result),
+                         extra_rule_ids=result.rule_ids)
+        elif action is PolicyAction.APPROVE:
+            app = result.application
+            terms = ApprovalTerms(licence_type=rule.licence_type)
+            extra = [f"Green channel approval under general licence {app.general_licence_number}."
+                     ] if app.general_licence_number else ["Green channel approval."]
+            self._approve(terms, ctx, actor=AUTO, extra_conditions=extra)
+        elif action is PolicyAction.QUEUE:
+            self.countersign_required = self.countersign_required or rule.countersign_required
+            self.queue = rule.queue
+            target = S.QUEUED
+            if resuming_from is S.INFO_REQUESTED and self.resume_state in (S.UNDER_REVIEW, S.ESCALATED):
+                target = self.resume_state  # resume where it was, with the same reviewer
+            self.resume_state = None
+            details: dict[str, Any] = {"queue": rule.queue, "rule_id": rule.id,
+                                       "countersign_required": self.countersign_required}
+            if rule.action is PolicyAction.DENY:
+                details["proposed_outcome"] = DecisionOutcome.DENIED.value
+                details["proposed_reasons"] = [r.model_dump() for r in denial_reasons(result)]
+            kind = CaseEventKind.QUEUED if target is S.QUEUED else CaseEventKind.STATE_CHANGED
+            self._move(target, kind, SYSTEM, "routing policy", details)
+        else:  # request information: the clock does not start until the application is complete
+            self.queue = None
+            self._move(S.INCOMPLETE, CaseEventKind.INFO_REQUESTED, SYSTEM,
+                       "application incomplete",
+                       {"missing_documents": list(result.missing_documents), "rule_id": rule.id})
+
+    def _on_rescreen(
+        self, result: ScreeningCompleted, ctx: Context, licence: LicenceRecord | None
+    ) -> None:
+        """A list or measure changed: new risk reopens an open case or suspends a live licence."""
+        new_risk = bool(result.hits) or result.route is Route.DENY
+        details = {"route": result.route.value, "hits": len(result.hits),
+                   "list_versions": dict(result.list_versions)}
+        if not new_risk:
+            self._event(CaseEventKind.STATE_CHANGED, SYSTEM, self.state, self.state,
+                        reason="re-screened: no new risk", details=details)
+            return
+        self.screening = result.model_dump(mode="json")
+        reason = "re-screening found " + (
+            f"{len(result.hits)} list hit(s)" if result.hits else "a denial route")
+        if self.state in (S.APPROVED,) and licence is not None:
+            if licence.status is LicenceStatus.ACTIVE:
+                licence.status = LicenceStatus.SUSPENDED
+                licence.status_reason = reason
+            self._move(S.LICENCE_SUSPENDED, CaseEventKind.LICENCE_SUSPENDED, SYSTEM, reason,
+                       {**details, "licence_number": licence.licence.number})
+            return
+        if self.is_decided:
+            self._event(CaseEventKind.STATE_CHANGED, SYSTEM, self.state, self.state,
+                        reason=f"{reason}; case already decided, no live licence", details=details)
+            return
+        self.recommendation = None
+        self.route = result.route
+        if result.route is Route.ENHANCED or result.hits:
+            self.countersign_required = True
+        self.queue = self.queue or "standard"
+        self._move(S.QUEUED, CaseEventKind.REOPENED, SYSTEM, reason, details)
+
+    # ------------------------------------------------------------ reviewer actions
+
+    def _authorize(self, actor: Actor, action: Action, ctx: Context) -> None:
+        authorize(actor, action, exporter_name=self.exporter_name, conflicts=ctx.conflicts)
+        if self.senior_only and action in (Action.CLAIM, Action.APPROVE, Action.DENY,
+                                           Action.RECOMMEND) and not actor.is_senior:
+            raise Forbidden("REV-ESCALATED-SENIOR-ONLY",
+                            "this case was escalated: only a senior reviewer may act on it")
+
+    def claim(self, actor: Actor, ctx: Context) -> None:
+        """Take the case (or take it over): under review by the actor."""
+        self._authorize(actor, Action.CLAIM, ctx)
+        self.assignee = actor.user
+        self._move(S.UNDER_REVIEW, CaseEventKind.ASSIGNED, actor.user, None, {"assignee": actor.user})
+
+    def request_information(self, actor: Actor, ctx: Context, missing: list[str], message: str) -> None:
+        """Ask the applicant; the clock pauses until they resubmit."""
+        self._authorize(actor, Action.REQUEST_INFORMATION, ctx)
+        check_transition(self.case_id, self.state, S.INFO_REQUESTED, "request information")
+        self.resume_state = self.state
+        self.sla.pause(ctx.today)
+        self._move(S.INFO_REQUESTED, CaseEventKind.INFO_REQUESTED, actor.user, message,
+                   {"missing": missing, "resume_state": self.state.value})
+
+    def escalate(self, actor: Actor, ctx: Context, reason: str, referral: bool) -> None:
+        """Hand to a senior reviewer; a referral for a national-security decision stops the clock."""
+        self._authorize(actor, Action.ESCALATE, ctx)
+        check_transition(self.case_id, self.state, S.ESCALATED, "escalate")
+        self.senior_only = True
+        self.assignee = None
+        if referral:
+            self.sla.switch_off("referred for a major national-security decision")
+        self._move(S.ESCALATED, CaseEventKind.ESCALATED, actor.user, reason, {"referral": referral})
+
+    def recommend(self, actor: Actor, ctx: Context, rec: Recommendation) -> None:
+        """First signature of a four-eyes decision: awaits a senior countersignature."""
+        self._authorize(actor, Action.RECOMMEND, ctx)
+        if rec.outcome not in (DecisionOutcome.APPROVED, DecisionOutcome.DENIED):
+            raise ValueError("outcome: a recommendation is 'approved' or 'denied'")
+        check_transition(self.case_id, self.state, S.AWAITING_COUNTERSIGN, "recommend")
+        self._check_assignee(actor)
+        self.recommendation = rec.model_copy(update={"by": actor.user})
+        self._move(S.AWAITING_COUNTERSIGN, CaseEventKind.RECOMMENDED, actor.user, rec.note,
+                   {"outcome": rec.outcome.value})
+
+    def countersign(self, actor: Actor, ctx: Context, agree: bool, note: str | None) -> None:
+        """Second signature: a different senior reviewer agrees (decides) or sends it back."""
+        self._authorize(actor, Action.COUNTERSIGN, ctx)
+        rec = self.recommendation
+        if self.state is not S.AWAITING_COUNTERSIGN or rec is None:
+            check_transition(self.case_id, self.state, S.APPROVED, "countersign")
+            raise Forbidden("REV-NOTHING-TO-COUNTERSIGN", "no recommendation awaits a countersignature")
+        if rec.by == actor.user:
+            raise Forbidden("REV-FOUR-EYES-SAME-PERSON",
+                            "the countersignature must come from someone other than the recommender")
+        if not agree:
+            self.recommendation = None
+            self.assignee = rec.by
+            self._move(S.UNDER_REVIEW, CaseEventKind.COUNTERSIGNED, actor.user, note,
+                       {"agreed": False, "returned_to": rec.by})
+            return
+        self._event(CaseEventKind.COUNTERSIGNED, actor.user, self.state, self.state, reason=note,
+                    details={"agreed": True, "outcome": rec.outcome.value})
+        if rec.outcome is DecisionOutcome.APPROVED:
+            self._approve(rec.terms or ApprovalTerms(), ctx, actor=rec.by, countersigned_by=actor.user)
+        else:
+            self._decide(DecisionOutcome.DENIED, ctx, actor=rec.by, reasons=rec.reasons,
+                         countersigned_by=actor.user)
+
+    def approve(self, actor: Actor, ctx: Context, terms: ApprovalTerms) -> None:
+        """Approve and issue the licence (one signature; four-eyes cases must recommend)."""
+        self._authorize(actor, Action.APPROVE, ctx)
+        self._single_signature_allowed(actor, "approve")
+        check_transition(self.case_id, self.state, S.APPROVED, "approve")
+        self._check_assignee(actor)
+        self._approve(terms, ctx, actor=actor.user)
+
+    def deny(self, actor: Actor, ctx: Context, reasons: list[ReasonCode]) -> None:
+        """Deny with stated reasons (at least one)."""
+        self._authorize(actor, Action.DENY, ctx)
+        if not reasons:
+            raise ValueError("reasons: a denial states at least one reason")
+        self._single_signature_allowed(actor, "deny")
+        check_transition(self.case_id, self.state, S.DENIED, "deny")
+        self._check_assignee(actor)
+        self._decide(DecisionOutcome.DENIED, ctx, actor=actor.user, reasons=reasons)
+
+    def withdraw(self, actor: Actor, ctx: Context, reason: str) -> None:
+        """The applicant withdrew (recorded by an administrator or senior reviewer)."""
+        self._authorize(actor, Action.WITHDRAW, ctx)
+        check_transition(self.case_id, self.state, S.WITHDRAWN, "withdraw")
+        self._decide(DecisionOutcome.WITHDRAWN, ctx, actor=actor.user,
+                     reasons=[ReasonCode(code="REV-WITHDRAWN", text=reason)])
+
+    def manage_licence(self, actor: Actor, ctx: Context, licence: LicenceRecord, op: str, reason: str) -> None:
+        """Suspend, reinstate or revoke the case's licence."""
+        self._authorize(actor, Action.MANAGE_LICENCE, ctx)
+        number = licence.licence.number
+        if op == "suspend":
+            check_transition(self.case_id, self.state, S.LICENCE_SUSPENDED, "suspend the licence")
+            licence.status = LicenceStatus.SUSPENDED
+            self._move(S.LICENCE_SUSPENDED, CaseEventKind.LICENCE_SUSPENDED, actor.user, reason,
+                       {"licence_number": number})
+        elif op == "reinstate":
+            if self.state is not S.LICENCE_SUSPENDED:
+                check_transition(self.case_id, self.state, S.APPROVED, "reinstate the licence")
+            licence.status = LicenceStatus.ACTIVE
+            self._move(S.APPROVED, CaseEventKind.STATE_CHANGED, actor.user, reason,
+                       {"licence_number": number, "licence_status": "active"})
+        elif op == "revoke":
+            check_transition(self.case_id, self.state, S.LICENCE_REVOKED, "revoke the licence")
+            licence.status = LicenceStatus.REVOKED
+            self._move(S.LICENCE_REVOKED, CaseEventKind.LICENCE_REVOKED, actor.user, reason,
+                       {"licence_number": number})
+        else:
+            raise ValueError(f"op: unknown licence operation {op!r}; use suspend, reinstate, revoke")
+        licence.status_reason = reason
+
+    def _single_signature_allowed(self, actor: Actor, verb: str) -> None:
+        if self.countersign_required:
+            raise Forbidden("REV-COUNTERSIGN-REQUIRED",
+                            f"this case needs four eyes: recommend, then a senior reviewer "
+                            f"countersigns (cannot {verb} directly)")
+
+    def _check_assignee(self, actor: Actor) -> None:
+        if self.assignee and self.assignee != actor.user and not actor.is_senior:
+            raise Forbidden("REV-NOT-ASSIGNEE",
+                            f"the case is claimed by {self.assignee!r}; claim it first")
+
+    # ------------------------------------------------------------ decisions
+
+    def _approve(
+        self, terms: ApprovalTerms, ctx: Context, *, actor: str,
+        countersigned_by: str | None = None, extra_conditions: list[str] | None = None,
+    ) -> None:
+        if self.decision_id is not None:
+            raise AlreadyDecided(f"case {self.case_id} is already decided ({self.outcome})")
+        if ctx.numbers is None:
+            raise RuntimeError("approving needs a licence number source")
+        licence = issue_licence(number=ctx.numbers.take(), application=self.app, terms=terms,
+                                policy=ctx.policy.licences, today=ctx.today,
+                                extra_conditions=extra_conditions)
+        self.licence_number = licence.number
+        self.new_licence = LicenceRecord(licence=licence, case_id=str(self.case_id))
+        self._decide(DecisionOutcome.APPROVED, ctx, actor=actor, licence=licence,
+                     countersigned_by=countersigned_by)
+        self._event(CaseEventKind.LICENCE_ISSUED, actor, self.state, self.state, details={
+            "licence_number": licence.number, "licence_type": licence.type.value,
+            "valid_until": licence.valid_until.isoformat()})
+
+    def _decide(
+        self, outcome: DecisionOutcome, ctx: Context, *, actor: str,
+        reasons: list[ReasonCode] | None = None, licence: Licence | None = None,
+        countersigned_by: str | None = None, extra_rule_ids: list[str] | None = None,
+    ) -> None:
+        if self.decision_id is not None:
+            raise AlreadyDecided(f"case {self.case_id} is already decided ({self.outcome})")
+        target = {DecisionOutcome.APPROVED: S.APPROVED, DecisionOutcome.DENIED: S.DENIED,
+                  DecisionOutcome.NO_LICENCE_REQUIRED: S.NO_LICENCE_REQUIRED,
+                  DecisionOutcome.WITHDRAWN: S.WITHDRAWN}[outcome]
+        check_transition(self.case_id, self.state, target, f"decide {outcome.value}")
+        self.decision_id = decision_id_for(self.case_id)
+        self.outcome = outcome
+        self.decided_at = ctx.now
+        self.decided_by = actor
+        rule_ids = list(dict.fromkeys([*self.rule_ids, *(extra_rule_ids or [])]))
+        self._move(target, CaseEventKind.STATE_CHANGED, actor, outcome.value,
+                   {"decision_id": str(self.decision_id)})
+        self.outbox.append(DecisionMade(
+            decision_id=self.decision_id,
+            outcome=outcome,
+            external_reference=self.external_reference,
+            exporter_name=self.exporter_name,
+            route=self.route,
+            reasons=reasons or [],
+            licence=licence,
+            decided_by=actor,
+            countersigned_by=countersigned_by,
+            rule_ids=rule_ids,
+            policy_version=self.policy_version or ctx.policy.version,
+            decided_at=ctx.now,
+            contact=self.app.contact,
+        ))
+
+    # ------------------------------------------------------------ events
+
+    def _move(self, to: CaseState, kind: CaseEventKind, actor: str, reason: str | None,
+              details: dict[str, Any]) -> None:
+        check_transition(self.case_id, self.state, to, kind.value)
+        previous = self.state
+        self.state = to
+        self._event(kind, actor, previous, to, reason=reason, details=details)
+
+    def _event(self, kind: CaseEventKind, actor: str, from_state: CaseState | None,
+               to_state: CaseState | None, *, reason: str | None = None,
+               details: dict[str, Any] | None = None) -> None:
+        self.outbox.append(CaseEvent(
+            kind=kind, actor=actor,
+            from_state=from_state.value if from_state else None,
+            to_state=to_state.value if to_state else None,
+            reason=reason, details=details or {},
+        ))
+
+    def sla_warning(self, threshold: int, days_left: int, due: date) -> None:
+        """Record an SLA warning once per threshold."""
+        self.sla.warnings_sent.append(threshold)
+        self._event(CaseEventKind.SLA_WARNING, SYSTEM, self.state, self.state,
+                    reason=f"{days_left} working day(s) left", details={
+                        "threshold": threshold, "working_days_left": days_left,
+                        "due_on": due.isoformat()})
+
+
+def decision_id_for(case_id: UUID) -> UUID:
+    """Deterministic per case, so any duplicate of a decision shares its id."""
+    return derived_id(case_id, "decision")
+
+
+def denial_reasons(result: ScreeningCompleted) -> list[ReasonCode]:
+    """Reasons for a hard denial: the screening rule ids as codes, with screening's own words."""
+    text = "; ".join(result.route_reasons) or "hard denial recommended by screening"
+    codes = list(dict.fromkeys([*result.rule_ids, *result.end_use.rule_ids]))
+    if not codes:
+        codes = ["POL-AUTO-DENY"]
+    if len(codes) == len(result.route_reasons):
+        return [ReasonCode(code=c, text=t) for c, t in zip(codes, result.route_reasons, strict=True)]
+    return [ReasonCode(code=c, text=text) for c in codes]
