@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 
@@ -96,8 +98,6 @@ def chain(entries: Iterable[NewEntry], head_seq: int, head_hash: str) -> list[Le
     """Assign seq, prev_hash and hash to new entries after the head (seq, hash)."""
     out: list[LedgerEntry] = []
     seq, prev = head_seq, head_hash
-    from datetime import UTC, datetime
-
     now = datetime.now(UTC).isoformat()
     for e in entries:
         seq += 1
@@ -134,6 +134,15 @@ class VerifyReport:
         return self.broken is None
 
 
+def _same(column: str | None, value: Any) -> bool:
+    if column is None or value is None:
+        return column is None and value is None
+    try:
+        return UUID(column) == UUID(str(value))
+    except ValueError:
+        return column == value
+
+
 def _columns_match(entry: LedgerEntry) -> str | None:
     """A row's indexed columns must agree with the hashed bytes, or a query could be misled."""
     event = entry.event()
@@ -141,7 +150,7 @@ def _columns_match(entry: LedgerEntry) -> str | None:
         return None
     for column, key in (("event_id", "event_id"), ("event_type", "event_type"), ("case_id", "case_id"),
                         ("causation_id", "causation_id")):
-        if getattr(entry, column) != event.get(key):
+        if not _same(getattr(entry, column), event.get(key)):
             return f"column {column}={getattr(entry, column)!r} disagrees with the hashed event ({event.get(key)!r})"
     return None
 

@@ -1,0 +1,33 @@
+"""`python -m lanthanide_audit`: run the audit service as its own process."""
+
+from __future__ import annotations
+
+import asyncio
+
+from lanthanide.logging import configure_logging
+from lanthanide.runtime import run_service
+
+from lanthanide_audit import SERVICE
+from lanthanide_audit.bootstrap import build
+from lanthanide_audit.entrypoints.http import make_http_app
+from lanthanide_audit.settings import AuditSettings
+
+
+def main() -> None:
+    """Configure logging, wire the service, run until SIGTERM/SIGINT."""
+    settings = AuditSettings()
+    configure_logging(SERVICE, settings.logging)
+    app = build(settings)
+    asyncio.run(run_service(
+        name=SERVICE,
+        broker=app.broker,
+        kafka=settings.kafka,
+        asgi_app=make_http_app(app) if settings.http_port else None,
+        http_port=settings.http_port,
+        on_startup=[app.start],
+        on_shutdown=[app.stop],
+    ))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""The ledger on SQLAlchemy (async): SQLite by default, PostgreSQL in production.
+
+Append-only: this module inserts ledger rows and never updates or deletes them. One row of
+`chain_head` holds the last seq and hash; appending locks it (SELECT ... FOR UPDATE on
+PostgreSQL; SQLite serialises writers anyway), so several audit processes extend one chain
+without forking it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from lanthanide_audit.domain.ledger import GENESIS, LedgerEntry, NewEntry, chain
+
+metadata = MetaData()
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("event_type", String(64), nullable=False),
+    Column("case_id", String(36)),
+    Column("correlation_id", String(36)),
+    Column("causation_id", String(36)),
+    Column("producer", String(200)),
+    Column("occurred_at", String(40)),
+    Column("topic", String(255), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", Integer, nullable=False),
+    Column("canonical", LargeBinary, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+    Column("error", Text),
+    Index("ix_ledger_case", "case_id"),
+)
+
+chain_head = Table(
+    "chain_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+
+def _entry(row: Any) -> LedgerEntry:
+    return LedgerEntry(
+        seq=row["seq"], event_id=row["event_id"], event_type=row["event_type"], case_id=row["case_id"],
+        correlation_id=row["correlation_id"], causation_id=row["causation_id"],
+        producer=row["producer"], occurred_at=row["occurred_at"], topic=row["topic"],
+        partition=row["partition"], offset=row["offset"], canonical=bytes(row["canonical"]),
+        prev_hash=row["prev_hash"], hash=row["hash"], recorded_at=row["recorded_at"],
+        error=row["error"],
+    )
+
+
+class LedgerStore:
+    """Appends entries to the chain and reads them back."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> LedgerStore:
+        """A store on the database at `url` (sqlite+aiosqlite:// or postgresql+asyncpg://)."""
+        return cls(create_async_engine(url, pool_pre_ping=True))
+
+    async def create_schema(self) -> None:
+        """Create the tables and the chain head if missing (idempotent)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            if (await conn.execute(select(chain_head.c.id))).first() is None:
+                await conn.execute(chain_head.insert().values(id=1, seq=0, hash=GENESIS))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def append(self, entries: Sequence[NewEntry]) -> int:
+        """Append the entries not yet in the ledger (by event_id), in order; returns how many.
+
+        One transaction per batch: either the whole batch extends the chain or none of it does.
+        """
+        unique: dict[str, NewEntry] = {}
+        for e in entries:
+            unique.setdefault(e.event_id, e)
+        if not unique:
+            return 0
+        async with self.engine.begin() as conn:
+            head_query = select(chain_head.c.seq, chain_head.c.hash).where(chain_head.c.id == 1)
+            if self.engine.dialect.name == "postgresql":
+                head_query = head_query.with_for_update()
+            head = (await conn.execute(head_query)).one()
+            # Checked under the head lock, so a concurrent appender cannot slip the same id in.
+            known = set((await conn.execute(
+                select(ledger.c.event_id).where(ledger.c.event_id.in_(list(unique)))
+            )).scalars())
+            fresh = [e for e in unique.values() if e.event_id not in known]
+            if not fresh:
+                return 0
+            rows = chain(fresh, head.seq, head.hash)
+            await conn.execute(ledger.insert(), [
+                {"seq": r.seq, "event_id": r.event_id, "event_type": r.event_type, "case_id": r.case_id,
+                 "correlation_id": r.correlation_id, "causation_id": r.causation_id,
+                 "producer": r.producer, "occurred_at": r.occurred_at, "topic": r.topic,
+                 "partition": r.partition, "offset": r.offset, "canonical": r.canonical,
+                 "prev_hash": r.prev_hash, "hash": r.hash, "recorded_at": r.recorded_at,
+                 "error": r.error}
+                for r in rows
+            ])
+            await conn.execute(
+                chain_head.update().where(chain_head.c.id == 1).values(seq=rows[-1].seq, hash=rows[-1].hash)
+            )
+        return len(rows)
+
+    async def head(self) -> tuple[int, str]:
+        """(seq, hash) of the last appended entry; (0, GENESIS) for an empty ledger."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(chain_head.c.seq, chain_head.c.hash))).first()
+        return (row.seq, row.hash) if row else (0, GENESIS)
+
+    async def count(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(ledger))).scalar_one())
+
+    async def walk(self, chunk: int = 1000) -> AsyncIterator[LedgerEntry]:
+        """Every entry in seq order, read in chunks (the ledger can be large)."""
+        last = 0
+        while True:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(
+                    select(ledger).where(ledger.c.seq > last).order_by(ledger.c.seq).limit(chunk)
+                )).mappings().all()
+            if not rows:
+                return
+            for row in rows:
+                yield _entry(row)
+            last = rows[-1]["seq"]
+
+    async def case_entries(self, case_id: str) -> list[LedgerEntry]:
+        """A case's entries plus the entries that caused them (the submitted application has no
+        case id yet: intake assigns it)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                select(ledger).where(ledger.c.case_id == case_id).order_by(ledger.c.seq)
+            )).mappings().all()
+            entries = [_entry(r) for r in rows]
+            ids = {e.event_id for e in entries}
+            causes = {e.causation_id for e in entries if e.causation_id and e.causation_id not in ids}
+            if causes:
+                extra = (await conn.execute(
+                    select(ledger).where(or_(ledger.c.event_id.in_(list(causes))))
+                )).mappings().all()
+                entries.extend(_entry(r) for r in extra)
+        return entries

@@ -1,0 +1,57 @@
+"""The Kafka stage: every record of every topic appended to the ledger, then the batch committed.
+
+lanthanide.kafka.register_stage hands handlers envelopes without their topic, partition and
+offset, which the ledger records; and audit produces no events. So audit subscribes directly,
+with the same commit-after-durable-write policy (NACK_ON_ERROR: a failed append rewinds).
+read_committed: events of an aborted Kafka transaction never happened and are not recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
+
+from lanthanide.logging import get_logger
+from lanthanide.settings import KafkaSettings
+
+from lanthanide_audit import SERVICE
+from lanthanide_audit.adapters.store import LedgerStore
+from lanthanide_audit.domain.records import entry_from_record
+
+log = get_logger(__name__)
+
+
+async def _records(msg: StreamMessage[Any]) -> list[ConsumerRecord[Any, Any]]:
+    raw = msg.raw_message
+    return list(raw) if isinstance(raw, tuple) else [raw]
+
+
+def register_audit_stage(
+    broker: KafkaBroker, store: LedgerStore, *, topics: list[str], group_id: str, kafka: KafkaSettings
+) -> Any:
+    """Subscribe the ledger to `topics` as consumer group `group_id`."""
+
+    @broker.subscriber(
+        *topics,
+        group_id=group_id,
+        batch=True,
+        max_records=kafka.max_batch_records,
+        batch_timeout_ms=50,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=_records,
+        isolation_level="read_committed",
+        title=f"{SERVICE}:all-topics",
+    )
+    async def on_batch(records: Any) -> None:
+        entries = [
+            entry_from_record(r.value or b"", r.topic, r.partition, r.offset) for r in records
+        ]
+        appended = await store.append(entries)
+        log.debug("ledger_appended", received=len(entries), appended=appended)
+
+    return on_batch

@@ -1,0 +1,357 @@
+"""The review store: cases, history, processed inputs, outbox and licences in one database.
+
+A UnitOfWork is one database transaction. Everything an input or a reviewer action changes
+(the case, its history, the licence, the processed-event mark and the outgoing envelopes) is
+written in the same transaction, so a crash leaves either all of it or none of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import event, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from lanthanide.contracts import DecisionOutcome, Licence, Route
+from lanthanide.events import Outgoing
+from lanthanide.serde import encode
+from lanthanide_review.adapters import orm
+from lanthanide_review.domain.licences import LicenceNumbers, LicenceRecord, LicenceStatus
+from lanthanide_review.domain.model import Case, Recommendation
+from lanthanide_review.domain.sla import SlaClock
+from lanthanide_review.domain.states import OPEN_STATES, CaseState
+
+
+class ConcurrencyConflict(Exception):
+    """Someone else changed the row since we read it; the unit of work is retried."""
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes; everything we write is UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An async engine. SQLite: one pooled connection, WAL, BEGIN IMMEDIATE for real isolation."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # pysqlite's own transaction handling defers BEGIN; take over (SQLAlchemy recipe).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+
+def _migrations_dir() -> Path:
+    return Path(__file__).resolve().parent / "migrations"
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Apply the Alembic migrations up to head on this engine's database."""
+    from alembic import command
+    from alembic.config import Config
+
+    def _upgrade(sync_conn: Any) -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_migrations_dir()))
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, "head")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade)
+
+
+# ---------------------------------------------------------------- row mapping
+
+
+def _case_to_row(case: Case, now: datetime) -> dict[str, Any]:
+    return {
+        "case_id": str(case.case_id),
+        "state": case.state.value,
+        "route": case.route.value if case.route else None,
+        "queue": case.queue,
+        "external_reference": case.external_reference,
+        "exporter": case.exporter_name,
+        "assignee": case.assignee,
+        "outcome": case.outcome.value if case.outcome else None,
+        "decision_id": str(case.decision_id) if case.decision_id else None,
+        "licence_number": case.licence_number,
+        "application": case.application,
+        "screening": case.screening,
+        "data": {
+            "correlation_id": str(case.correlation_id),
+            "rule_ids": case.rule_ids,
+            "policy_version": case.policy_version,
+            "senior_only": case.senior_only,
+            "countersign_required": case.countersign_required,
+            "recommendation": case.recommendation.model_dump(mode="json") if case.recommendation else None,
+            "resume_state": case.resume_state.value if case.resume_state else None,
+            "sla": case.sla.to_dict(),
+            "decided_by": case.decided_by,
+        },
+        "created_at": case.created_at or now,
+        "updated_at": now,
+        "decided_at": case.decided_at,
+    }
+
+
+def case_from_row(row: Any) -> Case:
+    """Rebuild the aggregate from its row."""
+    data = row.data
+    return Case(
+        case_id=UUID(row.case_id),
+        external_reference=row.external_reference,
+        exporter_name=row.exporter,
+        application=row.application,
+        correlation_id=UUID(data["correlation_id"]),
+        state=CaseState(row.state),
+        route=Route(row.route) if row.route else None,
+        queue=row.queue,
+        screening=row.screening,
+        rule_ids=list(data.get("rule_ids", [])),
+        policy_version=data.get("policy_version"),
+        assignee=row.assignee,
+        senior_only=bool(data.get("senior_only")),
+        countersign_required=bool(data.get("countersign_required")),
+        recommendation=(
+            Recommendation.model_validate(data["recommendation"]) if data.get("recommendation") else None
+        ),
+        resume_state=CaseState(data["resume_state"]) if data.get("resume_state") else None,
+        sla=SlaClock.from_dict(data.get("sla")),
+        outcome=DecisionOutcome(row.outcome) if row.outcome else None,
+        decision_id=UUID(row.decision_id) if row.decision_id else None,
+        decided_at=_aware(row.decided_at),
+        decided_by=data.get("decided_by"),
+        licence_number=row.licence_number,
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+        version=row.version,
+    )
+
+
+def licence_from_row(row: Any) -> LicenceRecord:
+    data = row.data
+    return LicenceRecord(
+        licence=Licence.model_validate(data["licence"]),
+        case_id=row.case_id,
+        status=LicenceStatus(row.status),
+        drawn=[Decimal(d) for d in data["drawn"]],
+        shipments=int(data.get("shipments", 0)),
+        status_reason=data.get("status_reason"),
+    )
+
+
+# ---------------------------------------------------------------- unit of work
+
+
+class UnitOfWork:
+    """One transaction. Use `async with store.unit_of_work() as uow:`; commit is explicit."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self._versions: dict[str, int] = {}
+        self._licence_versions: dict[str, int] = {}
+
+    async def already_processed(self, event_id: UUID) -> bool:
+        found = await self.conn.scalar(
+            select(orm.processed_events.c.event_id).where(
+                orm.processed_events.c.event_id == str(event_id))
+        )
+        return found is not None
+
+    async def mark_processed(self, event_id: UUID, topic: str, now: datetime) -> None:
+        await self.conn.execute(insert(orm.processed_events).values(
+            event_id=str(event_id), topic=topic, processed_at=now))
+
+    async def get_case(self, case_id: UUID, *, for_update: bool = True) -> Case | None:
+        stmt = select(orm.cases).where(orm.cases.c.case_id == str(case_id))
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).first()
+        if row is None:
+            return None
+        self._versions[row.case_id] = row.version
+        return case_from_row(row)
+
+    async def save_case(self, case: Case, now: datetime) -> None:
+        """Insert a new case or update it if nobody changed it since it was read."""
+        values = _case_to_row(case, now)
+        key = values["case_id"]
+        if key not in self._versions:
+            await self.conn.execute(insert(orm.cases).values(**values, version=1))
+            self._versions[key] = case.version = 1
+            return
+        expected = self._versions[key]
+        result = await self.conn.execute(
+            update(orm.cases)
+            .where(orm.cases.c.case_id == key, orm.cases.c.version == expected)
+            .values(**values, version=expected + 1)
+        )
+        if result.rowcount != 1:
+            raise ConcurrencyConflict(f"case {key} changed concurrently")
+        self._versions[key] = case.version = expected + 1
+
+    async def append(self, case_id: UUID | None, outgoing: Sequence[Outgoing], now: datetime) -> None:
+        """Write the outgoing envelopes to the outbox, and case events to the case history."""
+        for out in outgoing:
+            env = out.envelope
+            await self.conn.execute(insert(orm.outbox).values(
+                event_id=str(env.event_id), topic=out.topic, event_type=env.event_type,
+                body=encode(env).decode(), created_at=now))
+            if case_id is None:
+                continue
+            payload = env.payload
+            is_case_event = env.event_type == "case.event"
+            await self.conn.execute(insert(orm.case_history).values(
+                case_id=str(case_id), event_id=str(env.event_id), event_type=env.event_type,
+                kind=payload.kind.value if is_case_event else payload.outcome.value,
+                actor=payload.actor if is_case_event else payload.decided_by,
+                from_state=payload.from_state if is_case_event else None,
+                to_state=payload.to_state if is_case_event else None,
+                reason=payload.reason if is_case_event else None,
+                details=payload.details if is_case_event else {
+                    "decision_id": str(payload.decision_id),
+                    "rule_ids": payload.rule_ids,
+                    "reasons": [r.model_dump() for r in payload.reasons]},
+                occurred_at=env.occurred_at))
+
+    async def history(self, case_id: UUID) -> list[dict[str, Any]]:
+        rows = (await self.conn.execute(
+            select(orm.case_history).where(orm.case_history.c.case_id == str(case_id))
+            .order_by(orm.case_history.c.id))).all()
+        return [{"event_id": r.event_id, "event_type": r.event_type, "kind": r.kind,
+                 "actor": r.actor, "from_state": r.from_state, "to_state": r.to_state,
+                 "reason": r.reason, "details": r.details,
+                 "occurred_at": _aware(r.occurred_at)} for r in rows]
+
+    async def cases(self, *, states: Sequence[CaseState] | None = None) -> list[Case]:
+        stmt = select(orm.cases).order_by(orm.cases.c.created_at)
+        if states is not None:
+            stmt = stmt.where(orm.cases.c.state.in_([s.value for s in states]))
+        return [case_from_row(r) for r in (await self.conn.execute(stmt)).all()]
+
+    async def open_cases(self) -> list[Case]:
+        return await self.cases(states=sorted(OPEN_STATES))
+
+    # ------------------------------------------------------------ licences
+
+    async def get_licence(self, number: str, *, for_update: bool = True) -> LicenceRecord | None:
+        stmt = select(orm.licences).where(orm.licences.c.number == number)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).first()
+        if row is None:
+            return None
+        self._licence_versions[number] = row.version
+        return licence_from_row(row)
+
+    async def save_licence(self, rec: LicenceRecord, now: datetime) -> None:
+        number = rec.licence.number
+        values = {"case_id": rec.case_id, "type": rec.licence.type.value,
+                  "holder": rec.licence.holder, "status": rec.status.value,
+                  "valid_from": rec.licence.valid_from, "valid_until": rec.licence.valid_until,
+                  "data": rec.to_dict(), "updated_at": now}
+        if number not in self._licence_versions:
+            await self.conn.execute(insert(orm.licences).values(
+                number=number, created_at=now, version=1, **values))
+            self._licence_versions[number] = 1
+            return
+        expected = self._licence_versions[number]
+        result = await self.conn.execute(
+            update(orm.licences)
+            .where(orm.licences.c.number == number, orm.licences.c.version == expected)
+            .values(version=expected + 1, **values))
+        if result.rowcount != 1:
+            raise ConcurrencyConflict(f"licence {number} changed concurrently")
+        self._licence_versions[number] = expected + 1
+
+    async def licences(self) -> list[LicenceRecord]:
+        rows = (await self.conn.execute(select(orm.licences).order_by(orm.licences.c.number))).all()
+        return [licence_from_row(r) for r in rows]
+
+    async def licence_numbers(self, year: int) -> LicenceNumbers:
+        """The next number of the year (read now, claimed by `claim_licence_number`)."""
+        current = await self.conn.scalar(
+            select(orm.licence_counters.c.next_sequence).where(orm.licence_counters.c.year == year))
+        return LicenceNumbers(year=year, next_sequence=current or 1)
+
+    async def claim_licence_number(self, numbers: LicenceNumbers) -> None:
+        """Advance the counter if the number was used; a concurrent claim makes this fail."""
+        if not numbers.used:
+            return
+        if numbers.next_sequence == 1:
+            exists = await self.conn.scalar(select(func.count()).select_from(orm.licence_counters)
+                                            .where(orm.licence_counters.c.year == numbers.year))
+            if not exists:
+                await self.conn.execute(insert(orm.licence_counters).values(
+                    year=numbers.year, next_sequence=2))
+                return
+        result = await self.conn.execute(
+            update(orm.licence_counters)
+            .where(orm.licence_counters.c.year == numbers.year,
+                   orm.licence_counters.c.next_sequence == numbers.next_sequence)
+            .values(next_sequence=numbers.next_sequence + 1))
+        if result.rowcount != 1:
+            raise ConcurrencyConflict(f"licence number counter for {numbers.year} moved")
+
+    async def shipment_seen(self, shipment_id: str) -> bool:
+        found = await self.conn.scalar(select(orm.shipments.c.shipment_id).where(
+            orm.shipments.c.shipment_id == shipment_id))
+        return found is not None
+
+    async def add_shipment(self, *, shipment_id: str, licence_number: str, item_index: int,
+                           quantity: Decimal, unit: str, end_user: str, end_user_country: str,
+                           shipped_on: date, accepted: bool, rule_id: str | None,
+                           reason: str | None, now: datetime) -> None:
+        await self.conn.execute(insert(orm.shipments).values(
+            shipment_id=shipment_id, licence_number=licence_number, item_index=item_index,
+            quantity=str(quantity), unit=unit, end_user=end_user, end_user_country=end_user_country,
+            shipped_on=shipped_on, accepted=accepted, rule_id=rule_id, reason=reason,
+            recorded_at=now))
+
+    async def accepted_shipments(self) -> list[Any]:
+        return list((await self.conn.execute(
+            select(orm.shipments).where(orm.shipments.c.accepted.is_(True)))).all())
+
+
+class Store:
+    """Owns the engine; hands out units of work."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+
+    async def migrate(self) -> None:
+        await migrate(self.engine)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """A transaction: committed if the block ends normally, rolled back on an exception."""
+        async with self.engine.begin() as conn:
+            yield UnitOfWork(conn)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.scalar(select(1))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

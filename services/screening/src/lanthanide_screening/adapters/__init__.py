@@ -1,0 +1,1 @@
+"""Adapters: reference-data loading, stores and the case projection."""

@@ -1,0 +1,1 @@
+"""Screening domain: pure rules over the contracts' models (no Kafka, HTTP or database)."""

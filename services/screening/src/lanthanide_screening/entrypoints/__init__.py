@@ -1,0 +1,1 @@
+"""Entrypoints: the Kafka stage and the HTTP app."""

@@ -1,0 +1,186 @@
+"""The whole decision chain: a real broker, every service as its own OS process, 200 varied
+applications, and the exact outcome each one must get."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import orjson
+import pytest
+
+from lanthanide.client import LanthanideClient
+from lanthanide.testing.collector import TopicCollector
+from lanthanide.testing.processes import SERVICES, ServiceProcess, free_port
+from lanthanide.testing.webhook import WebhookReceiver
+from lanthanide.topics import Topics
+
+sys.path.insert(0, str(Path(__file__).parent))
+from mix import Case, build_mix  # noqa: E402
+
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+
+SECRET = uuid4().hex  # per-run webhook secret and API credentials: nothing secret in the repo
+REVIEWER = "rev-" + uuid4().hex
+SENIOR = "sen-" + uuid4().hex
+
+
+def _verify(headers: dict[str, str], body: bytes) -> bool:
+    ts, sig = headers.get("x-lanthanide-timestamp", ""), headers.get("x-lanthanide-signature", "")
+    expected = hmac.new(SECRET.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(sig, f"sha256={expected}")
+
+
+async def test_two_hundred_applications_get_exactly_the_right_outcome(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    tag = f"E2E{uuid4().hex[:6].upper()}"
+    cases = build_mix(seed=20261129, tag=tag)
+    assert len(cases) >= 200
+    ports = {name: free_port() for name in SERVICES}
+    env = {
+        "LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "LANTHANIDE_DATA_DIR": str(tmp_path / "data"),
+        "LANTHANIDE_LOG_LEVEL": "INFO",
+        "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": SECRET,
+        "LANTHANIDE_NOTIFICATION_RETRY_BASE_DELAY": "0.05",
+        "LANTHANIDE_REVIEW_TOKENS": json.dumps({
+            REVIEWER: {"user": "alice", "roles": ["reviewer"]},
+            SENIOR: {"user": "bob", "roles": ["senior_reviewer"]},
+        }),
+        "LANTHANIDE_INTAKE_API_KEYS": json.dumps({SECRET: "e2e"}),
+    }
+    procs = [
+        ServiceProcess(name, env=env, log_dir=tmp_path / "logs", http_port=ports[name])
+        for name in SERVICES
+    ]
+    async with WebhookReceiver() as hook:
+        for case in cases:
+            case.app["contact"] = {"webhook_url": hook.url}
+        for p in procs:
+            p.start()
+        try:
+            for p in procs:
+                if p.service in ("intake", "review"):
+                    p.wait_http(90)
+            await _run(cases, kafka_bootstrap, hook, ports["review"], tag)
+        finally:
+            codes = {p.service: p.stop() for p in procs}
+        assert all(code == 0 for code in codes.values()), (
+            codes, {p.service: p.log_text()[-2000:] for p in procs if codes[p.service] != 0}
+        )
+    # Nothing personal at INFO: screened party names never reach the logs.
+    logs = "\n".join(p.log_text() for p in procs)
+    assert "Intelligent Epitaxy Technology" not in logs
+    assert "Lockheed Martin Corporation" not in logs
+
+
+async def _run(cases: list[Case], bootstrap: str, hook: WebhookReceiver, review_port: int, tag: str) -> None:
+    topics = [Topics.APPLICATIONS_ACCEPTED, Topics.APPLICATIONS_REJECTED, Topics.SCREENING_COMPLETED,
+              Topics.CASE_EVENTS, Topics.DECISIONS, Topics.NOTIFICATIONS]
+    async with TopicCollector(bootstrap, topics) as seen, LanthanideClient(bootstrap) as client:
+        receipts = await client.submit_many([c.app for c in cases])
+        ref_of = {i: c.app["external_reference"] for i, c in enumerate(cases)}
+
+        def mine(env: Any) -> bool:
+            return str(getattr(env.payload, "external_reference", "") or "").startswith(tag)
+
+        valid = [i for i, c in enumerate(cases) if c.expect != "rejected"]
+        case_ids = {i: receipts[i].case_id for i in valid}
+        # Same exporter + same external reference = same case.
+        for i, c in enumerate(cases):
+            if c.duplicate_of is not None:
+                assert case_ids[i] == case_ids[c.duplicate_of]
+        distinct_cases = {case_ids[i] for i in valid}
+        manual = {case_ids[i] for i, c in enumerate(cases) if c.expect == "approve_manually"}
+        auto = {case_ids[i] for i, c in enumerate(cases) if c.expect in ("no_licence_required", "denied")}
+        n_rejected = sum(c.expect == "rejected" for c in cases)
+
+        def decided(c: TopicCollector) -> set[UUID]:
+            return {e.case_id for e in c.envelopes(Topics.DECISIONS) if mine(e)}
+
+        await seen.wait_for(
+            lambda c: auto <= decided(c)
+            and len([e for e in c.envelopes(Topics.APPLICATIONS_REJECTED) if mine(e)]) >= n_rejected,
+            180, "automatic decisions and rejections",
+        )
+        # A reviewer approves every queued civilian case through the real API.
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{review_port}", timeout=30) as api:
+            auth = {"Authorization": f"Bearer {REVIEWER}"}
+            assert (await api.get("/queue")).status_code == 401
+            queued: set[str] = set()
+            for _ in range(120):
+                resp = await api.get("/queue", headers=auth)
+                assert resp.status_code == 200, resp.text
+                queued = {str(item["case_id"]) for item in resp.json()}
+                if {str(c) for c in manual} <= queued:
+                    break
+                await __import__("asyncio").sleep(1)
+            assert {str(c) for c in manual} <= queued
+            for case_id in manual:
+                r = await api.post(f"/cases/{case_id}/approve", headers=auth,
+                                   json={"licence_type": "single", "conditions": ["no re-export"]})
+                assert r.status_code == 200, r.text
+        await seen.wait_for(lambda c: manual | auto <= decided(c), 120, "manual approvals")
+        # Every decision and rejection reaches the applicant's webhook.
+        await seen.wait_for(
+            lambda c: len(hook.received) >= len(manual | auto) + n_rejected, 120, "webhook deliveries"
+        )
+
+        decisions: dict[UUID, list[Any]] = defaultdict(list)
+        for e in seen.envelopes(Topics.DECISIONS):
+            if mine(e):
+                decisions[e.case_id].append(e)
+        for case_id, events in decisions.items():
+            assert len({e.payload.decision_id for e in events}) == 1, f"two decisions for {case_id}"
+            assert len(events) == 1, f"decision for {case_id} published {len(events)} times"
+        for i, c in enumerate(cases):
+            if c.expect in ("rejected", "info_requested"):
+                continue
+            (decision,) = decisions[case_ids[i]]
+            p = decision.payload
+            want = "approved" if c.expect == "approve_manually" else c.expect
+            assert p.outcome.value == want, (ref_of[i], c.expect, p.outcome, p.reasons)
+            if c.reason:
+                codes = " ".join(r.code for r in p.reasons) + " " + " ".join(p.rule_ids)
+                assert c.reason in codes, (ref_of[i], c.reason, [r.code for r in p.reasons])
+            if want == "approved":
+                assert p.licence is not None and p.licence.number and p.decided_by == "alice"
+        rejections = [e for e in seen.envelopes(Topics.APPLICATIONS_REJECTED) if mine(e)]
+        by_ref = {e.payload.external_reference: e for e in rejections}
+        assert len(by_ref) == len(rejections) == n_rejected
+        for i, c in enumerate(cases):
+            if c.expect == "rejected":
+                assert c.field in [err.loc for err in by_ref[ref_of[i]].payload.errors], ref_of[i]
+        # Incomplete applications: information requested, no decision.
+        incomplete = {case_ids[i] for i, c in enumerate(cases) if c.expect == "info_requested"}
+        asked = {e.case_id for e in seen.envelopes(Topics.CASE_EVENTS)
+                 if e.payload.kind.value == "info_requested"}
+        assert incomplete <= asked
+        assert not incomplete & set(decisions)
+        # One case per exporter + reference: no stray cases from the duplicates.
+        screened = {e.case_id for e in seen.envelopes(Topics.SCREENING_COMPLETED) if mine(e)}
+        assert screened == distinct_cases
+        # Webhooks: signed, one delivery per decision or rejection.
+        bodies = [orjson.loads(r.body) for r in hook.received]
+        assert all(_verify(r.headers, r.body) for r in hook.received)
+        delivered = Counter(b["event_id"] for b in bodies)
+        assert all(n == 1 for n in delivered.values()), delivered.most_common(3)
+        assert {str(e.event_id) for es in decisions.values() for e in es} <= set(delivered)
+        assert {str(e.event_id) for e in rejections} <= set(delivered)
+        # The CLI reads a case's history in order.
+        some_case = next(iter(auto))
+        out = subprocess.run(
+            [sys.executable, "-m", "lanthanide.cli.main", "case", "show", str(some_case), "-b", bootstrap],
+            capture_output=True, text=True, timeout=120, check=True,
+        ).stdout.splitlines()
+        types = [json.loads(line)["event_type"] for line in out]
+        assert types[0] == "application.submitted" and "decision.made" in types
