@@ -134,20 +134,31 @@ def ensure_jars(libs_dir: str | os.PathLike[str] | None = None, *, timeout: floa
         mvn = shutil.which("mvn")
         if mvn is None:
             raise KafkaError("Maven ('mvn') is not on PATH; it is needed to fetch the Kafka jars")
-        # Start clean so jars of an older version never end up on the same classpath.
-        shutil.rmtree(libs, ignore_errors=True)
-        libs.mkdir(parents=True)
+        # Start clean so jars of an older version never end up on the same classpath. Only
+        # jars are removed: the env var might point at a folder holding other things.
+        libs.mkdir(parents=True, exist_ok=True)
+        for old in [*libs.glob("*.jar"), libs / MARKER_NAME]:
+            old.unlink(missing_ok=True)
         cmd = [
-            mvn, "-B", "-q", "-Dstyle.color=never",
-            "-f", str(POM_PATH),
+            mvn,
+            "-B",
+            "-q",
+            "-Dstyle.color=never",
+            "-f",
+            str(POM_PATH),
             "dependency:copy-dependencies",
             f"-Dkafka.libs.dir={libs}",
             f"-Dkafka.version={version}",
         ]
         try:
             proc = subprocess.run(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, text=True, timeout=timeout, check=False,
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             out = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode(errors="replace")
@@ -155,8 +166,7 @@ def ensure_jars(libs_dir: str | os.PathLike[str] | None = None, *, timeout: floa
         jars = sorted(p.name for p in libs.glob("*.jar"))
         if proc.returncode != 0 or not any(j.startswith("kafka_") for j in jars):
             raise KafkaError(
-                f"mvn failed (exit {proc.returncode}) fetching Kafka {version} into {libs}:\n"
-                f"{_tail(proc.stdout)}"
+                f"mvn failed (exit {proc.returncode}) fetching Kafka {version} into {libs}:\n{_tail(proc.stdout)}"
             )
         marker = {"fingerprint": fingerprint, "kafka_version": version, "jars": jars}
         (libs / MARKER_NAME).write_text(json.dumps(marker, indent=1) + "\n")
@@ -253,6 +263,7 @@ log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
 log4j.appender.stderr.layout.ConversionPattern=%p %m (%c)%n
 """
 
+
 def _watchdog_main() -> int:
     """Body of the ``_watchdog`` helper process (see :class:`_Watchdog`).
 
@@ -285,8 +296,11 @@ class _Watchdog:
     def __init__(self) -> None:
         self._proc = subprocess.Popen(
             [sys.executable, "-I", str(Path(__file__).resolve()), "_watchdog"],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            text=True,
         )
         self._lock = threading.Lock()
 
@@ -429,7 +443,8 @@ class KafkaCluster:
         # A temp dir is only named here and created by start(), so a cluster that is
         # never started leaves nothing behind.
         self.data_dir = (
-            Path(data_dir).expanduser().resolve() if data_dir is not None
+            Path(data_dir).expanduser().resolve()
+            if data_dir is not None
             else Path(tempfile.gettempdir()) / f"lanthanide-kafka-{os.getpid()}-{os.urandom(4).hex()}"
         )
         if port is not None:
@@ -501,13 +516,19 @@ class KafkaCluster:
             raise
         return self
 
-    def stop(self, timeout: float | None = None) -> None:
+    def stop(self, timeout: float | None = None, *, kill: bool = False) -> None:
         """SIGTERM every node (in parallel), SIGKILL those still alive after ``timeout``
-        (default ``stop_timeout``), and delete the data dir if it was a temp dir. Idempotent."""
+        (default ``stop_timeout``), and delete the data dir if it was a temp dir. Idempotent.
+
+        A graceful stop takes about 1 s for one node but about 6 s for three: the last
+        KRaft leader waits 5 s (hard-coded) for a successor that can no longer be elected.
+        ``kill=True`` skips all that with an immediate SIGKILL, fine when the data is
+        thrown away anyway.
+        """
         timeout = self.stop_timeout if timeout is None else timeout
         nodes = [n for n in self._nodes.values() if n.proc is not None]
         for node in nodes:
-            self._signal(node, signal.SIGTERM)
+            self._signal(node, signal.SIGKILL if kill else signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for node in nodes:
             self._reap(node, deadline)
@@ -579,7 +600,7 @@ class KafkaCluster:
     def _server_properties(self, node: _Node) -> dict[str, object]:
         n = self.num_nodes
         rf = min(n, 3)
-        min_isr = 1 if n == 1 else 2
+        min_isr = max(1, rf - 1)  # tolerate one dead replica: 1 node -> 1, 3 nodes -> 2
         voters = ",".join(f"{m.node_id}@{HOST}:{m.controller_port}" for m in self._nodes.values())
         props: dict[str, object] = {
             "process.roles": "broker,controller",
@@ -646,15 +667,30 @@ class KafkaCluster:
             cmd = [
                 *self._java_base(),
                 # A short-lived tool: C1 only and serial GC start fastest, the archive helps too.
-                "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", *cds,
+                "-Xmx128m",
+                "-XX:TieredStopAtLevel=1",
+                "-XX:+UseSerialGC",
+                *cds,
                 f"-Dlog4j.configuration=file:{tool_log4j}",
-                "kafka.tools.StorageTool", "format",
-                "-t", self.cluster_id, "-c", str(node.config_path),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                self.cluster_id,
+                "-c",
+                str(node.config_path),
             ]
-            procs.append((node, subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, text=True,
-            )))
+            procs.append(
+                (
+                    node,
+                    subprocess.Popen(
+                        cmd,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
+                        text=True,
+                    ),
+                )
+            )
         errors = []
         for node, proc in procs:
             try:
@@ -682,8 +718,8 @@ class KafkaCluster:
             marker = self._libs / MARKER_NAME
             java_real = os.path.realpath(java)
             key = hashlib.sha256(
-                marker.read_bytes() + f"|{marker.stat().st_mtime_ns}|{java_real}|"
-                f"{os.stat(java_real).st_mtime_ns}".encode()
+                marker.read_bytes()
+                + f"|{marker.stat().st_mtime_ns}|{java_real}|{os.stat(java_real).st_mtime_ns}".encode()
             ).hexdigest()[:16]
             cds_dir = self._libs.parent / "cds"
             cds_dir.mkdir(parents=True, exist_ok=True)
@@ -717,20 +753,27 @@ class KafkaCluster:
     def _launch(self, node: _Node) -> None:
         cmd = [
             *self._java_base(),
-            f"-Xmx{self.heap_mb}m", f"-Xms{min(128, self.heap_mb)}m",
+            f"-Xmx{self.heap_mb}m",
+            f"-Xms{min(128, self.heap_mb)}m",
             # Kafka's own defaults from kafka-run-class.sh / kafka-server-start.sh.
-            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
-            "-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:InitiatingHeapOccupancyPercent=35",
+            "-XX:+ExplicitGCInvokesConcurrent",
+            "-Djava.awt.headless=true",
             *self._cds_opts(node),
             *self.jvm_opts,
             f"-Dlog4j.configuration=file:{node.log4j_path}",
-            "kafka.Kafka", str(node.config_path),
+            "kafka.Kafka",
+            str(node.config_path),
         ]
         node.log_offset = node.log_path.stat().st_size if node.log_path.exists() else 0
         console = open(node.console_path, "ab")
         try:
             node.proc = subprocess.Popen(
-                cmd, cwd=node.dir, stdin=subprocess.DEVNULL,
+                cmd,
+                cwd=node.dir,
+                stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=None if self.inherit_stderr else console,
                 start_new_session=True,  # own process group: stop() signals the whole group
@@ -813,17 +856,24 @@ def _cmd_fetch(_args: argparse.Namespace) -> int:
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
+    ready = threading.Event()
     stop_requested = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
+        if not ready.is_set():
+            # Abort a start in progress; KafkaCluster.start() cleans up on any exception.
+            raise KeyboardInterrupt
         stop_requested.set()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
     cluster = KafkaCluster(
-        nodes=args.nodes, port=args.port, data_dir=args.data_dir,
-        num_partitions=args.partitions, inherit_stderr=True,
+        nodes=args.nodes,
+        port=args.port,
+        data_dir=args.data_dir,
+        num_partitions=args.partitions,
+        inherit_stderr=True,
     )
     started_at = time.monotonic()
     try:
@@ -831,11 +881,15 @@ def _cmd_start(args: argparse.Namespace) -> int:
     except KafkaError as exc:
         print(f"kafka_runner: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
+    ready.set()
     print(f"KAFKA_BOOTSTRAP_SERVERS={cluster.bootstrap_servers}", flush=True)
     print(
         f"kafka_runner: {cluster.num_nodes} node(s) up in {time.monotonic() - started_at:.1f}s, "
         f"data in {cluster.data_dir}; Ctrl-C to stop",
-        file=sys.stderr, flush=True,
+        file=sys.stderr,
+        flush=True,
     )
     code = 0
     try:

@@ -45,7 +45,7 @@ class Case:
     expect: str  # approve_manually | no_licence_required | denied | rejected | info_requested
     reason: str | None = None  # rule id that must be among the decision's reason codes
     field: str | None = None  # for rejections: the field that must be named
-    duplicate_of: int | None = None
+    duplicate: bool = False  # a resubmission of another case (same exporter and reference)
 
 
 def _app(ref: str, rng: random.Random, country: str, item: tuple[str, str, str, str]) -> dict[str, Any]:
@@ -58,7 +58,8 @@ def _app(ref: str, rng: random.Random, country: str, item: tuple[str, str, str, 
     app["items"] = [{
         "description": desc, "form": form, "hs_code": hs,
         "elements": [{"element": element, "percent": str(rng.choice([2, 4, 30, 99]))}],
-        "quantity": str(rng.randint(1, 900)), "unit": rng.choice(["kg", "KGS", "t"]) if form != "sputtering_target" else "piece",
+        "quantity": str(rng.randint(1, 400)),
+        "unit": rng.choice(["kg", "KGS", "kilograms"]) if form != "sputtering_target" else "piece",
         "value": str(rng.randint(1000, 90000)), "currency": rng.choice(["USD", "eur", "CNY"]),
     }]
     app["parties"] = [
@@ -104,7 +105,7 @@ def build_mix(seed: int = 7, tag: str = "E2E") -> list[Case]:
         for doc in app["documents"]:
             if doc["kind"] == "end_user_certificate":
                 doc["states_end_user"] = listed
-        cases.append(Case(app, "denied", reason="SCR-LIST"))
+        cases.append(Case(app, "denied", reason="SCR-PARTY-CONTROL-LIST"))
     broken: list[tuple[str, Any]] = [
         ("items.0.unit", lambda a: a["items"][0].__setitem__("unit", "bushel")),
         ("items.0.quantity", lambda a: a["items"][0].__setitem__("quantity", "-3")),
@@ -124,6 +125,6 @@ def build_mix(seed: int = 7, tag: str = "E2E") -> list[Case]:
         cases.append(Case(app, "info_requested"))
     originals = [i for i, c in enumerate(cases) if c.expect in ("no_licence_required", "denied")]
     for i in rng.sample(originals, 20):
-        cases.append(Case(copy.deepcopy(cases[i].app), cases[i].expect, reason=cases[i].reason, duplicate_of=i))
+        cases.append(Case(copy.deepcopy(cases[i].app), cases[i].expect, reason=cases[i].reason, duplicate=True))
     rng.shuffle(cases)
     return cases

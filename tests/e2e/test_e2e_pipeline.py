@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -31,6 +32,14 @@ pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 SECRET = uuid4().hex  # per-run webhook secret and API credentials: nothing secret in the repo
 REVIEWER = "rev-" + uuid4().hex
 SENIOR = "sen-" + uuid4().hex
+
+
+def _case_id(app: dict[str, Any]) -> UUID:
+    from lanthanide.contracts import Application
+    from lanthanide.ids import case_id_for
+
+    parsed = Application.model_validate(app)
+    return case_id_for(parsed.exporter_key, parsed.external_reference)
 
 
 def _verify(headers: dict[str, str], body: bytes) -> bool:
@@ -77,6 +86,24 @@ async def test_two_hundred_applications_get_exactly_the_right_outcome(
         assert all(code == 0 for code in codes.values()), (
             codes, {p.service: p.log_text()[-2000:] for p in procs if codes[p.service] != 0}
         )
+    # The audit ledger holds every step of a decided case and its hash chain verifies.
+    cli_env = {**os.environ, "LANTHANIDE_DATA_DIR": env["LANTHANIDE_DATA_DIR"]}
+    verify = subprocess.run([sys.executable, "-m", "lanthanide.cli.main", "audit", "verify"],
+                            capture_output=True, text=True, env=cli_env, timeout=120)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    denied_case = next(c for c in cases if c.expect == "denied").app
+    timeline = subprocess.run(
+        [sys.executable, "-m", "lanthanide.cli.main", "audit", str(_case_id(denied_case))],
+        capture_output=True, text=True, env=cli_env, timeout=120,
+    )
+    assert timeline.returncode == 0, timeline.stdout + timeline.stderr
+    assert "every causation link holds" in timeline.stdout
+    exported = subprocess.run(
+        [sys.executable, "-m", "lanthanide.cli.main", "audit", "export", str(_case_id(denied_case))],
+        capture_output=True, text=True, env=cli_env, timeout=120, check=True,
+    ).stdout
+    for step in ("application.submitted", "application.accepted", "screening.completed", "decision.made"):
+        assert f'"{step}"' in exported, (step, exported[-2000:])
     # Nothing personal at INFO: screened party names never reach the logs.
     logs = "\n".join(p.log_text() for p in procs)
     assert "Intelligent Epitaxy Technology" not in logs
@@ -96,9 +123,11 @@ async def _run(cases: list[Case], bootstrap: str, hook: WebhookReceiver, review_
         valid = [i for i, c in enumerate(cases) if c.expect != "rejected"]
         case_ids = {i: receipts[i].case_id for i in valid}
         # Same exporter + same external reference = same case.
-        for i, c in enumerate(cases):
-            if c.duplicate_of is not None:
-                assert case_ids[i] == case_ids[c.duplicate_of]
+        by_reference: dict[str, set[UUID | None]] = defaultdict(set)
+        for i in valid:
+            by_reference[ref_of[i]].add(case_ids[i])
+        assert all(len(ids) == 1 for ids in by_reference.values())
+        assert sum(c.duplicate for c in cases) == 20 and len(by_reference) == len(valid) - 20
         distinct_cases = {case_ids[i] for i in valid}
         manual = {case_ids[i] for i, c in enumerate(cases) if c.expect == "approve_manually"}
         auto = {case_ids[i] for i, c in enumerate(cases) if c.expect in ("no_licence_required", "denied")}
@@ -131,9 +160,12 @@ async def _run(cases: list[Case], bootstrap: str, hook: WebhookReceiver, review_
                 assert r.status_code == 200, r.text
         await seen.wait_for(lambda c: manual | auto <= decided(c), 120, "manual approvals")
         # Every decision and rejection reaches the applicant's webhook.
-        await seen.wait_for(
-            lambda c: len(hook.received) >= len(manual | auto) + n_rejected, 120, "webhook deliveries"
-        )
+        def undelivered(c: TopicCollector) -> set[str]:
+            wanted = {str(e.event_id) for e in c.envelopes(Topics.DECISIONS) if mine(e)}
+            wanted |= {str(e.event_id) for e in c.envelopes(Topics.APPLICATIONS_REJECTED) if mine(e)}
+            return wanted - {orjson.loads(r.body)["event_id"] for r in hook.received}
+
+        await seen.wait_for(lambda c: not undelivered(c), 120, "webhook deliveries")
 
         decisions: dict[UUID, list[Any]] = defaultdict(list)
         for e in seen.envelopes(Topics.DECISIONS):
@@ -178,9 +210,11 @@ async def _run(cases: list[Case], bootstrap: str, hook: WebhookReceiver, review_
         assert {str(e.event_id) for e in rejections} <= set(delivered)
         # The CLI reads a case's history in order.
         some_case = next(iter(auto))
-        out = subprocess.run(
+        out = subprocess.run(  # type: ignore[assignment]
             [sys.executable, "-m", "lanthanide.cli.main", "case", "show", str(some_case), "-b", bootstrap],
-            capture_output=True, text=True, timeout=120, check=True,
-        ).stdout.splitlines()
+            capture_output=True, text=True, timeout=120,
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        out = out.stdout.splitlines()
         types = [json.loads(line)["event_type"] for line in out]
         assert types[0] == "application.submitted" and "decision.made" in types

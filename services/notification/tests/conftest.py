@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,9 +17,7 @@ from uuid import uuid4
 
 import pytest
 from aiosmtpd.controller import Controller
-
 from lanthanide.contracts import Envelope
-from lanthanide.events import EventFactory
 from lanthanide.kafka import ensure_topics, make_producer
 from lanthanide.serde import encode
 from lanthanide.settings import KafkaSettings
@@ -110,7 +106,7 @@ def receiver() -> Iterator[Receiver]:
 class Mailbox:
     messages: list[Message] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content))
         return "250 Message accepted for delivery"
 
@@ -170,22 +166,6 @@ async def publish(bootstrap: str, topic: str, *envelopes: Envelope[Any]) -> None
             await producer.send_and_wait(topic, encode(env), key=str(env.case_id).encode())
     finally:
         await producer.stop()
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-
-
-REVIEW = EventFactory("review", instance="test")
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 @pytest.fixture

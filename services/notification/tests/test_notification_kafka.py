@@ -9,10 +9,9 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-
 from lanthanide.contracts import (
-    ApplicationAccepted,
     Application,
+    ApplicationAccepted,
     CaseEvent,
     CaseEventKind,
     ContactPoint,

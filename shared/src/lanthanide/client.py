@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
 
 from lanthanide.contracts import Application, DecisionMade
@@ -46,8 +46,7 @@ class LanthanideClient:
     def __init__(self, bootstrap_servers: str | None = None, *, client_id: str = "client") -> None:
         self.settings = KafkaSettings(**({"bootstrap_servers": bootstrap_servers} if bootstrap_servers else {}))
         self.client_id = client_id
-        self._producer = make_producer(self.settings, client_id)
-        self._producer_started = False
+        self._producer: AIOKafkaProducer | None = None  # made on first use: readers never need one
         self._origin = Producer(service=f"client:{client_id}", version="1")
 
     async def __aenter__(self) -> LanthanideClient:
@@ -57,9 +56,9 @@ class LanthanideClient:
         await self.close()
 
     async def close(self) -> None:
-        if self._producer_started:
+        if self._producer is not None:
             await self._producer.stop()
-            self._producer_started = False
+            self._producer = None
 
     # ------------------------------------------------------------ publishing
 
@@ -70,9 +69,9 @@ class LanthanideClient:
 
     async def submit_many(self, applications: Iterable[Application | dict[str, Any]]) -> list[Receipt]:
         """Publish many applications, waiting for the broker to acknowledge every one."""
-        if not self._producer_started:
+        if self._producer is None:
+            self._producer = make_producer(self.settings, self.client_id)
             await self._producer.start()
-            self._producer_started = True
         receipts: list[Receipt] = []
         futures = []
         for app in applications:
@@ -143,25 +142,22 @@ class LanthanideClient:
         key: bytes | None = None,
     ) -> AsyncIterator[Envelope[Any]]:
         """Read envelopes without a consumer group (nothing committed, nothing disturbed)."""
+        # No group: every partition of the topics is assigned to us; nothing is committed.
         consumer = AIOKafkaConsumer(
+            *topics,
             bootstrap_servers=self.settings.bootstrap_servers,
             client_id=f"{self.settings.client_id_prefix}-{self.client_id}-{uuid4().hex[:6]}",
-            enable_auto_commit=False, isolation_level="read_committed",
+            group_id=None, enable_auto_commit=False, isolation_level="read_committed",
             auto_offset_reset="earliest" if from_beginning else "latest",
         )
         await consumer.start()
         try:
-            partitions = [
-                TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or set())
-            ]
-            if not partitions:
-                await consumer._client.force_metadata_update()  # topic just created: refresh once
-                partitions = [
-                    TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or set())
-                ]
+            deadline = time.monotonic() + 10
+            while not consumer.assignment() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            partitions = list(consumer.assignment())
             if not partitions:
                 return
-            consumer.assign(partitions)
             if from_beginning:
                 await consumer.seek_to_beginning(*partitions)
             else:
@@ -180,14 +176,19 @@ class LanthanideClient:
                             continue
                 if batch:
                     last_seen = time.monotonic()
-                if not follow and all(
-                    await consumer.position(tp) >= end[tp] for tp in partitions
-                ):
+                if not follow and await _caught_up(consumer, end):
                     return
                 if idle_timeout is not None and time.monotonic() - last_seen > idle_timeout:
                     return
         finally:
             await consumer.stop()
+
+
+async def _caught_up(consumer: AIOKafkaConsumer, end: dict[Any, int]) -> bool:
+    for tp, offset in end.items():
+        if await consumer.position(tp) < offset:
+            return False
+    return True
 
 
 def _receipt(raw: Any) -> Receipt:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from faststream.kafka import KafkaBroker
-
 from lanthanide.kafka import make_broker
 
 from lanthanide_audit import SERVICE
 from lanthanide_audit.adapters.store import LedgerStore
-from lanthanide_audit.entrypoints.stage import register_audit_stage
+from lanthanide_audit.entrypoints.stage import StageStats, register_audit_stage
 from lanthanide_audit.settings import AuditSettings
 
 
@@ -21,6 +20,7 @@ class AuditApp:
     settings: AuditSettings
     broker: KafkaBroker
     store: LedgerStore
+    stats: StageStats
 
     async def start(self) -> None:
         """Create the ledger schema (before the broker starts)."""
@@ -36,7 +36,9 @@ def build(settings: AuditSettings | None = None, broker: KafkaBroker | None = No
     settings = settings or AuditSettings()
     broker = broker or make_broker(settings.kafka, f"{SERVICE}-{settings.instance}")
     store = LedgerStore.from_url(settings.store_url())
+    stats = StageStats()
     register_audit_stage(
-        broker, store, topics=settings.input_topics(), group_id=settings.group_id, kafka=settings.kafka
+        broker, store, topics=settings.input_topics(), group_id=settings.group_id,
+        kafka=settings.kafka, stats=stats,
     )
-    return AuditApp(settings=settings, broker=broker, store=store)
+    return AuditApp(settings=settings, broker=broker, store=store, stats=stats)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
-
 from lanthanide.settings import ServiceSettings
 from lanthanide.topics import Topics
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 from lanthanide_audit import GROUP_ID, SERVICE
 

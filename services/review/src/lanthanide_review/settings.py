@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-from pydantic_settings import SettingsConfigDict
-
 from lanthanide.settings import ServiceSettings
 from lanthanide.topics import Topics
+from pydantic import BaseModel, Field
+from pydantic_settings import SettingsConfigDict
 
 
 class TokenGrant(BaseModel):

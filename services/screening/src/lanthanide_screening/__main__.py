@@ -28,12 +28,18 @@ def main() -> None:
         if settings.topic_prefix:
             await ensure_topics(settings.kafka, [*topics, *(dlq(t) for t in topics)])
 
-    asyncio.run(run_service(
-        name="screening", broker=broker, kafka=settings.kafka,
-        asgi_app=make_app(screening) if settings.http_port else None,
-        http_host=settings.http_host, http_port=settings.http_port,
-        on_startup=[create_prefixed_topics],
-    ))
+    asyncio.run(
+        run_service(
+            name="screening",
+            broker=broker,
+            kafka=settings.kafka,
+            asgi_app=make_app(screening) if settings.http_port else None,
+            http_host=settings.http_host,
+            http_port=settings.http_port,
+            on_startup=[create_prefixed_topics, screening.store.start],
+            on_shutdown=[screening.store.close],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,19 +1,28 @@
-"""Wires the screening service once: engine, stores, event factory, handler, metrics."""
+"""Wires the screening service once: engine, store, event factory, handlers, metrics."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from uuid import UUID
 
-from lanthanide.contracts import ApplicationAccepted, Envelope
+from lanthanide.contracts import (
+    ApplicationAccepted,
+    DecisionMade,
+    Envelope,
+    ReferenceUpdated,
+    ScreeningCompleted,
+)
 from lanthanide.events import EventFactory, Outgoing
 from lanthanide.logging import get_logger
 from lanthanide.topics import Topics
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from lanthanide_screening import __version__
 from lanthanide_screening.adapters.reference_loader import build_engine
+from lanthanide_screening.adapters.store import ScreeningStore
 from lanthanide_screening.domain.screen import ScreeningEngine
 from lanthanide_screening.settings import ScreeningSettings
 
@@ -21,29 +30,100 @@ log = get_logger(__name__)
 
 SCREENED = Counter("lanthanide_screening_screened_total", "Applications screened", ["route", "rescreen"])
 LATENCY = Histogram("lanthanide_screening_handler_seconds", "Time to screen one application")
+RELOADS = Counter("lanthanide_screening_reference_reloads_total", "Reference data reloads", ["kind"])
+LIST_ENTRIES = Gauge("lanthanide_screening_list_entries", "Entries per loaded list", ["list_id"])
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
 
 
 class Screening:
     """The service's unit of work: turns input envelopes into output envelopes."""
 
-    def __init__(self, settings: ScreeningSettings, engine: ScreeningEngine) -> None:
+    def __init__(self, settings: ScreeningSettings, engine: ScreeningEngine, store: ScreeningStore) -> None:
         self.settings = settings
         self.engine = engine
+        self.store = store
         self.events = EventFactory("screening", __version__, settings.instance)
+        self._observe_lists()
+
+    def _observe_lists(self) -> None:
+        for lst in self.engine.index.lists:
+            LIST_ENTRIES.labels(list_id=lst.list_id).set(len(lst.entries))
 
     async def handle(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
-        """Dispatch one input event by type; unknown types are ignored (other topics' events)."""
+        """Main consumer group: screen accepted applications, project decisions."""
         if envelope.event_type == "application.accepted":
-            return [self._screen_accepted(envelope)]
+            return [await self._screen_accepted(envelope)]
+        if envelope.event_type == "decision.made" and envelope.case_id is not None:
+            decision: DecisionMade = envelope.payload
+            await self.store.record_decision(str(envelope.case_id), decision)
         return []
 
-    def _screen_accepted(self, envelope: Envelope[Any]) -> Outgoing:
+    async def handle_reference(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
+        """Per-instance group: every instance reloads; each re-screens the cases in its store."""
+        if envelope.event_type != "reference.updated":
+            return []
+        update: ReferenceUpdated = envelope.payload
+        # Loading lists takes seconds of CPU: off the event loop, so the consumer keeps its heartbeat.
+        self.engine = await asyncio.to_thread(build_engine, self.settings)
+        RELOADS.labels(kind=update.kind).inc()
+        self._observe_lists()
+        on = _today()
+        licences = await self.store.general_licences(on)
+        out = []
+        for case in await self.store.cases_to_rescreen(on):
+            result = self.engine.screen(
+                case.accepted,
+                on,
+                is_rescreen=True,
+                is_false_positive=self.store.is_false_positive,
+                general_licences=licences,
+            )
+            SCREENED.labels(route=result.route.value, rescreen="true").inc()
+            env = self.events.derive(
+                envelope, "screening.completed", result, purpose=f"rescreen:{case.case_id}", case_id=UUID(case.case_id)
+            )
+            out.append(
+                Outgoing(
+                    self.settings.topic(Topics.SCREENING_COMPLETED),
+                    env.model_copy(update={"correlation_id": UUID(case.correlation_id)}),
+                )
+            )
+        log.info(
+            "reference_reloaded",
+            kind=update.kind,
+            version=update.version,
+            rescreened=len(out),
+            reference_data_version=self.engine.reference_data_version,
+        )
+        return out
+
+    async def screen(self, accepted: ApplicationAccepted, on: date) -> ScreeningCompleted:
+        """Screen with the store's dispositions and general licences (used by handlers and the API)."""
+        return self.engine.screen(
+            accepted,
+            on,
+            is_false_positive=self.store.is_false_positive,
+            general_licences=await self.store.general_licences(on),
+        )
+
+    async def _screen_accepted(self, envelope: Envelope[Any]) -> Outgoing:
         accepted: ApplicationAccepted = envelope.payload
+        if envelope.case_id is not None:
+            await self.store.remember_case(str(envelope.case_id), str(envelope.correlation_id), accepted)
         with LATENCY.time():
-            result = self.engine.screen(accepted, datetime.now(UTC).date())
+            result = await self.screen(accepted, _today())
         SCREENED.labels(route=result.route.value, rescreen="false").inc()
-        log.info("screened", case_id=str(envelope.case_id), route=result.route.value,
-                 rule_ids=result.rule_ids, hits=len(result.hits), flags=len(result.red_flags))
+        log.info(
+            "screened",
+            case_id=str(envelope.case_id),
+            route=result.route.value,
+            rule_ids=result.rule_ids,
+            hits=len(result.hits),
+            flags=len(result.red_flags),
+        )
         out = self.events.derive(envelope, "screening.completed", result, purpose="screening")
         return Outgoing(self.settings.topic(Topics.SCREENING_COMPLETED), out)
 
@@ -51,4 +131,4 @@ class Screening:
 def bootstrap(settings: ScreeningSettings | None = None) -> Screening:
     """Build the service from settings (reads every list and the reference data)."""
     settings = settings or ScreeningSettings()
-    return Screening(settings, build_engine(settings))
+    return Screening(settings, build_engine(settings), ScreeningStore(settings.store_url()))

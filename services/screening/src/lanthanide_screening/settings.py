@@ -24,8 +24,7 @@ def shared_data_dir() -> Path:
 def default_lists() -> list[Path]:
     """PRC lists, the UN Security Council list and the in-house watch list."""
     data = shared_data_dir() / "lists"
-    return [data / "prc", data / "un_consolidated" / "UN_consolidated.xml",
-            PACKAGE_REFERENCE / "watch_list.csv"]
+    return [data / "prc", data / "un_consolidated" / "UN_consolidated.xml", PACKAGE_REFERENCE / "watch_list.csv"]
 
 
 class ScreeningSettings(ServiceSettings):
@@ -41,8 +40,14 @@ class ScreeningSettings(ServiceSettings):
     policy_path: Path | None = None
     #: Overrides the policy's alert threshold (0..1) when set.
     alert_threshold: float | None = Field(default=None, ge=0, le=1)
+    #: SQLAlchemy async URL of the store; default: a SQLite file under the data dir.
+    database_url: str | None = None
     http_port: int | None = None
     http_host: str = "127.0.0.1"
+
+    def store_url(self) -> str:
+        """The store's URL (database_url, else SQLite under data_dir)."""
+        return self.database_url or self.sqlite_url("screening")
 
     def topic(self, name: str) -> str:
         """A catalogue topic name with this instance's prefix."""

@@ -138,9 +138,9 @@ def _same(column: str | None, value: Any) -> bool:
     if column is None or value is None:
         return column is None and value is None
     try:
-        return UUID(column) == UUID(str(value))
+        return bool(UUID(column) == UUID(str(value)))
     except ValueError:
-        return column == value
+        return column == str(value)
 
 
 def _columns_match(entry: LedgerEntry) -> str | None:
@@ -155,22 +155,52 @@ def _columns_match(entry: LedgerEntry) -> str | None:
     return None
 
 
+class ChainVerifier:
+    """Checks entries one at a time, in seq order, so a long ledger verifies in flat memory."""
+
+    def __init__(self) -> None:
+        self.prev = GENESIS
+        self.checked = 0
+        self.broken: Break | None = None
+
+    def feed(self, entry: LedgerEntry) -> bool:
+        """Check the next entry; False (and `broken` set) at the first that does not hold."""
+        if self.broken is not None:
+            return False
+        expected_seq = self.checked + 1
+        reason = None
+        if entry.seq != expected_seq:
+            reason = f"seq {entry.seq} where {expected_seq} was expected (a row was removed)"
+        elif entry.prev_hash != self.prev:
+            reason = "prev_hash does not match the previous entry's hash"
+        elif entry_hash(self.prev, entry.canonical, entry.seq, entry.topic, entry.partition,
+                        entry.offset) != entry.hash:
+            reason = "hash does not match the stored bytes (the record was altered)"
+        else:
+            reason = _columns_match(entry)
+        if reason is not None:
+            self.broken = Break(entry.seq, entry.event_id, reason)
+            return False
+        self.prev, self.checked = entry.hash, self.checked + 1
+        return True
+
+    def check_head(self, head_seq: int, head_hash: str) -> None:
+        """After the last entry: the chain must end where the recorded head says."""
+        if self.broken is None and (head_seq, head_hash) != (self.checked, self.prev):
+            self.broken = Break(
+                self.checked + 1, "",
+                f"the ledger ends at seq {self.checked} but its head records seq {head_seq} "
+                "(rows were removed from the end)",
+            )
+
+    def report(self) -> VerifyReport:
+        return VerifyReport(self.checked, self.prev, self.broken)
+
+
 def verify_entries(entries: Iterable[LedgerEntry]) -> VerifyReport:
     """Walk entries in seq order; report the first that breaks the chain."""
-    prev, expected_seq, checked = GENESIS, 1, 0
+    verifier = ChainVerifier()
     for entry in entries:
-        if entry.seq != expected_seq:
-            return VerifyReport(checked, prev, Break(entry.seq, entry.event_id,
-                                f"seq {entry.seq} where {expected_seq} was expected (a row was removed)"))
-        if entry.prev_hash != prev:
-            return VerifyReport(checked, prev, Break(entry.seq, entry.event_id,
-                                "prev_hash does not match the previous entry's hash"))
-        recomputed = entry_hash(prev, entry.canonical, entry.seq, entry.topic, entry.partition, entry.offset)
-        if recomputed != entry.hash:
-            return VerifyReport(checked, prev, Break(entry.seq, entry.event_id,
-                                "hash does not match the stored bytes (the record was altered)"))
-        mismatch = _columns_match(entry)
-        if mismatch:
-            return VerifyReport(checked, prev, Break(entry.seq, entry.event_id, mismatch))
-        prev, expected_seq, checked = entry.hash, expected_seq + 1, checked + 1
-    return VerifyReport(checked, prev, None)
+        if not verifier.feed(entry):
+            break
+    return verifier.report()

@@ -8,18 +8,19 @@ read_committed: events of an aborted Kafka transaction never happened and are no
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
-
 from lanthanide.logging import get_logger
 from lanthanide.settings import KafkaSettings
 
 from lanthanide_audit import SERVICE
 from lanthanide_audit.adapters.store import LedgerStore
+from lanthanide_audit.domain.ledger import UNDECODABLE
 from lanthanide_audit.domain.records import entry_from_record
 
 log = get_logger(__name__)
@@ -30,8 +31,23 @@ async def _records(msg: StreamMessage[Any]) -> list[ConsumerRecord[Any, Any]]:
     return list(raw) if isinstance(raw, tuple) else [raw]
 
 
+@dataclass
+class StageStats:
+    """Counters of one audit process (records read, entries appended) for health and tests."""
+
+    received: int = 0
+    appended: int = 0
+    undecodable: int = 0
+
+
 def register_audit_stage(
-    broker: KafkaBroker, store: LedgerStore, *, topics: list[str], group_id: str, kafka: KafkaSettings
+    broker: KafkaBroker,
+    store: LedgerStore,
+    *,
+    topics: list[str],
+    group_id: str,
+    kafka: KafkaSettings,
+    stats: StageStats,
 ) -> Any:
     """Subscribe the ledger to `topics` as consumer group `group_id`."""
 
@@ -52,6 +68,9 @@ def register_audit_stage(
             entry_from_record(r.value or b"", r.topic, r.partition, r.offset) for r in records
         ]
         appended = await store.append(entries)
+        stats.received += len(entries)
+        stats.appended += appended
+        stats.undecodable += sum(1 for e in entries if e.event_type == UNDECODABLE)
         log.debug("ledger_appended", received=len(entries), appended=appended)
 
     return on_batch

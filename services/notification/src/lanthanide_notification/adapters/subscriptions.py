@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import orjson
-import yaml
+import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, ValidationError, model_validator
 
 from lanthanide_notification.domain.model import NoticeKind, Subscription

@@ -21,7 +21,7 @@ class RetryPolicy:
     def delay(self, failed_attempt: int, rand: float) -> float:
         """Seconds to wait after attempt number `failed_attempt` (1-based); `rand` in [0, 1)."""
         raw = min(self.max_delay, self.base_delay * (2 ** (failed_attempt - 1)))
-        return raw * (1 - self.jitter * rand)
+        return float(raw * (1 - self.jitter * rand))
 
 
 def is_retryable_status(status: int) -> bool:

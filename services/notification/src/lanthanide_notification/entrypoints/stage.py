@@ -74,8 +74,8 @@ def register_notification_stage(
             envelopes.append(envelope)
             source[envelope.event_id] = record
         outgoing, failed = await service.handle_batch(envelopes)
-        for envelope, exc in failed:
-            await dead_letter(source[envelope.event_id], f"handler error: {exc!r}"[:2000])
+        for envelope, error in failed:
+            await dead_letter(source[envelope.event_id], f"handler error: {error!r}"[:2000])
         await publisher.publish(outgoing)
 
     return on_batch

@@ -20,7 +20,8 @@ from sqlalchemy import (
 metadata = MetaData()
 
 cases = Table(
-    "cases", metadata,
+    "cases",
+    metadata,
     Column("case_id", String(36), primary_key=True),
     Column("state", String(32), nullable=False, index=True),
     Column("route", String(32)),
@@ -41,7 +42,8 @@ cases = Table(
 )
 
 case_history = Table(
-    "case_history", metadata,
+    "case_history",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("case_id", String(36), nullable=False, index=True),
     Column("event_id", String(36), nullable=False, unique=True),
@@ -56,14 +58,16 @@ case_history = Table(
 )
 
 processed_events = Table(
-    "processed_events", metadata,
+    "processed_events",
+    metadata,
     Column("event_id", String(36), primary_key=True),
     Column("topic", String(200), nullable=False),
     Column("processed_at", DateTime(timezone=True), nullable=False),
 )
 
 outbox = Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("event_id", String(36), nullable=False, unique=True),
     Column("topic", String(200), nullable=False),
@@ -75,7 +79,8 @@ outbox = Table(
 )
 
 licences = Table(
-    "licences", metadata,
+    "licences",
+    metadata,
     Column("number", String(32), primary_key=True),
     Column("case_id", String(36), nullable=False, unique=True),
     Column("type", String(16), nullable=False),
@@ -90,7 +95,8 @@ licences = Table(
 )
 
 shipments = Table(
-    "shipments", metadata,
+    "shipments",
+    metadata,
     Column("shipment_id", String(100), primary_key=True),
     Column("licence_number", String(32), nullable=False, index=True),
     Column("item_index", Integer, nullable=False),
@@ -106,7 +112,8 @@ shipments = Table(
 )
 
 licence_counters = Table(
-    "licence_counters", metadata,
+    "licence_counters",
+    metadata,
     Column("year", Integer, primary_key=True, autoincrement=False),
     Column("next_sequence", Integer, nullable=False),
 )

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
-
 from lanthanide.events import Outgoing
 from lanthanide.kafka import Publisher
 from lanthanide.logging import get_logger
 from lanthanide.serde import decode
+from sqlalchemy import select, update
+
 from lanthanide_review.adapters import orm
 from lanthanide_review.adapters.store import Store
 
@@ -37,18 +37,24 @@ class OutboxRelay:
         async with self._lock:
             while True:
                 async with self.store.engine.connect() as conn:
-                    rows = (await conn.execute(
-                        select(orm.outbox.c.id, orm.outbox.c.topic, orm.outbox.c.body)
-                        .where(orm.outbox.c.sent_at.is_(None))
-                        .order_by(orm.outbox.c.id).limit(self.batch_size))).all()
+                    rows = (
+                        await conn.execute(
+                            select(orm.outbox.c.id, orm.outbox.c.topic, orm.outbox.c.body)
+                            .where(orm.outbox.c.sent_at.is_(None))
+                            .order_by(orm.outbox.c.id)
+                            .limit(self.batch_size)
+                        )
+                    ).all()
                     await conn.rollback()
                 if not rows:
                     return total
                 await self.publisher.publish([Outgoing(r.topic, decode(r.body)) for r in rows])
                 async with self.store.engine.begin() as conn:
-                    await conn.execute(update(orm.outbox)
-                                       .where(orm.outbox.c.id.in_([r.id for r in rows]))
-                                       .values(sent_at=datetime.now(UTC)))
+                    await conn.execute(
+                        update(orm.outbox)
+                        .where(orm.outbox.c.id.in_([r.id for r in rows]))
+                        .values(sent_at=datetime.now(UTC))
+                    )
                 total += len(rows)
                 self.published += len(rows)
 
@@ -59,6 +65,6 @@ class OutboxRelay:
                 await self.flush()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - Kafka or DB hiccup: retry next round
+            except Exception as exc:
                 log.warning("outbox_flush_failed", error=repr(exc)[:300])
             await asyncio.sleep(interval_s)

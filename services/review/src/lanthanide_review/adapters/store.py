@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import event, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-
 from lanthanide.contracts import DecisionOutcome, Licence, Route
 from lanthanide.events import Outgoing
 from lanthanide.serde import encode
+from sqlalchemy import event, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
 from lanthanide_review.adapters import orm
 from lanthanide_review.domain.licences import LicenceNumbers, LicenceRecord, LicenceStatus
 from lanthanide_review.domain.model import Case, Recommendation
@@ -132,9 +132,7 @@ def case_from_row(row: Any) -> Case:
         assignee=row.assignee,
         senior_only=bool(data.get("senior_only")),
         countersign_required=bool(data.get("countersign_required")),
-        recommendation=(
-            Recommendation.model_validate(data["recommendation"]) if data.get("recommendation") else None
-        ),
+        recommendation=(Recommendation.model_validate(data["recommendation"]) if data.get("recommendation") else None),
         resume_state=CaseState(data["resume_state"]) if data.get("resume_state") else None,
         sla=SlaClock.from_dict(data.get("sla")),
         outcome=DecisionOutcome(row.outcome) if row.outcome else None,
@@ -173,14 +171,14 @@ class UnitOfWork:
 
     async def already_processed(self, event_id: UUID) -> bool:
         found = await self.conn.scalar(
-            select(orm.processed_events.c.event_id).where(
-                orm.processed_events.c.event_id == str(event_id))
+            select(orm.processed_events.c.event_id).where(orm.processed_events.c.event_id == str(event_id))
         )
         return found is not None
 
     async def mark_processed(self, event_id: UUID, topic: str, now: datetime) -> None:
-        await self.conn.execute(insert(orm.processed_events).values(
-            event_id=str(event_id), topic=topic, processed_at=now))
+        await self.conn.execute(
+            insert(orm.processed_events).values(event_id=str(event_id), topic=topic, processed_at=now)
+        )
 
     async def get_case(self, case_id: UUID, *, for_update: bool = True) -> Case | None:
         stmt = select(orm.cases).where(orm.cases.c.case_id == str(case_id))
@@ -214,34 +212,62 @@ class UnitOfWork:
         """Write the outgoing envelopes to the outbox, and case events to the case history."""
         for out in outgoing:
             env = out.envelope
-            await self.conn.execute(insert(orm.outbox).values(
-                event_id=str(env.event_id), topic=out.topic, event_type=env.event_type,
-                body=encode(env).decode(), created_at=now))
+            await self.conn.execute(
+                insert(orm.outbox).values(
+                    event_id=str(env.event_id),
+                    topic=out.topic,
+                    event_type=env.event_type,
+                    body=encode(env).decode(),
+                    created_at=now,
+                )
+            )
             if case_id is None:
                 continue
             payload = env.payload
             is_case_event = env.event_type == "case.event"
-            await self.conn.execute(insert(orm.case_history).values(
-                case_id=str(case_id), event_id=str(env.event_id), event_type=env.event_type,
-                kind=payload.kind.value if is_case_event else payload.outcome.value,
-                actor=payload.actor if is_case_event else payload.decided_by,
-                from_state=payload.from_state if is_case_event else None,
-                to_state=payload.to_state if is_case_event else None,
-                reason=payload.reason if is_case_event else None,
-                details=payload.details if is_case_event else {
-                    "decision_id": str(payload.decision_id),
-                    "rule_ids": payload.rule_ids,
-                    "reasons": [r.model_dump() for r in payload.reasons]},
-                occurred_at=env.occurred_at))
+            await self.conn.execute(
+                insert(orm.case_history).values(
+                    case_id=str(case_id),
+                    event_id=str(env.event_id),
+                    event_type=env.event_type,
+                    kind=payload.kind.value if is_case_event else payload.outcome.value,
+                    actor=payload.actor if is_case_event else payload.decided_by,
+                    from_state=payload.from_state if is_case_event else None,
+                    to_state=payload.to_state if is_case_event else None,
+                    reason=payload.reason if is_case_event else None,
+                    details=payload.details
+                    if is_case_event
+                    else {
+                        "decision_id": str(payload.decision_id),
+                        "rule_ids": payload.rule_ids,
+                        "reasons": [r.model_dump() for r in payload.reasons],
+                    },
+                    occurred_at=env.occurred_at,
+                )
+            )
 
     async def history(self, case_id: UUID) -> list[dict[str, Any]]:
-        rows = (await self.conn.execute(
-            select(orm.case_history).where(orm.case_history.c.case_id == str(case_id))
-            .order_by(orm.case_history.c.id))).all()
-        return [{"event_id": r.event_id, "event_type": r.event_type, "kind": r.kind,
-                 "actor": r.actor, "from_state": r.from_state, "to_state": r.to_state,
-                 "reason": r.reason, "details": r.details,
-                 "occurred_at": _aware(r.occurred_at)} for r in rows]
+        rows = (
+            await self.conn.execute(
+                select(orm.case_history)
+                .where(orm.case_history.c.case_id == str(case_id))
+                .order_by(orm.case_history.c.id)
+            )
+        ).all()
+        return [
+            {
+                "event_id": r.event_id,
+                "event_type": r.event_type,
+                "kind": r.kind,
+                "actor": r.actor,
+                "from_state": r.from_state,
+                "to_state": r.to_state,
+                "reason": r.reason,
+                "details": r.details,
+                "occurred_at": _aware(r.occurred_at),
+            }
+            for r in rows
+        ]
 
     async def cases(self, *, states: Sequence[CaseState] | None = None) -> list[Case]:
         stmt = select(orm.cases).order_by(orm.cases.c.created_at)
@@ -266,20 +292,26 @@ class UnitOfWork:
 
     async def save_licence(self, rec: LicenceRecord, now: datetime) -> None:
         number = rec.licence.number
-        values = {"case_id": rec.case_id, "type": rec.licence.type.value,
-                  "holder": rec.licence.holder, "status": rec.status.value,
-                  "valid_from": rec.licence.valid_from, "valid_until": rec.licence.valid_until,
-                  "data": rec.to_dict(), "updated_at": now}
+        values = {
+            "case_id": rec.case_id,
+            "type": rec.licence.type.value,
+            "holder": rec.licence.holder,
+            "status": rec.status.value,
+            "valid_from": rec.licence.valid_from,
+            "valid_until": rec.licence.valid_until,
+            "data": rec.to_dict(),
+            "updated_at": now,
+        }
         if number not in self._licence_versions:
-            await self.conn.execute(insert(orm.licences).values(
-                number=number, created_at=now, version=1, **values))
+            await self.conn.execute(insert(orm.licences).values(number=number, created_at=now, version=1, **values))
             self._licence_versions[number] = 1
             return
         expected = self._licence_versions[number]
         result = await self.conn.execute(
             update(orm.licences)
             .where(orm.licences.c.number == number, orm.licences.c.version == expected)
-            .values(version=expected + 1, **values))
+            .values(version=expected + 1, **values)
+        )
         if result.rowcount != 1:
             raise ConcurrencyConflict(f"licence {number} changed concurrently")
         self._licence_versions[number] = expected + 1
@@ -291,7 +323,8 @@ class UnitOfWork:
     async def licence_numbers(self, year: int) -> LicenceNumbers:
         """The next number of the year (read now, claimed by `claim_licence_number`)."""
         current = await self.conn.scalar(
-            select(orm.licence_counters.c.next_sequence).where(orm.licence_counters.c.year == year))
+            select(orm.licence_counters.c.next_sequence).where(orm.licence_counters.c.year == year)
+        )
         return LicenceNumbers(year=year, next_sequence=current or 1)
 
     async def claim_licence_number(self, numbers: LicenceNumbers) -> None:
@@ -299,38 +332,66 @@ class UnitOfWork:
         if not numbers.used:
             return
         if numbers.next_sequence == 1:
-            exists = await self.conn.scalar(select(func.count()).select_from(orm.licence_counters)
-                                            .where(orm.licence_counters.c.year == numbers.year))
+            exists = await self.conn.scalar(
+                select(func.count())
+                .select_from(orm.licence_counters)
+                .where(orm.licence_counters.c.year == numbers.year)
+            )
             if not exists:
-                await self.conn.execute(insert(orm.licence_counters).values(
-                    year=numbers.year, next_sequence=2))
+                await self.conn.execute(insert(orm.licence_counters).values(year=numbers.year, next_sequence=2))
                 return
         result = await self.conn.execute(
             update(orm.licence_counters)
-            .where(orm.licence_counters.c.year == numbers.year,
-                   orm.licence_counters.c.next_sequence == numbers.next_sequence)
-            .values(next_sequence=numbers.next_sequence + 1))
+            .where(
+                orm.licence_counters.c.year == numbers.year,
+                orm.licence_counters.c.next_sequence == numbers.next_sequence,
+            )
+            .values(next_sequence=numbers.next_sequence + 1)
+        )
         if result.rowcount != 1:
             raise ConcurrencyConflict(f"licence number counter for {numbers.year} moved")
 
     async def shipment_seen(self, shipment_id: str) -> bool:
-        found = await self.conn.scalar(select(orm.shipments.c.shipment_id).where(
-            orm.shipments.c.shipment_id == shipment_id))
+        found = await self.conn.scalar(
+            select(orm.shipments.c.shipment_id).where(orm.shipments.c.shipment_id == shipment_id)
+        )
         return found is not None
 
-    async def add_shipment(self, *, shipment_id: str, licence_number: str, item_index: int,
-                           quantity: Decimal, unit: str, end_user: str, end_user_country: str,
-                           shipped_on: date, accepted: bool, rule_id: str | None,
-                           reason: str | None, now: datetime) -> None:
-        await self.conn.execute(insert(orm.shipments).values(
-            shipment_id=shipment_id, licence_number=licence_number, item_index=item_index,
-            quantity=str(quantity), unit=unit, end_user=end_user, end_user_country=end_user_country,
-            shipped_on=shipped_on, accepted=accepted, rule_id=rule_id, reason=reason,
-            recorded_at=now))
+    async def add_shipment(
+        self,
+        *,
+        shipment_id: str,
+        licence_number: str,
+        item_index: int,
+        quantity: Decimal,
+        unit: str,
+        end_user: str,
+        end_user_country: str,
+        shipped_on: date,
+        accepted: bool,
+        rule_id: str | None,
+        reason: str | None,
+        now: datetime,
+    ) -> None:
+        await self.conn.execute(
+            insert(orm.shipments).values(
+                shipment_id=shipment_id,
+                licence_number=licence_number,
+                item_index=item_index,
+                quantity=str(quantity),
+                unit=unit,
+                end_user=end_user,
+                end_user_country=end_user_country,
+                shipped_on=shipped_on,
+                accepted=accepted,
+                rule_id=rule_id,
+                reason=reason,
+                recorded_at=now,
+            )
+        )
 
     async def accepted_shipments(self) -> list[Any]:
-        return list((await self.conn.execute(
-            select(orm.shipments).where(orm.shipments.c.accepted.is_(True)))).all())
+        return list((await self.conn.execute(select(orm.shipments).where(orm.shipments.c.accepted.is_(True)))).all())
 
 
 class Store:

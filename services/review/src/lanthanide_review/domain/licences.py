@@ -67,9 +67,7 @@ class ApprovalTerms(BaseModel):
 
 
 #: Conditions every licence carries (DOMAIN.md "Licences": e.g. no re-export).
-STANDARD_CONDITIONS = (
-    "No re-export and no change of end use or end user without a new licence.",
-)
+STANDARD_CONDITIONS = ("No re-export and no change of end use or end user without a new licence.",)
 
 
 def licence_number(year: int, sequence: int) -> str:
@@ -114,12 +112,11 @@ def issue_licence(
     )
     valid_until = terms.valid_until or (valid_from + timedelta(days=min(365, max_days)))
     if valid_until < valid_from:
-        raise LicenceTermsError(
-            "LIC-VALIDITY-ORDER", "valid_until", f"{valid_until} is before valid_from {valid_from}"
-        )
+        raise LicenceTermsError("LIC-VALIDITY-ORDER", "valid_until", f"{valid_until} is before valid_from {valid_from}")
     if (valid_until - valid_from).days > max_days:
         raise LicenceTermsError(
-            "LIC-VALIDITY-TOO-LONG", "valid_until",
+            "LIC-VALIDITY-TOO-LONG",
+            "valid_until",
             f"a {terms.licence_type.value} licence may be valid at most {max_days} days; "
             f"{valid_from}..{valid_until} is {(valid_until - valid_from).days}",
         )
@@ -130,21 +127,25 @@ def issue_licence(
     for n, cap in enumerate(caps):
         if cap.item_index >= len(application.items):
             raise LicenceTermsError(
-                "LIC-ITEM-UNKNOWN", f"items.{n}.item_index",
+                "LIC-ITEM-UNKNOWN",
+                f"items.{n}.item_index",
                 f"the application has {len(application.items)} item(s); no index {cap.item_index}",
             )
         item = application.items[cap.item_index]
         if cap.quantity_cap > item.quantity:
             raise LicenceTermsError(
-                "LIC-CAP-EXCEEDS-APPLICATION", f"items.{n}.quantity_cap",
+                "LIC-CAP-EXCEEDS-APPLICATION",
+                f"items.{n}.quantity_cap",
                 f"cap {cap.quantity_cap} {item.unit} is more than the {item.quantity} applied for",
             )
-        items.append(LicenceItem(
-            description=item.description,
-            control_codes=[item.control_code] if item.control_code else [],
-            quantity_cap=cap.quantity_cap,
-            unit=item.unit,
-        ))
+        items.append(
+            LicenceItem(
+                description=item.description,
+                control_codes=[item.control_code] if item.control_code else [],
+                quantity_cap=cap.quantity_cap,
+                unit=item.unit,
+            )
+        )
     end_user_parties = application.parties_in_role(PartyRole.END_USER)
     end_users = terms.end_users or [p.name for p in end_user_parties]
     countries = sorted({p.country for p in end_user_parties if p.name in end_users})
@@ -172,11 +173,17 @@ class ShipmentDecision:
     remaining: list[str] = field(default_factory=list)
 
 
+def format_quantity(value: Decimal) -> str:
+    """A decimal as plain text without exponent or trailing zeros ("400", "0.5")."""
+    text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"
+
+
 def _to_unit(quantity: Decimal, unit: str, target: str) -> Decimal | None:
     if unit == target:
         return quantity
     if unit in KG_PER_UNIT and target in KG_PER_UNIT:
-        return quantity * KG_PER_UNIT[unit] / KG_PER_UNIT[target]
+        return Decimal(quantity * KG_PER_UNIT[unit] / KG_PER_UNIT[target])
     return None
 
 
@@ -218,9 +225,7 @@ class LicenceRecord:
         exhausted = consumed or all(r <= 0 for r in self.remaining())
         if exhausted:
             self.status = LicenceStatus.EXHAUSTED
-            self.status_reason = (
-                "single licence consumed by its export" if consumed else "every quantity cap reached"
-            )
+            self.status_reason = "single licence consumed by its export" if consumed else "every quantity cap reached"
         return ShipmentDecision(True, exhausted=exhausted, remaining=self._remaining_text())
 
     def _refusal(self, shipment: ShipmentReported) -> tuple[str, str] | None:
@@ -229,8 +234,7 @@ class LicenceRecord:
             return "LIC-SHIP-NOT-ACTIVE", f"licence is {status.value}"
         if shipment.shipped_on < self.licence.valid_from or shipment.shipped_on > self.licence.valid_until:
             return "LIC-SHIP-OUTSIDE-VALIDITY", (
-                f"shipped on {shipment.shipped_on}, licence valid "
-                f"{self.licence.valid_from}..{self.licence.valid_until}"
+                f"shipped on {shipment.shipped_on}, licence valid {self.licence.valid_from}..{self.licence.valid_until}"
             )
         if shipment.item_index >= len(self.licence.items):
             return "LIC-SHIP-ITEM-UNKNOWN", f"licence has no item {shipment.item_index}"
@@ -244,15 +248,19 @@ class LicenceRecord:
         left = self.remaining()[shipment.item_index]
         if qty > left:
             return "LIC-SHIP-OVER-CAP", (
-                f"shipment of {qty.normalize()} {item.unit} exceeds the {left.normalize()} "
+                f"shipment of {format_quantity(qty)} {item.unit} exceeds the {format_quantity(left)} "
                 f"{item.unit} remaining"
             )
         return None
 
     def _remaining_text(self) -> list[str]:
-        return [str(r.normalize()) for r in self.remaining()]
+        return [format_quantity(r) for r in self.remaining()]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"licence": self.licence.model_dump(mode="json"), "status": self.status.value,
-                "drawn": [str(d) for d in self.drawn], "shipments": self.shipments,
-                "status_reason": self.status_reason}
+        return {
+            "licence": self.licence.model_dump(mode="json"),
+            "status": self.status.value,
+            "drawn": [str(d) for d in self.drawn],
+            "shipments": self.shipments,
+            "status_reason": self.status_reason,
+        }

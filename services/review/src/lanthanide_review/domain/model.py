@@ -41,6 +41,7 @@ from lanthanide_review.domain.states import (
     DECIDED_STATES,
     WAITING_FOR_APPLICANT,
     CaseState,
+    IllegalTransition,
     check_transition,
 )
 
@@ -123,8 +124,9 @@ class Case:
             correlation_id=correlation_id,
             created_at=now,
         )
-        case._event(CaseEventKind.RECEIVED, SYSTEM, None, S.RECEIVED, details={
-            "external_reference": result.external_reference})
+        case._event(
+            CaseEventKind.RECEIVED, SYSTEM, None, S.RECEIVED, details={"external_reference": result.external_reference}
+        )
         return case
 
     @property
@@ -135,9 +137,7 @@ class Case:
     def is_decided(self) -> bool:
         return self.state in DECIDED_STATES
 
-    def on_screening(
-        self, result: ScreeningCompleted, ctx: Context, licence: LicenceRecord | None = None
-    ) -> None:
+    def on_screening(self, result: ScreeningCompleted, ctx: Context, licence: LicenceRecord | None = None) -> None:
         """Apply a screening result: route a new or waiting case; never decide twice."""
         first = self.screening is None
         if result.is_rescreen:
@@ -145,23 +145,38 @@ class Case:
             return
         if self.is_decided:
             # A resubmission after the decision: recorded, never decided again.
-            self._event(CaseEventKind.AMENDED, SYSTEM, self.state, self.state,
-                        reason="resubmission after the decision: recorded, not decided again",
-                        details={"route": result.route.value, "applied": False})
+            self._event(
+                CaseEventKind.AMENDED,
+                SYSTEM,
+                self.state,
+                self.state,
+                reason="resubmission after the decision: recorded, not decided again",
+                details={"route": result.route.value, "applied": False},
+            )
             return
         if not first and self.state not in WAITING_FOR_APPLICANT and self.state is not S.RECEIVED:
             # In review already: keep the new facts for the reviewer, stay where we are.
             self._keep_screening(result)
             if result.route is Route.ENHANCED:
                 self.countersign_required = True
-            self._event(CaseEventKind.AMENDED, SYSTEM, self.state, self.state,
-                        reason="resubmission while in review: recorded for the reviewer",
-                        details={"route": result.route.value, "applied": False})
+            self._event(
+                CaseEventKind.AMENDED,
+                SYSTEM,
+                self.state,
+                self.state,
+                reason="resubmission while in review: recorded for the reviewer",
+                details={"route": result.route.value, "applied": False},
+            )
             return
         if not first:
-            self._event(CaseEventKind.AMENDED, SYSTEM, self.state, self.state,
-                        reason="applicant resubmitted", details={"route": result.route.value,
-                                                                 "applied": True})
+            self._event(
+                CaseEventKind.AMENDED,
+                SYSTEM,
+                self.state,
+                self.state,
+                reason="applicant resubmitted",
+                details={"route": result.route.value, "applied": True},
+            )
         self._keep_screening(result)
         self._route(result, ctx)
 
@@ -186,16 +201,24 @@ class Case:
             self.sla.switch_off("a party is on a list that switches the clock off (watch list)")
 
         if action is PolicyAction.DECIDE_NO_LICENCE_REQUIRED:
-            self._decide(DecisionOutcome.NO_LICENCE_REQUIRED, ctx, actor=AUTO, reasons=[
-                ReasonCode(code=rule.id, text="no licence required for these items and end use")])
+            self._decide(
+                DecisionOutcome.NO_LICENCE_REQUIRED,
+                ctx,
+                actor=AUTO,
+                reasons=[ReasonCode(code=rule.id, text="no licence required for these items and end use")],
+            )
         elif action is PolicyAction.DENY:
-            self._decide(DecisionOutcome.DENIED, ctx, actor=AUTO, reasons=denial_reasons(result),
-                         extra_rule_ids=result.rule_ids)
+            self._decide(
+                DecisionOutcome.DENIED, ctx, actor=AUTO, reasons=denial_reasons(result), extra_rule_ids=result.rule_ids
+            )
         elif action is PolicyAction.APPROVE:
             app = result.application
             terms = ApprovalTerms(licence_type=rule.licence_type)
-            extra = [f"Green channel approval under general licence {app.general_licence_number}."
-                     ] if app.general_licence_number else ["Green channel approval."]
+            extra = (
+                [f"Green channel approval under general licence {app.general_licence_number}."]
+                if app.general_licence_number
+                else ["Green channel approval."]
+            )
             self._approve(terms, ctx, actor=AUTO, extra_conditions=extra)
         elif action is PolicyAction.QUEUE:
             self.countersign_required = self.countersign_required or rule.countersign_required
@@ -204,8 +227,11 @@ class Case:
             if resuming_from is S.INFO_REQUESTED and self.resume_state in (S.UNDER_REVIEW, S.ESCALATED):
                 target = self.resume_state  # resume where it was, with the same reviewer
             self.resume_state = None
-            details: dict[str, Any] = {"queue": rule.queue, "rule_id": rule.id,
-                                       "countersign_required": self.countersign_required}
+            details: dict[str, Any] = {
+                "queue": rule.queue,
+                "rule_id": rule.id,
+                "countersign_required": self.countersign_required,
+            }
             if rule.action is PolicyAction.DENY:
                 details["proposed_outcome"] = DecisionOutcome.DENIED.value
                 details["proposed_reasons"] = [r.model_dump() for r in denial_reasons(result)]
@@ -213,34 +239,51 @@ class Case:
             self._move(target, kind, SYSTEM, "routing policy", details)
         else:  # request information: the clock does not start until the application is complete
             self.queue = None
-            self._move(S.INCOMPLETE, CaseEventKind.INFO_REQUESTED, SYSTEM,
-                       "application incomplete",
-                       {"missing_documents": list(result.missing_documents), "rule_id": rule.id})
+            self._move(
+                S.INCOMPLETE,
+                CaseEventKind.INFO_REQUESTED,
+                SYSTEM,
+                "application incomplete",
+                {"missing_documents": list(result.missing_documents), "rule_id": rule.id},
+            )
 
-    def _on_rescreen(
-        self, result: ScreeningCompleted, ctx: Context, licence: LicenceRecord | None
-    ) -> None:
+    def _on_rescreen(self, result: ScreeningCompleted, ctx: Context, licence: LicenceRecord | None) -> None:
         """A list or measure changed: new risk reopens an open case or suspends a live licence."""
         new_risk = bool(result.hits) or result.route is Route.DENY
-        details = {"route": result.route.value, "hits": len(result.hits),
-                   "list_versions": dict(result.list_versions)}
+        details = {"route": result.route.value, "hits": len(result.hits), "list_versions": dict(result.list_versions)}
         if not new_risk:
-            self._event(CaseEventKind.STATE_CHANGED, SYSTEM, self.state, self.state,
-                        reason="re-screened: no new risk", details=details)
+            self._event(
+                CaseEventKind.STATE_CHANGED,
+                SYSTEM,
+                self.state,
+                self.state,
+                reason="re-screened: no new risk",
+                details=details,
+            )
             return
         self.screening = result.model_dump(mode="json")
-        reason = "re-screening found " + (
-            f"{len(result.hits)} list hit(s)" if result.hits else "a denial route")
+        reason = "re-screening found " + (f"{len(result.hits)} list hit(s)" if result.hits else "a denial route")
         if self.state in (S.APPROVED,) and licence is not None:
             if licence.status is LicenceStatus.ACTIVE:
                 licence.status = LicenceStatus.SUSPENDED
                 licence.status_reason = reason
-            self._move(S.LICENCE_SUSPENDED, CaseEventKind.LICENCE_SUSPENDED, SYSTEM, reason,
-                       {**details, "licence_number": licence.licence.number})
+            self._move(
+                S.LICENCE_SUSPENDED,
+                CaseEventKind.LICENCE_SUSPENDED,
+                SYSTEM,
+                reason,
+                {**details, "licence_number": licence.licence.number},
+            )
             return
         if self.is_decided:
-            self._event(CaseEventKind.STATE_CHANGED, SYSTEM, self.state, self.state,
-                        reason=f"{reason}; case already decided, no live licence", details=details)
+            self._event(
+                CaseEventKind.STATE_CHANGED,
+                SYSTEM,
+                self.state,
+                self.state,
+                reason=f"{reason}; case already decided, no live licence",
+                details=details,
+            )
             return
         self.recommendation = None
         self.route = result.route
@@ -253,10 +296,14 @@ class Case:
 
     def _authorize(self, actor: Actor, action: Action, ctx: Context) -> None:
         authorize(actor, action, exporter_name=self.exporter_name, conflicts=ctx.conflicts)
-        if self.senior_only and action in (Action.CLAIM, Action.APPROVE, Action.DENY,
-                                           Action.RECOMMEND) and not actor.is_senior:
-            raise Forbidden("REV-ESCALATED-SENIOR-ONLY",
-                            "this case was escalated: only a senior reviewer may act on it")
+        if (
+            self.senior_only
+            and action in (Action.CLAIM, Action.APPROVE, Action.DENY, Action.RECOMMEND)
+            and not actor.is_senior
+        ):
+            raise Forbidden(
+                "REV-ESCALATED-SENIOR-ONLY", "this case was escalated: only a senior reviewer may act on it"
+            )
 
     def claim(self, actor: Actor, ctx: Context) -> None:
         """Take the case (or take it over): under review by the actor."""
@@ -270,8 +317,13 @@ class Case:
         check_transition(self.case_id, self.state, S.INFO_REQUESTED, "request information")
         self.resume_state = self.state
         self.sla.pause(ctx.today)
-        self._move(S.INFO_REQUESTED, CaseEventKind.INFO_REQUESTED, actor.user, message,
-                   {"missing": missing, "resume_state": self.state.value})
+        self._move(
+            S.INFO_REQUESTED,
+            CaseEventKind.INFO_REQUESTED,
+            actor.user,
+            message,
+            {"missing": missing, "resume_state": self.state.value},
+        )
 
     def escalate(self, actor: Actor, ctx: Context, reason: str, referral: bool) -> None:
         """Hand to a senior reviewer; a referral for a national-security decision stops the clock."""
@@ -291,32 +343,40 @@ class Case:
         check_transition(self.case_id, self.state, S.AWAITING_COUNTERSIGN, "recommend")
         self._check_assignee(actor)
         self.recommendation = rec.model_copy(update={"by": actor.user})
-        self._move(S.AWAITING_COUNTERSIGN, CaseEventKind.RECOMMENDED, actor.user, rec.note,
-                   {"outcome": rec.outcome.value})
+        self._move(
+            S.AWAITING_COUNTERSIGN, CaseEventKind.RECOMMENDED, actor.user, rec.note, {"outcome": rec.outcome.value}
+        )
 
     def countersign(self, actor: Actor, ctx: Context, agree: bool, note: str | None) -> None:
         """Second signature: a different senior reviewer agrees (decides) or sends it back."""
         self._authorize(actor, Action.COUNTERSIGN, ctx)
         rec = self.recommendation
         if self.state is not S.AWAITING_COUNTERSIGN or rec is None:
-            check_transition(self.case_id, self.state, S.APPROVED, "countersign")
-            raise Forbidden("REV-NOTHING-TO-COUNTERSIGN", "no recommendation awaits a countersignature")
+            # Only a recommended case can be countersigned: a 409 naming the legal moves.
+            raise IllegalTransition(self.case_id, self.state, S.APPROVED, "countersign")
         if rec.by == actor.user:
-            raise Forbidden("REV-FOUR-EYES-SAME-PERSON",
-                            "the countersignature must come from someone other than the recommender")
+            raise Forbidden(
+                "REV-FOUR-EYES-SAME-PERSON", "the countersignature must come from someone other than the recommender"
+            )
         if not agree:
             self.recommendation = None
             self.assignee = rec.by
-            self._move(S.UNDER_REVIEW, CaseEventKind.COUNTERSIGNED, actor.user, note,
-                       {"agreed": False, "returned_to": rec.by})
+            self._move(
+                S.UNDER_REVIEW, CaseEventKind.COUNTERSIGNED, actor.user, note, {"agreed": False, "returned_to": rec.by}
+            )
             return
-        self._event(CaseEventKind.COUNTERSIGNED, actor.user, self.state, self.state, reason=note,
-                    details={"agreed": True, "outcome": rec.outcome.value})
+        self._event(
+            CaseEventKind.COUNTERSIGNED,
+            actor.user,
+            self.state,
+            self.state,
+            reason=note,
+            details={"agreed": True, "outcome": rec.outcome.value},
+        )
         if rec.outcome is DecisionOutcome.APPROVED:
             self._approve(rec.terms or ApprovalTerms(), ctx, actor=rec.by, countersigned_by=actor.user)
         else:
-            self._decide(DecisionOutcome.DENIED, ctx, actor=rec.by, reasons=rec.reasons,
-                         countersigned_by=actor.user)
+            self._decide(DecisionOutcome.DENIED, ctx, actor=rec.by, reasons=rec.reasons, countersigned_by=actor.user)
 
     def approve(self, actor: Actor, ctx: Context, terms: ApprovalTerms) -> None:
         """Approve and issue the licence (one signature; four-eyes cases must recommend)."""
@@ -340,8 +400,9 @@ class Case:
         """The applicant withdrew (recorded by an administrator or senior reviewer)."""
         self._authorize(actor, Action.WITHDRAW, ctx)
         check_transition(self.case_id, self.state, S.WITHDRAWN, "withdraw")
-        self._decide(DecisionOutcome.WITHDRAWN, ctx, actor=actor.user,
-                     reasons=[ReasonCode(code="REV-WITHDRAWN", text=reason)])
+        self._decide(
+            DecisionOutcome.WITHDRAWN, ctx, actor=actor.user, reasons=[ReasonCode(code="REV-WITHDRAWN", text=reason)]
+        )
 
     def manage_licence(self, actor: Actor, ctx: Context, licence: LicenceRecord, op: str, reason: str) -> None:
         """Suspend, reinstate or revoke the case's licence."""
@@ -350,128 +411,179 @@ class Case:
         if op == "suspend":
             check_transition(self.case_id, self.state, S.LICENCE_SUSPENDED, "suspend the licence")
             licence.status = LicenceStatus.SUSPENDED
-            self._move(S.LICENCE_SUSPENDED, CaseEventKind.LICENCE_SUSPENDED, actor.user, reason,
-                       {"licence_number": number})
+            self._move(
+                S.LICENCE_SUSPENDED, CaseEventKind.LICENCE_SUSPENDED, actor.user, reason, {"licence_number": number}
+            )
         elif op == "reinstate":
             if self.state is not S.LICENCE_SUSPENDED:
                 check_transition(self.case_id, self.state, S.APPROVED, "reinstate the licence")
             licence.status = LicenceStatus.ACTIVE
-            self._move(S.APPROVED, CaseEventKind.STATE_CHANGED, actor.user, reason,
-                       {"licence_number": number, "licence_status": "active"})
+            self._move(
+                S.APPROVED,
+                CaseEventKind.STATE_CHANGED,
+                actor.user,
+                reason,
+                {"licence_number": number, "licence_status": "active"},
+            )
         elif op == "revoke":
             check_transition(self.case_id, self.state, S.LICENCE_REVOKED, "revoke the licence")
             licence.status = LicenceStatus.REVOKED
-            self._move(S.LICENCE_REVOKED, CaseEventKind.LICENCE_REVOKED, actor.user, reason,
-                       {"licence_number": number})
+            self._move(S.LICENCE_REVOKED, CaseEventKind.LICENCE_REVOKED, actor.user, reason, {"licence_number": number})
         else:
             raise ValueError(f"op: unknown licence operation {op!r}; use suspend, reinstate, revoke")
         licence.status_reason = reason
 
     def _single_signature_allowed(self, actor: Actor, verb: str) -> None:
         if self.countersign_required:
-            raise Forbidden("REV-COUNTERSIGN-REQUIRED",
-                            f"this case needs four eyes: recommend, then a senior reviewer "
-                            f"countersigns (cannot {verb} directly)")
+            raise Forbidden(
+                "REV-COUNTERSIGN-REQUIRED",
+                f"this case needs four eyes: recommend, then a senior reviewer countersigns (cannot {verb} directly)",
+            )
 
     def _check_assignee(self, actor: Actor) -> None:
         if self.assignee and self.assignee != actor.user and not actor.is_senior:
-            raise Forbidden("REV-NOT-ASSIGNEE",
-                            f"the case is claimed by {self.assignee!r}; claim it first")
+            raise Forbidden("REV-NOT-ASSIGNEE", f"the case is claimed by {self.assignee!r}; claim it first")
 
     # ------------------------------------------------------------ decisions
 
     def _approve(
-        self, terms: ApprovalTerms, ctx: Context, *, actor: str,
-        countersigned_by: str | None = None, extra_conditions: list[str] | None = None,
+        self,
+        terms: ApprovalTerms,
+        ctx: Context,
+        *,
+        actor: str,
+        countersigned_by: str | None = None,
+        extra_conditions: list[str] | None = None,
     ) -> None:
         if self.decision_id is not None:
             raise AlreadyDecided(f"case {self.case_id} is already decided ({self.outcome})")
         if ctx.numbers is None:
             raise RuntimeError("approving needs a licence number source")
-        licence = issue_licence(number=ctx.numbers.take(), application=self.app, terms=terms,
-                                policy=ctx.policy.licences, today=ctx.today,
-                                extra_conditions=extra_conditions)
+        licence = issue_licence(
+            number=ctx.numbers.take(),
+            application=self.app,
+            terms=terms,
+            policy=ctx.policy.licences,
+            today=ctx.today,
+            extra_conditions=extra_conditions,
+        )
         self.licence_number = licence.number
         self.new_licence = LicenceRecord(licence=licence, case_id=str(self.case_id))
-        self._decide(DecisionOutcome.APPROVED, ctx, actor=actor, licence=licence,
-                     countersigned_by=countersigned_by)
-        self._event(CaseEventKind.LICENCE_ISSUED, actor, self.state, self.state, details={
-            "licence_number": licence.number, "licence_type": licence.type.value,
-            "valid_until": licence.valid_until.isoformat()})
+        self._decide(DecisionOutcome.APPROVED, ctx, actor=actor, licence=licence, countersigned_by=countersigned_by)
+        self._event(
+            CaseEventKind.LICENCE_ISSUED,
+            actor,
+            self.state,
+            self.state,
+            details={
+                "licence_number": licence.number,
+                "licence_type": licence.type.value,
+                "valid_until": licence.valid_until.isoformat(),
+            },
+        )
 
     def _decide(
-        self, outcome: DecisionOutcome, ctx: Context, *, actor: str,
-        reasons: list[ReasonCode] | None = None, licence: Licence | None = None,
-        countersigned_by: str | None = None, extra_rule_ids: list[str] | None = None,
+        self,
+        outcome: DecisionOutcome,
+        ctx: Context,
+        *,
+        actor: str,
+        reasons: list[ReasonCode] | None = None,
+        licence: Licence | None = None,
+        countersigned_by: str | None = None,
+        extra_rule_ids: list[str] | None = None,
     ) -> None:
         if self.decision_id is not None:
             raise AlreadyDecided(f"case {self.case_id} is already decided ({self.outcome})")
-        target = {DecisionOutcome.APPROVED: S.APPROVED, DecisionOutcome.DENIED: S.DENIED,
-                  DecisionOutcome.NO_LICENCE_REQUIRED: S.NO_LICENCE_REQUIRED,
-                  DecisionOutcome.WITHDRAWN: S.WITHDRAWN}[outcome]
+        target = {
+            DecisionOutcome.APPROVED: S.APPROVED,
+            DecisionOutcome.DENIED: S.DENIED,
+            DecisionOutcome.NO_LICENCE_REQUIRED: S.NO_LICENCE_REQUIRED,
+            DecisionOutcome.WITHDRAWN: S.WITHDRAWN,
+        }[outcome]
         check_transition(self.case_id, self.state, target, f"decide {outcome.value}")
         self.decision_id = decision_id_for(self.case_id)
         self.outcome = outcome
         self.decided_at = ctx.now
         self.decided_by = actor
         rule_ids = list(dict.fromkeys([*self.rule_ids, *(extra_rule_ids or [])]))
-        self._move(target, CaseEventKind.STATE_CHANGED, actor, outcome.value,
-                   {"decision_id": str(self.decision_id)})
-        self.outbox.append(DecisionMade(
-            decision_id=self.decision_id,
-            outcome=outcome,
-            external_reference=self.external_reference,
-            exporter_name=self.exporter_name,
-            route=self.route,
-            reasons=reasons or [],
-            licence=licence,
-            decided_by=actor,
-            countersigned_by=countersigned_by,
-            rule_ids=rule_ids,
-            policy_version=self.policy_version or ctx.policy.version,
-            decided_at=ctx.now,
-            contact=self.app.contact,
-        ))
+        self._move(target, CaseEventKind.STATE_CHANGED, actor, outcome.value, {"decision_id": str(self.decision_id)})
+        self.outbox.append(
+            DecisionMade(
+                decision_id=self.decision_id,
+                outcome=outcome,
+                external_reference=self.external_reference,
+                exporter_name=self.exporter_name,
+                route=self.route,
+                reasons=reasons or [],
+                licence=licence,
+                decided_by=actor,
+                countersigned_by=countersigned_by,
+                rule_ids=rule_ids,
+                policy_version=self.policy_version or ctx.policy.version,
+                decided_at=ctx.now,
+                contact=self.app.contact,
+            )
+        )
 
     # ------------------------------------------------------------ events
 
-    def _move(self, to: CaseState, kind: CaseEventKind, actor: str, reason: str | None,
-              details: dict[str, Any]) -> None:
+    def _move(
+        self, to: CaseState, kind: CaseEventKind, actor: str, reason: str | None, details: dict[str, Any]
+    ) -> None:
         check_transition(self.case_id, self.state, to, kind.value)
         previous = self.state
         self.state = to
         self._event(kind, actor, previous, to, reason=reason, details=details)
 
-    def _event(self, kind: CaseEventKind, actor: str, from_state: CaseState | None,
-               to_state: CaseState | None, *, reason: str | None = None,
-               details: dict[str, Any] | None = None) -> None:
-        self.outbox.append(CaseEvent(
-            kind=kind, actor=actor,
-            from_state=from_state.value if from_state else None,
-            to_state=to_state.value if to_state else None,
-            reason=reason, details=details or {},
-        ))
+    def _event(
+        self,
+        kind: CaseEventKind,
+        actor: str,
+        from_state: CaseState | None,
+        to_state: CaseState | None,
+        *,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.outbox.append(
+            CaseEvent(
+                kind=kind,
+                actor=actor,
+                from_state=from_state.value if from_state else None,
+                to_state=to_state.value if to_state else None,
+                reason=reason,
+                details=details or {},
+            )
+        )
 
     def sla_warning(self, threshold: int, days_left: int, due: date) -> None:
         """Record an SLA warning once per threshold."""
         self.sla.warnings_sent.append(threshold)
-        self._event(CaseEventKind.SLA_WARNING, SYSTEM, self.state, self.state,
-                    reason=f"{days_left} working day(s) left", details={
-                        "threshold": threshold, "working_days_left": days_left,
-                        "due_on": due.isoformat()})
+        self._event(
+            CaseEventKind.SLA_WARNING,
+            SYSTEM,
+            self.state,
+            self.state,
+            reason=f"{days_left} working day(s) left",
+            details={"threshold": threshold, "working_days_left": days_left, "due_on": due.isoformat()},
+        )
 
 
 def decision_id_for(case_id: UUID) -> UUID:
     """Deterministic per case, so any duplicate of a decision shares its id."""
-    return derived_id(case_id, "decision")
+    decision_id: UUID = derived_id(case_id, "decision")
+    return decision_id
 
 
 def denial_reasons(result: ScreeningCompleted) -> list[ReasonCode]:
-    """Reasons for a hard denial: the screening rule ids as codes, with screening's own words."""
-    text = "; ".join(result.route_reasons) or "hard denial recommended by screening"
-    codes = list(dict.fromkeys([*result.rule_ids, *result.end_use.rule_ids]))
-    if not codes:
-        codes = ["POL-AUTO-DENY"]
-    if len(codes) == len(result.route_reasons):
-        return [ReasonCode(code=c, text=t) for c, t in zip(codes, result.route_reasons, strict=True)]
-    return [ReasonCode(code=c, text=text) for c in codes]
+    """Reasons for a hard denial, in screening's order (hard-denial grounds first), one per
+    stated reason: screening writes each as "RULE-ID: text", so the code is the rule that fired."""
+    reasons = []
+    for stated in result.route_reasons:
+        code, sep, text = stated.partition(":")
+        if sep and code.strip() and " " not in code.strip():
+            reasons.append(ReasonCode(code=code.strip(), text=text.strip()))
+        else:
+            reasons.append(ReasonCode(code="POL-AUTO-DENY", text=stated))
+    return reasons or [ReasonCode(code="POL-AUTO-DENY", text="hard denial recommended by screening")]

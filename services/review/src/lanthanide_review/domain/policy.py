@@ -101,17 +101,31 @@ def parse_policy(text: str, origin: str = "<policy>") -> RoutingPolicy:
     try:
         return RoutingPolicy.model_validate(data)
     except ValidationError as exc:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
-        )
+        details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors())
         raise PolicyError(f"{origin}: invalid routing policy: {details}") from None
 
 
 def load_policy(path: Path | None = None) -> RoutingPolicy:
     """The policy from a file, or the one shipped in the package when no path is given."""
     if path is None:
-        text = resources.files("lanthanide_review").joinpath("data/routing_policy.yaml").read_text(
-            encoding="utf-8"
-        )
+        text = resources.files("lanthanide_review").joinpath("data/routing_policy.yaml").read_text(encoding="utf-8")
         return parse_policy(text, "lanthanide_review/data/routing_policy.yaml")
     return parse_policy(path.read_text(encoding="utf-8"), str(path))
+
+
+def routing_outcome(policy: RoutingPolicy, route: Route) -> dict[str, object]:
+    """What a policy does with a route: rule id, effective action, queue, countersign."""
+    rule = policy.rule_for(route)
+    return {
+        "rule_id": rule.id,
+        "action": policy.effective_action(rule).value,
+        "queue": rule.queue,
+        "countersign_required": rule.countersign_required,
+    }
+
+
+def routing_change(old: RoutingPolicy, new: RoutingPolicy, route: Route) -> dict[str, dict[str, object]] | None:
+    """The difference between two policies for one route, or None when they agree."""
+    before, after = routing_outcome(old, route), routing_outcome(new, route)
+    changed = {k: {"from": before[k], "to": after[k]} for k in before if before[k] != after[k]}
+    return changed or None

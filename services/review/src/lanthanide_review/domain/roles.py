@@ -87,10 +87,7 @@ class ConflictRegister:
     """Configured conflicts of interest: user -> exporter names they must not decide on."""
 
     def __init__(self, conflicts: Mapping[str, Sequence[str]] | None = None) -> None:
-        self._by_user = {
-            user: {name.casefold().strip() for name in names}
-            for user, names in (conflicts or {}).items()
-        }
+        self._by_user = {user: {name.casefold().strip() for name in names} for user, names in (conflicts or {}).items()}
 
     def check(self, actor: Actor, exporter_name: str) -> None:
         """Raise Forbidden (REV-CONFLICT-OF-INTEREST) if the actor is conflicted on the exporter."""
@@ -101,9 +98,7 @@ class ConflictRegister:
             )
 
 
-def authorize(
-    actor: Actor, action: Action, *, exporter_name: str, conflicts: ConflictRegister
-) -> None:
+def authorize(actor: Actor, action: Action, *, exporter_name: str, conflicts: ConflictRegister) -> None:
     """Role check, then (for case work) the conflict-of-interest check."""
     require_role(actor, action)
     if action in CASE_ACTIONS:

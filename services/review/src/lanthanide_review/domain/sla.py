@@ -37,7 +37,7 @@ class PrcCalendar:
 
     def _library_year(self, year: int) -> tuple[frozenset[date], frozenset[date]]:
         if year not in self._library:
-            cn = holidays.China(years=year)
+            cn = holidays.country_holidays("CN", years=year)
             off = frozenset(d for d in cn if d.year == year)
             workdays = frozenset(d for d in getattr(cn, "weekend_workdays", ()) if d.year == year)
             self._library[year] = (off, workdays)
@@ -99,9 +99,7 @@ def _parse_year(raw: dict[str, Any]) -> CalendarYear:
 @lru_cache(maxsize=1)
 def load_supplement() -> dict[int, CalendarYear]:
     """The dated supplement shipped with the package (years the library does not model)."""
-    text = resources.files("lanthanide_review").joinpath("data/prc_calendar.yaml").read_text(
-        encoding="utf-8"
-    )
+    text = resources.files("lanthanide_review").joinpath("data/prc_calendar.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     return {int(year): _parse_year(raw) for year, raw in data["years"].items()}
 
@@ -175,9 +173,7 @@ class SlaClock:
         return cls(
             started_on=date.fromisoformat(data["started_on"]) if data.get("started_on") else None,
             applies=bool(data.get("applies", True)),
-            paused_since=(
-                date.fromisoformat(data["paused_since"]) if data.get("paused_since") else None
-            ),
+            paused_since=(date.fromisoformat(data["paused_since"]) if data.get("paused_since") else None),
             paused_working_days=int(data.get("paused_working_days", 0)),
             warnings_sent=[int(x) for x in data.get("warnings_sent", [])],
             off_reason=data.get("off_reason"),

@@ -23,8 +23,7 @@ def load_all_lists(paths: list[Path]) -> list[RestrictedList]:
         loaded = load_lists(path)
         lists.extend(loaded)
         for lst in loaded:
-            log.info("list_loaded", list_id=lst.list_id, kind=lst.kind, entries=len(lst.entries),
-                     version=lst.version)
+            log.info("list_loaded", list_id=lst.list_id, kind=lst.kind, entries=len(lst.entries), version=lst.version)
     return lists
 
 
@@ -32,8 +31,9 @@ def build_engine(settings: ScreeningSettings) -> ScreeningEngine:
     """Load measures, policy and lists; apply the alert-threshold override."""
     policy = load_policy(settings.policy_path)
     if settings.alert_threshold is not None:
-        policy = policy.model_copy(update={"thresholds": policy.thresholds.model_copy(
-            update={"alert": settings.alert_threshold})})
+        policy = policy.model_copy(
+            update={"thresholds": policy.thresholds.model_copy(update={"alert": settings.alert_threshold})}
+        )
     return ScreeningEngine(
         measures=load_measures(settings.measures_path),
         policy=policy,

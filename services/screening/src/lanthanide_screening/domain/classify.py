@@ -71,8 +71,12 @@ def classify(
     for measure in measures.by_kind("foreign_made"):
         _apply_foreign_made(measure, item, on_date, destination, acc, dormant)
     if catch_all_reason and not acc.codes and not acc.measures:
-        acc.add(None, "CATCH-ALL", "SCR-CLASS-CATCH-ALL",
-                f"unlisted item needs a licence under the catch-all: {catch_all_reason}")
+        acc.add(
+            None,
+            "CATCH-ALL",
+            "SCR-CLASS-CATCH-ALL",
+            f"unlisted item needs a licence under the catch-all: {catch_all_reason}",
+        )
     required = bool(acc.measures)
     if not required:
         acc.rules.append("SCR-CLASS-NOT-CONTROLLED")
@@ -80,8 +84,12 @@ def classify(
     if dormant:
         acc.why.append("not applied: " + ", ".join(dormant))
     return ClassificationResult(
-        item_index=item_index, control_codes=acc.codes, licence_required=required,
-        measure_ids=acc.measures, rule_ids=acc.rules, explanation="; ".join(acc.why),
+        item_index=item_index,
+        control_codes=acc.codes,
+        licence_required=required,
+        measure_ids=acc.measures,
+        rule_ids=acc.rules,
+        explanation="; ".join(acc.why),
     )
 
 
@@ -96,35 +104,59 @@ def _relevant(measure: Measure, item: Item, elements: set[str], declared: str | 
 
 
 def _apply_item_control(
-    measure: Measure, item: Item, elements: set[str], declared: str | None,
-    measures: MeasureSet, acc: _Acc,
+    measure: Measure,
+    item: Item,
+    elements: set[str],
+    declared: str | None,
+    measures: MeasureSet,
+    acc: _Acc,
 ) -> None:
     for control in measure.controls:
         if control.element in elements:
             code = _with_sub_item(control.code, item.form, measures)
             note = " (code unconfirmed)" if control.unconfirmed else ""
-            acc.add(code, measure.id, "SCR-CLASS-ELEMENT",
-                    f"{control.element} is controlled as {code}{note} by {measure.id}")
+            acc.add(
+                code,
+                measure.id,
+                "SCR-CLASS-ELEMENT",
+                f"{control.element} is controlled as {code}{note} by {measure.id}",
+            )
         elif declared == control.code:
-            acc.add(item.control_code, measure.id, "SCR-CLASS-DECLARED-CODE",
-                    f"declared control code {item.control_code} is listed by {measure.id}")
+            acc.add(
+                item.control_code,
+                measure.id,
+                "SCR-CLASS-DECLARED-CODE",
+                f"declared control code {item.control_code} is listed by {measure.id}",
+            )
     if item.form is ItemForm.TECHNOLOGY:
         text = item.description.casefold()
         for tech in measure.technology_codes:
             if any(k in text for k in tech.keywords):
-                acc.add(tech.code, measure.id, "SCR-CLASS-TECHNOLOGY",
-                        f"rare-earth technology {tech.code} under {measure.id}")
+                acc.add(
+                    tech.code,
+                    measure.id,
+                    "SCR-CLASS-TECHNOLOGY",
+                    f"rare-earth technology {tech.code} under {measure.id}",
+                )
     if not elements and item.hs_code:
         hinted = sorted({c.element for c in measure.controls if item.hs_code in c.hs_hints})
         if hinted or item.hs_code in measure.mixed_hs_hints:
             what = ", ".join(hinted) if hinted else "mixed rare-earth oxides"
-            acc.add(None, measure.id, "SCR-CLASS-HS-HINT",
-                    f"no element content given; HS {item.hs_code} suggests {what} under {measure.id}"
-                    " (HS is a hint: verify the composition)")
+            acc.add(
+                None,
+                measure.id,
+                "SCR-CLASS-HS-HINT",
+                f"no element content given; HS {item.hs_code} suggests {what} under {measure.id}"
+                " (HS is a hint: verify the composition)",
+            )
 
 
 def _apply_foreign_made(
-    measure: Measure, item: Item, on_date: date, destination: str | None, acc: _Acc,
+    measure: Measure,
+    item: Item,
+    on_date: date,
+    destination: str | None,
+    acc: _Acc,
     dormant: list[str],
 ) -> None:
     if not item.foreign_made or item.form.value not in measure.forms:
@@ -135,6 +167,10 @@ def _apply_foreign_made(
     if not measure.in_force(on_date, destination):
         dormant.append(f"{measure.id} ({measure.status_on(on_date)} on {on_date})")
         return
-    acc.add(None, measure.id, "SCR-CLASS-FOREIGN-MADE",
-            f"foreign-made {item.form.value} with China-origin rare-earth value ratio {ratio} "
-            f">= de minimis {measure.de_minimis_ratio} under {measure.id}")
+    acc.add(
+        None,
+        measure.id,
+        "SCR-CLASS-FOREIGN-MADE",
+        f"foreign-made {item.form.value} with China-origin rare-earth value ratio {ratio} "
+        f">= de minimis {measure.de_minimis_ratio} under {measure.id}",
+    )

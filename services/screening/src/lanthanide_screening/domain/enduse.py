@@ -94,8 +94,10 @@ def assess_end_use(app: Application, policy: EndUsePolicy) -> EndUseAssessment:
         if (node is not None and node <= node_max) or (layers is not None and layers >= layers_min):
             advanced = True
             rules.append("SCR-ENDUSE-ADV-SEMI")
-            why.append(f"SCR-ENDUSE-ADV-SEMI: semiconductor node {node} nm / {layers} layers "
-                       f"(case-by-case at <= {node_max} nm or >= {layers_min} layers)")
+            why.append(
+                f"SCR-ENDUSE-ADV-SEMI: semiconductor node {node} nm / {layers} layers "
+                f"(case-by-case at <= {node_max} nm or >= {layers_min} layers)"
+            )
     if end_use.category is EndUseCategory.ARTIFICIAL_INTELLIGENCE and (
         hits := finder.find(text, policy.ai_military_patterns)
     ):
@@ -103,7 +105,12 @@ def assess_end_use(app: Application, policy: EndUsePolicy) -> EndUseAssessment:
         rules.append("SCR-ENDUSE-AI-MILITARY")
         why.append(f"SCR-ENDUSE-AI-MILITARY: AI end use with potential military use: {sorted(set(hits))}")
     return EndUseAssessment(
-        category=end_use.category.value, military=military, wmd=wmd, terrorism=terrorism,
-        advanced_semiconductor=advanced, ai_military_potential=ai_military, rule_ids=rules,
+        category=end_use.category.value,
+        military=military,
+        wmd=wmd,
+        terrorism=terrorism,
+        advanced_semiconductor=advanced,
+        ai_military_potential=ai_military,
+        rule_ids=rules,
         explanation="; ".join(why) or "civilian end use; no indicator found",
     )

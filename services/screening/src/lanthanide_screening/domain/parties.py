@@ -69,8 +69,7 @@ class _Screener:
     out: PartyScreening
 
     def matches(self, name: str, entity_type: str) -> list[Match]:
-        found = self.index.search(name, entity_type=entity_type,
-                                  threshold=self.policy.thresholds.alert, top=10)
+        found = self.index.search(name, entity_type=entity_type, threshold=self.policy.thresholds.alert, top=10)
         key = party_key(name)
         kept = []
         for m in found:
@@ -83,36 +82,48 @@ class _Screener:
     def record(self, m: Match, role: str, index: int, chain: list[str], share: float | None) -> bool:
         """Record a hit; True when it is a certain, in-force listing that denies."""
         self.out.list_versions[m.list_id] = m.list_version
-        self.out.hits.append(PartyHit(
-            party_role=role, party_index=index, list_id=m.list_id, list_kind=m.list_kind,  # type: ignore[arg-type]
-            list_version=m.list_version, entry_id=m.entry.entry_id, matched_name=m.matched.name,
-            score=min(1.0, m.score), algorithm_version=ALGORITHM_VERSION,
-            explanation=m.explanation(), via_owner_chain=chain, ownership_percent=share,
-        ))
+        self.out.hits.append(
+            PartyHit(
+                party_role=role,
+                party_index=index,
+                list_id=m.list_id,
+                list_kind=m.list_kind,  # type: ignore[arg-type]
+                list_version=m.list_version,
+                entry_id=m.entry.entry_id,
+                matched_name=m.matched.name,
+                score=min(1.0, m.score),
+                algorithm_version=ALGORITHM_VERSION,
+                explanation=m.explanation(),
+                via_owner_chain=chain,
+                ownership_percent=share,
+            )
+        )
         who = f"{role} #{index}" + (f" via owners {' > '.join(chain)}" if chain else "")
         action = self.policy.list_actions.get(m.list_kind, "enhanced")
         certain = m.score >= self.policy.thresholds.hard_match
         if not m.entry.in_force_on(self.on):
-            self._flag("SCR-FLAG-LISTED-MEASURES-SUSPENDED",
-                       f"{who} matches {m.list_id}:{m.entry.entry_id} whose measures are suspended or "
-                       f"stopped on {self.on} (score {m.score:.2f})")
+            self._flag(
+                "SCR-FLAG-LISTED-MEASURES-SUSPENDED",
+                f"{who} matches {m.list_id}:{m.entry.entry_id} whose measures are suspended or "
+                f"stopped on {self.on} (score {m.score:.2f})",
+            )
             return False
         if not certain and action == "deny":
-            self._flag("SCR-FLAG-RESEMBLES-LISTED",
-                       f"{who} resembles {m.list_id}:{m.entry.entry_id} (score {m.score:.2f}); "
-                       f"below the certain-match threshold {self.policy.thresholds.hard_match}")
+            self._flag(
+                "SCR-FLAG-RESEMBLES-LISTED",
+                f"{who} resembles {m.list_id}:{m.entry.entry_id} (score {m.score:.2f}); "
+                f"below the certain-match threshold {self.policy.thresholds.hard_match}",
+            )
             return False
         if role == "owner" and action == "deny":
             # A listed owner decides nothing by itself: its share does (owned_share).
             return certain
         rule = LIST_RULES.get(m.list_kind, "SCR-PARTY-OTHER-LIST")
-        self.out.findings.append((rule, action, f"{who} matches {m.list_id}:{m.entry.entry_id} "
-                                                f"(score {m.score:.2f})"))
+        self.out.findings.append((rule, action, f"{who} matches {m.list_id}:{m.entry.entry_id} (score {m.score:.2f})"))
         return certain and action == "deny"
 
     def _flag(self, code: str, evidence: str) -> None:
-        self.out.flags.append(RedFlag(code=code, description=self.policy.red_flags[code].text,
-                                      evidence=evidence))
+        self.out.flags.append(RedFlag(code=code, description=self.policy.red_flags[code].text, evidence=evidence))
 
     def owned_share(self, owners: list[Owner], role: str, index: int, chain: list[str]) -> Decimal:
         """Aggregated share held by listed (or listed-owned) owners, screening each owner once."""
@@ -157,8 +168,11 @@ def _screen_party(s: _Screener, party: Party, index: int) -> None:
     share = s.owned_share(party.owners, role, index, [])
     threshold = s.policy.ownership_control_percent
     if share >= threshold:
-        s.out.findings.append((OWNED_RULE, "deny",
-                               f"{role} #{index} is {share}% owned by listed parties (>= {threshold}%)"))
+        s.out.findings.append(
+            (OWNED_RULE, "deny", f"{role} #{index} is {share}% owned by listed parties (>= {threshold}%)")
+        )
     elif share > 0:
-        s._flag("SCR-FLAG-MINORITY-LISTED-OWNER",
-                f"{role} #{index} is {share}% owned by listed parties (below {threshold}%)")
+        s._flag(
+            "SCR-FLAG-MINORITY-LISTED-OWNER",
+            f"{role} #{index} is {share}% owned by listed parties (below {threshold}%)",
+        )

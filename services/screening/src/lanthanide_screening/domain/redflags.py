@@ -48,11 +48,15 @@ def raise_red_flags(app: Application, policy: Policy, on: date) -> list[RedFlag]
         elif hits := finder.find(eu.business_description or "", policy.forwarder_patterns):
             flag("SCR-FLAG-FORWARDER-END-USER", f"end user's business is logistics: {sorted(set(hits))}")
         if consignees and all(c.country != eu.country for c in consignees):
-            flag("SCR-FLAG-COUNTRY-MISMATCH",
-                 f"end user in {eu.country}, consignee/importer in {sorted({c.country for c in consignees})}")
+            flag(
+                "SCR-FLAG-COUNTRY-MISMATCH",
+                f"end user in {eu.country}, consignee/importer in {sorted({c.country for c in consignees})}",
+            )
         elif eu.country != app.route.final_destination_country:
-            flag("SCR-FLAG-COUNTRY-MISMATCH",
-                 f"end user in {eu.country}, final destination {app.route.final_destination_country}")
+            flag(
+                "SCR-FLAG-COUNTRY-MISMATCH",
+                f"end user in {eu.country}, final destination {app.route.final_destination_country}",
+            )
         if hits := finder.find(eu.business_description or "", policy.unrelated_business_patterns):
             flag("SCR-FLAG-BUSINESS-MISMATCH", f"end user's business: {sorted(set(hits))}")
 
@@ -79,8 +83,7 @@ def raise_red_flags(app: Application, policy: Policy, on: date) -> list[RedFlag]
     for i, item in enumerate(app.items):
         kg = item.quantity_kg()
         if limit is not None and kg is not None and kg > limit:
-            flag("SCR-FLAG-QUANTITY",
-                 f"item {i}: {kg} kg exceeds {limit} kg for end use {app.end_use.category.value}")
+            flag("SCR-FLAG-QUANTITY", f"item {i}: {kg} kg exceeds {limit} kg for end use {app.end_use.category.value}")
     if len(app.end_use.description) < policy.end_use.vague_min_chars or (
         app.end_use.category is EndUseCategory.OTHER
         and len(app.end_use.description) < 2 * policy.end_use.vague_min_chars
@@ -102,12 +105,19 @@ def _euc_flags(app: Application, on: date, emit: Callable[[str, str], None]) -> 
         if expiry < on:
             emit("SCR-FLAG-EUC-EXPIRED", f"certificate {doc.reference} valid until {expiry}")
         if doc.states_end_user and not any(_same_party(doc.states_end_user, n) for n in end_user_names):
-            emit("SCR-FLAG-EUC-END-USER-MISMATCH",
-                 f"certificate {doc.reference} names an end user not in the application")
-        if (doc.states_contract_number and app.contract
-                and doc.states_contract_number.strip() != app.contract.number.strip()):
-            emit("SCR-FLAG-EUC-CONTRACT-MISMATCH",
-                 f"certificate {doc.reference} names contract {doc.states_contract_number}, "
-                 f"application {app.contract.number}")
+            emit(
+                "SCR-FLAG-EUC-END-USER-MISMATCH",
+                f"certificate {doc.reference} names an end user not in the application",
+            )
+        if (
+            doc.states_contract_number
+            and app.contract
+            and doc.states_contract_number.strip() != app.contract.number.strip()
+        ):
+            emit(
+                "SCR-FLAG-EUC-CONTRACT-MISMATCH",
+                f"certificate {doc.reference} names contract {doc.states_contract_number}, "
+                f"application {app.contract.number}",
+            )
         if doc.no_re_export_commitment is False:
             emit("SCR-FLAG-EUC-NO-COMMITMENT", f"certificate {doc.reference} has no no-re-export commitment")

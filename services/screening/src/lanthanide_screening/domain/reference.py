@@ -154,8 +154,7 @@ def _validate(model: type[M], data: object, path: Path) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_url=False)[:10]
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)[:10]
         )
         raise ReferenceDataError(f"{path.name}: {problems}") from None
 

@@ -71,14 +71,13 @@ class ScreeningEngine:
         app = accepted.application
         end_use = assess_end_use(app, self.policy.end_use)
         catch_all = (
-            "end use assessed as " + ", ".join(
-                k for k in _DENY_END_USE if getattr(end_use, k)) if
-            (end_use.military or end_use.wmd or end_use.terrorism) else None
+            "end use assessed as " + ", ".join(k for k in _DENY_END_USE if getattr(end_use, k))
+            if (end_use.military or end_use.wmd or end_use.terrorism)
+            else None
         )
         destination = app.route.final_destination_country
         classifications = [
-            classify(item, on, self.measures, item_index=i, destination=destination,
-                     catch_all_reason=catch_all)
+            classify(item, on, self.measures, item_index=i, destination=destination, catch_all_reason=catch_all)
             for i, item in enumerate(app.items)
         ]
         parties = screen_parties(app, self.index, self.policy, on, is_false_positive)
@@ -121,13 +120,23 @@ class ScreeningEngine:
         if humanitarian and route is Route.NO_LICENCE_REQUIRED:
             licence_required = False
         return ScreeningCompleted(
-            external_reference=accepted.external_reference, application=app,
-            complete=accepted.complete, missing_documents=accepted.missing_documents,
-            classifications=classifications, licence_required=licence_required,
-            hits=parties.hits, end_use=end_use, red_flags=flags, route=route,
-            route_reasons=route_reasons, rule_ids=rule_ids, list_versions=parties.list_versions,
-            reference_data_version=self.reference_data_version, algorithm_version=ENGINE_VERSION,
-            screened_on=on, is_rescreen=is_rescreen,
+            external_reference=accepted.external_reference,
+            application=app,
+            complete=accepted.complete,
+            missing_documents=accepted.missing_documents,
+            classifications=classifications,
+            licence_required=licence_required,
+            hits=parties.hits,
+            end_use=end_use,
+            red_flags=flags,
+            route=route,
+            route_reasons=route_reasons,
+            rule_ids=rule_ids,
+            list_versions=parties.list_versions,
+            reference_data_version=self.reference_data_version,
+            algorithm_version=ENGINE_VERSION,
+            screened_on=on,
+            is_rescreen=is_rescreen,
         )
 
     def _humanitarian(self, accepted: ApplicationAccepted, on: date) -> str | None:
@@ -137,13 +146,19 @@ class ScreeningEngine:
         for m in self.measures.by_kind("humanitarian_exemption"):
             if m.in_force(on, app.route.final_destination_country):
                 days = m.report_within_working_days
-                return (f"humanitarian exemption under {m.id}: no licence needed; condition: report "
-                        f"the export within {days} working days after it is made")
+                return (
+                    f"humanitarian exemption under {m.id}: no licence needed; condition: report "
+                    f"the export within {days} working days after it is made"
+                )
         return None
 
     def _route(
-        self, accepted: ApplicationAccepted, reasons: dict[str, list[str]], licence_required: bool,
-        green: str | None, humanitarian: str | None,
+        self,
+        accepted: ApplicationAccepted,
+        reasons: dict[str, list[str]],
+        licence_required: bool,
+        green: str | None,
+        humanitarian: str | None,
     ) -> tuple[Route, list[str]]:
         """The route and its reasons (each starting with the rule id that decided it)."""
         deny, enhanced, standard = reasons["deny"], reasons["enhanced"], reasons["standard"]
@@ -160,16 +175,19 @@ class ScreeningEngine:
         if green and licence_required and not standard:
             return Route.GREEN_CHANNEL, [f"SCR-ROUTE-GREEN-CHANNEL: {green}"]
         if licence_required:
-            return Route.STANDARD, ["SCR-ROUTE-STANDARD: a licence is required for controlled items",
-                                    *standard]
+            return Route.STANDARD, ["SCR-ROUTE-STANDARD: a licence is required for controlled items", *standard]
         if standard:
             return Route.STANDARD, [
-                "SCR-ROUTE-STANDARD: no item needs a licence, but red flags need inquiry", *standard]
-        return Route.NO_LICENCE_REQUIRED, [
-            "SCR-ROUTE-NLR: no item needs a licence; no list hits; no red flags"]
+                "SCR-ROUTE-STANDARD: no item needs a licence, but red flags need inquiry",
+                *standard,
+            ]
+        return Route.NO_LICENCE_REQUIRED, ["SCR-ROUTE-NLR: no item needs a licence; no list hits; no red flags"]
 
     def _green_channel(
-        self, accepted: ApplicationAccepted, classifications: list[ClassificationResult], on: date,
+        self,
+        accepted: ApplicationAccepted,
+        classifications: list[ClassificationResult],
+        on: date,
         licences: Mapping[str, Licence],
     ) -> tuple[str | None, RedFlag | None]:
         """(reason if a general licence covers this export, flag if one is named but does not)."""
@@ -180,16 +198,21 @@ class ScreeningEngine:
         licence = licences.get(number)
         problem = _general_licence_problem(licence, accepted, classifications, on)
         if problem is None and licence is not None:
-            return (f"general licence {number} valid {licence.valid_from}..{licence.valid_until} "
-                    "covers the items, quantities and end users"), None
+            return (
+                f"general licence {number} valid {licence.valid_from}..{licence.valid_until} "
+                "covers the items, quantities and end users"
+            ), None
         code = "SCR-FLAG-GENERAL-LICENCE-INVALID"
-        return None, RedFlag(code=code, description=self.policy.red_flags[code].text,
-                             evidence=f"general licence {number}: {problem}")
+        return None, RedFlag(
+            code=code, description=self.policy.red_flags[code].text, evidence=f"general licence {number}: {problem}"
+        )
 
 
 def _general_licence_problem(
-    licence: Licence | None, accepted: ApplicationAccepted,
-    classifications: list[ClassificationResult], on: date,
+    licence: Licence | None,
+    accepted: ApplicationAccepted,
+    classifications: list[ClassificationResult],
+    on: date,
 ) -> str | None:
     app = accepted.application
     if licence is None:
@@ -207,8 +230,9 @@ def _general_licence_problem(
             return f"end-user country {eu.country} not covered"
     for item, cls in zip(app.items, classifications, strict=True):
         codes = {c.split(".")[0] for c in cls.control_codes}
-        covering = [li for li in licence.items
-                    if codes & {c.split(".")[0] for c in li.control_codes} and li.unit == item.unit]
+        covering = [
+            li for li in licence.items if codes & {c.split(".")[0] for c in li.control_codes} and li.unit == item.unit
+        ]
         if cls.licence_required and not covering:
             return f"item {cls.item_index} ({sorted(codes) or 'unclassified'}) is not covered"
         if covering and all(item.quantity > li.quantity_cap for li in covering):

@@ -1,4 +1,10 @@
-"""The Kafka stage: application.accepted in, screening.completed out (commit after produce)."""
+"""The Kafka stages: application.accepted (and decisions) in, screening.completed out.
+
+Two consumer groups: the service group reads accepted applications and decisions (same key,
+same partition numbers, so with per-instance SQLite stores the instance that screened a case
+also sees its decision); a per-instance group reads reference updates, so every instance
+reloads its lists and re-screens the cases it holds.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +17,20 @@ from lanthanide_screening.settings import ScreeningSettings
 
 
 def register(broker: KafkaBroker, screening: Screening, settings: ScreeningSettings) -> None:
-    """Subscribe the screening handler as consumer group `settings.group_id`."""
+    """Subscribe both stages."""
     register_stage(
         broker,
-        topics=[settings.topic(Topics.APPLICATIONS_ACCEPTED), settings.topic(Topics.REFERENCE_UPDATES),
-                settings.topic(Topics.DECISIONS)],
+        topics=[settings.topic(Topics.APPLICATIONS_ACCEPTED), settings.topic(Topics.DECISIONS)],
         group_id=settings.group_id,
         service="screening",
         handle=screening.handle,
+        settings=settings.kafka,
+    )
+    register_stage(
+        broker,
+        topics=[settings.topic(Topics.REFERENCE_UPDATES)],
+        group_id=f"{settings.group_id}-reference-{settings.instance}",
+        service="screening",
+        handle=screening.handle_reference,
         settings=settings.kafka,
     )

@@ -6,7 +6,9 @@ order-independent key), counts shared grams per indexed name, and scores only th
 
 Score parts (each 0..1): `sort` token_sort_ratio of the core tokens (word order ignored),
 `compact` ratio of the names without spaces (AeroVironment = Aero Vironment), `subset`
-token_set_ratio discounted (one name's tokens contained in the other's). The score is the
+token_set_ratio discounted by how much of the longer name is unexplained (one name's tokens
+contained in the other's), `phonetic` ratio of sorted phonetic skeletons, discounted
+(transliteration variants: Tsai = Cai, Kh = H), `han_exact` equal Chinese-character names. The score is the
 best part, times penalties for an entity-type mismatch (person vs organisation, vessel) and
 for conflicting legal forms.
 """
@@ -18,26 +20,44 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from rapidfuzz import fuzz
+from rapidfuzz.process import cdist
 
 from lanthanide_screening.matching.model import ListEntry, ListName, RestrictedList
 from lanthanide_screening.matching.normalise import (
     NORMALISATION_VERSION,
     NormalisedName,
     normalise_name,
+    skeleton,
 )
 
-ALGORITHM_VERSION = f"ngram-rapidfuzz-1/{NORMALISATION_VERSION}"
+ALGORITHM_VERSION = f"ngram-rapidfuzz-2/{NORMALISATION_VERSION}"
 
-SUBSET_DISCOUNT = 0.9          # a contained name is a possible match, never a certain one
-SUBSET_SINGLE_TOKEN = 0.8      # ... and weaker when the shorter name is one word
-TYPE_MISMATCH_PENALTY = 0.85   # person vs organisation
-VEHICLE_PENALTY = 0.75         # vessel / aircraft vs a party that is neither
-LEGAL_FORM_PENALTY = 0.97      # both names carry legal forms and they differ
+# A name contained in another is a possible match, never a certain one: the discount grows with
+# the share of the longer name left unexplained (2 of 3 words alert, 2 of 4 do not), and a
+# one-word name contained in a longer one never alerts on containment alone.
+SUBSET_BASE = 0.78
+SUBSET_COVERAGE_WEIGHT = 0.15
+SUBSET_MAX = 0.9
+SUBSET_SINGLE_TOKEN = 0.8
+PHONETIC_DISCOUNT = 0.95  # sounding alike is weaker evidence than spelling alike
+# Words frequent in the index ("international", "trading", "group") say little about identity; when
+# the distinctive words of two names differ, the score is scaled by their similarity.
+GENERIC_MIN_DF = 50
+GENERIC_DF_SHARE = 0.002
+DISTINCTIVE_FLOOR = 0.85
+PART_NAMES = ("han_exact", "sort", "compact", "subset", "phonetic")
+TYPE_MISMATCH_PENALTY = 0.85  # person vs organisation
+VEHICLE_PENALTY = 0.75  # vessel / aircraft vs a party that is neither
+LEGAL_FORM_PENALTY = 0.97  # both names carry legal forms and they differ
 
 
 def _trigrams(text: str) -> set[str]:
     padded = f" {text} "
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+def _skeletons(words: str) -> str:
+    return " ".join(sorted(skeleton(w) for w in words.split()))
 
 
 def _grams(name: NormalisedName) -> set[str]:
@@ -74,13 +94,25 @@ class Match:
 
 @dataclass(slots=True)
 class NameIndex:
-    """An inverted index over the names of one or more lists."""
+    """An inverted index over the names of one or more lists.
+
+    Per indexed name it keeps only what scoring needs (order-independent key, compact form,
+    legal forms, Han key, token count) in flat lists, so a million names fit in well under 2 GiB.
+    """
 
     candidates: int = 48
     max_postings: int = 60_000
     lists: list[RestrictedList] = field(default_factory=list)
-    _refs: list[tuple[int, int, int]] = field(default_factory=list)   # name -> list, entry, name
-    _names: list[NormalisedName] = field(default_factory=list)
+    _refs: list[tuple[int, int, int]] = field(default_factory=list)  # name -> list, entry, name
+    _keys: list[str] = field(default_factory=list)  # core tokens in original order
+    _sorted: list[str] = field(default_factory=list)  # core tokens sorted
+    _compact: list[str] = field(default_factory=list)
+    _phonetic: list[str] = field(default_factory=list)
+    _forms: list[frozenset[str]] = field(default_factory=list)
+    _han: dict[int, str] = field(default_factory=dict)
+    _ntokens: array[int] = field(default_factory=lambda: array("b"))
+    _form_sets: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)
+    _distinctive_cache: dict[int, str] = field(default_factory=dict)
     _gram_ids: dict[str, int] = field(default_factory=dict)
     _pairs_gram: array[int] = field(default_factory=lambda: array("i"))
     _pairs_name: array[int] = field(default_factory=lambda: array("i"))
@@ -96,9 +128,17 @@ class NameIndex:
                 norm = normalise_name(name.name)
                 if not norm.tokens and not norm.han:
                     continue
-                nid = len(self._names)
-                self._names.append(norm)
+                nid = len(self._keys)
                 self._refs.append((li, ei, ni))
+                self._keys.append(norm.key)
+                self._sorted.append(norm.sorted_key)
+                self._compact.append(norm.compact)
+                self._phonetic.append(norm.phonetic_key)
+                # Few distinct legal-form sets exist: share one object per set.
+                self._forms.append(self._form_sets.setdefault(norm.legal_forms, norm.legal_forms))
+                self._ntokens.append(min(len(norm.tokens), 127))
+                if norm.han:
+                    self._han[nid] = norm.han
                 for gram in _grams(norm):
                     gid = self._gram_ids.setdefault(gram, len(self._gram_ids))
                     self._pairs_gram.append(gid)
@@ -117,7 +157,7 @@ class NameIndex:
         return self
 
     def __len__(self) -> int:
-        return len(self._names)
+        return len(self._keys)
 
     def _postings_of(self, gram: str) -> np.ndarray | None:
         gid = self._gram_ids.get(gram)
@@ -125,10 +165,10 @@ class NameIndex:
             return None
         return self._postings[self._offsets[gid] : self._offsets[gid + 1]]
 
-    def _candidate_ids(self, query: NormalisedName) -> list[int]:
+    def _candidate_ids(self, query: NormalisedName) -> np.ndarray:
         found = [p for p in (self._postings_of(g) for g in _grams(query)) if p is not None and len(p)]
         if not found:
-            return []
+            return np.zeros(0, dtype=np.int32)
         # Rarest grams first, up to a budget: frequent trigrams add cost but little evidence.
         found.sort(key=len)
         budget, chosen = 0, []
@@ -139,60 +179,115 @@ class NameIndex:
             budget += len(postings)
         ids, counts = np.unique(np.concatenate(chosen), return_counts=True)
         if len(ids) > self.candidates:
-            top = np.argpartition(-counts, self.candidates)[: self.candidates]
-            ids = ids[top]
-        return [int(i) for i in ids]
+            ids = ids[np.argpartition(-counts, self.candidates)[: self.candidates]]
+        return ids
 
-    def search(
-        self, name: str, *, entity_type: str | None = None, threshold: float = 0.0, top: int = 5
-    ) -> list[Match]:
+    def search(self, name: str, *, entity_type: str | None = None, threshold: float = 0.0, top: int = 5) -> list[Match]:
         """The best matches of a name, one per entry, best first, with score >= threshold."""
         query = normalise_name(name)
         if not query.tokens and not query.han:
             return []
-        best: dict[tuple[int, int], Match] = {}
-        for nid in self._candidate_ids(query):
-            li, ei, ni = self._refs[nid]
-            lst = self.lists[li]
-            entry = lst.entries[ei]
-            match = _score(query, self._names[nid], entity_type, entry, entry.names[ni], lst)
-            if match.score >= threshold:
-                key = (li, ei)
-                if key not in best or match.score > best[key].score:
-                    best[key] = match
-        return sorted(best.values(), key=lambda m: (-m.score, m.list_id, m.entry.entry_id))[:top]
+        ids = self._candidate_ids(query)
+        if not len(ids):
+            return []
+        parts = self._parts(query, ids)
+        best = parts.max(axis=0)
+        scored: dict[tuple[int, int], tuple[float, int, int, tuple[str, ...]]] = {}
+        # Penalties only lower a score: visit candidates best-first and stop once the next raw
+        # score cannot beat the current top-k.
+        for col in np.argsort(-best, kind="stable"):
+            raw = float(best[col])
+            if raw < threshold:
+                break
+            if len(scored) >= top and raw < sorted(v[0] for v in scored.values())[-top]:
+                break
+            nid = int(ids[col])
+            li, ei, _ = self._refs[nid]
+            score, penalties = self._penalised(raw, nid, query, entity_type)
+            key = (li, ei)
+            if score >= threshold and (key not in scored or score > scored[key][0]):
+                scored[key] = (score, nid, int(col), penalties)
+        ranked = sorted(scored.items(), key=lambda kv: (-kv[1][0], kv[0]))[:top]
+        return [self._match(query, nid, score, parts[:, col], penalties) for _, (score, nid, col, penalties) in ranked]
 
+    def _parts(self, q: NormalisedName, ids: np.ndarray) -> np.ndarray:
+        """Score parts (rows: PART_NAMES) for every candidate (columns)."""
+        sorted_keys = [self._sorted[i] for i in ids]
+        out = np.zeros((len(PART_NAMES), len(ids)), dtype=np.float64)
+        if q.han:
+            out[0] = [1.0 if self._han.get(int(i)) == q.han else 0.0 for i in ids]
+        if q.tokens:
+            out[1] = cdist([q.sorted_key], sorted_keys, scorer=fuzz.ratio, processor=None)[0] / 100
+            out[2] = cdist([q.compact], [self._compact[i] for i in ids], scorer=fuzz.ratio, processor=None)[0] / 100
+            subset = cdist([q.key], [self._keys[i] for i in ids], scorer=fuzz.token_set_ratio, processor=None)[0] / 100
+            theirs = np.frombuffer(self._ntokens, dtype=np.int8)[ids].astype(np.float64)
+            shorter = np.minimum(theirs, len(q.tokens))
+            longer = np.maximum(theirs, len(q.tokens))
+            discount = np.minimum(SUBSET_MAX, SUBSET_BASE + SUBSET_COVERAGE_WEIGHT * shorter / longer)
+            out[3] = subset * np.where(shorter > 1, discount, np.minimum(discount, SUBSET_SINGLE_TOKEN))
+            phonetic = [self._phonetic[i] for i in ids]
+            out[4] = cdist([q.phonetic_key], phonetic, scorer=fuzz.ratio, processor=None)[0] / 100 * PHONETIC_DISCOUNT
+            # Names without core tokens (Han only) have empty keys: no Latin evidence either way.
+            empty = np.array([not k for k in sorted_keys])
+            out[1:, empty] = 0.0
+        return out
 
-def _score(
-    q: NormalisedName, e: NormalisedName, entity_type: str | None, entry: ListEntry,
-    matched: ListName, lst: RestrictedList,
-) -> Match:
-    parts: dict[str, float] = {}
-    if q.han and e.han and q.han == e.han:
-        parts["han_exact"] = 1.0
-    if q.tokens and e.tokens:
-        parts["sort"] = fuzz.token_sort_ratio(q.key, e.key, processor=None) / 100
-        parts["compact"] = fuzz.ratio(q.compact, e.compact, processor=None) / 100
-        shorter = min(len(q.tokens), len(e.tokens))
-        discount = SUBSET_DISCOUNT if shorter > 1 else SUBSET_SINGLE_TOKEN
-        parts["subset"] = fuzz.token_set_ratio(q.key, e.key, processor=None) / 100 * discount
-    score = max(parts.values(), default=0.0)
-    penalties: list[str] = []
-    if entity_type and entry.entity_type != entity_type:
-        if entry.entity_type in ("vessel", "aircraft"):
-            score *= VEHICLE_PENALTY
-            penalties.append(f"entry is a {entry.entity_type}")
-        elif {entity_type, entry.entity_type} == {"person", "organization"}:
-            score *= TYPE_MISMATCH_PENALTY
-            penalties.append(f"{entity_type} vs listed {entry.entity_type}")
-    if q.legal_forms and e.legal_forms and not (q.legal_forms & e.legal_forms):
-        score *= LEGAL_FORM_PENALTY
-        penalties.append("different legal forms")
-    return Match(
-        list_id=lst.list_id, list_kind=lst.kind, list_version=lst.version, entry=entry,
-        matched=matched, score=round(score, 4), parts=parts,
-        shared_tokens=tuple(sorted(set(q.tokens) & set(e.tokens))), penalties=tuple(penalties),
-    )
+    def _generic_df(self) -> int:
+        return max(GENERIC_MIN_DF, int(GENERIC_DF_SHARE * len(self._keys)))
+
+    def _distinctive(self, tokens: list[str] | tuple[str, ...]) -> str:
+        limit = self._generic_df()
+        rare = []
+        for t in tokens:
+            gid = self._gram_ids.get("w:" + t)
+            df = 0 if gid is None else int(self._offsets[gid + 1] - self._offsets[gid])
+            if df <= limit:
+                rare.append(t)
+        return " ".join(sorted(rare))
+
+    def _penalised(
+        self, score: float, nid: int, q: NormalisedName, entity_type: str | None
+    ) -> tuple[float, tuple[str, ...]]:
+        li, ei, _ = self._refs[nid]
+        listed_type = self.lists[li].entries[ei].entity_type
+        penalties: list[str] = []
+        if entity_type and listed_type != entity_type:
+            if listed_type in ("vessel", "aircraft"):
+                score *= VEHICLE_PENALTY
+                penalties.append(f"entry is a {listed_type}")
+            elif {entity_type, listed_type} == {"person", "organization"}:
+                score *= TYPE_MISMATCH_PENALTY
+                penalties.append(f"{entity_type} vs listed {listed_type}")
+        forms = self._forms[nid]
+        if q.legal_forms and forms and not (q.legal_forms & forms):
+            score *= LEGAL_FORM_PENALTY
+            penalties.append("different legal forms")
+        if score < 1.0:
+            mine = self._distinctive(q.tokens)
+            theirs = self._distinctive_cache.get(nid)
+            if theirs is None:
+                theirs = self._distinctive_cache[nid] = self._distinctive(self._keys[nid].split())
+            if mine and theirs and mine != theirs:
+                similarity = max(fuzz.ratio(mine, theirs), fuzz.ratio(_skeletons(mine), _skeletons(theirs))) / 100
+                score *= DISTINCTIVE_FLOOR + (1 - DISTINCTIVE_FLOOR) * similarity
+                penalties.append(f"distinctive words differ ({similarity:.2f})")
+        return round(score, 4), tuple(penalties)
+
+    def _match(self, q: NormalisedName, nid: int, score: float, parts: np.ndarray, penalties: tuple[str, ...]) -> Match:
+        li, ei, ni = self._refs[nid]
+        lst = self.lists[li]
+        entry = lst.entries[ei]
+        return Match(
+            list_id=lst.list_id,
+            list_kind=lst.kind,
+            list_version=lst.version,
+            entry=entry,
+            matched=entry.names[ni],
+            score=score,
+            parts={n: round(float(v), 4) for n, v in zip(PART_NAMES, parts, strict=True) if n != "han_exact" or v},
+            shared_tokens=tuple(sorted(set(q.tokens) & set(self._keys[nid].split()))),
+            penalties=penalties,
+        )
 
 
 def build_index(lists: list[RestrictedList], *, candidates: int = 48) -> NameIndex:

@@ -39,8 +39,15 @@ _PRC_FOLDER_LIST = {
     "anti-sanction-list": PRC_COUNTER,
 }
 # Country appears only in announcement titles; longest names first.
-_PRC_TITLE_COUNTRIES = (("台湾地区", "TW"), ("加拿大", "CA"), ("美国", "US"), ("日本", "JP"),
-                        ("英国", "GB"), ("德国", "DE"), ("欧盟", "EU"))
+_PRC_TITLE_COUNTRIES = (
+    ("台湾地区", "TW"),
+    ("加拿大", "CA"),
+    ("美国", "US"),
+    ("日本", "JP"),
+    ("英国", "GB"),
+    ("德国", "DE"),
+    ("欧盟", "EU"),
+)
 
 
 def _prc_list_for(title: str, regime: str) -> str:
@@ -105,8 +112,7 @@ def load_prc(path: Path) -> list[RestrictedList]:
     """
     root = path if path.is_dir() else path.parent.parent
     jsonld = path if path.is_file() else path / "api" / "all.jsonld"
-    lists = {lid: RestrictedList(lid, _PRC_KIND[lid], source="prc:ammitto/data-cn")
-             for lid in _PRC_KIND}
+    lists = {lid: RestrictedList(lid, _PRC_KIND[lid], source="prc:ammitto/data-cn") for lid in _PRC_KIND}
     mods = _prc_modifications(root)
     seen: set[tuple[str, str]] = set()
     if jsonld.is_file():
@@ -126,9 +132,13 @@ def load_prc(path: Path) -> list[RestrictedList]:
             suspended, stopped = _apply_modifications(str(ann.get("document_id")), mods)
             entry = ListEntry(
                 entry_id=str(node.get("reference_number") or node["id"].rsplit("/", 1)[-1]),
-                names=tuple(ListName(n["full_name"], "primary" if i == 0 else
-                                     ("original_script" if n.get("script") == "Hani" else "aka"))
-                            for i, n in enumerate(names)),
+                names=tuple(
+                    ListName(
+                        n["full_name"],
+                        "primary" if i == 0 else ("original_script" if n.get("script") == "Hani" else "aka"),
+                    )
+                    for i, n in enumerate(names)
+                ),
                 entity_type="person" if entity.get("entity_type") == "person" else "organization",
                 country=_prc_country(title),
                 program=str(ann.get("document_id") or ""),
@@ -150,7 +160,9 @@ def load_prc(path: Path) -> list[RestrictedList]:
 
 
 def _complete_from_yaml(
-    root: Path, lists: dict[str, RestrictedList], seen: set[tuple[str, str]],
+    root: Path,
+    lists: dict[str, RestrictedList],
+    seen: set[tuple[str, str]],
     mods: dict[str, list[dict[str, Any]]],
 ) -> None:
     folder = root / "sources" / "sanction-lists"
@@ -169,13 +181,19 @@ def _complete_from_yaml(
                     continue
                 names = tuple(ListName(n, t) for n, t in ((en, "primary"), (zh, "original_script")) if n)
                 suspended, stopped = _apply_modifications(str(ann.get("document_id")), mods)
-                lists[list_id].entries.append(ListEntry(
-                    entry_id=f"yaml:{path.stem}:{i}", names=names,
-                    entity_type="person" if ent.get("type") == "individual" else "organization",
-                    country=_prc_country(title), program=str(ann.get("document_id") or ""),
-                    listed_on=_parse_date(ent.get("effective_date")) or _parse_date(ann.get("publish_date")),
-                    source=str(ann.get("url") or ""), suspended=suspended, stopped_from=stopped,
-                ))
+                lists[list_id].entries.append(
+                    ListEntry(
+                        entry_id=f"yaml:{path.stem}:{i}",
+                        names=names,
+                        entity_type="person" if ent.get("type") == "individual" else "organization",
+                        country=_prc_country(title),
+                        program=str(ann.get("document_id") or ""),
+                        listed_on=_parse_date(ent.get("effective_date")) or _parse_date(ann.get("publish_date")),
+                        source=str(ann.get("url") or ""),
+                        suspended=suspended,
+                        stopped_from=stopped,
+                    )
+                )
                 seen.update((list_id, n.name) for n in names)
 
 
@@ -200,8 +218,11 @@ def _date_in_name(path: Path) -> date | None:
 def load_ofac(path: Path) -> list[RestrictedList]:
     """OFAC legacy CSV: sdn.csv (or cons_prim.csv) joined with alt.csv (cons_alt.csv) on ent_num."""
     folder = path if path.is_dir() else path.parent
-    prim = path if path.is_file() else next(
-        (folder / n for n in ("sdn.csv", "cons_prim.csv") if (folder / n).is_file()), folder / "sdn.csv")
+    prim = (
+        path
+        if path.is_file()
+        else next((folder / n for n in ("sdn.csv", "cons_prim.csv") if (folder / n).is_file()), folder / "sdn.csv")
+    )
     consolidated = prim.name.startswith("cons_")
     alt = folder / ("cons_alt.csv" if consolidated else "alt.csv")
     aliases: dict[str, list[ListName]] = defaultdict(list)
@@ -209,16 +230,25 @@ def load_ofac(path: Path) -> list[RestrictedList]:
         for row in _ofac_rows(alt):
             if len(row) >= 4 and _null(row[3]):
                 aliases[row[0]].append(ListName(row[3], _null(row[2]) or "aka"))
-    lst = RestrictedList("ofac-nonsdn" if consolidated else "ofac-sdn", "sanctions",
-                         source=f"ofac:{prim.name}", as_of=_date_in_name(folder))
+    lst = RestrictedList(
+        "ofac-nonsdn" if consolidated else "ofac-sdn",
+        "sanctions",
+        source=f"ofac:{prim.name}",
+        as_of=_date_in_name(folder),
+    )
     types = {"individual": "person", "vessel": "vessel", "aircraft": "aircraft"}
     for row in _ofac_rows(prim):
         if len(row) < 4 or not _null(row[1]):
             continue
-        lst.entries.append(ListEntry(
-            entry_id=row[0], names=(ListName(row[1]), *aliases.get(row[0], [])),
-            entity_type=types.get(row[2], "organization"), program=_null(row[3]), source="ofac",
-        ))
+        lst.entries.append(
+            ListEntry(
+                entry_id=row[0],
+                names=(ListName(row[1]), *aliases.get(row[0], [])),
+                entity_type=types.get(row[2], "organization"),
+                program=_null(row[3]),
+                source="ofac",
+            )
+        )
     if not lst.entries:
         raise ListFormatError(f"{prim}: no OFAC rows (expected ent_num,SDN_Name,SDN_Type,Program,...)")
     return [lst.seal()]
@@ -238,13 +268,17 @@ def load_un(path: Path) -> list[RestrictedList]:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
         raise ListFormatError(f"{path}: not well-formed XML: {exc}") from None
-    lst = RestrictedList("un-consolidated", "sanctions", source=f"un:{path.name}",
-                         as_of=_parse_date(root.get("dateGenerated")))
-    for tag, alias_tag, etype in (("INDIVIDUAL", "INDIVIDUAL_ALIAS", "person"),
-                                  ("ENTITY", "ENTITY_ALIAS", "organization")):
+    lst = RestrictedList(
+        "un-consolidated", "sanctions", source=f"un:{path.name}", as_of=_parse_date(root.get("dateGenerated"))
+    )
+    for tag, alias_tag, etype in (
+        ("INDIVIDUAL", "INDIVIDUAL_ALIAS", "person"),
+        ("ENTITY", "ENTITY_ALIAS", "organization"),
+    ):
         for el in root.iter(tag):
-            primary = " ".join(p for p in (_text(el, f) for f in (
-                "FIRST_NAME", "SECOND_NAME", "THIRD_NAME", "FOURTH_NAME")) if p)
+            primary = " ".join(
+                p for p in (_text(el, f) for f in ("FIRST_NAME", "SECOND_NAME", "THIRD_NAME", "FOURTH_NAME")) if p
+            )
             if not primary:
                 continue
             names = [ListName(primary)]
@@ -254,12 +288,17 @@ def load_un(path: Path) -> list[RestrictedList]:
                 if alias_name := _text(alias, "ALIAS_NAME"):
                     names.append(ListName(alias_name, f"aka:{_text(alias, 'QUALITY') or 'unknown'}"))
             nationality = el.find("NATIONALITY/VALUE")
-            lst.entries.append(ListEntry(
-                entry_id=_text(el, "REFERENCE_NUMBER") or _text(el, "DATAID"), names=tuple(names),
-                entity_type=etype, program=_text(el, "UN_LIST_TYPE") or None,
-                country=(nationality.text or "").strip() or None if nationality is not None else None,
-                listed_on=_parse_date(_text(el, "LISTED_ON")), source="un",
-            ))
+            lst.entries.append(
+                ListEntry(
+                    entry_id=_text(el, "REFERENCE_NUMBER") or _text(el, "DATAID"),
+                    names=tuple(names),
+                    entity_type=etype,
+                    program=_text(el, "UN_LIST_TYPE") or None,
+                    country=(nationality.text or "").strip() or None if nationality is not None else None,
+                    listed_on=_parse_date(_text(el, "LISTED_ON")),
+                    source="un",
+                )
+            )
     if not lst.entries:
         raise ListFormatError(f"{path}: no INDIVIDUAL or ENTITY elements found")
     return [lst.seal()]
@@ -278,13 +317,17 @@ def load_csl(path: Path) -> list[RestrictedList]:
             names = [ListName(row["name"].strip())]
             names += [ListName(a.strip(), "aka") for a in (row.get("alt_names") or "").split(";") if a.strip()]
             kind = (row.get("type") or "").strip().lower()
-            lst.entries.append(ListEntry(
-                entry_id=(row.get("entity_number") or row.get("_id") or f"row{i}").strip() or f"row{i}",
-                names=tuple(names),
-                entity_type={"individual": "person", "vessel": "vessel", "aircraft": "aircraft"}.get(
-                    kind, "organization"),
-                program=(row.get("source") or "").strip() or None, source="csl",
-            ))
+            lst.entries.append(
+                ListEntry(
+                    entry_id=(row.get("entity_number") or row.get("_id") or f"row{i}").strip() or f"row{i}",
+                    names=tuple(names),
+                    entity_type={"individual": "person", "vessel": "vessel", "aircraft": "aircraft"}.get(
+                        kind, "organization"
+                    ),
+                    program=(row.get("source") or "").strip() or None,
+                    source="csl",
+                )
+            )
     return [lst.seal()]
 
 
@@ -297,8 +340,11 @@ def load_bis_dpl(path: Path) -> list[RestrictedList]:
             name = (row.get("Name") or "").strip()
             if name and name.casefold() not in seen:
                 seen[name.casefold()] = ListEntry(
-                    entry_id=f"dpl{len(seen)}", names=(ListName(name),), entity_type="organization",
-                    country=(row.get("Country") or "").strip() or None, program=row.get("FR_Citation"),
+                    entry_id=f"dpl{len(seen)}",
+                    names=(ListName(name),),
+                    entity_type="organization",
+                    country=(row.get("Country") or "").strip() or None,
+                    program=row.get("FR_Citation"),
                 )
     lst.entries = list(seen.values())
     return [lst.seal()]
@@ -334,14 +380,18 @@ def load_flat(path: Path) -> list[RestrictedList]:
         lst = RestrictedList(lid, kinds[lid], source=f"flat:{path.name}", as_of=_date_in_name(path))
         for eid, rows in entries.items():
             first = rows[0]
-            lst.entries.append(ListEntry(
-                entry_id=eid,
-                names=tuple(ListName(r["name"].strip(), (r.get("name_type") or "").strip() or "primary")
-                            for r in rows),
-                entity_type=(first.get("entity_type") or "").strip() or "organization",
-                country=(first.get("country") or "").strip() or None,
-                program=(first.get("program") or "").strip() or None, source="flat",
-            ))
+            lst.entries.append(
+                ListEntry(
+                    entry_id=eid,
+                    names=tuple(
+                        ListName(r["name"].strip(), (r.get("name_type") or "").strip() or "primary") for r in rows
+                    ),
+                    entity_type=(first.get("entity_type") or "").strip() or "organization",
+                    country=(first.get("country") or "").strip() or None,
+                    program=(first.get("program") or "").strip() or None,
+                    source="flat",
+                )
+            )
         out.append(lst.seal())
     return out
 
@@ -365,7 +415,7 @@ def detect_format(path: Path) -> str:
     if suffix == ".xml":
         return "un"
     with path.open(encoding="utf-8", errors="replace") as fh:
-        head = fh.readline().lstrip("\ufeff").strip().lower()
+        head = fh.readline().lstrip("\ufeff").strip().lower().replace('"', "")
     if head.startswith("list_id,"):
         return "flat"
     if head.startswith("name\t"):
@@ -377,8 +427,14 @@ def detect_format(path: Path) -> str:
     raise ListFormatError(f"{path}: unknown list format (header {head[:60]!r})")
 
 
-_LOADERS = {"prc": load_prc, "ofac": load_ofac, "un": load_un, "csl": load_csl,
-            "bis_dpl": load_bis_dpl, "flat": load_flat}
+_LOADERS = {
+    "prc": load_prc,
+    "ofac": load_ofac,
+    "un": load_un,
+    "csl": load_csl,
+    "bis_dpl": load_bis_dpl,
+    "flat": load_flat,
+}
 
 
 def load_lists(path: Path) -> list[RestrictedList]:

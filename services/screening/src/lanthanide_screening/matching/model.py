@@ -61,10 +61,19 @@ class RestrictedList:
         """Compute the version: a content hash of the entries plus the list date."""
         digest = hashlib.sha256()
         for e in sorted(self.entries, key=lambda x: x.entry_id):
-            digest.update(orjson.dumps([
-                e.entry_id, [[n.name, n.name_type] for n in e.names], e.entity_type, e.country,
-                e.program, str(e.suspended), str(e.stopped_from),
-            ]))
+            digest.update(
+                orjson.dumps(
+                    [
+                        e.entry_id,
+                        [[n.name, n.name_type] for n in e.names],
+                        e.entity_type,
+                        e.country,
+                        e.program,
+                        str(e.suspended),
+                        str(e.stopped_from),
+                    ]
+                )
+            )
         stamp = self.as_of.isoformat() if self.as_of else "undated"
         self.version = f"{stamp}+sha256:{digest.hexdigest()[:16]}"
         return self

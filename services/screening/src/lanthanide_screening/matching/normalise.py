@@ -17,7 +17,7 @@ from functools import lru_cache
 from unidecode import unidecode
 
 #: Bump when normalisation changes: it is part of the algorithm version in every hit.
-NORMALISATION_VERSION = "norm-1"
+NORMALISATION_VERSION = "norm-2"
 
 # Multi-word legal forms first (longest match wins); each maps to one canonical token.
 _LEGAL_FORM_PHRASES: dict[tuple[str, ...], str] = {
@@ -43,19 +43,89 @@ _LEGAL_FORM_PHRASES: dict[tuple[str, ...], str] = {
     ("private", "limited"): "ltd",
 }
 _LEGAL_FORM_WORDS: dict[str, str] = {
-    "ltd": "ltd", "limited": "ltd", "inc": "inc", "incorporated": "inc", "corp": "corp",
-    "corporation": "corp", "co": "co", "company": "co", "llc": "llc", "plc": "plc",
-    "gmbh": "gmbh", "ag": "ag", "kg": "kg", "sa": "sa", "sas": "sa", "srl": "srl", "spa": "spa",
-    "nv": "nv", "bv": "bv", "ab": "ab", "oy": "oy", "kk": "kk", "pte": "ltd",
-    "pty": "ltd", "bhd": "bhd", "lp": "lp", "llp": "llp", "ooo": "ooo", "oao": "jsc",
-    "zao": "jsc", "pao": "jsc", "ao": "jsc", "jsc": "jsc", "ojsc": "jsc", "cjsc": "jsc",
-    "pjsc": "jsc", "tov": "ooo", "sarl": "srl", "gk": "kk",
+    "ltd": "ltd",
+    "limited": "ltd",
+    "inc": "inc",
+    "incorporated": "inc",
+    "corp": "corp",
+    "corporation": "corp",
+    "co": "co",
+    "company": "co",
+    "llc": "llc",
+    "plc": "plc",
+    "gmbh": "gmbh",
+    "ag": "ag",
+    "kg": "kg",
+    "sa": "sa",
+    "sas": "sa",
+    "srl": "srl",
+    "spa": "spa",
+    "nv": "nv",
+    "bv": "bv",
+    "ab": "ab",
+    "oy": "oy",
+    "kk": "kk",
+    "pte": "ltd",
+    "pty": "ltd",
+    "bhd": "bhd",
+    "lp": "lp",
+    "llp": "llp",
+    "ooo": "ooo",
+    "oao": "jsc",
+    "zao": "jsc",
+    "pao": "jsc",
+    "ao": "jsc",
+    "jsc": "jsc",
+    "ojsc": "jsc",
+    "cjsc": "jsc",
+    "pjsc": "jsc",
+    "tov": "ooo",
+    # Legal forms as they come back from Cyrillic (unidecode of the Russian spelling).
+    "kompani": "co",
+    "kompaniia": "co",
+    "kompaniya": "co",
+    "korporeishn": "corp",
+    "korporatsiia": "corp",
+    "korporatsiya": "corp",
+    "inkorporeited": "inc",
+    "limitid": "ltd",
+    "gmbkh": "gmbh",
+    "llk": "llc",
+    "ink": "inc",
+    "korp": "corp",
+    "sarl": "srl",
+    "gk": "kk",
 }
 _MAX_PHRASE = max(len(p) for p in _LEGAL_FORM_PHRASES)
 _STOPWORDS = frozenset({"the", "of", "and", "for", "a", "an"})
 # Chinese legal-form suffixes, longest first; stripped from the Han key of a name.
 _HAN_LEGAL_SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", "株式会社", "集团公司", "公司")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+# A crude phonetic skeleton: spellings that transliteration systems disagree on collapse to one
+# letter (ts/tz/c/k/q, kh/h, sh/sch/s, dzh/zh/j/y/i, ph/f, w/v), then doubled letters collapse.
+_SKELETON_DIGRAPHS = (
+    ("tsch", "c"),
+    ("shch", "s"),
+    ("sch", "s"),
+    ("tch", "c"),
+    ("dzh", "j"),
+    ("zh", "j"),
+    ("dj", "j"),
+    ("kh", "h"),
+    ("gh", "g"),
+    ("sh", "s"),
+    ("ch", "c"),
+    ("ts", "c"),
+    ("tz", "c"),
+    ("ph", "f"),
+    ("ck", "k"),
+    ("th", "t"),
+    ("ou", "u"),
+    ("oo", "u"),
+    ("ee", "i"),
+)
+_SKELETON_LETTERS = str.maketrans({"c": "k", "q": "k", "j": "i", "y": "i", "w": "v", "z": "s", "x": "ks"})
+_DOUBLE = re.compile(r"(.)\1+")
 
 
 def _is_han(ch: str) -> bool:
@@ -113,9 +183,9 @@ def _split_legal_forms(tokens: list[str]) -> tuple[list[str], list[str]]:
                 break
         else:
             token = tokens[i]
-            # A legal-form word only counts as one after the first token: "AO Kaspersky" yes,
-            # but a name that IS a legal-form word ("AB") keeps it.
-            if token in _LEGAL_FORM_WORDS and (core or i > 0) and len(tokens) > 1:
+            # A legal-form word counts as one anywhere ("AO Kaspersky", "Romashka OOO"), but a
+            # one-word name that IS a legal-form word ("AB") keeps it.
+            if token in _LEGAL_FORM_WORDS and len(tokens) > 1:
                 forms.append(_LEGAL_FORM_WORDS[token])
             elif token not in _STOPWORDS or len(tokens) == 1:
                 core.append(token)
@@ -124,6 +194,14 @@ def _split_legal_forms(tokens: list[str]) -> tuple[list[str], list[str]]:
         # A name made only of legal-form words is still a name: keep its words as core.
         core = [t for t in tokens if t not in _STOPWORDS] or tokens
     return core, forms
+
+
+@lru_cache(maxsize=262_144)
+def skeleton(token: str) -> str:
+    """The phonetic skeleton of a folded token (see _SKELETON_DIGRAPHS)."""
+    for digraph, letter in _SKELETON_DIGRAPHS:
+        token = token.replace(digraph, letter)
+    return _DOUBLE.sub(r"\1", token.translate(_SKELETON_LETTERS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,11 +231,14 @@ class NormalisedName:
     def compact(self) -> str:
         return "".join(self.tokens)
 
+    @property
+    def phonetic_key(self) -> str:
+        """Sorted phonetic skeletons of the tokens (transliteration-tolerant, order-independent)."""
+        return " ".join(sorted(skeleton(t) for t in self.tokens))
+
 
 def normalise_name(name: str) -> NormalisedName:
     """Normalise one name (see the module docstring for the steps)."""
     tokens = fold(name).split()
     core, forms = _split_legal_forms(tokens)
-    return NormalisedName(
-        original=name, tokens=tuple(core), legal_forms=frozenset(forms), han=han_key(name)
-    )
+    return NormalisedName(original=name, tokens=tuple(core), legal_forms=frozenset(forms), han=han_key(name))

@@ -12,16 +12,19 @@ import os
 from typing import Any
 
 from alembic import context
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from lanthanide_review.adapters.orm import metadata
+from sqlalchemy.ext.asyncio import create_async_engine
 
 config = context.config
 
 
 def _run(connection: Any) -> None:
-    context.configure(connection=connection, target_metadata=metadata, compare_type=True,
-                      render_as_batch=connection.dialect.name == "sqlite")
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        compare_type=True,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -34,8 +37,7 @@ async def _run_async(url: str) -> None:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=metadata,
-                      literal_binds=True)
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 

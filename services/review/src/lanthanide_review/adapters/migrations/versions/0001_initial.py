@@ -110,6 +110,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("licence_counters", "shipments", "licences", "outbox", "processed_events",
-                  "case_history", "cases"):
+    for table in ("licence_counters", "shipments", "licences", "outbox", "processed_events", "case_history", "cases"):
         op.drop_table(table)

@@ -1,0 +1,135 @@
+"""Command-line functions over the audit ledger (the lead wires them into `lanthanide`).
+
+    lanthanide case show CASE_ID          -> audit_case
+    lanthanide audit verify               -> audit_verify   (exit code 1 if the chain is broken)
+    lanthanide audit export CASE_ID ...   -> audit_export
+
+They read the ledger directly: the database URL comes from --db-url or the audit service's
+settings (LANTHANIDE_AUDIT_DB_URL, else the SQLite file under LANTHANIDE_DATA_DIR).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, TypeVar
+from uuid import UUID
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lanthanide_audit.adapters.store import LedgerStore
+from lanthanide_audit.domain.ledger import VerifyReport
+from lanthanide_audit.domain.timeline import Timeline
+from lanthanide_audit.queries import case_timeline, export_csv, export_json, verify
+from lanthanide_audit.settings import AuditSettings
+
+T = TypeVar("T")
+
+DbUrl = Annotated[
+    str | None,
+    typer.Option("--db-url", help="Ledger database URL (default: the audit service's settings)"),
+]
+
+
+class ExportFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+def _run(db_url: str | None, query: Callable[[LedgerStore], Awaitable[T]]) -> T:
+    async def go() -> T:
+        store = LedgerStore.from_url(db_url or AuditSettings().store_url())
+        try:
+            await store.create_schema()  # an empty ledger reads as empty, not as an error
+            return await query(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+def _case_id(value: str) -> str:
+    try:
+        return str(UUID(value))
+    except ValueError:
+        raise typer.BadParameter(f"case id {value!r} is not a UUID") from None
+
+
+def _facts_text(facts: dict[str, object]) -> str:
+    return "; ".join(f"{k}={orjson.dumps(v).decode() if not isinstance(v, str) else v}" for k, v in facts.items())
+
+
+def render_timeline(timeline: Timeline, console: Console) -> None:
+    """Print a timeline as a table, then the causation verdict."""
+    table = Table(title=f"Case {timeline.case_id}", show_lines=False)
+    for col in ("seq", "occurred at", "event", "producer", "causation", "facts"):
+        table.add_column(col, overflow="fold")
+    for s in timeline.steps:
+        causation = "root" if s.causation == "root" else (
+            f"<- {(s.causation_id or '')[:8]}" if s.causation == "ok" else f"MISSING {s.causation_id}"
+        )
+        table.add_row(str(s.seq), s.occurred_at or "", s.event_type, s.producer or "", causation,
+                      _facts_text(s.facts))
+    console.print(table)
+    verdict = "every causation link holds" if timeline.causation_ok else "BROKEN causation links"
+    console.print(f"{len(timeline.steps)} events; {verdict}")
+
+
+def audit_case(
+    case_id: Annotated[str, typer.Argument(help="The case id (UUID)")],
+    db_url: DbUrl = None,
+) -> None:
+    """Show a case's timeline: every event in causal order with producer, rule ids and versions."""
+    cid = _case_id(case_id)
+    timeline = _run(db_url, lambda store: case_timeline(store, cid))
+    console = Console()
+    if not timeline.steps:
+        console.print(f"no events recorded for case {cid}")
+        raise typer.Exit(1)
+    render_timeline(timeline, console)
+    if not timeline.causation_ok:
+        raise typer.Exit(1)
+
+
+def audit_verify(db_url: DbUrl = None) -> None:
+    """Walk the hash chain; report the first broken record and exit 1 if there is one."""
+    report: VerifyReport = _run(db_url, verify)
+    console = Console()
+    if report.ok:
+        console.print(f"ledger OK: {report.checked} records, head {report.head_hash}")
+        return
+    assert report.broken is not None
+    console.print(
+        f"ledger BROKEN at seq {report.broken.seq} (event {report.broken.event_id or '-'}): "
+        f"{report.broken.reason}; {report.checked} records before it verified"
+    )
+    raise typer.Exit(1)
+
+
+def audit_export(
+    case_id: Annotated[str, typer.Argument(help="The case id (UUID)")],
+    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="json or csv")] = ExportFormat.JSON,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout)")] = None,
+    db_url: DbUrl = None,
+) -> None:
+    """Export a case's timeline for an auditor, as JSON or CSV."""
+    cid = _case_id(case_id)
+    timeline = _run(db_url, lambda store: case_timeline(store, cid))
+    text = export_json(timeline) if format is ExportFormat.JSON else export_csv(timeline)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {len(timeline.steps)} events to {output}", err=True)
+
+
+#: `lanthanide audit ...` as a typer sub-app, if the lead prefers add_typer to single commands.
+app = typer.Typer(name="audit", help="The audit ledger: timelines, verification, exports.", no_args_is_help=True)
+app.command("case")(audit_case)
+app.command("verify")(audit_verify)
+app.command("export")(audit_export)

@@ -1,0 +1,36 @@
+"""The delivery log on a real PostgreSQL: unique per (event, channel, target), contacts upserted."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+from lanthanide_notification.adapters.store import SqlDeliveryLog
+from lanthanide_notification.domain.model import CaseContact, DeliveryResult, Notice, NoticeKind, Target
+
+pytestmark = [pytest.mark.postgres]
+
+
+async def test_delivery_log_and_contacts_on_postgres(postgres_url: str) -> None:
+    store = SqlDeliveryLog.from_url(postgres_url)
+    await store.create_schema()
+    try:
+        notice = Notice(event_id=uuid4(), event_type="decision.made", case_id=uuid4(),
+                        kind=NoticeKind.DENIED, applicant_keys=(), webhook_url=None, email=None)
+        target = Target("webhook", "https://erp.example/h")
+        assert await store.find(notice.event_id, target) is None
+        await store.record(notice, target, DeliveryResult("failed", 5, 503, "HTTP 503"), "{}")
+        # A racing second consumer's record does not overwrite or duplicate the first.
+        await store.record(notice, target, DeliveryResult("delivered", 1, 200), "{}")
+        found = await store.find(notice.event_id, target)
+        assert found is not None and found.result.status == "failed" and found.result.attempts == 5
+        assert await store.dead_letter_count() == 1
+
+        case_id = uuid4()
+        await store.save_contact(CaseContact(case_id, ("uscc:1",), email="a@b.example"))
+        await store.save_contact(CaseContact(case_id, ("uscc:1", "Name"), webhook_url="https://h.example/"))
+        contact = await store.contact(case_id)
+        assert contact is not None and contact.webhook_url == "https://h.example/"
+        assert contact.exporter_keys == ("uscc:1", "Name")
+    finally:
+        await store.close()

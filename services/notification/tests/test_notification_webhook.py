@@ -1,0 +1,97 @@
+"""The webhook sender and the service against a real local HTTP receiver and a real SQLite log."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+from lanthanide.contracts import ContactPoint, DecisionMade, DecisionOutcome, Envelope
+from lanthanide.events import EventFactory
+from lanthanide_notification.adapters.store import SqlDeliveryLog
+from lanthanide_notification.adapters.webhook import WebhookSender
+from lanthanide_notification.domain.model import Notice, NoticeKind, Subscription, Target
+from lanthanide_notification.domain.retry import RetryPolicy
+from lanthanide_notification.service import NotificationService
+
+F = EventFactory("review", instance="t")
+SECRET = "test-only-webhook-secret"  # must match conftest.TEST_SECRET (dev-only)
+
+
+def notice() -> Notice:
+    return Notice(event_id=uuid4(), event_type="decision.made", case_id=uuid4(), kind=NoticeKind.APPROVED,
+                  applicant_keys=(), webhook_url=None, email=None)
+
+
+def sender(client: httpx.AsyncClient, attempts: int = 3, per_host: int = 4) -> WebhookSender:
+    return WebhookSender(client, secret=SECRET, per_host_limit=per_host,
+                         policy=RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.02))
+
+
+def decision(url: str) -> Envelope[Any]:
+    return F.new("decision.made", DecisionMade(
+        decision_id=uuid4(), outcome=DecisionOutcome.APPROVED, external_reference="PO-W",
+        exporter_name="Exporter A", decided_by="auto", policy_version="p1",
+        decided_at=datetime.now(UTC), contact=ContactPoint(webhook_url=url)), case_id=uuid4())
+
+
+async def test_client_errors_are_not_retried(receiver: Any) -> None:
+    async with httpx.AsyncClient() as client:
+        # An unsigned-looking request: the receiver answers 401 to a bad signature.
+        bad = WebhookSender(client, secret="wrong", policy=RetryPolicy(attempts=5, base_delay=0.01))
+        result = await bad.send(notice(), Target("webhook", receiver.url("/auth")), "{}")
+    assert result.status == "failed" and result.attempts == 1 and result.response_status == 401
+    assert len(receiver.requests) == 1
+
+
+async def test_one_host_gets_at_most_its_limit_of_concurrent_requests(receiver: Any) -> None:
+    receiver.delay_seconds["/slow"] = 0.2
+    async with httpx.AsyncClient() as client:
+        s = sender(client, per_host=2)
+        results = await asyncio.gather(*(
+            s.send(notice(), Target("webhook", receiver.url("/slow")), "{}") for _ in range(6)
+        ))
+    assert all(r.delivered for r in results)
+    assert receiver.max_in_flight == 2
+
+
+async def test_a_slow_host_does_not_hold_up_other_cases_in_the_batch(receiver: Any, tmp_path: Path) -> None:
+    receiver.delay_seconds["/slow"] = 0.3
+    slow = [decision(receiver.url("/slow")) for _ in range(4)]
+    # "localhost" is another host than "127.0.0.1" for the per-host limit, same server for the test.
+    fast = decision(f"http://localhost:{receiver.port}/fast")
+    store = SqlDeliveryLog.from_url(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
+    await store.create_schema()
+    async with httpx.AsyncClient() as client:
+        service = NotificationService(store=store, senders={"webhook": sender(client, per_host=1)},
+                                      factory=EventFactory("notification"), outcome_topic="out")
+        outgoing, failed = await service.handle_batch([*slow, fast])
+    await store.close()
+    assert not failed and len(outgoing) == 5
+    paths = [r.path for r in receiver.requests]
+    # The fast host was served before the slow host's queue (limit 1, 0.3 s each) drained.
+    assert paths.index("/fast") < len(paths) - 1
+    assert all(r.signature_ok for r in receiver.requests)
+
+
+async def test_subscriptions_add_targets_and_redelivery_is_not_resent(receiver: Any, tmp_path: Path) -> None:
+    store = SqlDeliveryLog.from_url(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
+    await store.create_schema()
+    await store.replace_file_subscriptions([
+        Subscription("erp", "exporter a", webhook_url=receiver.url("/erp"), kinds=frozenset({"decision.*"})),
+        Subscription("ignored", "*", webhook_url=receiver.url("/received-only"),
+                     kinds=frozenset({"application.received"})),
+    ])
+    event = decision(receiver.url("/applicant"))
+    async with httpx.AsyncClient() as client:
+        service = NotificationService(store=store, senders={"webhook": sender(client)},
+                                      factory=EventFactory("notification"), outcome_topic="out")
+        first = await service.handle(event)
+        again = await service.handle(event)
+    await store.close()
+    assert sorted(r.path for r in receiver.requests) == ["/applicant", "/erp"]
+    assert [o.envelope.event_id for o in first] == [o.envelope.event_id for o in again]
+    assert {o.envelope.payload.status for o in again} == {"delivered"}

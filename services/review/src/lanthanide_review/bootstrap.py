@@ -1,0 +1,98 @@
+"""Wiring: builds the store, policy, calendar, service, broker, relay and HTTP app once."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from lanthanide import __version__
+from lanthanide.events import EventFactory
+from lanthanide.kafka import Publisher, ensure_topics, make_broker
+from lanthanide.logging import get_logger
+from lanthanide.topics import dlq
+
+from lanthanide_review.adapters.outbox import OutboxRelay
+from lanthanide_review.adapters.store import Store
+from lanthanide_review.domain.policy import load_policy
+from lanthanide_review.domain.roles import ConflictRegister
+from lanthanide_review.domain.sla import PrcCalendar
+from lanthanide_review.entrypoints.consumer import register_consumer
+from lanthanide_review.entrypoints.http import create_app
+from lanthanide_review.service_layer.handlers import ReviewService, TopicNames
+from lanthanide_review.settings import ReviewSettings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class ReviewApp:
+    """Everything the review process runs, built once."""
+
+    settings: ReviewSettings
+    store: Store
+    service: ReviewService
+    broker: KafkaBroker
+    relay: OutboxRelay
+    http_app: FastAPI
+
+    async def start(self) -> None:
+        """Migrate the database and create prefixed topics (tests) before consuming."""
+        await self.store.migrate()
+        if self.settings.topic_prefix:
+            names = [*self.settings.input_topics, self.service.topics.case_events, self.service.topics.decisions]
+            await ensure_topics(self.settings.kafka, [*names, *(dlq(n) for n in names)])
+        log.info("review_ready", policy_version=self.service.policy.version)
+
+    async def stop(self) -> None:
+        await self.store.dispose()
+
+    async def outbox_loop(self) -> None:
+        """Flush unsent outbox rows at startup and then periodically."""
+        await self.relay.run_forever(self.settings.outbox_interval_s)
+
+    async def sla_loop(self) -> None:
+        """Emit SLA warnings periodically."""
+        while True:
+            try:
+                if await self.service.sla_sweep():
+                    await self.relay.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("sla_sweep_failed", error=repr(exc)[:300])
+            await asyncio.sleep(self.settings.sla_interval_s)
+
+
+def build_service(settings: ReviewSettings, store: Store | None = None) -> ReviewService:
+    """The use cases over the configured store and policy (also used by the CLI)."""
+    return ReviewService(
+        store=store or Store(settings.database_url()),
+        policy=load_policy(settings.policy_file),
+        calendar=PrcCalendar(),
+        conflicts=ConflictRegister(settings.conflicts),
+        factory=EventFactory("review", __version__, instance=settings.instance),
+        topics=TopicNames.with_prefix(settings.topic_prefix),
+        timezone=settings.timezone,
+    )
+
+
+def build(settings: ReviewSettings | None = None) -> ReviewApp:
+    """Wire the review process."""
+    settings = settings or ReviewSettings()
+    service = build_service(settings)
+    broker = make_broker(settings.kafka, f"review-{settings.instance}")
+    relay = OutboxRelay(service.store, Publisher(broker))
+    register_consumer(broker, settings, service, relay)
+
+    async def broker_ready() -> bool:
+        return bool(await broker.ping(timeout=2.0))
+
+    http_app = create_app(service, relay, settings.tokens, readiness=broker_ready)
+    return ReviewApp(
+        settings=settings, store=service.store, service=service, broker=broker, relay=relay, http_app=http_app
+    )
+
+
+__all__ = ["ReviewApp", "build", "build_service"]

@@ -1,0 +1,101 @@
+"""Review command-line tools. The lead registers these as `lanthanide policy replay` and
+`lanthanide sla report`; `python -m lanthanide_review.cli --help` runs them standalone.
+
+Both read the store configured by LANTHANIDE_REVIEW_DB_URL (or the default SQLite file) and
+write nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lanthanide_review.adapters.store import Store
+from lanthanide_review.bootstrap import build_service
+from lanthanide_review.domain.policy import PolicyError, load_policy
+from lanthanide_review.service_layer.handlers import ReviewService
+from lanthanide_review.settings import ReviewSettings
+
+T = TypeVar("T")
+app = typer.Typer(help="Review tools: routing-policy replay and the SLA report.", no_args_is_help=True)
+console = Console()
+
+
+def _with_service(job: Callable[[ReviewService], Awaitable[T]]) -> T:
+    async def main() -> T:
+        settings = ReviewSettings()
+        store = Store(settings.database_url())
+        try:
+            return await job(build_service(settings, store))
+        finally:
+            await store.dispose()
+
+    return asyncio.run(main())
+
+
+@app.command("policy-replay")
+def policy_replay(
+    policy_file: Annotated[Path, typer.Argument(help="The routing policy YAML to try")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """Re-run a routing policy over the stored cases and print what would change (no side effects)."""
+    try:
+        new_policy = load_policy(policy_file)
+    except (PolicyError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    changes = _with_service(lambda svc: svc.policy_replay(new_policy))
+    if as_json:
+        typer.echo(json.dumps({"policy_version": new_policy.version, "changes": changes}, indent=2))
+        return
+    table = Table(title=f"Policy {new_policy.version}: {len(changes)} case(s) would be routed differently")
+    for col in ("case", "reference", "state", "route", "change"):
+        table.add_column(col)
+    for c in changes:
+        change = "; ".join(f"{k}: {v['from']} -> {v['to']}" for k, v in c["changes"].items())
+        table.add_row(
+            c["case_id"][:8],
+            c["external_reference"],
+            c["state"],
+            c["route"],
+            change + (" (already decided)" if c["decided"] else ""),
+        )
+    console.print(table)
+
+
+@app.command("sla-report")
+def sla_report(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """Per queue: open cases, due soon, breached, and median PRC working days to decision."""
+    rows: list[dict[str, Any]] = _with_service(lambda svc: svc.sla_report())
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="Review SLA (45 PRC working days)")
+    cols = (
+        "queue",
+        "open",
+        "due_soon",
+        "breached",
+        "paused",
+        "clock_off",
+        "decided",
+        "median_working_days_to_decision",
+    )
+    for col in cols:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*("-" if r[c] is None else str(r[c]) for c in cols))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Entrypoints: the Kafka consumer and the reviewer HTTP API."""

@@ -1,0 +1,76 @@
+"""The review consumer: screening results and shipment reports in, via the outbox, out.
+
+Like lanthanide.kafka.register_stage (batch, commit after the batch succeeds, undecodable
+records dead-lettered) but each record is applied in its own database transaction that also
+stores the outgoing envelopes; the batch's offsets are committed only after those transactions
+committed and the outbox was flushed to Kafka.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
+from lanthanide.kafka import Publisher, dead_letter_body
+from lanthanide.logging import get_logger
+from lanthanide.serde import DecodeError, decode
+from lanthanide.topics import dlq
+
+from lanthanide_review.adapters.outbox import OutboxRelay
+from lanthanide_review.service_layer.handlers import ReviewService
+from lanthanide_review.settings import ReviewSettings
+
+log = get_logger(__name__)
+SERVICE = "review"
+
+
+async def _records(msg: StreamMessage[Any]) -> list[ConsumerRecord[Any, Any]]:
+    raw = msg.raw_message
+    return list(raw) if isinstance(raw, tuple) else [raw]
+
+
+async def _dead_letter(publisher: Publisher, record: ConsumerRecord[Any, Any], error: str) -> None:
+    log.warning("dead_lettered", topic=record.topic, offset=record.offset, error=error[:200])
+    await publisher.publish_raw(
+        dlq(record.topic),
+        dead_letter_body(record, error, SERVICE),
+        key=record.key if isinstance(record.key, bytes) else None,
+        headers={"content-type": "application/json", "dlq_error": error[:200]},
+    )
+
+
+def register_consumer(broker: KafkaBroker, settings: ReviewSettings, service: ReviewService, relay: OutboxRelay) -> Any:
+    """Subscribe the review use cases to their input topics (group lanthanide-review)."""
+    publisher = Publisher(broker)
+
+    @broker.subscriber(
+        *settings.input_topics,
+        group_id=settings.group_id,
+        batch=True,
+        max_records=settings.kafka.max_batch_records,
+        batch_timeout_ms=50,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=_records,
+        title=f"{SERVICE}:{','.join(settings.input_topics)}",
+    )
+    async def on_batch(records: Any) -> None:
+        for record in records:
+            try:
+                envelope = decode(record.value or b"")
+            except DecodeError as exc:
+                await _dead_letter(publisher, record, exc.reason)
+                continue
+            try:
+                await service.handle(envelope, record.topic)
+            except (ValueError, KeyError, TypeError, LookupError) as exc:
+                # Bad data in one event must not stall the partition. Database and Kafka errors
+                # are not caught: the batch is redelivered and deduplicated by event_id.
+                log.error("handler_failed", event_id=str(envelope.event_id), error=repr(exc)[:300])
+                await _dead_letter(publisher, record, f"handler error: {exc!r}"[:2000])
+        await relay.flush()
+
+    return on_batch

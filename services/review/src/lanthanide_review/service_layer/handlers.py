@@ -1,0 +1,490 @@
+"""Use cases: apply an input event or a reviewer action to a case in one unit of work.
+
+Every use case writes the case, its history, the licence, the processed-input mark and the
+outgoing envelopes in one transaction (the transactional outbox); the relay publishes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import partial
+from typing import Any, TypeVar
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from lanthanide.contracts import (
+    CaseEvent,
+    CaseEventKind,
+    DecisionMade,
+    Envelope,
+    Route,
+    ScreeningCompleted,
+    ShipmentReported,
+)
+from lanthanide.events import EventFactory, Outgoing
+from lanthanide.ids import derived_id
+from lanthanide.logging import get_logger
+from lanthanide.topics import Topics
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+
+from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfWork
+from lanthanide_review.domain.licences import LicenceRecord
+from lanthanide_review.domain.model import SYSTEM, Case, Context
+from lanthanide_review.domain.policy import RoutingPolicy, routing_change
+from lanthanide_review.domain.roles import ConflictRegister
+from lanthanide_review.domain.sla import PrcCalendar
+from lanthanide_review.domain.states import OPEN_STATES
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+#: A reviewer action: a domain call on the case (and its licence, for licence actions).
+Operation = Callable[[Case, Context, LicenceRecord | None], None]
+
+
+class CaseNotFound(LookupError):
+    """No case with this id."""
+
+
+class LicenceNotFound(LookupError):
+    """No licence with this number."""
+
+
+@dataclass
+class TopicNames:
+    case_events: str
+    decisions: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> TopicNames:
+        return cls(case_events=f"{prefix}{Topics.CASE_EVENTS}", decisions=f"{prefix}{Topics.DECISIONS}")
+
+
+class ReviewService:
+    """The review use cases over one store."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        policy: RoutingPolicy,
+        calendar: PrcCalendar,
+        conflicts: ConflictRegister,
+        factory: EventFactory,
+        topics: TopicNames,
+        timezone: str = "Asia/Shanghai",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.calendar = calendar
+        self.conflicts = conflicts
+        self.factory = factory
+        self.topics = topics
+        self.tz = ZoneInfo(timezone)
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    # ------------------------------------------------------------ plumbing
+
+    def context(self, now: datetime | None = None) -> Context:
+        now = now or self.clock()
+        return Context(
+            policy=self.policy, calendar=self.calendar, now=now, today=self.today(now), conflicts=self.conflicts
+        )
+
+    def today(self, now: datetime | None = None) -> date:
+        """Today on the PRC calendar (the SLA counts PRC working days)."""
+        return (now or self.clock()).astimezone(self.tz).date()
+
+    async def _retrying(self, work: Callable[[UnitOfWork], Awaitable[T]], attempts: int = 5) -> T:
+        """Run `work` in a unit of work; retry it when a concurrent writer got there first."""
+        for attempt in range(attempts):
+            try:
+                async with self.store.unit_of_work() as uow:
+                    return await work(uow)
+            except (ConcurrencyConflict, IntegrityError) as exc:
+                if attempt == attempts - 1:
+                    raise
+                log.info("unit_of_work_retry", attempt=attempt + 1, error=type(exc).__name__)
+        raise AssertionError("unreachable")
+
+    def _envelopes(
+        self, case_id: UUID | None, correlation_id: UUID, payloads: Sequence[BaseModel], source: Envelope[Any] | None
+    ) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        for i, payload in enumerate(payloads):
+            if isinstance(payload, DecisionMade):
+                # One id per case whatever triggered it: a duplicate decision dedupes downstream,
+                # and the outbox's unique event_id refuses a second one outright.
+                env = self.factory.new(
+                    "decision.made",
+                    payload,
+                    case_id=case_id,
+                    correlation_id=correlation_id,
+                    causation_id=source.event_id if source else None,
+                    event_id=derived_id(payload.decision_id, "decision.made"),
+                )
+                out.append(Outgoing(self.topics.decisions, env))
+                continue
+            if source is not None:
+                env = self.factory.derive(source, "case.event", payload, purpose=f"review:{i}", case_id=case_id)
+            else:
+                env = self.factory.new("case.event", payload, case_id=case_id, correlation_id=correlation_id)
+            out.append(Outgoing(self.topics.case_events, env))
+        return out
+
+    async def _save(
+        self,
+        uow: UnitOfWork,
+        case: Case,
+        ctx: Context,
+        source: Envelope[Any] | None,
+        licence: LicenceRecord | None = None,
+    ) -> None:
+        if ctx.numbers is not None:
+            await uow.claim_licence_number(ctx.numbers)
+        await uow.save_case(case, ctx.now)
+        if case.new_licence is not None:
+            await uow.save_licence(case.new_licence, ctx.now)
+        if licence is not None:
+            await uow.save_licence(licence, ctx.now)
+        await uow.append(case.case_id, self._envelopes(case.case_id, case.correlation_id, case.outbox, source), ctx.now)
+        case.outbox.clear()
+        case.new_licence = None
+
+    # ------------------------------------------------------------ Kafka inputs
+
+    async def handle(self, envelope: Envelope[Any], topic: str) -> None:
+        """Apply one input event exactly once (deduplicated by event_id)."""
+
+        async def work(uow: UnitOfWork) -> None:
+            if await uow.already_processed(envelope.event_id):
+                return
+            now = self.clock()
+            if isinstance(envelope.payload, ScreeningCompleted):
+                await self._on_screening(uow, envelope, now)
+            elif isinstance(envelope.payload, ShipmentReported):
+                await self._on_shipment(uow, envelope, now)
+            else:
+                log.info("ignored_event", event_type=envelope.event_type)
+            await uow.mark_processed(envelope.event_id, topic, now)
+
+        await self._retrying(work)
+
+    async def _on_screening(self, uow: UnitOfWork, env: Envelope[Any], now: datetime) -> None:
+        result: ScreeningCompleted = env.payload
+        if env.case_id is None:
+            raise ValueError("case_id: a screening.completed event must carry the case id")
+        ctx = self.context(now)
+        ctx.numbers = await uow.licence_numbers(ctx.today.year)
+        case = await uow.get_case(env.case_id)
+        if case is None:
+            case = Case.open(env.case_id, result, env.correlation_id, now)
+        licence = None
+        if case.licence_number:
+            licence = await uow.get_licence(case.licence_number)
+        case.on_screening(result, ctx, licence)
+        await self._save(uow, case, ctx, env, licence)
+        log.info(
+            "case_updated",
+            case_id=str(case.case_id),
+            state=case.state.value,
+            route=result.route.value,
+            rescreen=result.is_rescreen,
+        )
+
+    async def _on_shipment(self, uow: UnitOfWork, env: Envelope[Any], now: datetime) -> None:
+        shipment: ShipmentReported = env.payload
+        if await uow.shipment_seen(shipment.shipment_id):
+            return  # the same shipment reported again under a new event id
+        licence = await uow.get_licence(shipment.licence_number)
+        record = {
+            "shipment_id": shipment.shipment_id,
+            "licence_number": shipment.licence_number,
+            "item_index": shipment.item_index,
+            "quantity": shipment.quantity,
+            "unit": shipment.unit,
+            "end_user": shipment.end_user,
+            "end_user_country": shipment.end_user_country,
+            "shipped_on": shipment.shipped_on,
+            "now": now,
+        }
+        details: dict[str, Any] = {
+            "shipment_id": shipment.shipment_id,
+            "licence_number": shipment.licence_number,
+            "item_index": shipment.item_index,
+            "quantity": str(shipment.quantity),
+            "unit": shipment.unit,
+        }
+        if licence is None:
+            await uow.add_shipment(
+                **record, accepted=False, rule_id="LIC-SHIP-UNKNOWN-LICENCE", reason="no such licence"
+            )
+            event = CaseEvent(
+                kind=CaseEventKind.SHIPMENT_REFUSED,
+                actor=SYSTEM,
+                reason="LIC-SHIP-UNKNOWN-LICENCE: no such licence",
+                details=details,
+            )
+            await uow.append(None, self._envelopes(env.case_id, env.correlation_id, [event], env), now)
+            return
+        outcome = licence.draw_down(shipment, self.policy.licences)
+        case_id = UUID(licence.case_id)
+        events: list[BaseModel] = []
+        if outcome.accepted:
+            events.append(
+                CaseEvent(
+                    kind=CaseEventKind.LICENCE_DRAWN_DOWN,
+                    actor=SYSTEM,
+                    details={**details, "remaining": outcome.remaining},
+                )
+            )
+            if outcome.exhausted:
+                events.append(
+                    CaseEvent(
+                        kind=CaseEventKind.LICENCE_EXHAUSTED,
+                        actor=SYSTEM,
+                        reason=licence.status_reason,
+                        details={"licence_number": licence.licence.number},
+                    )
+                )
+            await uow.save_licence(licence, now)
+        else:
+            events.append(
+                CaseEvent(
+                    kind=CaseEventKind.SHIPMENT_REFUSED,
+                    actor=SYSTEM,
+                    reason=f"{outcome.rule_id}: {outcome.reason}",
+                    details={**details, "rule_id": outcome.rule_id, "remaining": outcome.remaining},
+                )
+            )
+            log.warning("shipment_refused", licence=licence.licence.number, rule_id=outcome.rule_id)
+        await uow.add_shipment(**record, accepted=outcome.accepted, rule_id=outcome.rule_id, reason=outcome.reason)
+        case = await uow.get_case(case_id, for_update=False)
+        correlation = case.correlation_id if case else env.correlation_id
+        await uow.append(case_id, self._envelopes(case_id, correlation, events, env), now)
+
+    # ------------------------------------------------------------ reviewer actions
+
+    async def act(self, case_id: UUID, operation: Operation, *, with_licence: bool = False) -> Case:
+        """Apply a reviewer action (a domain method) to a case in one unit of work."""
+
+        async def work(uow: UnitOfWork) -> Case:
+            case = await uow.get_case(case_id)
+            if case is None:
+                raise CaseNotFound(f"no case {case_id}")
+            ctx = self.context()
+            ctx.numbers = await uow.licence_numbers(ctx.today.year)
+            licence = None
+            if with_licence:
+                licence = await uow.get_licence(case.licence_number) if case.licence_number else None
+                if licence is None:
+                    raise LicenceNotFound(f"case {case_id} has no licence")
+            operation(case, ctx, licence)
+            await self._save(uow, case, ctx, None, licence)
+            return case
+
+        return await self._retrying(work)
+
+    # ------------------------------------------------------------ queries
+
+    async def get_case(self, case_id: UUID) -> tuple[Case, list[dict[str, Any]], LicenceRecord | None]:
+        async with self.store.unit_of_work() as uow:
+            case = await uow.get_case(case_id, for_update=False)
+            if case is None:
+                raise CaseNotFound(f"no case {case_id}")
+            licence = await uow.get_licence(case.licence_number, for_update=False) if case.licence_number else None
+            return case, await uow.history(case_id), licence
+
+    async def queue(self, queue: str | None = None) -> list[dict[str, Any]]:
+        """Open cases, most urgent first, with working days left on the clock."""
+        async with self.store.unit_of_work() as uow:
+            cases = await uow.open_cases()
+        today = self.today()
+        rows = []
+        for case in cases:
+            if queue is not None and case.queue != queue:
+                continue
+            left = case.sla.working_days_left(self.calendar, self.policy.sla.working_days, today)
+            due = case.sla.due_date(self.calendar, self.policy.sla.working_days)
+            rows.append(
+                {
+                    "case_id": str(case.case_id),
+                    "state": case.state.value,
+                    "queue": case.queue,
+                    "route": case.route.value if case.route else None,
+                    "external_reference": case.external_reference,
+                    "assignee": case.assignee,
+                    "countersign_required": case.countersign_required,
+                    "working_days_left": left,
+                    "due_on": due.isoformat() if due else None,
+                    "sla_paused": case.sla.paused_since is not None,
+                    "sla_off_reason": None if case.sla.applies else case.sla.off_reason,
+                }
+            )
+        rows.sort(key=lambda r: (r["working_days_left"] is None, r["working_days_left"] or 0))
+        return rows
+
+    async def licence(self, number: str) -> LicenceRecord:
+        async with self.store.unit_of_work() as uow:
+            rec = await uow.get_licence(number, for_update=False)
+        if rec is None:
+            raise LicenceNotFound(f"no licence {number}")
+        return rec
+
+    async def usage(self) -> dict[str, Any]:
+        """Cumulative shipped quantities per end user and per country, across all licences."""
+        async with self.store.unit_of_work() as uow:
+            rows = await uow.accepted_shipments()
+        by_user: dict[tuple[str, str, str], Decimal] = {}
+        by_country: dict[tuple[str, str], Decimal] = {}
+        for r in rows:
+            qty = Decimal(r.quantity)
+            key_u = (r.end_user.casefold(), r.end_user_country, r.unit)
+            by_user[key_u] = by_user.get(key_u, Decimal(0)) + qty
+            key_c = (r.end_user_country, r.unit)
+            by_country[key_c] = by_country.get(key_c, Decimal(0)) + qty
+        return {
+            "by_end_user": [
+                {"end_user": u, "country": c, "unit": unit, "quantity": str(q)}
+                for (u, c, unit), q in sorted(by_user.items())
+            ],
+            "by_country": [
+                {"country": c, "unit": unit, "quantity": str(q)} for (c, unit), q in sorted(by_country.items())
+            ],
+        }
+
+    # ------------------------------------------------------------ SLA
+
+    async def sla_sweep(self) -> int:
+        """Emit SLA_WARNING case events for open cases crossing a threshold; returns how many."""
+        async with self.store.unit_of_work() as uow:
+            candidates = [c.case_id for c in await uow.open_cases() if c.sla.running]
+        sent = 0
+        for case_id in candidates:
+            sent += await self._retrying(partial(self._sla_one, case_id=case_id))
+        return sent
+
+    async def _sla_one(self, uow: UnitOfWork, *, case_id: UUID) -> int:
+        case = await uow.get_case(case_id)
+        if case is None or case.state not in OPEN_STATES or not case.sla.running:
+            return 0
+        ctx = self.context()
+        days = self.policy.sla.working_days
+        left = case.sla.working_days_left(self.calendar, days, ctx.today)
+        due = case.sla.due_date(self.calendar, days)
+        if left is None or due is None:
+            return 0
+        crossed = [
+            t
+            for t in sorted(self.policy.sla.warning_thresholds, reverse=True)
+            if left <= t and t not in case.sla.warnings_sent
+        ]
+        if not crossed:
+            return 0
+        for threshold in crossed:
+            case.sla_warning(threshold, left, due)
+        await uow.save_case(case, ctx.now)
+        # Deterministic ids: a warning for a threshold exists once per case.
+        out = [
+            Outgoing(
+                self.topics.case_events,
+                self.factory.new(
+                    "case.event",
+                    payload,
+                    case_id=case.case_id,
+                    correlation_id=case.correlation_id,
+                    event_id=derived_id(case.case_id, "sla_warning", t),
+                ),
+            )
+            for t, payload in zip(crossed, case.outbox, strict=True)
+        ]
+        await uow.append(case.case_id, out, ctx.now)
+        case.outbox.clear()
+        return len(crossed)
+
+    # ------------------------------------------------------------ reports (read only)
+
+    async def policy_replay(self, new_policy: RoutingPolicy) -> list[dict[str, Any]]:
+        """What `new_policy` would do differently on every stored case (nothing is written)."""
+        async with self.store.engine.connect() as conn:
+            cases = await UnitOfWork(conn).cases()
+            await conn.rollback()
+        changes = []
+        for case in cases:
+            if case.screening is None:
+                continue
+            route = Route(case.screening["route"])
+            change = routing_change(self.policy, new_policy, route)
+            if change is not None:
+                changes.append(
+                    {
+                        "case_id": str(case.case_id),
+                        "external_reference": case.external_reference,
+                        "state": case.state.value,
+                        "route": route.value,
+                        "decided": case.is_decided,
+                        "changes": change,
+                    }
+                )
+        return changes
+
+    async def sla_report(self) -> list[dict[str, Any]]:
+        """Per queue: open cases, due soon, breached, median working days to decision."""
+        async with self.store.engine.connect() as conn:
+            cases = await UnitOfWork(conn).cases()
+            await conn.rollback()
+        today = self.today()
+        sla = self.policy.sla
+        per_queue: dict[str, dict[str, Any]] = {}
+        for case in cases:
+            row = per_queue.setdefault(
+                case.queue or "(auto)",
+                {
+                    "queue": case.queue or "(auto)",
+                    "open": 0,
+                    "due_soon": 0,
+                    "breached": 0,
+                    "clock_off": 0,
+                    "paused": 0,
+                    "_durations": [],
+                },
+            )
+            if case.state in OPEN_STATES:
+                row["open"] += 1
+                left = case.sla.working_days_left(self.calendar, sla.working_days, today)
+                if not case.sla.applies:
+                    row["clock_off"] += 1
+                elif case.sla.paused_since is not None:
+                    row["paused"] += 1
+                if left is not None and left < 0:
+                    row["breached"] += 1
+                elif left is not None and left <= sla.due_soon_working_days:
+                    row["due_soon"] += 1
+            elif case.decided_at is not None and case.sla.started_on is not None:
+                decided_on = case.decided_at.astimezone(self.tz).date()
+                row["_durations"].append(
+                    max(
+                        0,
+                        self.calendar.working_days_between(case.sla.started_on, decided_on)
+                        - case.sla.paused_working_days,
+                    )
+                )
+        out = []
+        for row in sorted(per_queue.values(), key=lambda r: r["queue"]):
+            durations = sorted(row.pop("_durations"))
+            row["decided"] = len(durations)
+            row["median_working_days_to_decision"] = _median(durations)
+            out.append(row)
+        return out
+
+
+def _median(values: list[int]) -> float | None:
+    if not values:
+        return None
+    mid = len(values) // 2
+    return float(values[mid]) if len(values) % 2 else (values[mid - 1] + values[mid]) / 2

@@ -1,0 +1,96 @@
+"""The PRC working-day calendar and the SLA clock, against known 2025/2026 dates."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import holidays
+import pytest
+from lanthanide_review.domain.sla import PrcCalendar, SlaClock
+
+CAL = PrcCalendar()
+
+
+def _span(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [
+        (date(2025, 1, 28), date(2025, 2, 4)),  # Spring Festival 2025
+        (date(2025, 10, 1), date(2025, 10, 8)),  # National Day + Mid-Autumn 2025
+        (date(2026, 2, 15), date(2026, 2, 23)),  # Spring Festival 2026 (9 days)
+        (date(2026, 10, 1), date(2026, 10, 7)),  # National Day 2026
+    ],
+)
+def test_official_breaks_are_days_off(first: date, last: date) -> None:
+    assert not any(CAL.is_working_day(d) for d in _span(first, last))
+
+
+@pytest.mark.parametrize(
+    "day",
+    [
+        date(2025, 1, 26),
+        date(2025, 2, 8),
+        date(2025, 9, 28),
+        date(2025, 10, 11),
+        date(2026, 1, 4),
+        date(2026, 2, 14),
+        date(2026, 2, 28),
+        date(2026, 5, 9),
+        date(2026, 9, 20),
+        date(2026, 10, 10),
+    ],
+)
+def test_make_up_weekend_days_are_working_days(day: date) -> None:
+    assert day.weekday() >= 5
+    assert CAL.is_working_day(day)
+
+
+def test_ordinary_weekends_and_weekdays() -> None:
+    assert not CAL.is_working_day(date(2026, 3, 7))  # a Saturday
+    assert CAL.is_working_day(date(2026, 3, 9))  # a Monday
+
+
+def test_the_library_lacks_2026_make_up_days_so_the_supplement_supplies_them() -> None:
+    # Documents why data/prc_calendar.yaml exists; if this fails the library caught up.
+    lib = holidays.China(years=2026)
+    assert date(2026, 2, 14) not in getattr(lib, "weekend_workdays", set())
+    assert CAL.is_working_day(date(2026, 2, 14))
+
+
+def test_add_working_days_across_national_day_and_its_make_up_days() -> None:
+    # From Mon 2026-09-14: Sun 09-20 counts, 09-25 and 10-01..07 do not, Sat 10-10 counts.
+    assert CAL.add_working_days(date(2026, 9, 14), 45) == date(2026, 11, 20)
+    assert CAL.add_working_days(date(2026, 9, 30), 1) == date(2026, 10, 8)
+    assert CAL.add_working_days(date(2026, 2, 13), 1) == date(2026, 2, 14)
+    assert CAL.add_working_days(date(2026, 2, 14), 1) == date(2026, 2, 24)
+
+
+def test_working_days_between_is_signed() -> None:
+    assert CAL.working_days_between(date(2026, 9, 30), date(2026, 10, 12)) == 4
+    assert CAL.working_days_between(date(2026, 10, 12), date(2026, 9, 30)) == -4
+    assert CAL.working_days_between(date(2026, 10, 12), date(2026, 10, 12)) == 0
+
+
+def test_the_clock_pauses_while_information_is_requested() -> None:
+    clock = SlaClock()
+    clock.start(date(2026, 9, 14))
+    assert clock.due_date(CAL, 45) == date(2026, 11, 20)
+    clock.pause(date(2026, 9, 30))
+    # Time stands still while paused.
+    assert clock.working_days_left(CAL, 45, date(2026, 10, 30)) == clock.working_days_left(CAL, 45, date(2026, 9, 30))
+    clock.resume(CAL, date(2026, 10, 12))  # 4 working days paused: 10-08, 10-09, 10-10, 10-12
+    assert clock.paused_working_days == 4
+    assert clock.due_date(CAL, 45) == date(2026, 11, 26)
+    assert clock.working_days_left(CAL, 45, date(2026, 11, 27)) == -1
+
+
+def test_a_switched_off_clock_has_no_due_date() -> None:
+    clock = SlaClock()
+    clock.start(date(2026, 9, 14))
+    clock.switch_off("watch list")
+    assert clock.due_date(CAL, 45) is None
+    assert clock.working_days_left(CAL, 45, date(2027, 1, 1)) is None
+    assert SlaClock.from_dict(clock.to_dict()) == clock

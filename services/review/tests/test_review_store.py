@@ -1,0 +1,134 @@
+"""The store and the use cases without Kafka, on SQLite and PostgreSQL: migrations, the
+transactional outbox, dedup by event id, licence numbering, SLA warnings and the reports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from lanthanide.contracts import Route
+from lanthanide.events import EventFactory, Outgoing
+from lanthanide_review.adapters import orm
+from lanthanide_review.adapters.outbox import OutboxRelay
+from lanthanide_review.adapters.store import Store
+from lanthanide_review.domain.policy import load_policy
+from lanthanide_review.domain.roles import ConflictRegister
+from lanthanide_review.domain.sla import PrcCalendar
+from lanthanide_review.service_layer.handlers import ReviewService, TopicNames
+from sqlalchemy import func, select
+
+SCREENING = "lanthanide.screening.completed"
+
+
+class RecordingPublisher:
+    """Stands in for Kafka here: these tests are about the store (Kafka is covered elsewhere)."""
+
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+
+    async def publish(self, outgoing: Sequence[Outgoing]) -> None:
+        self.sent.extend(outgoing)
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    s = Store(db_url)
+    await s.migrate()
+    try:
+        yield s
+    finally:
+        await s.dispose()
+
+
+def _service(store: Store, now: datetime | None = None) -> ReviewService:
+    return ReviewService(
+        store=store,
+        policy=load_policy(),
+        calendar=PrcCalendar(),
+        conflicts=ConflictRegister(),
+        factory=EventFactory("review"),
+        topics=TopicNames.with_prefix(""),
+        clock=(lambda: now) if now else None,
+    )
+
+
+async def _count(store: Store, table: Any, *where: Any) -> int:
+    async with store.engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(table).where(*where)) or 0)
+
+
+async def test_migrations_match_the_table_definitions(store: Store) -> None:
+    await store.migrate()  # idempotent
+
+    def diff(sync_conn: Any) -> list[Any]:
+        return compare_metadata(MigrationContext.configure(sync_conn), orm.metadata)
+
+    async with store.engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+
+
+async def test_an_input_is_applied_once_with_its_outputs_in_the_same_transaction(store: Store, screening: Any) -> None:
+    service = _service(store)
+    env = screening(Route.GREEN_CHANNEL)
+    await service.handle(env, SCREENING)
+    await service.handle(env, SCREENING)  # redelivered after a crash before the offset commit
+    assert await _count(store, orm.processed_events) == 1
+    assert await _count(store, orm.outbox, orm.outbox.c.event_type == "decision.made") == 1
+    outbox_rows = await _count(store, orm.outbox)
+    assert outbox_rows == await _count(store, orm.case_history) == 4
+
+    publisher = RecordingPublisher()
+    relay = OutboxRelay(store, publisher)  # type: ignore[arg-type]
+    assert await relay.flush() == outbox_rows
+    assert await relay.flush() == 0
+    assert [o.envelope.event_type for o in publisher.sent].count("decision.made") == 1
+    assert all(o.envelope.case_id == env.case_id for o in publisher.sent)
+
+
+async def test_licence_numbers_are_sequential_per_year_and_kept_per_case(store: Store, screening: Any) -> None:
+    service = _service(store)
+    first, second = screening(Route.GREEN_CHANNEL), screening(Route.GREEN_CHANNEL)
+    await service.handle(first, SCREENING)
+    await service.handle(second, SCREENING)
+    year = service.today().year
+    a, _, _ = await service.get_case(first.case_id)
+    b, _, _ = await service.get_case(second.case_id)
+    assert (a.licence_number, b.licence_number) == (f"LNT-{year}-000001", f"LNT-{year}-000002")
+    # A resubmission after the decision keeps the number and adds no licence.
+    await service.handle(screening(Route.GREEN_CHANNEL, ref=first.payload.external_reference), SCREENING)
+    assert await _count(store, orm.licences) == 2
+
+
+async def test_sla_warnings_are_emitted_once_per_threshold(store: Store, screening: Any) -> None:
+    env = screening(Route.STANDARD)
+    await _service(store).handle(env, SCREENING)
+    # 43 working days later: the 10- and 5-day thresholds have both been crossed.
+    start = datetime.now(UTC)
+    later = _service(store, start + timedelta(days=63))
+    left = (await later.queue())[0]["working_days_left"]
+    assert left is not None and left <= 5
+    assert await later.sla_sweep() == 2
+    assert await later.sla_sweep() == 0
+    case, history, _ = await later.get_case(env.case_id)
+    assert sorted(case.sla.warnings_sent) == [5, 10]
+    assert [h["kind"] for h in history].count("sla_warning") == 2
+
+
+async def test_reports_read_without_writing(store: Store, screening: Any) -> None:
+    service = _service(store)
+    for route in (Route.STANDARD, Route.DENY, Route.ENHANCED, Route.NO_LICENCE_REQUIRED):
+        await service.handle(screening(route), SCREENING)
+    before = await _count(store, orm.outbox)
+
+    confirmed = load_policy().model_copy(update={"hard_denials": "reviewer_confirmed"})
+    changes = await service.policy_replay(confirmed)
+    assert [(c["route"], c["changes"]) for c in changes] == [("deny", {"action": {"from": "deny", "to": "queue"}})]
+    report = {r["queue"]: r for r in await service.sla_report()}
+    assert report["standard"]["open"] == 1 and report["enhanced"]["open"] == 1
+    assert report["(auto)"]["decided"] == 2
+    assert report["(auto)"]["median_working_days_to_decision"] == 0.0
+    assert await _count(store, orm.outbox) == before

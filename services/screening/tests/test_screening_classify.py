@@ -1,0 +1,133 @@
+"""Item classification against dated measures (packaged measures.yaml and operator overrides)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lanthanide.contracts import Item
+from lanthanide_screening.domain.classify import classify
+from lanthanide_screening.domain.reference import ReferenceDataError, load_measures
+
+MEASURES = load_measures()
+
+
+def item(**kw: Any) -> Item:
+    base: dict[str, Any] = {
+        "description": "test item",
+        "quantity": "10",
+        "unit": "kg",
+        "value": "100",
+        "currency": "USD",
+    }
+    return Item.model_validate(base | kw)
+
+
+def test_dysprosium_magnet_is_1c905a_under_no_18_from_its_effective_date() -> None:
+    magnet = item(form="magnet", elements=[{"element": "Nd", "percent": "28"}, {"element": "Dy", "percent": "4"}])
+    before = classify(magnet, date(2025, 4, 3), MEASURES)
+    after = classify(magnet, date(2025, 4, 4), MEASURES)
+    assert not before.licence_required and "not yet in force" in before.explanation
+    assert after.licence_required
+    assert after.control_codes == ["1C905.a"]
+    assert after.measure_ids == ["MOFCOM-2025-18"]
+    assert after.rule_ids == ["SCR-CLASS-ELEMENT"]
+
+
+@pytest.mark.parametrize(("form", "suffix"), [("oxide", "b"), ("compound", "c"), ("sputtering_target", "a")])
+def test_sub_item_follows_the_physical_form(form: str, suffix: str) -> None:
+    result = classify(item(form=form, elements=[{"element": "Sm", "percent": "50"}]), date(2025, 6, 1), MEASURES)
+    assert result.control_codes == [f"1C902.{suffix}"]
+
+
+def test_holmium_is_free_while_no_70_is_suspended_and_controlled_after() -> None:
+    oxide = item(form="oxide", elements=[{"element": "Ho", "percent": "99"}])
+    suspended = classify(oxide, date(2026, 11, 10), MEASURES)
+    assert not suspended.licence_required
+    assert "MOFCOM-2025-70 (suspended" in suspended.explanation
+    assert suspended.rule_ids == ["SCR-CLASS-NOT-CONTROLLED"]
+    resumed = classify(oxide, date(2026, 11, 11), MEASURES)
+    assert resumed.licence_required and resumed.control_codes == ["1C909.b"]
+
+
+def test_an_operator_can_extend_the_suspension_without_a_release(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[1] / "src/lanthanide_screening/reference/measures.yaml").read_text()
+    extended = tmp_path / "measures.yaml"
+    extended.write_text(text.replace("until: 2026-11-10", "until: 2027-11-10"))
+    measures = load_measures(extended)
+    oxide = item(form="oxide", elements=[{"element": "Er", "percent": "99"}])
+    assert not classify(oxide, date(2027, 1, 1), measures).licence_required
+    assert classify(oxide, date(2027, 1, 1), MEASURES).licence_required
+    assert measures.version != MEASURES.version
+
+
+def test_uncontrolled_light_rare_earth_needs_no_licence() -> None:
+    result = classify(item(form="oxide", elements=[{"element": "Ce", "percent": "90"}]), date(2026, 1, 1), MEASURES)
+    assert not result.licence_required and result.rule_ids == ["SCR-CLASS-NOT-CONTROLLED"]
+
+
+def test_hs_code_is_a_hint_when_the_composition_is_not_given() -> None:
+    result = classify(item(form="metal", hs_code="2805301200"), date(2026, 1, 1), MEASURES)
+    assert result.licence_required and result.rule_ids == ["SCR-CLASS-HS-HINT"]
+    assert "verify" in result.explanation
+
+
+def test_declared_control_code_counts_even_without_elements() -> None:
+    result = classify(item(control_code="1C904.a"), date(2026, 1, 1), MEASURES)
+    assert result.licence_required and "SCR-CLASS-DECLARED-CODE" in result.rule_ids
+
+
+def test_foreign_made_magnet_above_de_minimis_after_the_suspension() -> None:
+    magnet = item(
+        form="magnet",
+        foreign_made=True,
+        china_origin_rare_earth_value_ratio="0.002",
+        elements=[{"element": "Nd", "percent": "30"}],
+    )
+    assert not classify(magnet, date(2026, 6, 1), MEASURES).licence_required
+    later = classify(magnet, date(2026, 12, 1), MEASURES)
+    assert later.licence_required and later.rule_ids == ["SCR-CLASS-FOREIGN-MADE"]
+    below = item(
+        form="magnet",
+        foreign_made=True,
+        china_origin_rare_earth_value_ratio="0.0005",
+        elements=[{"element": "Nd", "percent": "30"}],
+    )
+    assert not classify(below, date(2026, 12, 1), MEASURES).licence_required
+
+
+def test_catch_all_makes_an_unlisted_item_licensable() -> None:
+    result = classify(
+        item(elements=[{"element": "Ce", "percent": "90"}]),
+        date(2026, 1, 1),
+        MEASURES,
+        catch_all_reason="end use assessed as wmd",
+    )
+    assert result.licence_required and result.rule_ids == ["SCR-CLASS-CATCH-ALL"]
+
+
+def test_measure_that_names_a_destination_applies_only_there(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[1] / "src/lanthanide_screening/reference/measures.yaml").read_text()
+    named = tmp_path / "measures.yaml"
+    named.write_text(
+        text.replace(
+            "effective_from: 2025-11-08\n    effective_to: null\n    # Suspended",
+            "effective_from: 2025-11-08\n    effective_to: null\n    destinations: [XX]\n    # Suspended",
+        ).replace("    destinations: []\n    controls:\n      - {element: Ho", "    controls:\n      - {element: Ho")
+    )
+    measures = load_measures(named)
+    oxide = item(form="oxide", elements=[{"element": "Ho", "percent": "99"}])
+    assert classify(oxide, date(2027, 1, 1), measures, destination="XX").licence_required
+    assert not classify(oxide, date(2027, 1, 1), measures, destination="DE").licence_required
+
+
+def test_bad_reference_data_names_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "measures.yaml"
+    bad.write_text(
+        "version: x\nsub_items: {}\nmeasures:\n  - id: M1\n    title: t\n    source: s\n"
+        "    kind: item_control\n    effective_from: not-a-date\n"
+    )
+    with pytest.raises(ReferenceDataError, match=r"measures.yaml: measures.0.effective_from"):
+        load_measures(bad)
