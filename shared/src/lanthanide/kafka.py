@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +40,10 @@ Handler = Callable[[Envelope[Any]], Awaitable[Sequence[Outgoing]]]
 def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
     """A FastStream Kafka broker with durable, idempotent production (acks=all, enable_idempotence)."""
     return KafkaBroker(
-        settings.bootstrap_servers,
+        # A list, not the comma-separated string: FastStream wraps a string into a one-element
+        # list and aiokafka then reads "h1:p1,h2:p2" as one host, so no multi-broker cluster
+        # could be reached.
+        [s.strip() for s in settings.bootstrap_servers.split(",") if s.strip()],
         client_id=f"{settings.client_id_prefix}-{client_id}",
         acks="all" if settings.acks == "all" else 1,
         enable_idempotence=settings.acks == "all",
@@ -95,8 +99,16 @@ def headers_of(envelope: Envelope[Any]) -> dict[str, str]:
     }
 
 
+#: Keep at most this many original bytes in a dead-letter record. Why: a record refused for
+#: exceeding serde.MAX_MESSAGE_BYTES is ~1 MB; base64 makes it ~1.33 MB, over Kafka's message
+#: limit, so the DLQ publish failed, the batch was redelivered and the partition stalled forever.
+DLQ_MAX_ORIGINAL_BYTES = 256_000
+
+
 def dead_letter_body(record: ConsumerRecord[Any, Any], error: str, service: str) -> bytes:
-    """A dead-letter record: the error, where it came from, and the original bytes (base64)."""
+    """A dead-letter record: the error, where it came from, and the original bytes (base64;
+    cut to DLQ_MAX_ORIGINAL_BYTES, with the full size and sha256 so the original can be found)."""
+    original = record.value or b""
     return orjson.dumps({
         "error": error,
         "service": service,
@@ -106,7 +118,10 @@ def dead_letter_body(record: ConsumerRecord[Any, Any], error: str, service: str)
         "key": record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else None,
         "timestamp": record.timestamp,
         "dead_lettered_at": datetime.now(UTC).isoformat(),
-        "original_b64": base64.b64encode(record.value or b"").decode(),
+        "original_b64": base64.b64encode(original[:DLQ_MAX_ORIGINAL_BYTES]).decode(),
+        "original_bytes": len(original),
+        "original_sha256": hashlib.sha256(original).hexdigest(),
+        "original_truncated": len(original) > DLQ_MAX_ORIGINAL_BYTES,
     })
 
 

@@ -36,3 +36,26 @@ def dlq(topic: str) -> str:
 def all_topics_with_dlq() -> tuple[str, ...]:
     """Every topic the stack uses, dead-letter topics included (for creating them up front)."""
     return Topics.all() + tuple(dlq(t) for t in Topics.all())
+
+
+#: Which event types travel on which topic (the event catalogue, for docs and schema checks).
+TOPIC_EVENTS: Final[dict[str, tuple[str, ...]]] = {
+    Topics.APPLICATIONS_SUBMITTED: ("application.submitted",),
+    Topics.APPLICATIONS_ACCEPTED: ("application.accepted",),
+    Topics.APPLICATIONS_REJECTED: ("application.rejected",),
+    Topics.SCREENING_COMPLETED: ("screening.completed",),
+    Topics.CASE_EVENTS: ("case.event",),
+    Topics.DECISIONS: ("decision.made",),
+    Topics.NOTIFICATIONS: ("notification.outcome",),
+    Topics.REFERENCE_UPDATES: ("reference.updated",),
+    Topics.SHIPMENTS_REPORTED: ("shipment.reported",),
+}
+
+#: Topics each service publishes to (its subscriptions are declared by its FastStream app).
+PUBLISHES: Final[dict[str, tuple[str, ...]]] = {
+    "intake": (Topics.APPLICATIONS_SUBMITTED, Topics.APPLICATIONS_ACCEPTED, Topics.APPLICATIONS_REJECTED),
+    "screening": (Topics.SCREENING_COMPLETED,),
+    "review": (Topics.CASE_EVENTS, Topics.DECISIONS),
+    "notification": (Topics.NOTIFICATIONS,),
+    "audit": (),
+}

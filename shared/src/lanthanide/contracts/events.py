@@ -154,6 +154,8 @@ class CaseEventKind(StrEnum):
     LICENCE_SUSPENDED = "licence_suspended"
     LICENCE_REVOKED = "licence_revoked"
     LICENCE_EXHAUSTED = "licence_exhausted"
+    LICENCE_EXPIRED = "licence_expired"
+    LICENCE_REINSTATED = "licence_reinstated"
     SHIPMENT_REFUSED = "shipment_refused"
     STATE_CHANGED = "state_changed"
 

@@ -86,6 +86,10 @@ class LedgerStore:
     async def create_schema(self) -> None:
         """Create the tables and the chain head if missing (idempotent)."""
         async with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                # Two instances starting at once on one database raced on CREATE TABLE and one
+                # crashed (duplicate pg_type row): serialise schema creation per database.
+                await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7423004)")
             await conn.run_sync(metadata.create_all)
             if (await conn.execute(select(chain_head.c.id))).first() is None:
                 await conn.execute(chain_head.insert().values(id=1, seq=0, hash=GENESIS))

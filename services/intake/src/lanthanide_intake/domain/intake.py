@@ -31,12 +31,31 @@ class Rejected:
     payload: ApplicationRejected
 
 
+#: At most this many field errors per rejection, each location and message cut to a bounded
+#: length. Why: a hostile submission (30,000 unknown keys, or one key of 900 kB) otherwise makes a
+#: rejection of several MB, larger than Kafka's message limit; its publish fails, the batch is
+#: redelivered and the partition stalls forever behind it.
+MAX_FIELD_ERRORS = 50
+MAX_LOC_CHARS = 200
+MAX_MESSAGE_CHARS = 500
+
+
 def validate(data: Any) -> Application | list[FieldError]:
-    """The application, or every field-level reason it is not one."""
+    """The application, or the field-level reasons it is not one (bounded, see MAX_FIELD_ERRORS)."""
     try:
         return Application.model_validate(data)
     except ValidationError as exc:
-        return [FieldError(**e) for e in field_errors(exc)]
+        errors = field_errors(exc)
+        bounded = [
+            FieldError(loc=e["loc"][:MAX_LOC_CHARS], message=e["message"][:MAX_MESSAGE_CHARS], type=e["type"])
+            for e in errors[:MAX_FIELD_ERRORS]
+        ]
+        if len(errors) > MAX_FIELD_ERRORS:
+            bounded.append(FieldError(
+                loc="(root)", type="too_many_errors",
+                message=f"{len(errors) - MAX_FIELD_ERRORS} more errors not listed; fix the ones above first",
+            ))
+        return bounded
 
 
 def assess(data: Any, *, today: date, received_at: Any) -> Accepted | Rejected:

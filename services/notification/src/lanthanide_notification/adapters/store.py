@@ -118,6 +118,10 @@ class SqlDeliveryLog:
     async def create_schema(self) -> None:
         """Create the tables if missing (idempotent)."""
         async with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                # Two instances starting at once on one database raced on CREATE TABLE and one
+                # crashed (duplicate pg_type row): serialise schema creation per database.
+                await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7423003)")
             await conn.run_sync(metadata.create_all)
 
     async def close(self) -> None:

@@ -77,6 +77,11 @@ async def migrate(engine: AsyncEngine) -> None:
         command.upgrade(cfg, "head")
 
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Two review instances starting at once on one database both ran the migrations and
+            # one crashed on "relation alembic_version already exists": serialise them (the lock
+            # is released when this transaction ends).
+            await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7423001)")
         await conn.run_sync(_upgrade)
 
 

@@ -420,7 +420,7 @@ class Case:
             licence.status = LicenceStatus.ACTIVE
             self._move(
                 S.APPROVED,
-                CaseEventKind.STATE_CHANGED,
+                CaseEventKind.LICENCE_REINSTATED,
                 actor.user,
                 reason,
                 {"licence_number": number, "licence_status": "active"},
@@ -586,4 +586,8 @@ def denial_reasons(result: ScreeningCompleted) -> list[ReasonCode]:
             reasons.append(ReasonCode(code=code.strip(), text=text.strip()))
         else:
             reasons.append(ReasonCode(code="POL-AUTO-DENY", text=stated))
-    return reasons or [ReasonCode(code="POL-AUTO-DENY", text="hard denial recommended by screening")]
+    if reasons:
+        return reasons
+    # Screening stated no reasons (an older producer): the rule ids that fired are the grounds.
+    codes = list(dict.fromkeys([*result.rule_ids, *result.end_use.rule_ids])) or ["POL-AUTO-DENY"]
+    return [ReasonCode(code=c, text="hard denial recommended by screening") for c in codes]

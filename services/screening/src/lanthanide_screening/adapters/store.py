@@ -83,6 +83,10 @@ class ScreeningStore:
     async def start(self) -> None:
         """Create the tables if needed and cache the false-positive dispositions."""
         async with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                # Two instances starting at once on one database raced on CREATE TABLE and one
+                # crashed (duplicate pg_type row): serialise schema creation per database.
+                await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7423002)")
             await conn.run_sync(metadata.create_all)
         await self._reload_dispositions()
 

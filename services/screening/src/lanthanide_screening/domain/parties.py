@@ -87,7 +87,7 @@ class _Screener:
                 party_role=role,
                 party_index=index,
                 list_id=m.list_id,
-                list_kind=m.list_kind,  # type: ignore[arg-type]
+                list_kind=m.list_kind,
                 list_version=m.list_version,
                 entry_id=m.entry.entry_id,
                 matched_name=m.matched.name,

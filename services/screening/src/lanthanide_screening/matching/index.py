@@ -112,7 +112,7 @@ class NameIndex:
     _han: dict[int, str] = field(default_factory=dict)
     _ntokens: array[int] = field(default_factory=lambda: array("b"))
     _form_sets: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)
-    _distinctive_cache: dict[int, str] = field(default_factory=dict)
+    _distinctive_cache: dict[int, tuple[str, str]] = field(default_factory=dict)
     _gram_ids: dict[str, int] = field(default_factory=dict)
     _pairs_gram: array[int] = field(default_factory=lambda: array("i"))
     _pairs_name: array[int] = field(default_factory=lambda: array("i"))
@@ -171,7 +171,7 @@ class NameIndex:
             return np.zeros(0, dtype=np.int32)
         # Rarest grams first, up to a budget: frequent trigrams add cost but little evidence.
         found.sort(key=len)
-        budget, chosen = 0, []
+        budget, chosen = 0, list[np.ndarray]()
         for postings in found:
             if chosen and budget + len(postings) > self.max_postings:
                 break
@@ -193,20 +193,23 @@ class NameIndex:
         parts = self._parts(query, ids)
         best = parts.max(axis=0)
         scored: dict[tuple[int, int], tuple[float, int, int, tuple[str, ...]]] = {}
+        words = self._distinctive(query.tokens)
+        mine = (words, _skeletons(words))
+        floor = 0.0  # the top-th best penalised score so far
         # Penalties only lower a score: visit candidates best-first and stop once the next raw
         # score cannot beat the current top-k.
         for col in np.argsort(-best, kind="stable"):
             raw = float(best[col])
-            if raw < threshold:
-                break
-            if len(scored) >= top and raw < sorted(v[0] for v in scored.values())[-top]:
+            if raw < threshold or raw < floor:
                 break
             nid = int(ids[col])
             li, ei, _ = self._refs[nid]
-            score, penalties = self._penalised(raw, nid, query, entity_type)
+            score, penalties = self._penalised(raw, nid, query, mine, entity_type)
             key = (li, ei)
             if score >= threshold and (key not in scored or score > scored[key][0]):
                 scored[key] = (score, nid, int(col), penalties)
+                if len(scored) >= top:
+                    floor = sorted(v[0] for v in scored.values())[-top]
         ranked = sorted(scored.items(), key=lambda kv: (-kv[1][0], kv[0]))[:top]
         return [self._match(query, nid, score, parts[:, col], penalties) for _, (score, nid, col, penalties) in ranked]
 
@@ -246,8 +249,9 @@ class NameIndex:
         return " ".join(sorted(rare))
 
     def _penalised(
-        self, score: float, nid: int, q: NormalisedName, entity_type: str | None
+        self, score: float, nid: int, q: NormalisedName, mine: tuple[str, str], entity_type: str | None
     ) -> tuple[float, tuple[str, ...]]:
+        """The score after entity-type, legal-form and distinctive-word penalties, and why."""
         li, ei, _ = self._refs[nid]
         listed_type = self.lists[li].entries[ei].entity_type
         penalties: list[str] = []
@@ -263,12 +267,12 @@ class NameIndex:
             score *= LEGAL_FORM_PENALTY
             penalties.append("different legal forms")
         if score < 1.0:
-            mine = self._distinctive(q.tokens)
             theirs = self._distinctive_cache.get(nid)
             if theirs is None:
-                theirs = self._distinctive_cache[nid] = self._distinctive(self._keys[nid].split())
-            if mine and theirs and mine != theirs:
-                similarity = max(fuzz.ratio(mine, theirs), fuzz.ratio(_skeletons(mine), _skeletons(theirs))) / 100
+                words = self._distinctive(self._keys[nid].split())
+                theirs = self._distinctive_cache[nid] = (words, _skeletons(words))
+            if mine[0] and theirs[0] and mine[0] != theirs[0]:
+                similarity = max(fuzz.ratio(mine[0], theirs[0]), fuzz.ratio(mine[1], theirs[1])) / 100
                 score *= DISTINCTIVE_FLOOR + (1 - DISTINCTIVE_FLOOR) * similarity
                 penalties.append(f"distinctive words differ ({similarity:.2f})")
         return round(score, 4), tuple(penalties)

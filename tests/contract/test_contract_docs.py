@@ -1,0 +1,71 @@
+"""Contracts as published to non-Python clients: JSON Schema and AsyncAPI documents."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lanthanide.contracts import Application
+from lanthanide.contracts.events import EVENT_TYPES
+from lanthanide.events import EventFactory
+from lanthanide.schema import export_schemas
+from lanthanide.serde import decode, encode
+from lanthanide.testing.factories import civilian_application
+from lanthanide.topics import TOPIC_EVENTS, Topics
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_json_schema_for_every_event(tmp_path: Path) -> None:
+    paths = export_schemas(tmp_path)
+    assert {p.name.removesuffix(".schema.json") for p in paths} == set(EVENT_TYPES)
+    decision = json.loads((tmp_path / "decision.made.schema.json").read_text())
+    payload = decision["$defs"]["DecisionMade"]["properties"]
+    assert {"decision_id", "outcome", "reasons", "licence"} <= set(payload)
+
+
+def test_envelope_round_trips_and_replays_get_the_same_ids() -> None:
+    events = EventFactory("test")
+    source = events.new("application.submitted", Application.model_validate(civilian_application()))
+    again = decode(encode(source))
+    assert again == source
+    from lanthanide.contracts import ApplicationRejected, FieldError
+
+    payload = ApplicationRejected(errors=[FieldError(loc="x", message="m", type="t")])
+    a = events.derive(source, "application.rejected", payload)
+    b = events.derive(again, "application.rejected", payload)
+    assert a.event_id == b.event_id and a.causation_id == source.event_id
+    assert a.correlation_id == source.correlation_id
+
+
+@pytest.fixture(scope="module")
+def asyncapi(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    spec = importlib.util.spec_from_file_location("lanthanide_asyncapi", REPO / "deploy" / "asyncapi.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return {name: module.document(name, broker) for name, broker in module.service_brokers().items()}
+
+
+def test_asyncapi_documents_cover_the_catalogue(asyncapi: dict[str, dict[str, Any]]) -> None:
+    used: dict[str, set[str]] = {}
+    for doc in asyncapi.values():
+        assert doc["asyncapi"].startswith("3.")
+        for op in doc["operations"].values():
+            channel_name = op["channel"]["$ref"].rsplit("/", 1)[-1]
+            channel = next(c for n, c in doc["channels"].items() if n == channel_name or
+                           n.replace(",", "%2C") == channel_name)
+            used.setdefault(channel["address"], set()).add(op["action"])
+    # Everything the pipeline produces is consumed by someone, and described.
+    for topic in (Topics.APPLICATIONS_SUBMITTED, Topics.APPLICATIONS_ACCEPTED, Topics.SCREENING_COMPLETED,
+                  Topics.DECISIONS, Topics.APPLICATIONS_REJECTED):
+        assert used[topic] == {"send", "receive"}, topic
+    assert set(used) <= set(TOPIC_EVENTS)
+    review = asyncapi["review"]["components"]["schemas"]
+    decisions = review["review:lanthanide.decisions:publish:Payload"]
+    assert "decision_id" in json.dumps(decisions)
