@@ -24,7 +24,7 @@ from lanthanide.contracts import Application, DecisionMade
 from lanthanide.contracts.envelope import SCHEMA_VERSION, Envelope, Producer
 from lanthanide.ids import case_id_for
 from lanthanide.kafka import make_producer
-from lanthanide.serde import DecodeError, decode
+from lanthanide.serde import DecodeError, decode, encode
 from lanthanide.settings import KafkaSettings
 from lanthanide.topics import Topics
 
@@ -96,6 +96,17 @@ class LanthanideClient:
             receipts.append(receipt)
         await asyncio.gather(*futures)
         return receipts
+
+    async def publish(self, topic: str, envelope: Envelope[Any]) -> None:
+        """Publish one envelope (e.g. a reference update or a shipment report), key = case_id."""
+        if self._producer is None:
+            self._producer = make_producer(self.settings, self.client_id)
+            await self._producer.start()
+        key = str(envelope.case_id).encode() if envelope.case_id else None
+        await self._producer.send_and_wait(
+            topic, encode(envelope), key=key,
+            headers=[("content-type", b"application/json"), ("event_type", envelope.event_type.encode())],
+        )
 
     # ------------------------------------------------------------ subscribing
 

@@ -26,6 +26,8 @@ case_app = typer.Typer(help="Inspect cases.", no_args_is_help=True)
 schema_app = typer.Typer(help="Event contracts as JSON Schema.", no_args_is_help=True)
 app.add_typer(case_app, name="case")
 app.add_typer(schema_app, name="schema")
+reference_app = typer.Typer(help="Reference data: restricted-party lists and control measures.", no_args_is_help=True)
+app.add_typer(reference_app, name="reference")
 
 Bootstrap = Annotated[
     str | None,
@@ -121,6 +123,33 @@ def schema_export(
 
     for path in export_schemas(out):
         typer.echo(str(path))
+
+
+@reference_app.command("updated")
+def reference_updated(
+    kind: Annotated[str, typer.Option(help="'list' or 'measures'")],
+    version: Annotated[str, typer.Option(help="Version of the new data (e.g. a date or content hash)")],
+    list_id: Annotated[str | None, typer.Option(help="Which list changed (for kind=list)")] = None,
+    path: Annotated[str | None, typer.Option(help="Where the new file is, as the services see it")] = None,
+    description: Annotated[str, typer.Option(help="What changed, for the audit trail")] = "",
+    bootstrap_servers: Bootstrap = None,
+) -> None:
+    """Announce changed reference data: screening reloads it and re-screens open cases and live licences."""
+    from lanthanide.contracts import ReferenceUpdated
+    from lanthanide.events import EventFactory
+    from lanthanide.topics import Topics
+
+    if kind not in ("list", "measures"):
+        raise typer.BadParameter("kind must be 'list' or 'measures'", param_hint="--kind")
+    payload = ReferenceUpdated(kind=kind, list_id=list_id, version=version, path=path, description=description)  # type: ignore[arg-type]
+    envelope = EventFactory("cli").new("reference.updated", payload)
+
+    async def run() -> None:
+        async with LanthanideClient(bootstrap_servers, client_id="cli") as client:
+            await client.publish(Topics.REFERENCE_UPDATES, envelope)
+
+    asyncio.run(run())
+    typer.echo(str(envelope.event_id))
 
 
 def _register_service_commands() -> None:
