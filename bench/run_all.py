@@ -7,7 +7,9 @@ run. Then:
 
 1. pipeline: intake, screening, review, notification and audit as separate OS processes
    (their defaults: SQLite stores, INFO logs). Auto-decided applications (see loadgen.py) are
-   offered at fixed rates for `--duration` seconds each, then flat out; each step waits until
+   offered at fixed rates for `--duration` seconds each (default 2 s: the pipeline decides tens
+   of applications per second on a 2-core machine, so longer steps only lengthen the drain and
+   push `make bench` past 15 minutes), then flat out; each step waits until
    every application of the step is decided before the next starts. Latency = the decision
    record's timestamp (CreateTime, stamped by review's producer on this same host) minus the
    wall-clock time the load generator sent the submission; the latency the collector saw on
@@ -72,7 +74,7 @@ class ProfiledProcess(ServiceProcess):
             env[f"LANTHANIDE_{self.service.upper()}_HTTP_PORT"] = str(self.http_port)
         with self.log_path.open("ab") as log_file:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pyinstrument", "-r", "text", "--show-all", "-o", str(out),
+                [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out),
                  "-m", f"lanthanide_{self.service}"],
                 env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
             )
@@ -194,6 +196,17 @@ async def run_pipeline(bootstrap: str, steps: Steps, flat_n: int, work: Path,
             "resources": resources, "message_sizes": sizes, "exit_codes": codes}
 
 
+def _start_relays(bootstrap: str, hops: list[list[str]], log_dir: Path) -> list[subprocess.Popen[bytes]]:
+    """One bench/relay.py process per hop and per fan-out reader."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for i, a in enumerate(hops):
+        with (log_dir / f"relay-{i}.log").open("ab") as out:
+            procs.append(subprocess.Popen([sys.executable, str(HERE / "relay.py"), "--bootstrap", bootstrap, *a],
+                                          stdout=out, stderr=subprocess.STDOUT))
+    return procs
+
+
 async def run_baseline(bootstrap: str, steps: Steps, sizes: dict[str, int], work: Path) -> dict[str, Any]:
     await ensure_topics(KafkaSettings(bootstrap_servers=bootstrap, partitions=PARTITIONS), RELAY_TOPICS)
     hop_sizes = [sizes[t] for t in PIPELINE_TOPICS]
@@ -201,12 +214,7 @@ async def run_baseline(bootstrap: str, steps: Steps, sizes: dict[str, int], work
              "--group", f"bench-hop-{i}"] for i in range(3)]
     args.append(["--source", RELAY_TOPICS[3], "--group", "bench-fanout-notification"])
     args.append([*(a for t in RELAY_TOPICS for a in ("--source", t)), "--group", "bench-fanout-audit"])
-    (work / "logs").mkdir(parents=True, exist_ok=True)
-    procs = []
-    for i, a in enumerate(args):
-        with (work / "logs" / f"relay-{i}.log").open("ab") as out:
-            procs.append(subprocess.Popen([sys.executable, str(HERE / "relay.py"), "--bootstrap", bootstrap, *a],
-                                          stdout=out, stderr=subprocess.STDOUT))
+    procs = _start_relays(bootstrap, args, work / "logs")
     sampler = ResourceSampler({f"relay-{i}": p.pid for i, p in enumerate(procs)})
     sampler.start()
     try:
@@ -295,6 +303,9 @@ def markdown(report: dict[str, Any]) -> str:
         "| service | CPU s / 1,000 | peak RSS MB |", "|---|---|---|",
         *[f"| {n} | {r['cpu_s_per_1000']} | {r['peak_rss_mb']} |" for n, r in p["resources"].items()],
         f"| no-op relay, all 5 processes | {b['cpu_s_per_1000_all_hops']} | - |", "",
+        f"All five services together: **{report['cpu_s_per_1000_total']} CPU s per 1,000 applications**, so "
+        f"{report['cores']} cores bound the pipeline at about **{report['cpu_bound_per_s']} applications/s** "
+        "even with nothing else running (the broker and load generator need CPU too).", "",
         f"Message sizes (mean bytes): {p['message_sizes']}. Relay hops re-emit values of these sizes.", "",
         "![latency](pipeline_latency.png)", "", "![throughput](pipeline_throughput.png)", "",
     ]
@@ -303,7 +314,10 @@ def markdown(report: dict[str, Any]) -> str:
 
 def summary_md(report: dict[str, Any], pipeline_md: str) -> str:
     others = sorted(f.name for f in RESULTS.glob("*.md") if f.name not in ("SUMMARY.md", "pipeline.md"))
-    return pipeline_md + "\n## Other reports in this folder\n\n" + "\n".join(f"- [{o}]({o})" for o in others) + "\n"
+    notes = ("How to read these numbers, what the profiles showed, what was optimised and what remains: "
+             "[../README.md](../README.md).\n")
+    return (pipeline_md + "\n" + notes + "\n## Other reports in this folder\n\n"
+            + "\n".join(f"- [{o}]({o})" for o in others) + "\n")
 
 
 def headline(report: dict[str, Any]) -> None:
@@ -317,6 +331,10 @@ def headline(report: dict[str, Any]) -> None:
         report["p99_at_half"] = f"{near['latency_ms']['p99']} ms at {near['offered_rate']}/s"
     else:
         report["p99_at_half"] = None
+    total_cpu = sum(r["cpu_s_per_1000"] for r in report["pipeline"]["resources"].values())
+    report["cores"] = psutil.cpu_count() or 1
+    report["cpu_s_per_1000_total"] = round(total_cpu, 1)
+    report["cpu_bound_per_s"] = round(report["cores"] * 1000 / total_cpu, 1) if total_cpu else None
     two = report["pipeline"]["scaling"]["screening_2"].get("throughput_per_s") or 0
     report["scaling_ratio"] = round(two / flat_p, 3) if flat_p else None
 
@@ -357,19 +375,24 @@ def main() -> None:
     """Run everything and write the reports."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", default="100,250,500,1000", help="fixed offered rates, per second")
-    parser.add_argument("--duration", type=float, default=6.0, help="seconds of load per fixed-rate step")
-    parser.add_argument("--flat-out", type=int, default=4000, help="applications in the flat-out step")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds of load per fixed-rate step")
+    parser.add_argument("--flat-out", type=int, default=1500, help="applications in the flat-out step")
     parser.add_argument("--quick", action="store_true", help="a short smoke run (rates 50,100; 2 s each)")
     parser.add_argument("--name", default="pipeline", help="report name under bench/results/")
     parser.add_argument("--profile", action="store_true",
                         help="run the services under pyinstrument; reports in bench/results/profiles/")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite the reports and plots from bench/results/<name>.json")
     parser.add_argument("--keep-logs", action="store_true", help="copy service logs to bench/results/logs/")
     args = parser.parse_args()
     if args.quick:
         args.rates, args.duration, args.flat_out = "50,100", 2.0, 300
         args.name = args.name if args.name != "pipeline" else "pipeline-quick"
     os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # the benchmark owns its broker
-    report = asyncio.run(main_async(args))
+    if args.render_only:
+        report = json.loads((RESULTS / f"{args.name}.json").read_text())
+    else:
+        report = asyncio.run(main_async(args))
     headline(report)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -60,7 +60,7 @@ async def test_two_hundred_applications_get_exactly_the_right_outcome(
         "LANTHANIDE_DATA_DIR": str(tmp_path / "data"),
         "LANTHANIDE_LOG_LEVEL": "INFO",
         "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": SECRET,
-        "LANTHANIDE_NOTIFICATION_RETRY_BASE_DELAY": "0.05",
+        "LANTHANIDE_NOTIFICATION_RETRY_BASE_DELAY_SECONDS": "0.05",
         "LANTHANIDE_REVIEW_TOKENS": json.dumps({
             REVIEWER: {"user": "alice", "roles": ["reviewer"]},
             SENIOR: {"user": "bob", "roles": ["senior_reviewer"]},

@@ -73,8 +73,12 @@ def mutated_application(draw: st.DrawFn) -> dict[str, Any]:
                                           "end_use.description", "items.0.description"]))
             node: Any = app
             *path, last = where.split(".")
-            for part in path:
-                node = node[int(part)] if part.isdigit() else node[part]
+            try:  # an earlier edit may have dropped or retyped the path: then inject at the root
+                for part in path:
+                    node = node[int(part)] if part.isdigit() else node[part]
+                node[last] = ""
+            except (KeyError, IndexError, TypeError, ValueError):
+                node, last = app, "external_reference"
             node[last] = draw(st.sampled_from(INJECTIONS)) + draw(st.text(max_size=20))
         else:
             depth = draw(st.integers(50, 3000))
@@ -82,8 +86,22 @@ def mutated_application(draw: st.DrawFn) -> dict[str, Any]:
     return app
 
 
+def _auto_decided(ref: str) -> dict[str, Any]:
+    """A valid application that is decided without a reviewer (an unlisted light rare earth)."""
+    app = civilian_application(ref)
+    app["items"][0].update(description="Cerium oxide polishing powder", form="oxide", hs_code="2846101000",
+                           elements=[{"element": "Ce", "percent": "90"}])
+    return app
+
+
+def _dumps(value: Any) -> bytes:
+    """JSON with the stdlib: unlike orjson it encodes integers beyond 64 bits, which hostile
+    clients can send."""
+    return json.dumps(value).encode()
+
+
 def _as_envelope(payload: Any, event_id: str) -> bytes:
-    return orjson.dumps({
+    return _dumps({
         "event_id": event_id, "event_type": "application.submitted", "schema_version": 1, "case_id": None,
         "correlation_id": event_id, "causation_id": None, "occurred_at": "2026-01-05T08:00:00Z",
         "producer": {"service": "fuzz", "version": "1"}, "payload": payload,
@@ -93,8 +111,8 @@ def _as_envelope(payload: Any, event_id: str) -> bytes:
 hostile_body = st.one_of(
     st.binary(max_size=300),
     st.binary(min_size=1, max_size=50).map(lambda b: b"\xff\xfe" + b + b"\xc3\x28"),  # invalid UTF-8
-    json_values.map(orjson.dumps),
-    mutated_application().map(orjson.dumps),
+    json_values.map(_dumps),
+    mutated_application().map(_dumps),
     st.text(alphabet=st.characters(max_codepoint=0x1F), max_size=100).map(str.encode),  # control characters
 )
 hostile_envelope_payload = st.one_of(json_values, mutated_application())
@@ -166,7 +184,7 @@ async def test_hostile_kafka_records_end_as_rejection_or_dead_letter(
     bootstrap, procs = stack
     bodies, payloads = _draw_corpus(60)
     bodies += _hand_picked()
-    valid = [civilian_application(f"FZ-OK-{uuid4().hex[:8]}") for _ in range(20)]
+    valid = [_auto_decided(f"FZ-OK-{uuid4().hex[:8]}") for _ in range(20)]
     topics = [Topics.APPLICATIONS_ACCEPTED, Topics.APPLICATIONS_REJECTED, dlq(Topics.APPLICATIONS_SUBMITTED),
               Topics.DECISIONS]
     async with TopicCollector(bootstrap, topics) as seen:
@@ -238,7 +256,7 @@ async def test_hostile_http_bodies_get_a_4xx_and_never_a_5xx(
 ) -> None:
     bootstrap, procs = stack
     bodies, payloads = _draw_corpus(80)
-    bodies += [orjson.dumps(p) for p in payloads] + _hand_picked()
+    bodies += [_dumps(p) for p in payloads] + _hand_picked()
     oversized = orjson.dumps(civilian_application("FZ-HUGE", notes="x" * MAX_BODY))
     auth = {"X-API-Key": API_KEY}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{procs['intake'].http_port}", timeout=60) as http:
@@ -252,7 +270,7 @@ async def test_hostile_http_bodies_get_a_4xx_and_never_a_5xx(
             statuses.append(resp.status_code)
         resp = await http.post("/applications", content=oversized, headers=auth)
         assert resp.status_code == 413, resp.text[:300]
-        good = civilian_application(f"FZ-HTTP-{uuid4().hex[:8]}")
+        good = _auto_decided(f"FZ-HTTP-{uuid4().hex[:8]}")
         resp = await http.post("/applications", json=good, headers=auth)
         assert resp.status_code == 202, resp.text
         assert (await http.get("/healthz")).status_code == 200

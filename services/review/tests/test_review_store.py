@@ -12,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from lanthanide.contracts import Route
 from lanthanide.events import EventFactory, Outgoing
+from lanthanide.serde import decode
 from lanthanide_review.adapters import orm
 from lanthanide_review.adapters.outbox import OutboxRelay
 from lanthanide_review.adapters.store import Store
@@ -32,6 +33,10 @@ class RecordingPublisher:
 
     async def publish(self, outgoing: Sequence[Outgoing]) -> None:
         self.sent.extend(outgoing)
+
+    async def publish_encoded(self, records: Sequence[tuple[str, bytes]]) -> None:
+        # The outbox relay sends stored bytes as they are; decoded here, so they must decode.
+        self.sent.extend(Outgoing(topic, decode(body)) for topic, body in records)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from lanthanide.contracts import (
@@ -44,7 +46,14 @@ def service_env(screening_kafka: str, topic_prefix: str, tmp_path: Path) -> dict
         "LANTHANIDE_SCREENING_GROUP_ID": f"screening-test-{uuid.uuid4().hex[:8]}",
         "LANTHANIDE_KAFKA_PARTITIONS": "2",
         "LANTHANIDE_DATA_DIR": str(tmp_path / "data"),
+        "LANTHANIDE_SCREENING_HTTP_PORT": str(_free_port()),
     }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -112,6 +121,7 @@ async def _read(bootstrap: str, topic: str, count: int, wait_s: float = 90, ling
 
 async def test_accepted_applications_are_screened_with_route_and_rule_ids(
     service: str,
+    service_env: dict[str, str],
     screening_kafka: str,
     make_accepted: Callable[..., ApplicationAccepted],
     make_envelope: Callable[..., Envelope[Any]],
@@ -145,6 +155,12 @@ async def test_accepted_applications_are_screened_with_route_and_rule_ids(
     assert "SCR-PARTY-CONTROL-LIST" in denied.payload.rule_ids
     assert denied.causation_id == listed.event_id and denied.case_id == listed.case_id
     assert by_ref["KAFKA-INC-1"][0].payload.route is Route.INCOMPLETE
+    # The HTTP side: readiness names the loaded lists; metrics count screenings by route.
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service_env['LANTHANIDE_SCREENING_HTTP_PORT']}") as http:
+        ready = (await http.get("/readyz")).json()
+        metrics = (await http.get("/metrics")).text
+    assert "cn-export-control-list" in ready["lists"]
+    assert 'lanthanide_screening_screened_total{rescreen="false",route="deny"} 1.0' in metrics
 
 
 @pytest.fixture

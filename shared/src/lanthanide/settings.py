@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -43,7 +44,11 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Field(
         default=Path(".data"), validation_alias=AliasChoices("LANTHANIDE_DATA_DIR", "data_dir")
     )
-    instance: str = Field(default="0", validation_alias=AliasChoices("LANTHANIDE_INSTANCE", "instance"))
+    #: Distinguishes instances of one service (per-instance consumer groups, client ids). The
+    #: hostname by default: stable across restarts and unique per container when scaled.
+    instance: str = Field(
+        default_factory=socket.gethostname, validation_alias=AliasChoices("LANTHANIDE_INSTANCE", "instance")
+    )
 
     def sqlite_url(self, service: str) -> str:
         """The embedded default store of a service: one SQLite file under the data dir."""

@@ -41,7 +41,12 @@ MAX_MESSAGE_CHARS = 500
 
 
 def validate(data: Any) -> Application | list[FieldError]:
-    """The application, or the field-level reasons it is not one (bounded, see MAX_FIELD_ERRORS)."""
+    """The application, or the field-level reasons it is not one (bounded, see MAX_FIELD_ERRORS).
+
+    An Application instance is already validated and normalised (the envelope decoder did it):
+    it is taken as it is rather than dumped and validated a second time."""
+    if isinstance(data, Application):
+        return data
     try:
         return Application.model_validate(data)
     except ValidationError as exc:

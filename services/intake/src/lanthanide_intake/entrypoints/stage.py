@@ -29,8 +29,8 @@ class IntakeStage:
     async def on_envelope(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
         if envelope.event_type != "application.submitted":
             return ()
-        data = envelope.payload.model_dump(mode="json")
-        return [self._outcome(data, envelope.event_id, envelope.correlation_id, envelope.occurred_at)]
+        # The payload is an Application the envelope decoder has validated: assess takes it as is.
+        return [self._outcome(envelope.payload, envelope.event_id, envelope.correlation_id, envelope.occurred_at)]
 
     async def on_undecodable(
         self, record: ConsumerRecord[Any, Any], error: DecodeError

@@ -7,6 +7,7 @@ the applicant) and subscriptions (loaded from the subscriptions file, plus any a
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     delete,
+    event,
     func,
     select,
 )
@@ -103,6 +105,35 @@ def _insert(engine: AsyncEngine, table: Table) -> Any:
     return sqlite.insert(table)
 
 
+def make_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite files in WAL mode (one fsync per commit instead of the rollback
+    journal's several; still durable at the default synchronous=FULL) and without pre-ping (a
+    local file cannot drop a connection, and the ping was a round trip per checkout)."""
+    if not url.startswith("sqlite"):
+        return create_async_engine(url, pool_pre_ping=True)
+    engine = create_async_engine(url)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    return engine
+
+
+def _contact(row: Any) -> CaseContact:
+    return CaseContact(
+        case_id=UUID(row["case_id"]),
+        exporter_keys=tuple(orjson.loads(row["exporter_keys"])),
+        exporter_name=row["exporter_name"],
+        external_reference=row["external_reference"],
+        webhook_url=row["webhook_url"],
+        email=row["email"],
+    )
+
+
 class SqlDeliveryLog:
     """DeliveryLog on an async SQLAlchemy engine."""
 
@@ -113,7 +144,7 @@ class SqlDeliveryLog:
     @classmethod
     def from_url(cls, url: str) -> SqlDeliveryLog:
         """A log on the database at `url` (sqlite+aiosqlite:// or postgresql+asyncpg://)."""
-        return cls(create_async_engine(url, pool_pre_ping=True))
+        return cls(make_engine(url))
 
     async def create_schema(self) -> None:
         """Create the tables if missing (idempotent)."""
@@ -179,34 +210,50 @@ class SqlDeliveryLog:
         query = select(case_contacts).where(case_contacts.c.case_id == str(case_id))
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
-        if row is None:
-            return None
-        return CaseContact(
-            case_id=case_id,
-            exporter_keys=tuple(orjson.loads(row["exporter_keys"])),
-            exporter_name=row["exporter_name"],
-            external_reference=row["external_reference"],
-            webhook_url=row["webhook_url"],
-            email=row["email"],
-        )
+        return None if row is None else _contact(row)
 
     async def save_contact(self, contact: CaseContact) -> None:
         """Remember (or update) a case's contact."""
-        values = {
-            "case_id": str(contact.case_id),
-            "exporter_keys": orjson.dumps(list(contact.exporter_keys)).decode(),
-            "exporter_name": contact.exporter_name,
-            "external_reference": contact.external_reference,
-            "webhook_url": contact.webhook_url,
-            "email": contact.email,
-            "updated_at": datetime.now(UTC),
-        }
-        stmt = _insert(self.engine, case_contacts).values(**values)
+        await self.save_contacts([contact])
+
+    async def contacts(self, case_ids: Collection[UUID]) -> dict[UUID, CaseContact]:
+        """The known contacts of several cases, read in chunks of 500 ids (parameter limits)."""
+        ids = [str(c) for c in case_ids]
+        found: dict[UUID, CaseContact] = {}
+        if not ids:
+            return found
+        async with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                query = select(case_contacts).where(case_contacts.c.case_id.in_(ids[start:start + 500]))
+                for row in (await conn.execute(query)).mappings():
+                    contact = _contact(row)
+                    found[contact.case_id] = contact
+        return found
+
+    async def save_contacts(self, contacts: Sequence[CaseContact]) -> None:
+        """Remember (or update) several contacts in one transaction (an upsert each)."""
+        if not contacts:
+            return
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "case_id": str(contact.case_id),
+                "exporter_keys": orjson.dumps(list(contact.exporter_keys)).decode(),
+                "exporter_name": contact.exporter_name,
+                "external_reference": contact.external_reference,
+                "webhook_url": contact.webhook_url,
+                "email": contact.email,
+                "updated_at": now,
+            }
+            for contact in contacts
+        ]
+        stmt = _insert(self.engine, case_contacts)
         stmt = stmt.on_conflict_do_update(
-            index_elements=["case_id"], set_={k: v for k, v in values.items() if k != "case_id"}
+            index_elements=["case_id"],
+            set_={k: stmt.excluded[k] for k in rows[0] if k != "case_id"},
         )
         async with self.engine.begin() as conn:
-            await conn.execute(stmt)
+            await conn.execute(stmt, rows)
 
     async def replace_file_subscriptions(self, subs: list[Subscription]) -> None:
         """Make the table's file-sourced subscriptions exactly `subs` (the file is the truth)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -43,6 +44,14 @@ class DeliveryLog(Protocol):
 
     async def save_contact(self, contact: CaseContact) -> None:
         """Remember (or update) a case's contact."""
+        ...
+
+    async def contacts(self, case_ids: Collection[UUID]) -> dict[UUID, CaseContact]:
+        """The known contacts of several cases (one round trip: a Kafka batch's worth)."""
+        ...
+
+    async def save_contacts(self, contacts: Sequence[CaseContact]) -> None:
+        """Remember (or update) several contacts in one transaction."""
         ...
 
     async def subscriptions(self) -> list[Subscription]:

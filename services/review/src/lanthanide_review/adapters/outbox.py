@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from lanthanide.events import Outgoing
 from lanthanide.kafka import Publisher
 from lanthanide.logging import get_logger
-from lanthanide.serde import decode
 from sqlalchemy import select, update
 
 from lanthanide_review.adapters import orm
@@ -48,7 +46,8 @@ class OutboxRelay:
                     await conn.rollback()
                 if not rows:
                     return total
-                await self.publisher.publish([Outgoing(r.topic, decode(r.body)) for r in rows])
+                # The stored body is the encoded envelope: sent as is, not decoded and re-encoded.
+                await self.publisher.publish_encoded([(r.topic, r.body.encode()) for r in rows])
                 async with self.store.engine.begin() as conn:
                     await conn.execute(
                         update(orm.outbox)

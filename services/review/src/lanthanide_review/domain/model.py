@@ -8,6 +8,7 @@ envelopes and stores them with the case in one transaction. A case is decided at
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -577,17 +578,21 @@ def decision_id_for(case_id: UUID) -> UUID:
 
 
 def denial_reasons(result: ScreeningCompleted) -> list[ReasonCode]:
-    """Reasons for a hard denial, in screening's order (hard-denial grounds first), one per
-    stated reason: screening writes each as "RULE-ID: text", so the code is the rule that fired."""
-    reasons = []
-    for stated in result.route_reasons:
-        code, sep, text = stated.partition(":")
-        if sep and code.strip() and " " not in code.strip():
-            reasons.append(ReasonCode(code=code.strip(), text=text.strip()))
-        else:
-            reasons.append(ReasonCode(code="POL-AUTO-DENY", text=stated))
-    if reasons:
-        return reasons
-    # Screening stated no reasons (an older producer): the rule ids that fired are the grounds.
+    """Reasons for a hard denial, one per reason screening stated, in its order (the grounds for
+    denial first). Screening writes each as "RULE-ID: text"; reasons without that prefix are
+    paired with the rule ids that fired."""
+    parsed = [_split_reason(stated) for stated in result.route_reasons]
+    if parsed and all(code for code, _ in parsed):
+        return [ReasonCode(code=code, text=text) for code, text in parsed if code]
     codes = list(dict.fromkeys([*result.rule_ids, *result.end_use.rule_ids])) or ["POL-AUTO-DENY"]
-    return [ReasonCode(code=c, text="hard denial recommended by screening") for c in codes]
+    if len(codes) == len(result.route_reasons):
+        return [ReasonCode(code=c, text=t) for c, t in zip(codes, result.route_reasons, strict=True)]
+    text = "; ".join(result.route_reasons) or "hard denial recommended by screening"
+    return [ReasonCode(code=c, text=text) for c in codes]
+
+
+def _split_reason(stated: str) -> tuple[str | None, str]:
+    code, sep, text = stated.partition(":")
+    if sep and re.fullmatch(r"[A-Z][A-Z0-9]*(-[A-Z0-9]+)+", code.strip()):
+        return code.strip(), text.strip()
+    return None, stated
