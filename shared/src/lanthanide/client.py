@@ -23,7 +23,6 @@ from pydantic import ValidationError
 from lanthanide.contracts import Application, DecisionMade
 from lanthanide.contracts.envelope import SCHEMA_VERSION, Envelope, Producer
 from lanthanide.ids import case_id_for
-from lanthanide.kafka import make_producer
 from lanthanide.serde import DecodeError, decode, encode
 from lanthanide.settings import KafkaSettings
 from lanthanide.topics import Topics
@@ -49,6 +48,15 @@ class LanthanideClient:
         self._producer: AIOKafkaProducer | None = None  # made on first use: readers never need one
         self._origin = Producer(service=f"client:{client_id}", version="1")
 
+    async def _start_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            # Imported on first use: the Kafka factory pulls in FastStream, which readers never need.
+            from lanthanide.kafka import make_producer
+
+            self._producer = make_producer(self.settings, self.client_id)
+            await self._producer.start()
+        return self._producer
+
     async def __aenter__(self) -> LanthanideClient:
         return self
 
@@ -69,9 +77,7 @@ class LanthanideClient:
 
     async def submit_many(self, applications: Iterable[Application | dict[str, Any]]) -> list[Receipt]:
         """Publish many applications, waiting for the broker to acknowledge every one."""
-        if self._producer is None:
-            self._producer = make_producer(self.settings, self.client_id)
-            await self._producer.start()
+        producer = await self._start_producer()
         receipts: list[Receipt] = []
         futures = []
         for app in applications:
@@ -89,7 +95,7 @@ class LanthanideClient:
                 "payload": raw,
             }
             key = str(receipt.case_id).encode() if receipt.case_id else None
-            futures.append(await self._producer.send(
+            futures.append(await producer.send(
                 Topics.APPLICATIONS_SUBMITTED, orjson.dumps(envelope), key=key,
                 headers=[("content-type", b"application/json"), ("event_type", b"application.submitted")],
             ))
@@ -99,11 +105,9 @@ class LanthanideClient:
 
     async def publish(self, topic: str, envelope: Envelope[Any]) -> None:
         """Publish one envelope (e.g. a reference update or a shipment report), key = case_id."""
-        if self._producer is None:
-            self._producer = make_producer(self.settings, self.client_id)
-            await self._producer.start()
+        producer = await self._start_producer()
         key = str(envelope.case_id).encode() if envelope.case_id else None
-        await self._producer.send_and_wait(
+        await producer.send_and_wait(
             topic, encode(envelope), key=key,
             headers=[("content-type", b"application/json"), ("event_type", envelope.event_type.encode())],
         )

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 from uuid import UUID
 
 import orjson
@@ -22,11 +22,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lanthanide_audit.adapters.store import LedgerStore
 from lanthanide_audit.domain.ledger import VerifyReport
 from lanthanide_audit.domain.timeline import Timeline
 from lanthanide_audit.queries import case_timeline, export_csv, export_json, verify
 from lanthanide_audit.settings import AuditSettings
+
+if TYPE_CHECKING:
+    from lanthanide_audit.adapters.store import LedgerStore
 
 T = TypeVar("T")
 
@@ -42,6 +44,9 @@ class ExportFormat(StrEnum):
 
 
 def _run(db_url: str | None, query: Callable[[LedgerStore], Awaitable[T]]) -> T:
+    # Imported here so other `lanthanide` commands do not pay for SQLAlchemy at start-up.
+    from lanthanide_audit.adapters.store import LedgerStore
+
     async def go() -> T:
         store = LedgerStore.from_url(db_url or AuditSettings().store_url())
         try:

@@ -11,17 +11,17 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from lanthanide_review.adapters.store import Store
-from lanthanide_review.bootstrap import build_service
 from lanthanide_review.domain.policy import PolicyError, load_policy
-from lanthanide_review.service_layer.handlers import ReviewService
 from lanthanide_review.settings import ReviewSettings
+
+if TYPE_CHECKING:
+    from lanthanide_review.service_layer.handlers import ReviewService
 
 T = TypeVar("T")
 app = typer.Typer(help="Review tools: routing-policy replay and the SLA report.", no_args_is_help=True)
@@ -29,6 +29,11 @@ console = Console()
 
 
 def _with_service(job: Callable[[ReviewService], Awaitable[T]]) -> T:
+    # Imported here: the store pulls in SQLAlchemy and the service wiring, which every other
+    # `lanthanide` command would otherwise pay for at start-up.
+    from lanthanide_review.adapters.store import Store
+    from lanthanide_review.bootstrap import build_service
+
     async def main() -> T:
         settings = ReviewSettings()
         store = Store(settings.database_url())
