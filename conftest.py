@@ -8,7 +8,6 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-
 from lanthanide.testing.kafka import real_kafka
 from lanthanide.testing.postgres import create_database, find_pg_bin, real_postgres
 

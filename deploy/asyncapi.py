@@ -17,7 +17,6 @@ from urllib.parse import unquote
 
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
-
 from lanthanide import __version__
 from lanthanide.serde import envelope_class
 from lanthanide.topics import PUBLISHES, TOPIC_EVENTS
@@ -25,11 +24,11 @@ from lanthanide.topics import PUBLISHES, TOPIC_EVENTS
 
 def service_brokers() -> dict[str, KafkaBroker]:
     """Build every service as it would run (nothing is started or connected)."""
+    from lanthanide.kafka import make_broker
     from lanthanide_audit.bootstrap import build as build_audit
     from lanthanide_intake.bootstrap import bootstrap as build_intake
     from lanthanide_notification.bootstrap import build as build_notification
     from lanthanide_review.bootstrap import build as build_review
-    from lanthanide.kafka import make_broker
     from lanthanide_screening.bootstrap import bootstrap as build_screening
     from lanthanide_screening.entrypoints.stage import register as register_screening
 

@@ -51,7 +51,9 @@ class Case:
 def _app(ref: str, rng: random.Random, country: str, item: tuple[str, str, str, str]) -> dict[str, Any]:
     element, form, hs, desc = item
     use = rng.choice(CIVIL_USES)
-    end_user = f"{rng.choice(['Nord', 'Sud', 'Pacific', 'Delta', 'Orion', 'Vega'])} {rng.choice(['Motors', 'Energy', 'Devices', 'Systems Civil'])} {ref[-4:]} Ltd"
+    first = rng.choice(["Nord", "Sud", "Pacific", "Delta", "Orion", "Vega"])
+    second = rng.choice(["Motors", "Energy", "Devices", "Systems Civil"])
+    end_user = f"{first} {second} {ref[-4:]} Ltd"
     app = civilian_application(ref)
     app["exporter"]["name"] = f"Exporter {rng.randint(1, 25)} Rare Earth Co., Ltd."
     app["exporter"]["identifiers"] = {"uscc": f"9136{rng.randint(10**13, 10**14 - 1)}"}

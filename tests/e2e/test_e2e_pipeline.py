@@ -17,7 +17,6 @@ from uuid import UUID, uuid4
 import httpx
 import orjson
 import pytest
-
 from lanthanide.client import LanthanideClient
 from lanthanide.testing.collector import TopicCollector
 from lanthanide.testing.processes import SERVICES, ServiceProcess, free_port
@@ -25,7 +24,7 @@ from lanthanide.testing.webhook import WebhookReceiver
 from lanthanide.topics import Topics
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mix import Case, build_mix  # noqa: E402
+from mix import Case, build_mix
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 

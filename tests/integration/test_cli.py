@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from lanthanide.cli.main import read_applications
 from lanthanide.testing.collector import TopicCollector
 from lanthanide.testing.factories import civilian_application

@@ -12,7 +12,6 @@ from uuid import uuid4
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-
 from lanthanide.client import LanthanideClient
 from lanthanide.testing.collector import TopicCollector
 from lanthanide.testing.factories import civilian_application
@@ -60,8 +59,10 @@ async def test_kafka_submissions_are_accepted_rejected_or_dead_lettered(
         await producer.stop()
 
         def done(c: TopicCollector) -> bool:
-            acc = [e for e in c.envelopes(Topics.APPLICATIONS_ACCEPTED) if e.payload.external_reference == f"GOOD-{tag}"]
-            rej = [e for e in c.envelopes(Topics.APPLICATIONS_REJECTED) if e.payload.external_reference == f"BAD-{tag}"]
+            acc = [e for e in c.envelopes(Topics.APPLICATIONS_ACCEPTED)
+                   if e.payload.external_reference == f"GOOD-{tag}"]
+            rej = [e for e in c.envelopes(Topics.APPLICATIONS_REJECTED)
+                   if e.payload.external_reference == f"BAD-{tag}"]
             return bool(acc and rej and c.raw(dlq(Topics.APPLICATIONS_SUBMITTED)))
 
         await seen.wait_for(done, 60, "accepted, rejected and dead-lettered outputs")

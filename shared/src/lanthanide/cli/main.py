@@ -69,7 +69,7 @@ def submit(
         return invalid
 
     invalid = asyncio.run(run())
-    typer.echo(f"submitted {invalid and f'(of which {invalid} invalid) ' or ''}".strip(), err=True)
+    typer.echo(f"submitted {(invalid and f'(of which {invalid} invalid) ') or ''}".strip(), err=True)
 
 
 @app.command()
@@ -116,7 +116,9 @@ def case_show(case_id: UUID, bootstrap_servers: Bootstrap = None) -> None:
 
 @schema_app.command("export")
 def schema_export(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for <event_type>.schema.json")] = Path("docs/schemas"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for <event_type>.schema.json")
+    ] = Path("docs/schemas"),
 ) -> None:
     """Write a JSON Schema for every event (envelope with its payload)."""
     from lanthanide.schema import export_schemas
