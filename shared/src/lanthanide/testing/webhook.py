@@ -45,6 +45,8 @@ class WebhookReceiver:
         body = b""
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the sender died mid-request (e.g. kill -9): nothing was delivered
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
