@@ -40,10 +40,25 @@ async def run_service(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    await _retry(lambda: ensure_topics(kafka), what="ensure_topics")
-    for hook in on_startup:
-        await hook()
-    await _retry(broker.start, what="broker.start")
+    async def start() -> None:
+        await _retry(lambda: ensure_topics(kafka), what="ensure_topics")
+        for hook in on_startup:
+            await hook()
+        await _retry(broker.start, what="broker.start")
+
+    # Start-up can wait a long time (Kafka still starting, a schema lock held by a sibling
+    # instance): a SIGTERM meanwhile must stop the process, not wait for start-up to finish.
+    starting = asyncio.create_task(start(), name=f"{name}-startup")
+    stopping = asyncio.create_task(stop.wait(), name=f"{name}-stop")
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        await _stop_quietly(broker, on_shutdown)
+        log.info("service_stopped", during="startup")
+        return
+    stopping.cancel()
+    starting.result()  # start-up failures surface here
     tasks = [asyncio.create_task(job(), name=f"{name}-bg") for job in background]
 
     server = None
@@ -72,6 +87,15 @@ async def run_service(
     for hook in on_shutdown:
         await hook()
     log.info("service_stopped")
+
+
+async def _stop_quietly(broker: KafkaBroker, on_shutdown: Sequence[Hook]) -> None:
+    """Release whatever a cancelled start-up had acquired; nothing was consumed yet."""
+    for step in (broker.stop, *on_shutdown):
+        try:
+            await step()
+        except Exception as exc:  # best effort: the process is exiting anyway
+            log.warning("shutdown_step_failed", error=repr(exc)[:200])
 
 
 async def _retry(fn: Hook, *, what: str, attempts: int = 30, delay: float = 1.0) -> Any:
