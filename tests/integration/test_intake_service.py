@@ -96,3 +96,10 @@ async def test_http_submission_needs_a_key_and_returns_the_case_id(
                 lambda c: any(str(e.case_id) == case_id for e in c.envelopes(Topics.APPLICATIONS_ACCEPTED)),
                 60, "the accepted event of the HTTP submission",
             )
+
+
+async def test_health_and_readiness(intake: ServiceProcess) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{intake.http_port}", timeout=30) as http:
+        assert (await http.get("/healthz")).json() == {"status": "ok"}
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200 and ready.json() == {"status": "ready"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Response
+from lanthanide.health import add_health_routes
 from sqlalchemy import text
 
 from lanthanide_audit.queries import case_timeline, verify
@@ -17,19 +18,11 @@ def make_http_app(app: AuditApp) -> FastAPI:
     """The operator API of one audit process."""
     api = FastAPI(title="Lanthanide audit", version="1")
 
-    @api.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def database_reachable() -> None:
+        async with app.store.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
-    @api.get("/readyz")
-    async def readyz(response: Response) -> dict[str, Any]:
-        try:
-            async with app.store.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            response.status_code = 503
-            return {"status": "unavailable", "error": type(exc).__name__}
-        return {"status": "ready"}
+    add_health_routes(api, database_reachable)
 
     @api.get("/verify")
     async def verify_chain(response: Response) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from lanthanide.events import EventFactory, Outgoing
+from lanthanide.health import add_health_routes
 from lanthanide.ids import case_id_for
 from lanthanide.kafka import Publisher
 from lanthanide.serde import DecodeError, loads
@@ -64,13 +65,11 @@ def create_app(settings: IntakeSettings, publisher: Publisher, events: EventFact
             "submitted_by": submitter,
         }
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def kafka_reachable() -> None:
+        if not await publisher.broker.ping(timeout=2.0):
+            raise ConnectionError("Kafka is not reachable")
 
-    @app.get("/readyz")
-    async def readyz() -> dict[str, str]:
-        return {"status": "ready"}
+    add_health_routes(app, kafka_reachable)
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:

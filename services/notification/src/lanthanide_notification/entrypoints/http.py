@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI
+from lanthanide.health import add_health_routes
 from sqlalchemy import text
 
 if TYPE_CHECKING:
@@ -15,19 +16,11 @@ def make_http_app(app: NotificationApp) -> FastAPI:
     """The operator API of one notification process."""
     api = FastAPI(title="Lanthanide notification", version="1")
 
-    @api.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def database_reachable() -> None:
+        async with app.store.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
-    @api.get("/readyz")
-    async def readyz(response: Response) -> dict[str, Any]:
-        try:
-            async with app.store.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            response.status_code = 503
-            return {"status": "unavailable", "error": type(exc).__name__}
-        return {"status": "ready"}
+    add_health_routes(api, database_reachable)
 
     @api.get("/dead-letters/count")
     async def dead_letters() -> dict[str, int]:
