@@ -194,6 +194,15 @@ class Stack:
             p.wait_http(timeout)
 
     def stop(self) -> dict[str, int | None]:
+        # An instance the controller restarted a moment ago may still be importing, before its
+        # SIGTERM handler exists (it would die of the signal, -15): the graceful stop under test
+        # is that of running services, so wait until each one serves HTTP first.
+        for p in self.procs:
+            if p.alive():
+                try:
+                    p.wait_http(120)
+                except (TimeoutError, RuntimeError):
+                    pass  # reported through its exit code below
         return {f"{p.service}-{p.instance}": p.stop() for p in self.procs}
 
     def logs(self) -> str:
