@@ -1,0 +1,104 @@
+"""Capture a corpus of real pipeline records for in-process CPU benchmarks of one service.
+
+    uv run python bench/capture.py [--applications 1000] [--out bench/results/corpus.jsonl]
+
+Starts one Kafka broker and the five services (as `make bench` does), submits the benchmark's
+auto-decided mix (bench/loadgen.py), waits for every decision, then writes every record of
+every lanthanide topic as one JSON line: {"topic", "partition", "offset", "key", "value"}
+(key and value as UTF-8 text). `bench/cpu.py` replays these records through a service's
+handlers without Kafka, so a change to one service can be measured in CPU seconds per
+1,000 applications on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from lanthanide.kafka import ensure_topics
+from lanthanide.settings import KafkaSettings
+from lanthanide.testing.kafka import load_runner
+from lanthanide.testing.processes import SERVICES, ServiceProcess, free_port
+from lanthanide.topics import TOPIC_EVENTS, Topics
+from loadgen import DecisionCollector, build_submissions, offer
+from run_all import PARTITIONS, log, pipeline_env
+
+HERE = Path(__file__).resolve().parent
+
+
+async def dump_topics(bootstrap: str, topics: list[str], out: Path) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                isolation_level="read_committed")
+    await consumer.start()
+    written = 0
+    try:
+        parts = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or range(PARTITIONS))]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        with out.open("wb") as fh:
+            while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+                for tp, records in (await consumer.getmany(timeout_ms=500, max_records=5000)).items():
+                    for r in records:
+                        fh.write(orjson.dumps({
+                            "topic": tp.topic, "partition": tp.partition, "offset": r.offset,
+                            "key": (r.key or b"").decode(), "value": (r.value or b"").decode(),
+                        }) + b"\n")
+                        written += 1
+    finally:
+        await consumer.stop()
+    return written
+
+
+async def capture(n: int, out: Path) -> None:
+    runner = load_runner()
+    with tempfile.TemporaryDirectory(prefix="lanthanide-capture-") as tmp:
+        work = Path(tmp)
+        cluster = runner.KafkaCluster(nodes=1, num_partitions=PARTITIONS, data_dir=work / "kafka")
+        cluster.start()
+        procs: list[ServiceProcess] = []
+        try:
+            bootstrap = cluster.bootstrap_servers
+            await ensure_topics(KafkaSettings(bootstrap_servers=bootstrap, partitions=PARTITIONS))
+            env = pipeline_env(bootstrap, work / "data")
+            procs = [ServiceProcess(s, env=env, log_dir=work / "logs", http_port=free_port()).start()
+                     for s in SERVICES]
+            collector = DecisionCollector(bootstrap, Topics.DECISIONS)
+            await collector.start()
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+            await producer.start()
+            try:
+                subs = build_submissions(f"CAPTURE-{int(time.time())}", n)
+                sent = await offer(producer, Topics.APPLICATIONS_SUBMITTED, subs, None)
+                if not await collector.wait_all(set(sent), stall_s=120, cap_s=900):
+                    raise RuntimeError("not every application was decided")
+            finally:
+                await producer.stop()
+                await collector.stop()
+            await asyncio.sleep(5)  # let notification and audit catch up with the last decisions
+            written = await dump_topics(bootstrap, sorted(TOPIC_EVENTS), out)
+            log(f"wrote {written} records to {out}")
+        finally:
+            for p in procs:
+                p.stop()
+            cluster.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--applications", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "corpus.jsonl")
+    args = parser.parse_args()
+    os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(capture(args.applications, args.out))
+
+
+if __name__ == "__main__":
+    main()

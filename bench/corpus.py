@@ -1,0 +1,74 @@
+"""Read the corpus written by bench/capture.py and time in-process replays in CPU seconds.
+
+The per-service replays (bench/cpu_<service>.py) feed the captured records of a service's
+input topics straight to its handlers (no Kafka), so one service's cost can be measured on a
+shared, noisy machine: CPU seconds (time.process_time) per 1,000 applications, not wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+DEFAULT = Path(__file__).resolve().parent / "results" / "corpus.jsonl"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One captured Kafka record, shaped like the attributes handlers read from aiokafka's ConsumerRecord."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+    timestamp: int = 0
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def load(path: Path = DEFAULT, topics: set[str] | None = None) -> list[Record]:
+    """The corpus records (optionally only those of `topics`), in file order."""
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: run `uv run python bench/capture.py` first")
+    out = []
+    with path.open("rb") as fh:
+        for line in fh:
+            r = orjson.loads(line)
+            if topics is None or r["topic"] in topics:
+                out.append(Record(r["topic"], r["partition"], r["offset"], r["key"].encode(), r["value"].encode()))
+    return out
+
+
+def applications(records: list[Record]) -> int:
+    """How many applications the corpus holds (one submission each)."""
+    return sum(1 for r in records if r.topic.endswith("applications.submitted")) or len(records)
+
+
+@dataclass
+class CpuTimer:
+    seconds: float = 0.0
+
+
+@contextmanager
+def cpu_timer() -> Iterator[CpuTimer]:
+    """CPU seconds of this process spent inside the block."""
+    timer = CpuTimer()
+    start = time.process_time()
+    try:
+        yield timer
+    finally:
+        timer.seconds = time.process_time() - start
+
+
+def report(name: str, figures: dict[str, object]) -> None:
+    """Print the figures and write them to bench/results/cpu_<name>.json."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"cpu_{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
