@@ -265,3 +265,37 @@ async def test_screening_instances_joining_and_leaving_mid_stream_screen_everyth
         for p in procs:
             if p.alive():
                 p.stop(30)
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_sigterm_while_the_broker_is_down_still_stops_the_service(tmp_path: Path) -> None:
+    """Stopping must not wait for a broker that is gone: the drain has a deadline, and whatever
+    was not committed is redelivered (and deduplicated) when the service comes back."""
+    runner = load_runner()
+    cluster = runner.KafkaCluster(nodes=1, num_partitions=PARTITIONS, data_dir=tmp_path / "kafka")
+    cluster.start()
+    procs = []
+    try:
+        env = {**_env(cluster.bootstrap_servers, tmp_path / "data"), "LANTHANIDE_KAFKA_DRAIN_TIMEOUT_SECONDS": "5"}
+        procs = [ServiceProcess(s, env=env, log_dir=tmp_path, http_port=free_port()).start()
+                 for s in ("review", "screening")]
+        deadline = time.monotonic() + 180
+        while not all('"service_started"' in p.log_text() for p in procs):
+            assert time.monotonic() < deadline, [p.log_text()[-1500:] for p in procs]
+            assert all(p.alive() for p in procs), [p.log_text()[-1500:] for p in procs]
+            time.sleep(0.3)
+        cluster.stop()
+        time.sleep(3)
+        for p in procs:
+            started = time.monotonic()
+            assert p.stop(timeout=40) == 0, p.log_text()[-3000:]
+            took = time.monotonic() - started
+            print(f"\n{p.service} stopped {took:.1f} s after SIGTERM with the broker down")
+            assert took < 40
+            assert '"service_stopped"' in p.log_text(), p.log_text()[-3000:]
+    finally:
+        for p in procs:
+            if p.alive():
+                p.kill()
+        cluster.stop()

@@ -83,9 +83,13 @@ async def run_service(
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await broker.stop()
-    for hook in on_shutdown:
-        await hook()
+    for step in (broker.stop, *on_shutdown):
+        try:
+            await asyncio.wait_for(step(), timeout=kafka.drain_timeout_seconds)
+        except TimeoutError:
+            # The broker is unreachable: what was not committed is redelivered and deduplicated.
+            log.warning("drain_timeout", step=getattr(step, "__qualname__", "hook"),
+                        seconds=kafka.drain_timeout_seconds)
     log.info("service_stopped")
 
 
