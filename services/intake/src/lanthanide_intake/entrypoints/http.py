@@ -20,6 +20,23 @@ from lanthanide_intake.domain.intake import validate
 from lanthanide_intake.settings import IntakeSettings
 
 
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes: from
+    Content-Length before reading anything, else while streaming (chunked bodies), so a huge
+    body is never buffered whole."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_app(settings: IntakeSettings, publisher: Publisher, events: EventFactory) -> FastAPI:
     app = FastAPI(
         title="Lanthanide intake",
@@ -45,9 +62,7 @@ def create_app(settings: IntakeSettings, publisher: Publisher, events: EventFact
     })
     async def submit(request: Request, submitter: Annotated[str, Depends(client)]) -> Any:
         """Validate and submit one application; returns its case id (202: decided asynchronously)."""
-        body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            raise HTTPException(413, f"body exceeds {settings.max_body_bytes} bytes")
+        body = await read_limited(request, settings.max_body_bytes)
         try:
             data = loads(body)
         except DecodeError as exc:
