@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -46,20 +47,45 @@ class Screening:
         self.engine = engine
         self.store = store
         self.events = EventFactory("screening", __version__, settings.instance)
+        self._in_batch = False
         self._observe_lists()
 
     def _observe_lists(self) -> None:
         for lst in self.engine.index.lists:
             LIST_ENTRIES.labels(list_id=lst.list_id).set(len(lst.entries))
 
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """Scope of one Kafka batch of the main consumer group: inside it `handle` defers its
+        store writes, and they are written in one transaction when the scope exits normally,
+        i.e. before the stage publishes the outputs and commits the offsets. General licences
+        are re-read once at the start (another instance may share the database)."""
+        if self._in_batch:
+            raise RuntimeError("batches do not nest")
+        await self.store.flush()  # whatever an aborted batch left behind
+        await self.store.refresh_general_licences()
+        self._in_batch = True
+        try:
+            yield
+        finally:
+            self._in_batch = False
+        await self.store.flush()
+
     async def handle(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
-        """Main consumer group: screen accepted applications, project decisions."""
+        """Main consumer group: screen accepted applications, project decisions.
+
+        Outside `batch()` the store writes are made before this returns."""
         if envelope.event_type == "application.accepted":
-            return [await self._screen_accepted(envelope)]
-        if envelope.event_type == "decision.made" and envelope.case_id is not None:
+            out = [self._screen_accepted(envelope)]
+        elif envelope.event_type == "decision.made" and envelope.case_id is not None:
             decision: DecisionMade = envelope.payload
-            await self.store.record_decision(str(envelope.case_id), decision)
-        return []
+            self.store.defer_decision(str(envelope.case_id), decision)
+            out = []
+        else:
+            return []
+        if not self._in_batch:
+            await self.store.flush()
+        return out
 
     async def handle_reference(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
         """Per-instance group: every instance reloads; each re-screens the cases in its store."""
@@ -70,8 +96,11 @@ class Screening:
         self.engine = await asyncio.to_thread(build_engine, self.settings)
         RELOADS.labels(kind=update.kind).inc()
         self._observe_lists()
+        # Cases the main group screened with the previous engine may still have their writes
+        # deferred in its current batch: write them now so they are re-screened below.
+        await self.store.flush()
         on = _today()
-        licences = await self.store.general_licences(on)
+        licences = self.store.valid_general_licences(on)
         out = []
         for case in await self.store.cases_to_rescreen(on):
             result = self.engine.screen(
@@ -102,19 +131,22 @@ class Screening:
 
     async def screen(self, accepted: ApplicationAccepted, on: date) -> ScreeningCompleted:
         """Screen with the store's dispositions and general licences (used by handlers and the API)."""
+        return self._screen(accepted, on)
+
+    def _screen(self, accepted: ApplicationAccepted, on: date) -> ScreeningCompleted:
         return self.engine.screen(
             accepted,
             on,
             is_false_positive=self.store.is_false_positive,
-            general_licences=await self.store.general_licences(on),
+            general_licences=self.store.valid_general_licences(on),
         )
 
-    async def _screen_accepted(self, envelope: Envelope[Any]) -> Outgoing:
+    def _screen_accepted(self, envelope: Envelope[Any]) -> Outgoing:
         accepted: ApplicationAccepted = envelope.payload
         if envelope.case_id is not None:
-            await self.store.remember_case(str(envelope.case_id), str(envelope.correlation_id), accepted)
+            self.store.defer_case(str(envelope.case_id), str(envelope.correlation_id), accepted)
         with LATENCY.time():
-            result = await self.screen(accepted, _today())
+            result = self._screen(accepted, _today())
         SCREENED.labels(route=result.route.value, rescreen="false").inc()
         log.info(
             "screened",

@@ -10,13 +10,17 @@ Three projections, each rebuildable by replaying Kafka:
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from lanthanide.contracts import ApplicationAccepted, DecisionMade, DecisionOutcome, Licence, LicenceType
-from sqlalchemy import Column, Date, DateTime, MetaData, String, Table, Text, event, select
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import Column, Date, DateTime, MetaData, String, Table, Text, bindparam, event, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+#: Case ids per `IN (...)` lookup when a batch of writes is applied (well under SQLite's limit).
+_IN_CHUNK = 500
 
 metadata = MetaData()
 
@@ -61,6 +65,37 @@ class StoredCase:
 
 
 @dataclass(frozen=True, slots=True)
+class _CaseAccepted:
+    """A deferred remember_case."""
+
+    case_id: str
+    correlation_id: str
+    accepted_json: str
+    is_amendment: bool
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _CaseDecided:
+    """A deferred record_decision (its case update; a general licence is a _LicenceIssued)."""
+
+    case_id: str
+    status: str
+    licence_valid_until: date | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _LicenceIssued:
+    number: str
+    licence_json: str
+    valid_until: date
+
+
+_Write = _CaseAccepted | _CaseDecided | _LicenceIssued
+
+
+@dataclass(frozen=True, slots=True)
 class Disposition:
     """A reviewer's verdict on one party / list entry pair."""
 
@@ -74,7 +109,16 @@ class Disposition:
 
 
 class ScreeningStore:
-    """Async access to the three projections. Writes are upserts, so replays are harmless."""
+    """Async access to the three projections. Writes are upserts, so replays are harmless.
+
+    Case and licence writes can be deferred (`defer_case`, `defer_decision`) and applied in
+    order, in one transaction, by `flush`: the Kafka stage flushes once per batch, before it
+    publishes and commits offsets, so a crash before the flush redelivers the batch and the
+    writes are made again. `remember_case` / `record_decision` defer and flush at once.
+    General licences are served from memory: loaded at start, updated as decisions issue them,
+    re-read from the database by `refresh_general_licences` (once per batch, for a database
+    shared by several instances).
+    """
 
     def __init__(self, url: str) -> None:
         self.engine: AsyncEngine = create_async_engine(url)
@@ -89,6 +133,11 @@ class ScreeningStore:
                 cur.close()
 
         self._false_positives: set[tuple[str, str, str]] = set()
+        self._pending: list[_Write] = []
+        self._flush_lock = asyncio.Lock()
+        self._licences: dict[str, Licence] = {}
+        self._licence_json: dict[str, str] = {}
+        self._valid_licences: tuple[date, dict[str, Licence]] | None = None
 
     async def start(self) -> None:
         """Create the tables if needed and cache the false-positive dispositions."""
@@ -99,6 +148,7 @@ class ScreeningStore:
                 await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7423002)")
             await conn.run_sync(metadata.create_all)
         await self._reload_dispositions()
+        await self.refresh_general_licences()
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -114,46 +164,103 @@ class ScreeningStore:
     # ------------------------------------------------------------ cases
 
     async def remember_case(self, case_id: str, correlation_id: str, accepted: ApplicationAccepted) -> None:
-        """Record an accepted application as an open case.
+        """Record an accepted application as an open case (written before returning).
 
         A replayed accepted event must not reopen a decided case; an amendment does.
         """
-        values = {
-            "correlation_id": correlation_id,
-            "accepted_json": accepted.model_dump_json(),
-            "updated_at": datetime.now(UTC),
-        }
-        async with self.engine.begin() as conn:
-            status = (await conn.execute(select(cases.c.status).where(cases.c.case_id == case_id))).scalar()
-            if status is None:
-                await conn.execute(cases.insert().values(case_id=case_id, status="open", **values))
-            elif accepted.is_amendment:
-                await conn.execute(
-                    cases.update()
-                    .where(cases.c.case_id == case_id)
-                    .values(status="open", licence_valid_until=None, **values)
-                )
+        self.defer_case(case_id, correlation_id, accepted)
+        await self.flush()
 
     async def record_decision(self, case_id: str, decision: DecisionMade) -> None:
-        """A decision closes the case, or makes it 'licensed' while its licence is valid."""
+        """A decision closes the case, or makes it 'licensed' while its licence is valid (written
+        before returning)."""
+        self.defer_decision(case_id, decision)
+        await self.flush()
+
+    def defer_case(self, case_id: str, correlation_id: str, accepted: ApplicationAccepted) -> None:
+        """remember_case, applied by the next `flush`."""
+        self._pending.append(
+            _CaseAccepted(case_id, correlation_id, accepted.model_dump_json(), accepted.is_amendment, datetime.now(UTC))
+        )
+
+    def defer_decision(self, case_id: str, decision: DecisionMade) -> None:
+        """record_decision, applied by the next `flush`; an issued general licence is known at once."""
         licence = decision.licence
         status = "licensed" if decision.outcome is DecisionOutcome.APPROVED and licence else "closed"
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                cases.update()
-                .where(cases.c.case_id == case_id)
-                .values(
-                    status=status,
-                    licence_valid_until=licence.valid_until if licence else None,
-                    updated_at=datetime.now(UTC),
-                )
-            )
+        now = datetime.now(UTC)
+        self._pending.append(_CaseDecided(case_id, status, licence.valid_until if licence else None, now))
         if licence is not None and licence.type is LicenceType.GENERAL:
-            await self._upsert(
-                general_licences,
-                {"number": licence.number},
-                {"licence_json": licence.model_dump_json(), "valid_until": licence.valid_until},
+            text = licence.model_dump_json()
+            self._pending.append(_LicenceIssued(licence.number, text, licence.valid_until))
+            self._learn_licence(licence, text)
+
+    @property
+    def pending_writes(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> None:
+        """Apply the deferred writes in order, in one transaction; on failure they stay pending."""
+        async with self._flush_lock:
+            if not self._pending:
+                return
+            writes, self._pending = self._pending, []
+            try:
+                async with self.engine.begin() as conn:
+                    await self._apply(conn, writes)
+            except BaseException:
+                self._pending[:0] = writes
+                raise
+
+    async def _apply(self, conn: AsyncConnection, writes: list[_Write]) -> None:
+        """The writes' net effect, computed from the current statuses: same outcome as applying
+        them one by one (insert an unknown case as open; an amendment reopens a known case; a
+        decision updates a known case; a general licence is upserted)."""
+        ids = list(dict.fromkeys(w.case_id for w in writes if not isinstance(w, _LicenceIssued)))
+        known: set[str] = set()
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i : i + _IN_CHUNK]
+            known.update((await conn.execute(select(cases.c.case_id).where(cases.c.case_id.in_(chunk)))).scalars())
+        inserts: dict[str, dict[str, Any]] = {}
+        updates: dict[str, dict[str, Any]] = {}
+        licences: dict[str, _LicenceIssued] = {}
+        for w in writes:
+            if isinstance(w, _LicenceIssued):
+                licences[w.number] = w
+                continue
+            row = inserts.get(w.case_id)
+            exists = row is not None or w.case_id in known
+            if isinstance(w, _CaseAccepted):
+                values = {"correlation_id": w.correlation_id, "accepted_json": w.accepted_json, "updated_at": w.at}
+                if not exists:
+                    inserts[w.case_id] = {"case_id": w.case_id, "status": "open", "licence_valid_until": None, **values}
+                    continue
+                if not w.is_amendment:
+                    continue
+                values.update(status="open", licence_valid_until=None)
+            else:
+                if not exists:
+                    continue  # an UPDATE of an unknown case changes nothing
+                values = {"status": w.status, "licence_valid_until": w.licence_valid_until, "updated_at": w.at}
+            (row if row is not None else updates.setdefault(w.case_id, {})).update(values)
+        if inserts:
+            await conn.execute(cases.insert(), list(inserts.values()))
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for case_id, values in updates.items():
+            by_columns.setdefault(tuple(sorted(values)), []).append({"b_case_id": case_id, **values})
+        for columns, rows in by_columns.items():
+            stmt = (
+                cases.update()
+                .where(cases.c.case_id == bindparam("b_case_id"))
+                .values({c: bindparam(c) for c in columns})
             )
+            await conn.execute(stmt, rows)
+        for lic in licences.values():
+            values = {"licence_json": lic.licence_json, "valid_until": lic.valid_until}
+            result = await conn.execute(
+                general_licences.update().where(general_licences.c.number == lic.number).values(**values)
+            )
+            if result.rowcount == 0:
+                await conn.execute(general_licences.insert().values(number=lic.number, **values))
 
     async def cases_to_rescreen(self, on: date) -> list[StoredCase]:
         """Open cases and cases whose licence is still valid on a date."""
@@ -174,10 +281,38 @@ class ScreeningStore:
         ]
 
     async def general_licences(self, on: date) -> dict[str, Licence]:
-        """Issued general licences still valid on a date, by number."""
+        """Issued general licences still valid on a date, by number (from memory)."""
+        return self.valid_general_licences(on)
+
+    def valid_general_licences(self, on: date) -> dict[str, Licence]:
+        """Issued general licences still valid on a date, by number. Shared: do not modify."""
+        cached = self._valid_licences
+        if cached is None or cached[0] != on:
+            valid = {n: lic for n, lic in self._licences.items() if lic.valid_until >= on}
+            cached = self._valid_licences = (on, valid)
+        return cached[1]
+
+    async def refresh_general_licences(self) -> None:
+        """Re-read the issued general licences (another instance on the same database may have
+        recorded some); the ones learnt from decisions not yet flushed are kept."""
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(general_licences).where(general_licences.c.valid_until >= on))).all()
-        return {r.number: Licence.model_validate_json(r.licence_json) for r in rows}
+            rows = (await conn.execute(select(general_licences.c.number, general_licences.c.licence_json))).all()
+        texts = {r.number: r.licence_json for r in rows}
+        texts.update({w.number: w.licence_json for w in self._pending if isinstance(w, _LicenceIssued)})
+        if texts == self._licence_json:
+            return
+        old, known = self._licences, self._licence_json
+        self._licences = {
+            n: old[n] if known.get(n) == text else Licence.model_validate_json(text) for n, text in texts.items()
+        }
+        self._licence_json = texts
+        self._valid_licences = None
+
+    def _learn_licence(self, licence: Licence, text: str) -> None:
+        # Copy on write: dicts handed out by valid_general_licences stay as they were.
+        self._licences = {**self._licences, licence.number: licence}
+        self._licence_json = {**self._licence_json, licence.number: text}
+        self._valid_licences = None
 
     # ------------------------------------------------------------ dispositions
 

@@ -16,6 +16,7 @@ for conflicting legal forms.
 from __future__ import annotations
 
 from array import array
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,7 @@ from lanthanide_screening.matching.normalise import (
     NORMALISATION_VERSION,
     NormalisedName,
     normalise_name,
+    normalise_name_uncached,
     skeleton,
 )
 
@@ -49,6 +51,10 @@ PART_NAMES = ("han_exact", "sort", "compact", "subset", "phonetic")
 TYPE_MISMATCH_PENALTY = 0.85  # person vs organisation
 VEHICLE_PENALTY = 0.75  # vessel / aircraft vs a party that is neither
 LEGAL_FORM_PENALTY = 0.97  # both names carry legal forms and they differ
+#: Searches remembered per index (least recently used dropped first): real traffic screens the
+#: same exporters, consignees and end users again and again. An index never changes once built
+#: (a list or reference update builds a new one), so a remembered result is the result.
+SEARCH_CACHE_SIZE = 20_000
 
 
 def _trigrams(text: str) -> set[str]:
@@ -118,14 +124,18 @@ class NameIndex:
     _pairs_name: array[int] = field(default_factory=lambda: array("i"))
     _offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     _postings: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    _searches: OrderedDict[tuple[str, str | None, float, int], tuple[Match, ...]] = field(default_factory=OrderedDict)
+    search_cache_size: int = SEARCH_CACHE_SIZE
 
     def add(self, lst: RestrictedList) -> None:
         """Index every name of every entry of a list (call `build` once after the last add)."""
+        self._searches.clear()
         li = len(self.lists)
         self.lists.append(lst)
         for ei, entry in enumerate(lst.entries):
             for ni, name in enumerate(entry.names):
-                norm = normalise_name(name.name)
+                # Uncached: list names would only push the screened names out of the memo.
+                norm = normalise_name_uncached(name.name)
                 if not norm.tokens and not norm.han:
                     continue
                 nid = len(self._keys)
@@ -154,6 +164,7 @@ class NameIndex:
         self._offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
         self._pairs_gram = array("i")
         self._pairs_name = array("i")
+        self._searches.clear()
         return self
 
     def __len__(self) -> int:
@@ -184,6 +195,19 @@ class NameIndex:
 
     def search(self, name: str, *, entity_type: str | None = None, threshold: float = 0.0, top: int = 5) -> list[Match]:
         """The best matches of a name, one per entry, best first, with score >= threshold."""
+        key = (name, entity_type, threshold, top)
+        cache = self._searches
+        found = cache.get(key)
+        if found is None:
+            found = tuple(self._search(name, entity_type, threshold, top))
+            cache[key] = found
+            if len(cache) > self.search_cache_size:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(key)
+        return list(found)
+
+    def _search(self, name: str, entity_type: str | None, threshold: float, top: int) -> list[Match]:
         query = normalise_name(name)
         if not query.tokens and not query.han:
             return []

@@ -237,8 +237,14 @@ class NormalisedName:
         return " ".join(sorted(skeleton(t) for t in self.tokens))
 
 
-def normalise_name(name: str) -> NormalisedName:
+def normalise_name_uncached(name: str) -> NormalisedName:
     """Normalise one name (see the module docstring for the steps)."""
     tokens = fold(name).split()
     core, forms = _split_legal_forms(tokens)
     return NormalisedName(original=name, tokens=tuple(core), legal_forms=frozenset(forms), han=han_key(name))
+
+
+@lru_cache(maxsize=65_536)
+def normalise_name(name: str) -> NormalisedName:
+    """Normalise one name, remembered (the result is immutable; screened names recur a lot)."""
+    return normalise_name_uncached(name)
