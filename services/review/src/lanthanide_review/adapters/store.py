@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import orjson
 from lanthanide.contracts import DecisionOutcome, Licence, Route
 from lanthanide.events import Outgoing
 from lanthanide.serde import encode
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import bindparam, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from lanthanide_review.adapters import orm
@@ -39,10 +40,19 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
+def _json_dumps(value: Any) -> str:
+    # JSON columns through orjson (several times faster than json.dumps; the stored text is
+    # compact, read back the same). Non-string keys are written as strings like json.dumps.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+_JSON = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+
+
 def make_engine(url: str) -> AsyncEngine:
     """An async engine. SQLite: one pooled connection, WAL, BEGIN IMMEDIATE for real isolation."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, **_JSON)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -58,7 +68,7 @@ def make_engine(url: str) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True, **_JSON)
 
 
 def _migrations_dir() -> Path:
@@ -163,6 +173,75 @@ def licence_from_row(row: Any) -> LicenceRecord:
     )
 
 
+def outgoing_rows(
+    case_id: UUID | None,
+    outgoing: Sequence[Outgoing],
+    now: datetime,
+    outbox_rows: list[dict[str, Any]],
+    history_rows: list[dict[str, Any]],
+) -> None:
+    """Append the outbox rows of `outgoing` (and the case history rows, if for a case)."""
+    case_key = str(case_id) if case_id is not None else None
+    for out in outgoing:
+        env = out.envelope
+        event_id = str(env.event_id)
+        outbox_rows.append({
+            "event_id": event_id,
+            "topic": out.topic,
+            "event_type": env.event_type,
+            "body": encode(env).decode(),
+            "created_at": now,
+        })
+        if case_key is None:
+            continue
+        payload = env.payload
+        if env.event_type == "case.event":
+            history_rows.append({
+                "case_id": case_key,
+                "event_id": event_id,
+                "event_type": env.event_type,
+                "kind": payload.kind.value,
+                "actor": payload.actor,
+                "from_state": payload.from_state,
+                "to_state": payload.to_state,
+                "reason": payload.reason,
+                "details": payload.details,
+                "occurred_at": env.occurred_at,
+            })
+        else:
+            history_rows.append({
+                "case_id": case_key,
+                "event_id": event_id,
+                "event_type": env.event_type,
+                "kind": payload.outcome.value,
+                "actor": payload.decided_by,
+                "from_state": None,
+                "to_state": None,
+                "reason": None,
+                "details": {
+                    "decision_id": str(payload.decision_id),
+                    "rule_ids": payload.rule_ids,
+                    "reasons": [r.model_dump() for r in payload.reasons],
+                },
+                "occurred_at": env.occurred_at,
+            })
+
+
+def _chunks(keys: Sequence[str], size: int = 1000) -> list[Sequence[str]]:
+    return [keys[i:i + size] for i in range(0, len(keys), size)]
+
+
+# Built once: executed with lists of parameter dicts (executemany); SQLAlchemy caches their
+# compiled form, so a Kafka batch costs one compile lookup per table, not one per row.
+_INSERT_PROCESSED = insert(orm.processed_events)
+_INSERT_OUTBOX = insert(orm.outbox)
+_INSERT_HISTORY = insert(orm.case_history)
+_INSERT_CASE = insert(orm.cases)
+_UPDATE_CASE = update(orm.cases).where(
+    orm.cases.c.case_id == bindparam("b_case_id"), orm.cases.c.version == bindparam("b_expected")
+)
+
+
 # ---------------------------------------------------------------- unit of work
 
 
@@ -219,41 +298,116 @@ class UnitOfWork:
         # decision writes ~4 outbox and ~4 history rows, and statement building dominated.
         outbox_rows: list[dict[str, Any]] = []
         history_rows: list[dict[str, Any]] = []
-        for out in outgoing:
-            env = out.envelope
-            outbox_rows.append({
-                "event_id": str(env.event_id),
-                "topic": out.topic,
-                "event_type": env.event_type,
-                "body": encode(env).decode(),
-                "created_at": now,
-            })
-            if case_id is None:
-                continue
-            payload = env.payload
-            is_case_event = env.event_type == "case.event"
-            history_rows.append({
-                "case_id": str(case_id),
-                "event_id": str(env.event_id),
-                "event_type": env.event_type,
-                "kind": payload.kind.value if is_case_event else payload.outcome.value,
-                "actor": payload.actor if is_case_event else payload.decided_by,
-                "from_state": payload.from_state if is_case_event else None,
-                "to_state": payload.to_state if is_case_event else None,
-                "reason": payload.reason if is_case_event else None,
-                "details": payload.details
-                if is_case_event
-                else {
-                    "decision_id": str(payload.decision_id),
-                    "rule_ids": payload.rule_ids,
-                    "reasons": [r.model_dump() for r in payload.reasons],
-                },
-                "occurred_at": env.occurred_at,
-            })
-        if outbox_rows:
-            await self.conn.execute(insert(orm.outbox), outbox_rows)
-        if history_rows:
-            await self.conn.execute(insert(orm.case_history), history_rows)
+        outgoing_rows(case_id, outgoing, now, outbox_rows, history_rows)
+        await self.write_rows(outbox=outbox_rows, history=history_rows)
+
+    async def write_rows(
+        self,
+        *,
+        outbox: Sequence[dict[str, Any]] = (),
+        history: Sequence[dict[str, Any]] = (),
+        processed: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """Insert prepared outbox, history and processed-event rows (one executemany per table).
+
+        Processed marks first: a concurrent writer that applied the same event makes this fail
+        early on the primary key (IntegrityError), before anything else is sent to the server.
+        """
+        if processed:
+            await self.conn.execute(_INSERT_PROCESSED, list(processed))
+        if outbox:
+            await self.conn.execute(_INSERT_OUTBOX, list(outbox))
+        if history:
+            await self.conn.execute(_INSERT_HISTORY, list(history))
+
+    # ------------------------------------------------------------ many at once (Kafka batches)
+
+    async def processed_among(self, event_ids: Sequence[UUID]) -> set[str]:
+        """Which of these input events were applied already (one query)."""
+        found: set[str] = set()
+        keys = list(dict.fromkeys(str(e) for e in event_ids))
+        for chunk in _chunks(keys):
+            rows = await self.conn.execute(
+                select(orm.processed_events.c.event_id).where(orm.processed_events.c.event_id.in_(chunk))
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    async def get_cases(self, case_ids: Sequence[UUID]) -> dict[UUID, Case]:
+        """The existing cases among these ids, locked for update in case_id order (one query per
+        1,000 ids; the fixed order keeps two instances from deadlocking on PostgreSQL)."""
+        out: dict[UUID, Case] = {}
+        keys = sorted({str(c) for c in case_ids})
+        for chunk in _chunks(keys):
+            stmt = (
+                select(orm.cases)
+                .where(orm.cases.c.case_id.in_(chunk))
+                .order_by(orm.cases.c.case_id)
+                .with_for_update()
+            )
+            for row in (await self.conn.execute(stmt)).all():
+                self._versions[row.case_id] = row.version
+                case = case_from_row(row)
+                out[case.case_id] = case
+        return out
+
+    async def get_licences(self, numbers: Sequence[str]) -> dict[str, LicenceRecord]:
+        """The licences with these numbers, locked for update in number order."""
+        out: dict[str, LicenceRecord] = {}
+        for chunk in _chunks(sorted(set(numbers))):
+            stmt = (
+                select(orm.licences)
+                .where(orm.licences.c.number.in_(chunk))
+                .order_by(orm.licences.c.number)
+                .with_for_update()
+            )
+            for row in (await self.conn.execute(stmt)).all():
+                self._licence_versions[row.number] = row.version
+                out[row.number] = licence_from_row(row)
+        return out
+
+    async def save_cases(self, changed: Sequence[tuple[Case, datetime, int]]) -> None:
+        """Write (case, now, saves) once each: new cases inserted, read ones updated only if their
+        version is still the one read (else ConcurrencyConflict). `saves` is how many units of
+        work changed the case, so the version advances as if each had been saved on its own."""
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        expected_versions: dict[str, int] = {}
+        for case, now, saves in changed:
+            values = _case_to_row(case, now)
+            key = values["case_id"]
+            if key not in self._versions:
+                values["version"] = saves
+                inserts.append(values)
+            else:
+                values["version"] = self._versions[key] + saves
+                values["b_case_id"] = key
+                values["b_expected"] = self._versions[key]
+                del values["case_id"]
+                updates.append(values)
+            expected_versions[key] = values["version"]
+        if inserts:
+            await self.conn.execute(_INSERT_CASE, inserts)
+        if updates:
+            result = await self.conn.execute(_UPDATE_CASE, updates)
+            if self.conn.dialect.supports_sane_multi_rowcount:
+                if result.rowcount != len(updates):
+                    raise ConcurrencyConflict("a case of the batch changed concurrently")
+            else:
+                # asyncpg reports no rowcount for executemany: read the versions back instead
+                # (the rows are locked by get_cases, so this is a belt-and-braces check).
+                keys = [u["b_case_id"] for u in updates]
+                seen = {}
+                for chunk in _chunks(keys):
+                    rows = await self.conn.execute(
+                        select(orm.cases.c.case_id, orm.cases.c.version).where(orm.cases.c.case_id.in_(chunk))
+                    )
+                    seen.update({r.case_id: r.version for r in rows})
+                if any(seen.get(k) != expected_versions[k] for k in keys):
+                    raise ConcurrencyConflict("a case of the batch changed concurrently")
+        for case, _now, _saves in changed:
+            key = str(case.case_id)
+            self._versions[key] = case.version = expected_versions[key]
 
     async def history(self, case_id: UUID) -> list[dict[str, Any]]:
         rows = (
@@ -299,7 +453,8 @@ class UnitOfWork:
         self._licence_versions[number] = row.version
         return licence_from_row(row)
 
-    async def save_licence(self, rec: LicenceRecord, now: datetime) -> None:
+    async def save_licence(self, rec: LicenceRecord, now: datetime, saves: int = 1) -> None:
+        """Insert or (optimistically) update a licence; `saves` as in `save_cases`."""
         number = rec.licence.number
         values = {
             "case_id": rec.case_id,
@@ -312,18 +467,20 @@ class UnitOfWork:
             "updated_at": now,
         }
         if number not in self._licence_versions:
-            await self.conn.execute(insert(orm.licences).values(number=number, created_at=now, version=1, **values))
-            self._licence_versions[number] = 1
+            await self.conn.execute(
+                insert(orm.licences).values(number=number, created_at=now, version=saves, **values)
+            )
+            self._licence_versions[number] = saves
             return
         expected = self._licence_versions[number]
         result = await self.conn.execute(
             update(orm.licences)
             .where(orm.licences.c.number == number, orm.licences.c.version == expected)
-            .values(version=expected + 1, **values)
+            .values(version=expected + saves, **values)
         )
         if result.rowcount != 1:
             raise ConcurrencyConflict(f"licence {number} changed concurrently")
-        self._licence_versions[number] = expected + 1
+        self._licence_versions[number] = expected + saves
 
     async def licences(self) -> list[LicenceRecord]:
         rows = (await self.conn.execute(select(orm.licences).order_by(orm.licences.c.number))).all()
@@ -359,6 +516,27 @@ class UnitOfWork:
         )
         if result.rowcount != 1:
             raise ConcurrencyConflict(f"licence number counter for {numbers.year} moved")
+
+    async def claim_licence_numbers(self, year: int, read: int | None, next_sequence: int) -> None:
+        """Move the year's counter from `read` (None: no row yet) to `next_sequence` if nobody
+        moved it since it was read (else IntegrityError or ConcurrencyConflict)."""
+        if read is None:
+            await self.conn.execute(insert(orm.licence_counters).values(year=year, next_sequence=next_sequence))
+            return
+        result = await self.conn.execute(
+            update(orm.licence_counters)
+            .where(orm.licence_counters.c.year == year, orm.licence_counters.c.next_sequence == read)
+            .values(next_sequence=next_sequence)
+        )
+        if result.rowcount != 1:
+            raise ConcurrencyConflict(f"licence number counter for {year} moved")
+
+    async def licence_counter(self, year: int) -> int | None:
+        """The year's next sequence as stored, None if there is no row yet."""
+        value = await self.conn.scalar(
+            select(orm.licence_counters.c.next_sequence).where(orm.licence_counters.c.year == year)
+        )
+        return None if value is None else int(value)
 
     async def shipment_seen(self, shipment_id: str) -> bool:
         found = await self.conn.scalar(

@@ -111,6 +111,8 @@ class Case:
     # Produced by the last operation, not persisted on the case itself.
     outbox: list[BaseModel] = field(default_factory=list)
     new_licence: LicenceRecord | None = None
+    # The validated form of `application` when known (set with it; never persisted).
+    _app: Application | None = field(default=None, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------ creation and screening
 
@@ -125,6 +127,7 @@ class Case:
             correlation_id=correlation_id,
             created_at=now,
         )
+        case._app = result.application
         case._event(
             CaseEventKind.RECEIVED, SYSTEM, None, S.RECEIVED, details={"external_reference": result.external_reference}
         )
@@ -132,7 +135,10 @@ class Case:
 
     @property
     def app(self) -> Application:
-        return Application.model_validate(self.application)
+        """The application, validated (once: `application` is only replaced with `_app`)."""
+        if self._app is None:
+            self._app = Application.model_validate(self.application)
+        return self._app
 
     @property
     def is_decided(self) -> bool:
@@ -183,7 +189,9 @@ class Case:
 
     def _keep_screening(self, result: ScreeningCompleted) -> None:
         self.screening = result.model_dump(mode="json")
-        self.application = result.application.model_dump(mode="json")
+        # The screening's own dump of the application (the same JSON), not a second dump.
+        self.application = self.screening["application"]
+        self._app = result.application
 
     def _route(self, result: ScreeningCompleted, ctx: Context) -> None:
         policy = ctx.policy

@@ -31,8 +31,8 @@ from lanthanide.topics import Topics
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
-from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfWork
-from lanthanide_review.domain.licences import LicenceRecord
+from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfWork, outgoing_rows
+from lanthanide_review.domain.licences import LicenceNumbers, LicenceRecord
 from lanthanide_review.domain.model import SYSTEM, Case, Context
 from lanthanide_review.domain.policy import RoutingPolicy, routing_change
 from lanthanide_review.domain.roles import ConflictRegister
@@ -44,6 +44,27 @@ T = TypeVar("T")
 
 #: A reviewer action: a domain call on the case (and its licence, for licence actions).
 Operation = Callable[[Case, Context, LicenceRecord | None], None]
+
+#: What bad data in one input event raises: that event is dead-lettered, the others go on.
+#: Anything else (database, Kafka, bugs) fails the batch, which is redelivered and deduplicated.
+BAD_EVENT_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, TypeError, LookupError)
+
+#: How many bad events the one-transaction path leaves out (re-running the batch without them)
+#: before it hands the rest of the batch to the one-transaction-per-event path.
+MAX_BATCH_EXCLUSIONS = 3
+
+
+#: What makes a batch transaction fall back to one transaction per event.
+_FALL_BACK: tuple[type[Exception], ...] = (ConcurrencyConflict, IntegrityError, *BAD_EVENT_ERRORS)
+
+
+class _BadEvent(Exception):
+    """Internal: the event at `index` raised bad-data error `error` while applied in memory."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index)
+        self.index = index
+        self.error = error
 
 
 class CaseNotFound(LookupError):
@@ -175,6 +196,139 @@ class ReviewService:
 
         await self._retrying(work)
 
+    async def handle_batch(self, items: Sequence[tuple[Envelope[Any], str]]) -> list[tuple[int, Exception]]:
+        """Apply a Kafka batch of input events in order, each exactly once; returns the events
+        (index into `items`, error) that failed on bad data: the caller dead-letters them.
+
+        Consecutive screening results are applied in ONE transaction (`_screenings_at_once`);
+        other events (shipment reports) go one transaction each through `handle`, in order.
+        """
+        failures: list[tuple[int, Exception]] = []
+        run: list[int] = []
+        for i, (envelope, topic) in enumerate(items):
+            if isinstance(envelope.payload, ScreeningCompleted):
+                run.append(i)
+                continue
+            if run:
+                failures += await self._screening_run(items, run)
+                run = []
+            try:
+                await self.handle(envelope, topic)
+            except BAD_EVENT_ERRORS as exc:
+                failures.append((i, exc))
+        if run:
+            failures += await self._screening_run(items, run)
+        return failures
+
+    async def _screening_run(
+        self, items: Sequence[tuple[Envelope[Any], str]], run: list[int]
+    ) -> list[tuple[int, Exception]]:
+        """Screening results in one transaction; a bad one is left out and the rest re-applied
+        (what it would have changed was only in memory). A concurrent writer (ConcurrencyConflict,
+        IntegrityError), or more than MAX_BATCH_EXCLUSIONS bad events, hands the run to the
+        proven path: one transaction per event, with its own retries."""
+        failures: list[tuple[int, Exception]] = []
+        todo = list(run)
+        while len(failures) <= MAX_BATCH_EXCLUSIONS:
+            try:
+                async with self.store.unit_of_work() as uow:
+                    await self._screenings_at_once(uow, [(i, *items[i]) for i in todo])
+                return failures
+            except _BadEvent as bad:
+                failures.append((bad.index, bad.error))
+                todo.remove(bad.index)
+            except _FALL_BACK as exc:
+                # A concurrent writer, or bad data only the writes showed (not one event's):
+                # one by one, where each event is retried or dead-lettered on its own.
+                log.info("batch_one_by_one", events=len(todo), error=type(exc).__name__)
+                break
+        for i in todo:
+            envelope, topic = items[i]
+            try:
+                await self.handle(envelope, topic)
+            except BAD_EVENT_ERRORS as exc:
+                failures.append((i, exc))
+        return failures
+
+    async def _screenings_at_once(self, uow: UnitOfWork, events: Sequence[tuple[int, Envelope[Any], str]]) -> None:
+        """Apply screening results in order against cases read once (several results for one case
+        see each other's changes) and write everything with one statement per table.
+
+        Same outcome as `handle` for each event in turn: dedup by event_id, the case and its
+        licence read locked, version bumped once per event, licence numbers taken in order.
+        """
+        if not events:
+            return
+        done = await uow.processed_among([env.event_id for _, env, _ in events])
+        pending: list[tuple[int, Envelope[Any], str]] = []
+        for i, env, topic in events:
+            key = str(env.event_id)
+            if key in done:
+                continue
+            done.add(key)  # the same event twice in one batch: applied once
+            pending.append((i, env, topic))
+        if not pending:
+            return
+        cases = await uow.get_cases([env.case_id for _, env, _ in pending if env.case_id is not None])
+        licences = await uow.get_licences([c.licence_number for c in cases.values() if c.licence_number])
+        counters: dict[int, tuple[int | None, int]] = {}  # year -> (as read, next)
+        case_saves: dict[UUID, tuple[Case, datetime, int]] = {}
+        licence_saves: dict[str, tuple[LicenceRecord, datetime, int]] = {}
+        outbox: list[dict[str, Any]] = []
+        history: list[dict[str, Any]] = []
+        processed: list[dict[str, Any]] = []
+        for i, env, topic in pending:
+            now = self.clock()
+            ctx = self.context(now)
+            year = ctx.today.year
+            if year not in counters:
+                read = await uow.licence_counter(year)
+                counters[year] = (read, read or 1)
+            ctx.numbers = LicenceNumbers(year=year, next_sequence=counters[year][1])
+            result: ScreeningCompleted = env.payload
+            try:
+                if env.case_id is None:
+                    raise ValueError("case_id: a screening.completed event must carry the case id")
+                case = cases.get(env.case_id)
+                if case is None:
+                    case = Case.open(env.case_id, result, env.correlation_id, now)
+                licence = licences.get(case.licence_number) if case.licence_number else None
+                case.on_screening(result, ctx, licence)
+                outgoing = self._envelopes(case.case_id, case.correlation_id, case.outbox, env)
+                outgoing_rows(case.case_id, outgoing, now, outbox, history)
+            except BAD_EVENT_ERRORS as exc:
+                # The cases in memory (and the rows) may be half changed: start over without it.
+                raise _BadEvent(i, exc) from exc
+            cases[case.case_id] = case
+            if ctx.numbers.used:
+                counters[year] = (counters[year][0], ctx.numbers.next_sequence + 1)
+            saves = case_saves.get(case.case_id, (case, now, 0))[2]
+            case_saves[case.case_id] = (case, now, saves + 1)
+            for rec in (case.new_licence, licence):
+                if rec is not None:
+                    number = rec.licence.number
+                    licences[number] = rec
+                    licence_saves[number] = (rec, now, licence_saves.get(number, (rec, now, 0))[2] + 1)
+            case.outbox.clear()
+            case.new_licence = None
+            processed.append({"event_id": str(env.event_id), "topic": topic, "processed_at": now})
+            log.debug(
+                "case_updated",
+                case_id=str(case.case_id),
+                state=case.state.value,
+                route=result.route.value,
+                rescreen=result.is_rescreen,
+            )
+        for year, (read, next_sequence) in counters.items():
+            if next_sequence != (read or 1):
+                await uow.claim_licence_numbers(year, read, next_sequence)
+        await uow.write_rows(processed=processed)
+        await uow.save_cases(list(case_saves.values()))
+        for rec, now, saves in licence_saves.values():
+            await uow.save_licence(rec, now, saves)
+        await uow.write_rows(outbox=outbox, history=history)
+        log.info("batch_applied", events=len(pending), cases=len(case_saves))
+
     async def _on_screening(self, uow: UnitOfWork, env: Envelope[Any], now: datetime) -> None:
         result: ScreeningCompleted = env.payload
         if env.case_id is None:
@@ -202,7 +356,7 @@ class ReviewService:
         if await uow.shipment_seen(shipment.shipment_id):
             return  # the same shipment reported again under a new event id
         licence = await uow.get_licence(shipment.licence_number)
-        record = {
+        record: dict[str, Any] = {
             "shipment_id": shipment.shipment_id,
             "licence_number": shipment.licence_number,
             "item_index": shipment.item_index,
