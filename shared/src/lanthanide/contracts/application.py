@@ -11,6 +11,7 @@ import unicodedata
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Self
 
 import pycountry
@@ -62,8 +63,12 @@ def _country_overrides() -> dict[str, str]:
 _COUNTRY_OVERRIDES = _country_overrides()
 
 
+@lru_cache(maxsize=4096)
 def normalise_country(value: str) -> str:
-    """ISO 3166-1 alpha-2 from an alpha-2, alpha-3, numeric code or an English name."""
+    """ISO 3166-1 alpha-2 from an alpha-2, alpha-3, numeric code or an English name.
+
+    Cached (bounded): every service decodes the same few dozen countries over and over, and the
+    pycountry lookup was a sixth of an envelope's decode. Invalid values raise and are not cached."""
     raw = normalise_text(value)
     key = raw.upper()
     if key in _COUNTRY_OVERRIDES:
@@ -80,8 +85,9 @@ def normalise_country(value: str) -> str:
     return str(found.alpha_2)
 
 
+@lru_cache(maxsize=1024)
 def normalise_currency(value: str) -> str:
-    """ISO 4217 alphabetic code."""
+    """ISO 4217 alphabetic code (cached, like normalise_country)."""
     code = normalise_text(value).upper()
     if pycountry.currencies.get(alpha_3=code) is None:
         raise ValueError(f"unknown currency {code[:10]!r}: use an ISO 4217 code such as 'USD' or 'CNY'")
