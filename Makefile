@@ -3,12 +3,13 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install kafka-jars run test test-unit test-chaos bench docs up down lint fmt clean
+.PHONY: help install kafka-jars run test test-unit test-chaos bench bench-cpu docs up down lint fmt clean
 
 help:
 	@echo "make run    - real Kafka (KRaft, Maven jars) + every service as its own process, SQLite stores"
 	@echo "make test   - unit, integration and end-to-end tests against a real broker and PostgreSQL"
 	@echo "make bench  - benchmarks, reports in bench/results/"
+	@echo "make bench-cpu - CPU per 1,000 applications of each service, replayed in-process"
 	@echo "make up     - the same stack in docker compose (needs a Docker engine)"
 	@echo "make docs   - JSON Schema and AsyncAPI documents into docs/"
 	@echo "make lint   - ruff and mypy"
@@ -34,6 +35,11 @@ test-chaos: install kafka-jars
 
 bench: install kafka-jars
 	$(UV) run python bench/run_all.py
+
+# In-process replays of a captured corpus: one service's CPU, free of Kafka and of the others.
+bench-cpu: install kafka-jars
+	test -f bench/results/corpus.jsonl || $(UV) run python bench/capture.py
+	for svc in screening review audit notification; do $(UV) run python bench/cpu_$$svc.py || exit 1; done
 
 docs: install
 	$(UV) run lanthanide schema export --out docs/schemas

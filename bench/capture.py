@@ -1,13 +1,15 @@
 """Capture a corpus of real pipeline records for in-process CPU benchmarks of one service.
 
-    uv run python bench/capture.py [--applications 1000] [--out bench/results/corpus.jsonl]
+    uv run python bench/capture.py [--applications 1000] [--rate R] [--out bench/results/corpus.jsonl]
 
-Starts one Kafka broker and the five services (as `make bench` does), submits the benchmark's
-auto-decided mix (bench/loadgen.py), waits for every decision, then writes every record of
-every lanthanide topic as one JSON line: {"topic", "partition", "offset", "key", "value"}
-(key and value as UTF-8 text). `bench/cpu.py` replays these records through a service's
-handlers without Kafka, so a change to one service can be measured in CPU seconds per
-1,000 applications on a noisy machine.
+Starts one Kafka broker and the five services (as `make bench` does), warms them up with 20
+applications, submits the benchmark's auto-decided mix (bench/loadgen.py), flat out or at
+`--rate` per second, waits for every decision, then writes every record of every lanthanide
+topic as one JSON line: {"topic", "partition", "offset", "timestamp", "key", "value"} (key and
+value as UTF-8 text, timestamp in ms). The bench/cpu_<service>.py scripts (`make bench-cpu`)
+replay these records through one service's handlers without Kafka, so a change to one service
+can be measured in CPU seconds per 1,000 applications on a noisy machine; the timestamps give
+the latency of each hop.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ async def dump_topics(bootstrap: str, topics: list[str], out: Path) -> int:
                     for r in records:
                         fh.write(orjson.dumps({
                             "topic": tp.topic, "partition": tp.partition, "offset": r.offset,
-                            "key": (r.key or b"").decode(), "value": (r.value or b"").decode(),
+                            "timestamp": r.timestamp, "key": (r.key or b"").decode(),
+                            "value": (r.value or b"").decode(),
                         }) + b"\n")
                         written += 1
     finally:
@@ -56,7 +59,7 @@ async def dump_topics(bootstrap: str, topics: list[str], out: Path) -> int:
     return written
 
 
-async def capture(n: int, out: Path) -> None:
+async def capture(n: int, out: Path, rate: float | None = None) -> None:
     runner = load_runner()
     with tempfile.TemporaryDirectory(prefix="lanthanide-capture-") as tmp:
         work = Path(tmp)
@@ -74,8 +77,13 @@ async def capture(n: int, out: Path) -> None:
             producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
             await producer.start()
             try:
-                subs = build_submissions(f"CAPTURE-{int(time.time())}", n)
-                sent = await offer(producer, Topics.APPLICATIONS_SUBMITTED, subs, None)
+                tag = f"CAPTURE-{int(time.time())}"
+                warm = build_submissions(f"{tag}-WARM", 20)  # services finish starting on these
+                await offer(producer, Topics.APPLICATIONS_SUBMITTED, warm, None)
+                if not await collector.wait_all({s.key for s in warm}, stall_s=240, cap_s=300):
+                    raise RuntimeError("warm-up applications were not decided")
+                subs = build_submissions(tag, n)
+                sent = await offer(producer, Topics.APPLICATIONS_SUBMITTED, subs, rate)
                 if not await collector.wait_all(set(sent), stall_s=120, cap_s=900):
                     raise RuntimeError("not every application was decided")
             finally:
@@ -94,10 +102,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--applications", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "corpus.jsonl")
+    parser.add_argument("--rate", type=float, default=None, help="submissions per second (default: flat out)")
     args = parser.parse_args()
     os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    asyncio.run(capture(args.applications, args.out))
+    asyncio.run(capture(args.applications, args.out, args.rate))
 
 
 if __name__ == "__main__":
