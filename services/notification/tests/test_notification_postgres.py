@@ -26,6 +26,16 @@ async def test_delivery_log_and_contacts_on_postgres(postgres_url: str) -> None:
         assert found is not None and found.result.status == "failed" and found.result.attempts == 5
         assert await store.dead_letter_count() == 1
 
+        # Batched: one read and one write per batch, same conflict rule (the first record stands).
+        other = Target("webhook", "https://erp.example/other")
+        await store.record_many([(notice, target, DeliveryResult("delivered", 1, 200), "{}"),
+                                 (notice, other, DeliveryResult("failed", 3, 500, "HTTP 500"), "{}")])
+        many = await store.find_many([(notice.event_id, "webhook", target.address),
+                                      (notice.event_id, "webhook", other.address),
+                                      (uuid4(), "webhook", target.address)])
+        assert {k[2]: r.result.status for k, r in many.items()} == {target.address: "failed", other.address: "failed"}
+        assert await store.dead_letter_count() == 2
+
         case_id = uuid4()
         await store.save_contact(CaseContact(case_id, ("uscc:1",), email="a@b.example"))
         await store.save_contact(CaseContact(case_id, ("uscc:1", "Name"), webhook_url="https://h.example/"))

@@ -95,3 +95,38 @@ async def test_subscriptions_add_targets_and_redelivery_is_not_resent(receiver: 
     assert sorted(r.path for r in receiver.requests) == ["/applicant", "/erp"]
     assert [o.envelope.event_id for o in first] == [o.envelope.event_id for o in again]
     assert {o.envelope.payload.status for o in again} == {"delivered"}
+
+
+async def test_batched_delivery_log_sends_each_delivery_once_across_redelivery(
+    receiver: Any, tmp_path: Path, closed_port_url: str
+) -> None:
+    """The log is read once and written by group commit per batch: a batch with the same event
+    twice sends it once; the redelivered batch sends nothing and reports the logged results;
+    a failed delivery is logged and dead-lettered once, with its retries."""
+    receiver.fail_first["/flaky"] = 2
+    store = SqlDeliveryLog.from_url(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
+    await store.create_schema()
+    events = [decision(receiver.url(f"/case-{i}")) for i in range(5)]
+    flaky, down = decision(receiver.url("/flaky")), decision(closed_port_url)
+    batch = [*events, events[0], flaky, down]
+    async with httpx.AsyncClient() as client:
+        service = NotificationService(store=store, senders={"webhook": sender(client)},
+                                      factory=EventFactory("notification"), outcome_topic="out")
+        first, failed = await service.handle_batch(batch)
+        sent = len(receiver.requests)
+        again, failed_again = await service.handle_batch(batch)
+    logged = await store.find_many(
+        [(e.event_id, "webhook", str(e.payload.contact.webhook_url)) for e in [*events, flaky, down]]
+    )
+    dead = await store.dead_letter_count()
+    await store.close()
+    assert not failed and not failed_again
+    assert sent == len(events) + 3 and len(receiver.requests) == sent  # nothing sent twice
+    assert sorted(r.path for r in receiver.accepted()) == sorted(
+        [f"/case-{i}" for i in range(5)] + ["/flaky"])
+    assert [o.envelope.event_id for o in first] == [o.envelope.event_id for o in again]
+    assert [o.envelope.payload.status for o in again] == [o.envelope.payload.status for o in first]
+    statuses = {o.envelope.causation_id: o.envelope.payload for o in first}
+    assert statuses[flaky.event_id].attempts == 3 and statuses[flaky.event_id].status == "delivered"
+    assert statuses[down.event_id].status == "failed"
+    assert len(logged) == 7 and dead == 1

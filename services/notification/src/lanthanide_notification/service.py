@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +19,7 @@ from lanthanide.logging import get_logger
 from lanthanide.serde import encode
 
 from lanthanide_notification.domain.model import CaseContact, Channel, DeliveryResult, Notice, Target
-from lanthanide_notification.domain.ports import DeliveryLog, Sender
+from lanthanide_notification.domain.ports import DeliveryKey, DeliveryLog, DeliveryRecord, Sender
 from lanthanide_notification.domain.routing import (
     contact_from,
     merge_contacts,
@@ -61,29 +61,56 @@ class NotificationService:
         # committed write per event: most of this service's time, see bench/); the writes are
         # durable before any delivery starts, as before.
         learned, failed = await self._learn_contacts(envelopes)
-        by_case: dict[object, list[tuple[Envelope[Any], CaseContact | None]]] = defaultdict(list)
+        # The notices and their targets first, so the delivery log is read once for the batch
+        # (it was a query per delivery).
+        planned: list[tuple[Envelope[Any], Notice, list[Target]]] = []
+        subscriptions = await self.store.subscriptions()
         for env, contact in learned:
-            by_case[env.case_id or env.event_id].append((env, contact))
+            try:
+                notice = notice_for(env, contact)
+                if notice is None:
+                    continue
+                targets = targets_for(notice, subscriptions)
+            except (ValueError, KeyError, TypeError, LookupError) as exc:
+                log.error("handler_failed", event_id=str(env.event_id), error=repr(exc)[:300])
+                failed.append((env, exc))
+                continue
+            if not targets:
+                log.info("no_targets", event_id=str(env.event_id), kind=notice.kind.value)
+                continue
+            planned.append((env, notice, targets))
+        logged = await self.store.find_many(
+            [(n.event_id, t.channel, t.address) for _, n, targets in planned for t in targets]
+        )
+        batch = _BatchDeliveries(self.store, logged)
+        by_case: dict[object, list[tuple[Envelope[Any], Notice, list[Target]]]] = defaultdict(list)
+        for item in planned:
+            by_case[item[0].case_id or item[0].event_id].append(item)
 
-        async def run_case(events: list[tuple[Envelope[Any], CaseContact | None]]) -> list[Outgoing]:
+        async def run_case(events: list[tuple[Envelope[Any], Notice, list[Target]]]) -> list[Outgoing]:
             out: list[Outgoing] = []
-            for env, contact in events:
+            for env, notice, targets in events:
                 try:
-                    out.extend(await self._notify(env, contact))
+                    out.extend(await self._notify(batch, env, notice, targets))
                 except (ValueError, KeyError, TypeError, LookupError) as exc:
                     log.error("handler_failed", event_id=str(env.event_id), error=repr(exc)[:300])
                     failed.append((env, exc))
             return out
 
-        results = await asyncio.gather(*(run_case(evs) for evs in by_case.values()))
+        try:
+            results = await asyncio.gather(*(run_case(evs) for evs in by_case.values()))
+        finally:
+            # Every finished delivery is logged before the batch's offsets can be committed
+            # (and before an infrastructure error makes the batch be redelivered).
+            await batch.flushed()
         return [o for chunk in results for o in chunk], failed
 
     async def handle(self, envelope: Envelope[Any]) -> list[Outgoing]:
         """Handle one event: learn its contact, deliver its notice to every target."""
-        learned, failed = await self._learn_contacts([envelope])
+        outgoing, failed = await self.handle_batch([envelope])
         if failed:
             raise failed[0][1]
-        return await self._notify(*learned[0])
+        return outgoing
 
     async def _learn_contacts(
         self, envelopes: Sequence[Envelope[Any]]
@@ -109,30 +136,21 @@ class NotificationService:
         await self.store.save_contacts(list(changed.values()))
         return learned, failed
 
-    async def _notify(self, envelope: Envelope[Any], known: CaseContact | None) -> list[Outgoing]:
-        """Deliver the event's notice (given what is known of the case) to every target."""
-        notice = notice_for(envelope, known)
-        if notice is None:
-            return []
-        targets = targets_for(notice, await self.store.subscriptions())
-        if not targets:
-            log.info("no_targets", event_id=str(envelope.event_id), kind=notice.kind.value)
-            return []
+    async def _notify(
+        self, batch: _BatchDeliveries, envelope: Envelope[Any], notice: Notice, targets: list[Target]
+    ) -> list[Outgoing]:
+        """Deliver the event's notice to every target (each at most once, see _BatchDeliveries)."""
         body = encode(envelope).decode("utf-8")
-        results = await asyncio.gather(*(self._deliver_once(notice, t, body) for t in targets))
+        results = await asyncio.gather(*(batch.deliver(notice, t, lambda t=t: self._send(notice, t, body), body)
+                                         for t in targets))
         return [self._outcome(envelope, notice, t, r) for t, r in zip(targets, results, strict=True)]
 
-    async def _deliver_once(self, notice: Notice, target: Target, body: str) -> DeliveryResult:
-        done = await self.store.find(notice.event_id, target)
-        if done is not None:
-            log.info("delivery_already_logged", event_id=str(notice.event_id), channel=target.channel)
-            return done.result
+    async def _send(self, notice: Notice, target: Target, body: str) -> DeliveryResult:
         sender = self.senders.get(target.channel)
         if sender is None:
             result = DeliveryResult("failed", 0, error=f"channel {target.channel!r} is not configured")
         else:
             result = await sender.send(notice, target, body)
-        await self.store.record(notice, target, result, body)
         log.info(
             "delivery_finished", event_id=str(notice.event_id), channel=target.channel,
             kind=notice.kind.value, status=result.status, attempts=result.attempts,
@@ -156,3 +174,61 @@ class NotificationService:
             source, "notification.outcome", payload, purpose=f"{target.channel}:{target.address}"
         )
         return Outgoing(self.outcome_topic, envelope)
+
+
+class _BatchDeliveries:
+    """The deliveries of one batch: at most one per (event, channel, target), logged by group commit.
+
+    `logged` is what the delivery log already held when the batch started (one query): those are
+    never sent again, their logged result is reported instead. A key seen twice in the batch (the
+    same event published twice) shares the first delivery. Finished deliveries are written in
+    groups: while one transaction commits, the deliveries finishing meanwhile wait for the next,
+    so a delivery is logged about as soon as it was with a transaction each, in a handful of
+    transactions per batch instead of one per delivery.
+    """
+
+    def __init__(self, store: DeliveryLog, logged: dict[DeliveryKey, DeliveryRecord]) -> None:
+        self.store = store
+        self.logged = logged
+        self.running: dict[DeliveryKey, asyncio.Task[DeliveryResult]] = {}
+        self.pending: list[tuple[Notice, Target, DeliveryResult, str]] = []
+        self.writer: asyncio.Task[None] | None = None
+        self.writers: list[asyncio.Task[None]] = []
+
+    async def deliver(
+        self, notice: Notice, target: Target, send: Callable[[], Awaitable[DeliveryResult]], body: str
+    ) -> DeliveryResult:
+        key = (notice.event_id, target.channel, target.address)
+        done = self.logged.get(key)
+        if done is not None:
+            log.info("delivery_already_logged", event_id=str(notice.event_id), channel=target.channel)
+            return done.result
+        task = self.running.get(key)
+        if task is None:
+            task = self.running[key] = asyncio.ensure_future(self._send_and_log(notice, target, send, body))
+        return await asyncio.shield(task)
+
+    async def _send_and_log(
+        self, notice: Notice, target: Target, send: Callable[[], Awaitable[DeliveryResult]], body: str
+    ) -> DeliveryResult:
+        result = await send()
+        self.pending.append((notice, target, result, body))
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.ensure_future(self._write())
+            self.writers.append(self.writer)
+        return result
+
+    async def _write(self) -> None:
+        while self.pending:
+            items, self.pending = self.pending, []
+            await self.store.record_many(items)
+
+    async def flushed(self) -> None:
+        """Wait until every started delivery finished and was logged; raise if logging failed."""
+        if self.running:
+            await asyncio.gather(*self.running.values(), return_exceptions=True)
+        if self.pending and (self.writer is None or self.writer.done()):
+            self.writer = asyncio.ensure_future(self._write())
+            self.writers.append(self.writer)
+        for writer in self.writers:
+            await writer

@@ -8,6 +8,7 @@ read_committed: events of an aborted Kafka transaction never happened and are no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,20 @@ class StageStats:
     undecodable: int = 0
 
 
+async def append_records(store: LedgerStore, records: Sequence[Any], stats: StageStats) -> int:
+    """Append one Kafka batch's records (anything with value, topic, partition, offset) to the
+    ledger; returns how many entries were new. The subscriber and bench/cpu_audit.py share it."""
+    entries = [
+        entry_from_record(r.value or b"", r.topic, r.partition, r.offset) for r in records
+    ]
+    appended = await store.append(entries)
+    stats.received += len(entries)
+    stats.appended += appended
+    stats.undecodable += sum(1 for e in entries if e.event_type == UNDECODABLE)
+    log.debug("ledger_appended", received=len(entries), appended=appended)
+    return appended
+
+
 def register_audit_stage(
     broker: KafkaBroker,
     store: LedgerStore,
@@ -64,13 +79,6 @@ def register_audit_stage(
         title=f"{SERVICE}:all-topics",
     )
     async def on_batch(records: Any) -> None:
-        entries = [
-            entry_from_record(r.value or b"", r.topic, r.partition, r.offset) for r in records
-        ]
-        appended = await store.append(entries)
-        stats.received += len(entries)
-        stats.appended += appended
-        stats.undecodable += sum(1 for e in entries if e.event_type == UNDECODABLE)
-        log.debug("ledger_appended", received=len(entries), appended=appended)
+        await append_records(store, records, stats)
 
     return on_batch

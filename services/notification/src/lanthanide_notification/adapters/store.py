@@ -37,7 +37,7 @@ from lanthanide_notification.domain.model import (
     Subscription,
     Target,
 )
-from lanthanide_notification.domain.ports import DeliveryRecord
+from lanthanide_notification.domain.ports import DeliveryKey, DeliveryRecord
 
 metadata = MetaData()
 
@@ -203,6 +203,60 @@ class SqlDeliveryLog:
                         target=target.address, case_id=case_id, attempts=result.attempts,
                         error=result.error, body=body, dead_lettered_at=now,
                     ).on_conflict_do_nothing(index_elements=["event_id", "channel", "target"])
+                )
+
+    async def find_many(self, keys: Collection[DeliveryKey]) -> dict[DeliveryKey, DeliveryRecord]:
+        """The logged deliveries among (event_id, channel, target) keys: one query per 500 event ids."""
+        wanted = set(keys)
+        found: dict[DeliveryKey, DeliveryRecord] = {}
+        if not wanted:
+            return found
+        ids = sorted({str(k[0]) for k in wanted})
+        columns = (deliveries.c.event_id, deliveries.c.channel, deliveries.c.target, deliveries.c.status,
+                   deliveries.c.attempts, deliveries.c.response_status, deliveries.c.error)
+        async with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                query = select(*columns).where(deliveries.c.event_id.in_(ids[start:start + 500]))
+                for event_id, channel, target, status, attempts, response_status, error in await conn.execute(query):
+                    key = (UUID(event_id), channel, target)
+                    if key in wanted:
+                        found[key] = DeliveryRecord(
+                            event_id=key[0], channel=channel, target=target,
+                            result=DeliveryResult(status=status, attempts=attempts,
+                                                  response_status=response_status, error=error),
+                        )
+        return found
+
+    async def record_many(self, items: Sequence[tuple[Notice, Target, DeliveryResult, str]]) -> None:
+        """Log several finished deliveries in one transaction (one executemany per table), with
+        the same rows and the same ON CONFLICT DO NOTHING as `record`."""
+        if not items:
+            return
+        now = datetime.now(UTC)
+        logged, dead = [], []
+        for notice, target, result, body in items:
+            case_id = str(notice.case_id) if notice.case_id else None
+            logged.append({
+                "event_id": str(notice.event_id), "channel": target.channel, "target": target.address,
+                "event_type": notice.event_type, "kind": notice.kind.value, "case_id": case_id,
+                "status": result.status, "attempts": result.attempts,
+                "response_status": result.response_status, "error": result.error, "finished_at": now,
+            })
+            if not result.delivered:
+                dead.append({
+                    "event_id": str(notice.event_id), "channel": target.channel, "target": target.address,
+                    "case_id": case_id, "attempts": result.attempts, "error": result.error, "body": body,
+                    "dead_lettered_at": now,
+                })
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                _insert(self.engine, deliveries).on_conflict_do_nothing(
+                    index_elements=["event_id", "channel", "target"]), logged,
+            )
+            if dead:
+                await conn.execute(
+                    _insert(self.engine, dead_letters).on_conflict_do_nothing(
+                        index_elements=["event_id", "channel", "target"]), dead,
                 )
 
     async def contact(self, case_id: UUID) -> CaseContact | None:

@@ -16,6 +16,9 @@ from lanthanide_notification.domain.model import (
     Target,
 )
 
+#: (event_id, channel, target address): what the delivery log is unique on.
+DeliveryKey = tuple[UUID, str, str]
+
 
 @dataclass(frozen=True, slots=True)
 class DeliveryRecord:
@@ -36,6 +39,14 @@ class DeliveryLog(Protocol):
 
     async def record(self, notice: Notice, target: Target, result: DeliveryResult, body: str) -> None:
         """Log a finished delivery; a failed one also gets a dead-letter record with the body."""
+        ...
+
+    async def find_many(self, keys: Collection[DeliveryKey]) -> dict[DeliveryKey, DeliveryRecord]:
+        """The logged deliveries among these keys (one round trip: a Kafka batch's worth)."""
+        ...
+
+    async def record_many(self, items: Sequence[tuple[Notice, Target, DeliveryResult, str]]) -> None:
+        """Log several finished deliveries in one transaction (same rows as `record` each)."""
         ...
 
     async def contact(self, case_id: UUID) -> CaseContact | None:

@@ -8,6 +8,7 @@ function returns, i.e. after every delivery finished and every outcome was ackno
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -15,6 +16,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 from lanthanide.contracts import Envelope
+from lanthanide.events import Outgoing
 from lanthanide.kafka import Publisher, dead_letter_body
 from lanthanide.logging import get_logger
 from lanthanide.serde import DecodeError, decode
@@ -30,6 +32,30 @@ log = get_logger(__name__)
 async def _records(msg: StreamMessage[Any]) -> list[ConsumerRecord[Any, Any]]:
     raw = msg.raw_message
     return list(raw) if isinstance(raw, tuple) else [raw]
+
+
+async def handle_records(
+    service: NotificationService,
+    records: Sequence[Any],
+    dead_letter: Callable[[Any, str], Awaitable[None]],
+) -> list[Outgoing]:
+    """One Kafka batch (records with value, topic, partition, offset, key): decode, hand the
+    envelopes to the service, dead-letter what cannot be handled; returns the outcome events to
+    publish. The subscriber and bench/cpu_notification.py share it."""
+    envelopes: list[Envelope[Any]] = []
+    source: dict[object, Any] = {}
+    for record in records:
+        try:
+            envelope = decode(record.value or b"")
+        except DecodeError as exc:
+            await dead_letter(record, exc.reason)
+            continue
+        envelopes.append(envelope)
+        source[envelope.event_id] = record
+    outgoing, failed = await service.handle_batch(envelopes)
+    for envelope, error in failed:
+        await dead_letter(source[envelope.event_id], f"handler error: {error!r}"[:2000])
+    return outgoing
 
 
 def register_notification_stage(
@@ -63,19 +89,6 @@ def register_notification_stage(
         title=f"{SERVICE}:{','.join(topics)}",
     )
     async def on_batch(records: Any) -> None:
-        envelopes: list[Envelope[Any]] = []
-        source: dict[object, ConsumerRecord[Any, Any]] = {}
-        for record in records:
-            try:
-                envelope = decode(record.value or b"")
-            except DecodeError as exc:
-                await dead_letter(record, exc.reason)
-                continue
-            envelopes.append(envelope)
-            source[envelope.event_id] = record
-        outgoing, failed = await service.handle_batch(envelopes)
-        for envelope, error in failed:
-            await dead_letter(source[envelope.event_id], f"handler error: {error!r}"[:2000])
-        await publisher.publish(outgoing)
+        await publisher.publish(await handle_records(service, records, dead_letter))
 
     return on_batch
