@@ -235,8 +235,12 @@ class Controller:
             await asyncio.to_thread(victim.kill)
             self.kills += 1
             self.killed.append(f"{victim.service}-{victim.instance}")
-            await asyncio.sleep(self.rng.uniform(0.2, 1.5))
-            victim.start()
+            try:
+                await asyncio.sleep(self.rng.uniform(0.2, 1.5))
+            finally:
+                # Also when the run ends meanwhile (this task is cancelled): every instance is
+                # running again before the final graceful stop, whose exit codes are checked.
+                victim.start()
 
     async def broker(self) -> None:
         await self.broker_trigger.wait()
@@ -245,8 +249,10 @@ class Controller:
         node = self.rng.choice(self.cluster.node_ids)
         await asyncio.to_thread(self.cluster.kill_node, node)
         self.broker_kills += 1
-        await asyncio.sleep(self.plan.broker_down_s)
-        await asyncio.to_thread(self.cluster.start_node, node)
+        try:
+            await asyncio.sleep(self.plan.broker_down_s)
+        finally:
+            self.cluster.start_node(node)
 
 
 class Approver:

@@ -14,8 +14,9 @@ import asyncio
 import base64
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
@@ -125,7 +126,8 @@ def dead_letter_body(record: ConsumerRecord[Any, Any], error: str, service: str)
     })
 
 
-async def _records(msg: StreamMessage[Any]) -> list[ConsumerRecord[Any, Any]]:
+async def records_of(msg: StreamMessage[Any]) -> list[ConsumerRecord[Any, Any]]:
+    """FastStream decoder: a batch message as the list of its aiokafka ConsumerRecords."""
     raw = msg.raw_message
     return list(raw) if isinstance(raw, tuple) else [raw]
 
@@ -188,6 +190,35 @@ class Publisher:
         await self.broker.publish(body, topic, key=key, headers=headers)
 
 
+def batch_subscriber(
+    broker: KafkaBroker,
+    topics: Sequence[str],
+    *,
+    group_id: str,
+    service: str,
+    settings: KafkaSettings,
+    isolation_level: Literal["read_uncommitted", "read_committed"] = "read_uncommitted",
+    title: str | None = None,
+) -> Any:
+    """The one consumer shape of every Lanthanide stage: a batch subscriber in consumer group
+    `group_id` whose handler receives the batch's ConsumerRecords and whose offsets are committed
+    only after the handler returns (AckPolicy.NACK_ON_ERROR: an exception means redelivery).
+    The handler must therefore make its outputs durable (publish, or commit an outbox) before it
+    returns. Use as a decorator: `@batch_subscriber(broker, topics, ...)`."""
+    return broker.subscriber(
+        *topics,
+        group_id=group_id,
+        batch=True,
+        max_records=settings.max_batch_records,
+        batch_timeout_ms=50,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=records_of,
+        isolation_level=isolation_level,
+        title=title or f"{service}:{','.join(topics)}",
+    )
+
+
 def register_stage(
     broker: KafkaBroker,
     *,
@@ -199,41 +230,35 @@ def register_stage(
     on_undecodable: Callable[
         [ConsumerRecord[Any, Any], DecodeError], Awaitable[Sequence[Outgoing] | None]
     ] | None = None,
-    isolation_level: str = "read_uncommitted",
+    isolation_level: Literal["read_uncommitted", "read_committed"] = "read_uncommitted",
+    batch_scope: Callable[[], AbstractAsyncContextManager[Any]] | None = None,
 ) -> Any:
     """Subscribe `handle` to `topics` as one consumer group with commit-after-produce semantics.
 
     `on_undecodable` lets a stage turn bad input into a business event (intake rejects an
     application with field-level reasons); when it is absent or returns None, the record
-    goes to the DLQ.
+    goes to the DLQ. `batch_scope`, when given, is entered around the handling of each batch
+    and exited before its outputs are published (screening writes its store once per batch
+    there); if it raises, nothing is published and the batch is redelivered.
     """
     publisher = Publisher(broker)
 
-    @broker.subscriber(
-        *topics,
-        group_id=group_id,
-        batch=True,
-        max_records=settings.max_batch_records,
-        batch_timeout_ms=50,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=_records,
-        isolation_level=isolation_level,  # type: ignore[arg-type]
-        title=f"{service}:{','.join(topics)}",
-    )
+    @batch_subscriber(broker, topics, group_id=group_id, service=service, settings=settings,
+                      isolation_level=isolation_level)
     async def on_batch(records: Any) -> None:
         outgoing: list[Outgoing] = []
-        for record in records:
-            try:
-                envelope = decode(record.value or b"")
-            except DecodeError as exc:
-                salvaged = await on_undecodable(record, exc) if on_undecodable else None
-                if salvaged is None:
-                    await _dead_letter(publisher, record, exc.reason, service)
-                else:
-                    outgoing.extend(salvaged)
-                continue
-            outgoing.extend(await _handle_one(publisher, handle, envelope, record, service))
+        async with batch_scope() if batch_scope is not None else nullcontext():
+            for record in records:
+                try:
+                    envelope = decode(record.value or b"")
+                except DecodeError as exc:
+                    salvaged = await on_undecodable(record, exc) if on_undecodable else None
+                    if salvaged is None:
+                        await dead_letter(publisher, record, exc.reason, service)
+                    else:
+                        outgoing.extend(salvaged)
+                    continue
+                outgoing.extend(await _handle_one(publisher, handle, envelope, record, service))
         await publisher.publish(outgoing)
 
     return on_batch
@@ -251,13 +276,14 @@ async def _handle_one(
     except (ValueError, KeyError, TypeError, LookupError) as exc:
         # A bug or bad data in one event must not stall the partition: dead-letter it.
         log.error("handler_failed", event_id=str(envelope.event_id), error=repr(exc)[:300])
-        await _dead_letter(publisher, record, f"handler error: {exc!r}"[:2000], service)
+        await dead_letter(publisher, record, f"handler error: {exc!r}"[:2000], service)
         return ()
 
 
-async def _dead_letter(
+async def dead_letter(
     publisher: Publisher, record: ConsumerRecord[Any, Any], error: str, service: str
 ) -> None:
+    """Send a record that cannot be handled to `<topic>.dlq` with the reason (never the input)."""
     log.warning("dead_lettered", topic=record.topic, partition=record.partition,
                 offset=record.offset, error=error[:200])
     await publisher.publish_raw(

@@ -1,8 +1,9 @@
 """The Kafka stage: every record of every topic appended to the ledger, then the batch committed.
 
 lanthanide.kafka.register_stage hands handlers envelopes without their topic, partition and
-offset, which the ledger records; and audit produces no events. So audit subscribes directly,
-with the same commit-after-durable-write policy (NACK_ON_ERROR: a failed append rewinds).
+offset, which the ledger records; and audit produces no events. So audit uses the same
+consumer shape (lanthanide.kafka.batch_subscriber: commit after the durable write; a failed
+append rewinds) with its own batch handler.
 read_committed: events of an aborted Kafka transaction never happened and are not recorded.
 """
 
@@ -12,10 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import ConsumerRecord
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.message import StreamMessage
+from lanthanide.kafka import batch_subscriber
 from lanthanide.logging import get_logger
 from lanthanide.settings import KafkaSettings
 
@@ -25,11 +24,6 @@ from lanthanide_audit.domain.ledger import UNDECODABLE
 from lanthanide_audit.domain.records import entry_from_record
 
 log = get_logger(__name__)
-
-
-async def _records(msg: StreamMessage[Any]) -> list[ConsumerRecord[Any, Any]]:
-    raw = msg.raw_message
-    return list(raw) if isinstance(raw, tuple) else [raw]
 
 
 @dataclass
@@ -66,18 +60,8 @@ def register_audit_stage(
 ) -> Any:
     """Subscribe the ledger to `topics` as consumer group `group_id`."""
 
-    @broker.subscriber(
-        *topics,
-        group_id=group_id,
-        batch=True,
-        max_records=kafka.max_batch_records,
-        batch_timeout_ms=50,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=_records,
-        isolation_level="read_committed",
-        title=f"{SERVICE}:all-topics",
-    )
+    @batch_subscriber(broker, topics, group_id=group_id, service=SERVICE, settings=kafka,
+                      isolation_level="read_committed", title=f"{SERVICE}:all-topics")
     async def on_batch(records: Any) -> None:
         await append_records(store, records, stats)
 

@@ -12,26 +12,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.message import StreamMessage
 from lanthanide.contracts import Envelope
 from lanthanide.events import Outgoing
-from lanthanide.kafka import Publisher, dead_letter_body
+from lanthanide.kafka import Publisher, batch_subscriber, dead_letter
 from lanthanide.logging import get_logger
 from lanthanide.serde import DecodeError, decode
 from lanthanide.settings import KafkaSettings
-from lanthanide.topics import dlq
 
 from lanthanide_notification import SERVICE
 from lanthanide_notification.service import NotificationService
 
 log = get_logger(__name__)
-
-
-async def _records(msg: StreamMessage[Any]) -> list[ConsumerRecord[Any, Any]]:
-    raw = msg.raw_message
-    return list(raw) if isinstance(raw, tuple) else [raw]
 
 
 async def handle_records(
@@ -69,26 +61,11 @@ def register_notification_stage(
     """Subscribe the notification service to `topics` as consumer group `group_id`."""
     publisher = Publisher(broker)
 
-    async def dead_letter(record: ConsumerRecord[Any, Any], error: str) -> None:
-        log.warning("dead_lettered", topic=record.topic, offset=record.offset, error=error[:200])
-        await publisher.publish_raw(
-            dlq(record.topic), dead_letter_body(record, error, SERVICE),
-            key=record.key if isinstance(record.key, bytes) else None,
-            headers={"content-type": "application/json", "dlq_error": error[:200]},
-        )
+    async def dead_letter_one(record: ConsumerRecord[Any, Any], error: str) -> None:
+        await dead_letter(publisher, record, error, SERVICE)
 
-    @broker.subscriber(
-        *topics,
-        group_id=group_id,
-        batch=True,
-        max_records=kafka.max_batch_records,
-        batch_timeout_ms=50,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=_records,
-        title=f"{SERVICE}:{','.join(topics)}",
-    )
+    @batch_subscriber(broker, topics, group_id=group_id, service=SERVICE, settings=kafka)
     async def on_batch(records: Any) -> None:
-        await publisher.publish(await handle_records(service, records, dead_letter))
+        await publisher.publish(await handle_records(service, records, dead_letter_one))
 
     return on_batch

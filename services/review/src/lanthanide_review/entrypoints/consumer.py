@@ -1,10 +1,11 @@
 """The review consumer: screening results and shipment reports in, via the outbox, out.
 
-Like lanthanide.kafka.register_stage (batch, commit after the batch succeeds, undecodable
-records dead-lettered) but the records are applied in database transactions that also store
-the outgoing envelopes (consecutive screening results of a batch in one transaction, see
-ReviewService.handle_batch); the batch's offsets are committed only after those transactions
-committed and the outbox was flushed to Kafka.
+The same consumer shape as lanthanide.kafka.register_stage (lanthanide.kafka.batch_subscriber:
+commit after the batch succeeds, undecodable records dead-lettered) but the records are
+applied in database transactions that also store the outgoing envelopes (consecutive
+screening results of a batch in one transaction, see ReviewService.handle_batch); the batch's
+offsets are committed only after those transactions committed and the outbox was flushed to
+Kafka.
 """
 
 from __future__ import annotations
@@ -12,15 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import ConsumerRecord
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.message import StreamMessage
 from lanthanide.contracts import Envelope
-from lanthanide.kafka import Publisher, dead_letter_body
+from lanthanide.kafka import Publisher, batch_subscriber, dead_letter
 from lanthanide.logging import get_logger
 from lanthanide.serde import DecodeError, decode
-from lanthanide.topics import dlq
 
 from lanthanide_review.adapters.outbox import OutboxRelay
 from lanthanide_review.service_layer.handlers import ReviewService
@@ -28,21 +25,6 @@ from lanthanide_review.settings import ReviewSettings
 
 log = get_logger(__name__)
 SERVICE = "review"
-
-
-async def _records(msg: StreamMessage[Any]) -> list[ConsumerRecord[Any, Any]]:
-    raw = msg.raw_message
-    return list(raw) if isinstance(raw, tuple) else [raw]
-
-
-async def _dead_letter(publisher: Publisher, record: ConsumerRecord[Any, Any], error: str) -> None:
-    log.warning("dead_lettered", topic=record.topic, offset=record.offset, error=error[:200])
-    await publisher.publish_raw(
-        dlq(record.topic),
-        dead_letter_body(record, error, SERVICE),
-        key=record.key if isinstance(record.key, bytes) else None,
-        headers={"content-type": "application/json", "dlq_error": error[:200]},
-    )
 
 
 async def process_batch(
@@ -57,7 +39,7 @@ async def process_batch(
         try:
             decoded.append((record, decode(record.value or b"")))
         except DecodeError as exc:
-            await _dead_letter(publisher, record, exc.reason)
+            await dead_letter(publisher, record, exc.reason, SERVICE)
     # Applied in order; consecutive screening results in one transaction (see handle_batch).
     # Bad data in one event must not stall the partition: it comes back here to be
     # dead-lettered. Database and Kafka errors are not caught: the batch is redelivered and
@@ -66,7 +48,7 @@ async def process_batch(
     for index, error in failures:
         record, envelope = decoded[index]
         log.error("handler_failed", event_id=str(envelope.event_id), error=repr(error)[:300])
-        await _dead_letter(publisher, record, f"handler error: {error!r}"[:2000])
+        await dead_letter(publisher, record, f"handler error: {error!r}"[:2000], SERVICE)
     await relay.flush()
 
 
@@ -74,17 +56,8 @@ def register_consumer(broker: KafkaBroker, settings: ReviewSettings, service: Re
     """Subscribe the review use cases to their input topics (group lanthanide-review)."""
     publisher = Publisher(broker)
 
-    @broker.subscriber(
-        *settings.input_topics,
-        group_id=settings.group_id,
-        batch=True,
-        max_records=settings.kafka.max_batch_records,
-        batch_timeout_ms=50,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=_records,
-        title=f"{SERVICE}:{','.join(settings.input_topics)}",
-    )
+    @batch_subscriber(broker, settings.input_topics, group_id=settings.group_id, service=SERVICE,
+                      settings=settings.kafka)
     async def on_batch(records: Any) -> None:
         await process_batch(records, service, relay, publisher)
 
