@@ -210,7 +210,7 @@ def batch_subscriber(
         group_id=group_id,
         batch=True,
         max_records=settings.max_batch_records,
-        batch_timeout_ms=50,
+        batch_timeout_ms=settings.batch_timeout_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=records_of,
