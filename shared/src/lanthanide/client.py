@@ -18,6 +18,7 @@ from uuid import UUID, uuid4
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from pydantic import ValidationError
 
 from lanthanide.contracts import Application, DecisionMade
@@ -42,9 +43,12 @@ class Receipt:
 class LanthanideClient:
     """Publish applications and follow decisions and case histories over Kafka."""
 
-    def __init__(self, bootstrap_servers: str | None = None, *, client_id: str = "client") -> None:
+    def __init__(
+        self, bootstrap_servers: str | None = None, *, client_id: str = "client", send_attempts: int = 5
+    ) -> None:
         self.settings = KafkaSettings(**({"bootstrap_servers": bootstrap_servers} if bootstrap_servers else {}))
         self.client_id = client_id
+        self.send_attempts = send_attempts
         self._producer: AIOKafkaProducer | None = None  # made on first use: readers never need one
         self._origin = Producer(service=f"client:{client_id}", version="1")
 
@@ -76,10 +80,15 @@ class LanthanideClient:
         return (await self.submit_many([application]))[0]
 
     async def submit_many(self, applications: Iterable[Application | dict[str, Any]]) -> list[Receipt]:
-        """Publish many applications, waiting for the broker to acknowledge every one."""
+        """Publish many applications, waiting for the broker to acknowledge every one.
+
+        A send that times out or fails with a retriable Kafka error (a broker down, a leader
+        moving) is sent again, with the same bytes and so the same event id, up to
+        `send_attempts` times: a copy that did land after all is the same event, and the
+        pipeline deduplicates it."""
         producer = await self._start_producer()
         receipts: list[Receipt] = []
-        futures = []
+        pending: list[tuple[bytes | None, bytes]] = []
         for app in applications:
             raw = app.model_dump(mode="json") if isinstance(app, Application) else app
             receipt = _receipt(raw)
@@ -94,14 +103,38 @@ class LanthanideClient:
                 "producer": self._origin.model_dump(),
                 "payload": raw,
             }
-            key = str(receipt.case_id).encode() if receipt.case_id else None
-            futures.append(await producer.send(
-                Topics.APPLICATIONS_SUBMITTED, orjson.dumps(envelope), key=key,
-                headers=[("content-type", b"application/json"), ("event_type", b"application.submitted")],
-            ))
+            pending.append((str(receipt.case_id).encode() if receipt.case_id else None, orjson.dumps(envelope)))
             receipts.append(receipt)
-        await asyncio.gather(*futures)
+        for attempt in range(1, self.send_attempts + 1):
+            pending = await self._send_all(producer, pending)
+            if not pending:
+                break
+            if attempt == self.send_attempts:
+                raise KafkaTimeoutError(f"{len(pending)} submissions not acknowledged after {attempt} attempts")
+            await asyncio.sleep(min(2.0 * attempt, 10.0))
         return receipts
+
+    @staticmethod
+    async def _send_all(
+        producer: AIOKafkaProducer, records: Sequence[tuple[bytes | None, bytes]]
+    ) -> list[tuple[bytes | None, bytes]]:
+        """Send in order and wait for every ack; returns the records to send again."""
+        headers = [("content-type", b"application/json"), ("event_type", b"application.submitted")]
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            for key, value in records:
+                futures.append(await producer.send(Topics.APPLICATIONS_SUBMITTED, value, key=key, headers=headers))
+        except KafkaError as exc:
+            if not (isinstance(exc, KafkaTimeoutError) or exc.retriable):
+                raise
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        again = []
+        for record, result in zip(records, results, strict=False):
+            if isinstance(result, KafkaError) and (isinstance(result, KafkaTimeoutError) or result.retriable):
+                again.append(record)
+            elif isinstance(result, BaseException):
+                raise result
+        return again + list(records[len(futures):])  # and whatever was not sent at all
 
     async def publish(self, topic: str, envelope: Envelope[Any]) -> None:
         """Publish one envelope (e.g. a reference update or a shipment report), key = case_id."""
