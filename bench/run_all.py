@@ -7,9 +7,9 @@ run. Then:
 
 1. pipeline: intake, screening, review, notification and audit as separate OS processes
    (their defaults: SQLite stores, INFO logs). Auto-decided applications (see loadgen.py) are
-   offered at fixed rates for `--duration` seconds each (default 2 s: the pipeline decides tens
-   of applications per second on a 2-core machine, so longer steps only lengthen the drain and
-   push `make bench` past 15 minutes), then flat out; each step waits until
+   offered at fixed rates (default 25 to 1000/s, straddling what 2 cores can decide) for
+   `--duration` seconds each (default 4 s; rates above capacity only lengthen the drain), then
+   flat out; each step waits until
    every application of the step is decided before the next starts. Latency = the decision
    record's timestamp (CreateTime, stamped by review's producer on this same host) minus the
    wall-clock time the load generator sent the submission; the latency the collector saw on
@@ -374,8 +374,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     """Run everything and write the reports."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rates", default="100,250,500,1000", help="fixed offered rates, per second")
-    parser.add_argument("--duration", type=float, default=2.0, help="seconds of load per fixed-rate step")
+    parser.add_argument("--rates", default="25,50,100,250,500,1000", help="fixed offered rates, per second")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds of load per fixed-rate step")
     parser.add_argument("--flat-out", type=int, default=1500, help="applications in the flat-out step")
     parser.add_argument("--quick", action="store_true", help="a short smoke run (rates 50,100; 2 s each)")
     parser.add_argument("--name", default="pipeline", help="report name under bench/results/")
