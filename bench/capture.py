@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -59,7 +60,7 @@ async def dump_topics(bootstrap: str, topics: list[str], out: Path) -> int:
     return written
 
 
-async def capture(n: int, out: Path, rate: float | None = None) -> None:
+async def capture(n: int, out: Path, rate: float | None = None, logs: Path | None = None) -> None:
     runner = load_runner()
     with tempfile.TemporaryDirectory(prefix="lanthanide-capture-") as tmp:
         work = Path(tmp)
@@ -92,6 +93,8 @@ async def capture(n: int, out: Path, rate: float | None = None) -> None:
             await asyncio.sleep(5)  # let notification and audit catch up with the last decisions
             written = await dump_topics(bootstrap, sorted(TOPIC_EVENTS), out)
             log(f"wrote {written} records to {out}")
+            if logs is not None:
+                shutil.copytree(work / "logs", logs, dirs_exist_ok=True)
         finally:
             for p in procs:
                 p.stop()
@@ -103,10 +106,11 @@ def main() -> None:
     parser.add_argument("--applications", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "corpus.jsonl")
     parser.add_argument("--rate", type=float, default=None, help="submissions per second (default: flat out)")
+    parser.add_argument("--logs", type=Path, default=None, help="copy the services' logs to this folder")
     args = parser.parse_args()
     os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    asyncio.run(capture(args.applications, args.out, args.rate))
+    asyncio.run(capture(args.applications, args.out, args.rate, args.logs))
 
 
 if __name__ == "__main__":
