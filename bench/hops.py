@@ -1,7 +1,7 @@
 """Per-hop latency of a captured run: where the submit-to-decision time goes.
 
-    uv run python bench/capture.py --applications 300 --rate 25 --out /tmp/run.jsonl
-    uv run python bench/hops.py /tmp/run.jsonl [--skip 20]
+    uv run python bench/capture.py --applications 300 --rate 25 --out bench/results/run.jsonl
+    uv run python bench/hops.py bench/results/run.jsonl [--skip 20]
 
 For each case, the broker timestamps (CreateTime, stamped by each producer) of its
 submission, acceptance, screening result and decision; prints p50/p95/p99 of each hop.
