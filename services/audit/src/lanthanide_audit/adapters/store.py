@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from lanthanide.db import make_engine as make_db_engine
 from sqlalchemy import (
     Column,
     Index,
@@ -20,12 +21,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    event,
     func,
     or_,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lanthanide_audit.domain.ledger import GENESIS, LedgerEntry, NewEntry, chain
 
@@ -63,22 +63,8 @@ chain_head = Table(
 
 
 def make_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite files in WAL mode (one fsync per commit instead of the rollback
-    journal's several; still durable at the default synchronous=FULL), with a busy timeout so
-    concurrent appenders wait for the write lock, and without pre-ping (a local file cannot
-    drop a connection, and the ping was a round trip per batch)."""
-    if not url.startswith("sqlite"):
-        return create_async_engine(url, pool_pre_ping=True)
-    engine = create_async_engine(url)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=10000")
-        cur.close()
-
-    return engine
+    """The service's engine (lanthanide.db.make_engine: WAL and a busy timeout on SQLite)."""
+    return make_db_engine(url)
 
 
 _LEDGER_COLUMNS = tuple(c.name for c in ledger.c)

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from lanthanide.db import make_engine as make_db_engine
 from sqlalchemy import (
     Column,
     DateTime,
@@ -23,12 +24,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     delete,
-    event,
     func,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lanthanide_notification.domain.model import (
     CaseContact,
@@ -106,21 +106,8 @@ def _insert(engine: AsyncEngine, table: Table) -> Any:
 
 
 def make_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite files in WAL mode (one fsync per commit instead of the rollback
-    journal's several; still durable at the default synchronous=FULL) and without pre-ping (a
-    local file cannot drop a connection, and the ping was a round trip per checkout)."""
-    if not url.startswith("sqlite"):
-        return create_async_engine(url, pool_pre_ping=True)
-    engine = create_async_engine(url)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=10000")
-        cur.close()
-
-    return engine
+    """The service's engine (lanthanide.db.make_engine: WAL and a busy timeout on SQLite)."""
+    return make_db_engine(url)
 
 
 def _contact(row: Any) -> CaseContact:

@@ -16,8 +16,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from lanthanide.contracts import ApplicationAccepted, DecisionMade, DecisionOutcome, Licence, LicenceType
-from sqlalchemy import Column, Date, DateTime, MetaData, String, Table, Text, bindparam, event, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from lanthanide.db import make_engine
+from sqlalchemy import Column, Date, DateTime, MetaData, String, Table, Text, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 #: Case ids per `IN (...)` lookup when a batch of writes is applied (well under SQLite's limit).
 _IN_CHUNK = 500
@@ -121,16 +122,8 @@ class ScreeningStore:
     """
 
     def __init__(self, url: str) -> None:
-        self.engine: AsyncEngine = create_async_engine(url)
-        if url.startswith("sqlite"):
-            # WAL: one fsync per commit instead of the rollback journal's several (still durable
-            # at synchronous=FULL); screening commits once or twice per case (bench/ profile).
-            @event.listens_for(self.engine.sync_engine, "connect")
-            def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA busy_timeout=10000")
-                cur.close()
+        # WAL on SQLite (screening commits once per batch); no pre-ping, as before.
+        self.engine: AsyncEngine = make_engine(url, pre_ping=False)
 
         self._false_positives: set[tuple[str, str, str]] = set()
         self._pending: list[_Write] = []
