@@ -67,6 +67,29 @@ def cpu_timer() -> Iterator[CpuTimer]:
         timer.seconds = time.process_time() - start
 
 
+@contextmanager
+def measured(name: str, profile: bool = False) -> Iterator[CpuTimer]:
+    """CPU seconds of the block; with `profile`, also a pyinstrument report of it, printed and
+    written to bench/results/profiles/cpu_<name>.txt."""
+    profiler = None
+    if profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(async_mode="enabled")
+        profiler.start()
+    try:
+        with cpu_timer() as timer:
+            yield timer
+    finally:
+        if profiler is not None:
+            profiler.stop()
+            text = profiler.output_text(unicode=True, color=False, show_all=False)
+            out = RESULTS / "profiles" / f"cpu_{name}.txt"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text)
+            print(text[:12000])
+
+
 def report(name: str, figures: dict[str, object]) -> None:
     """Print the figures and write them to bench/results/cpu_<name>.json."""
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from corpus import RESULTS, Record, applications, cpu_timer, load, report
+from corpus import RESULTS, Record, applications, load, measured, report
 from lanthanide.logging import configure_logging
 from lanthanide.settings import LoggingSettings
 from lanthanide_audit.adapters.store import LedgerStore, ledger
@@ -50,20 +50,11 @@ async def replay(records: list[Record], profile: bool, batch: int | None = None)
         await store.create_schema()
         size = batch or settings.kafka.max_batch_records
         stats = StageStats()
-        profiler = None
-        if profile:
-            from pyinstrument import Profiler
-
-            profiler = Profiler(async_mode="enabled")
-            profiler.start()
-        with cpu_timer() as cpu:
+        with measured("audit", profile) as cpu:
             for start in range(0, len(records), size):
                 await append_records(store, records[start:start + size], stats)
             # A redelivered batch must append nothing (idempotency), and is part of the cost.
             again = await append_records(store, records[:size], stats)
-        if profiler is not None:
-            profiler.stop()
-            print(profiler.output_text(unicode=True, color=False, show_all=False))
         report_ = await verify(store)
         digest = await ledger_digest(store)
         await store.close()

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from corpus import RESULTS, Record, applications, cpu_timer, load, report
+from corpus import RESULTS, Record, applications, load, measured, report
 from lanthanide.events import EventFactory
 from lanthanide.logging import configure_logging
 from lanthanide.serde import encode
@@ -107,13 +107,7 @@ async def replay(records: list[Record], webhook_url: str | None, profile: bool) 
 
         size = settings.kafka.max_batch_records
         outcomes = redelivered = 0
-        profiler = None
-        if profile:
-            from pyinstrument import Profiler
-
-            profiler = Profiler(async_mode="enabled")
-            profiler.start()
-        with cpu_timer() as cpu:
+        with measured("notification", profile) as cpu:
             for start in range(0, len(records), size):
                 batch = records[start:start + size]
                 out = await handle_records(service, batch, dead_letter)
@@ -123,9 +117,6 @@ async def replay(records: list[Record], webhook_url: str | None, profile: bool) 
                     # A redelivery of the batch (crash before the offset commit): nothing is sent.
                     again = await handle_records(service, batch, dead_letter)
                     redelivered += len([encode(o.envelope) for o in again])
-        if profiler is not None:
-            profiler.stop()
-            print(profiler.output_text(unicode=True, color=False, show_all=False))
         await http.aclose()
         async with store.engine.connect() as conn:
             from lanthanide_notification.adapters.store import deliveries

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from corpus import RESULTS, Record, cpu_timer, load, report
+from corpus import RESULTS, Record, load, measured, report
 from lanthanide.kafka import Publisher
 from lanthanide.logging import configure_logging
 from lanthanide.settings import LoggingSettings
@@ -70,22 +70,11 @@ async def replay(records: list[Record], *, batch_size: int | None, db_url: str |
         publisher = CollectingPublisher()
         relay = OutboxRelay(service.store, publisher)
         size = batch_size or settings.kafka.max_batch_records
-        profiler = None
-        if profile:
-            from pyinstrument import Profiler
-
-            profiler = Profiler(async_mode="enabled")
-            profiler.start()
-        with cpu_timer() as cpu:
+        with measured("review", profile) as cpu:
             for start in range(0, len(records), size):
                 await process_batch(records[start:start + size], service, relay, publisher)
             sent_before_redelivery = len(publisher.sent)
             await process_batch(records[:size], service, relay, publisher)
-        if profiler is not None:
-            profiler.stop()
-            (RESULTS / "profiles").mkdir(parents=True, exist_ok=True)
-            (RESULTS / "profiles" / "cpu_review.txt").write_text(profiler.output_text(unicode=True, show_all=False))
-            print(profiler.output_text(unicode=True, color=False, show_all=False)[:12000])
         await service.store.dispose()
     outcomes: Counter[str] = Counter()
     decision_ids: set[str] = set()
