@@ -14,16 +14,11 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
 
-import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from lanthanide.contracts import Application
-from lanthanide.ids import case_id_for
-from lanthanide.testing.factories import civilian_application
+from lanthanide.testing.factories import civilian_application, submitted_record
 
 UNCONTROLLED = [
     ("Ce", "oxide", "2846101000", "Cerium oxide polishing powder"),
@@ -72,17 +67,8 @@ def build_submissions(tag: str, n: int) -> list[Submission]:
         for doc in app["documents"]:
             if doc["kind"] == "end_user_certificate":
                 doc["states_end_user"] = end_user
-        parsed = Application.model_validate(app)
-        case_id = case_id_for(parsed.exporter_key, parsed.external_reference)
-        event_id = str(uuid4())
-        envelope = {
-            "event_id": event_id, "event_type": "application.submitted", "schema_version": 1,
-            "case_id": str(case_id), "correlation_id": event_id, "causation_id": None,
-            "occurred_at": datetime.now(UTC).isoformat(),
-            "producer": {"service": "client:bench", "version": "1"}, "payload": app,
-        }
-        out.append(Submission(str(case_id).encode(), orjson.dumps(envelope),
-                              "denied" if deny else "no_licence_required"))
+        key, value = submitted_record(app, producer="client:bench")
+        out.append(Submission(key, value, "denied" if deny else "no_licence_required"))
     return out
 
 

@@ -15,7 +15,6 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -24,11 +23,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from lanthanide.contracts import Application
-from lanthanide.ids import case_id_for
 from lanthanide.kafka import ensure_topics
 from lanthanide.settings import KafkaSettings
-from lanthanide.testing.factories import civilian_application
+from lanthanide.testing.factories import civilian_application, submitted_record
 from lanthanide.testing.kafka import load_runner
 from lanthanide.testing.processes import ServiceProcess, free_port
 from lanthanide.topics import Topics
@@ -81,20 +78,7 @@ def _env(bootstrap: str, data_dir: Path) -> dict[str, str]:
 
 def _submissions(tag: str, n: int) -> list[tuple[bytes, bytes]]:
     """`n` valid application.submitted records (key = case id), pre-encoded."""
-    out = []
-    for i in range(n):
-        app = civilian_application(f"{tag}-{i:05d}")
-        parsed = Application.model_validate(app)
-        case_id = case_id_for(parsed.exporter_key, parsed.external_reference)
-        event_id = str(uuid4())
-        envelope = {
-            "event_id": event_id, "event_type": "application.submitted", "schema_version": 1,
-            "case_id": str(case_id), "correlation_id": event_id, "causation_id": None,
-            "occurred_at": datetime.now(UTC).isoformat(),
-            "producer": {"service": "client:test", "version": "1"}, "payload": app,
-        }
-        out.append((str(case_id).encode(), orjson.dumps(envelope)))
-    return out
+    return [submitted_record(civilian_application(f"{tag}-{i:05d}")) for i in range(n)]
 
 
 async def _submit(bootstrap: str, records: list[tuple[bytes, bytes]]) -> None:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import copy
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from uuid import uuid4
+
+import orjson
+
+from lanthanide.contracts import Application
+from lanthanide.ids import case_id_for
 
 
 def civilian_application(ref: str = "PO-2026-0001", **overrides: Any) -> dict[str, Any]:
@@ -52,3 +58,19 @@ def civilian_application(ref: str = "PO-2026-0001", **overrides: Any) -> dict[st
     merged = copy.deepcopy(app)
     merged.update(overrides)
     return merged
+
+
+def submitted_record(app: dict[str, Any], *, producer: str = "client:test") -> tuple[bytes, bytes]:
+    """A valid application as a pre-encoded application.submitted record: (key, value), the key
+    being the case id intake will assign (exporter + external reference), as LanthanideClient
+    would send it; for load generators that must not spend their time building JSON."""
+    parsed = Application.model_validate(app)
+    case_id = case_id_for(parsed.exporter_key, parsed.external_reference)
+    event_id = str(uuid4())
+    envelope = {
+        "event_id": event_id, "event_type": "application.submitted", "schema_version": 1,
+        "case_id": str(case_id), "correlation_id": event_id, "causation_id": None,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "producer": {"service": producer, "version": "1"}, "payload": app,
+    }
+    return str(case_id).encode(), orjson.dumps(envelope)
