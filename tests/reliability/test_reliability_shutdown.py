@@ -52,6 +52,21 @@ def test_sigterm_during_startup_stops_the_service_cleanly(tmp_path: Path) -> Non
     assert '"during": "startup"' in proc.log_text()
 
 
+@pytest.mark.parametrize("service", ["screening", "review"])
+def test_sigterm_while_importing_and_loading_exits_cleanly(service: str, tmp_path: Path) -> None:
+    """Before run_service takes over (imports; screening loading its lists) SIGTERM exits 0."""
+    unreachable = f"127.0.0.1:{free_port()}"
+    proc = ServiceProcess(
+        service,
+        env={"LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS": unreachable, "LANTHANIDE_DATA_DIR": str(tmp_path)},
+        log_dir=tmp_path,
+    ).start()
+    time.sleep(0.8)  # inside the imports: nothing is logged before configure_logging
+    assert proc.alive() and "service_started" not in proc.log_text()
+    assert proc.stop(timeout=20) == 0, proc.log_text()[-2000:]
+    assert '"during": "startup"' in proc.log_text()
+
+
 @pytest.fixture
 def private_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A broker of each test's own: they commit offsets for the services' real group ids and

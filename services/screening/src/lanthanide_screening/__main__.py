@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from lanthanide.early import exit_cleanly_on_sigterm_until_running
+
+exit_cleanly_on_sigterm_until_running()  # before the heavy imports below
+
 import asyncio
 
 from lanthanide.kafka import ensure_topics, make_broker
