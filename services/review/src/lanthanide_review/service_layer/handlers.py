@@ -67,6 +67,12 @@ class _BadEvent(Exception):
         self.error = error
 
 
+def _log_case_updated(case: Case, result: ScreeningCompleted) -> None:
+    # DEBUG: one line per event; the batch path logs one `batch_applied` line at INFO.
+    log.debug("case_updated", case_id=str(case.case_id), state=case.state.value,
+              route=result.route.value, rescreen=result.is_rescreen)
+
+
 class CaseNotFound(LookupError):
     """No case with this id."""
 
@@ -312,13 +318,7 @@ class ReviewService:
             case.outbox.clear()
             case.new_licence = None
             processed.append({"event_id": str(env.event_id), "topic": topic, "processed_at": now})
-            log.debug(
-                "case_updated",
-                case_id=str(case.case_id),
-                state=case.state.value,
-                route=result.route.value,
-                rescreen=result.is_rescreen,
-            )
+            _log_case_updated(case, result)
         for year, (read, next_sequence) in counters.items():
             if next_sequence != (read or 1):
                 await uow.claim_licence_numbers(year, read, next_sequence)
@@ -343,13 +343,7 @@ class ReviewService:
             licence = await uow.get_licence(case.licence_number)
         case.on_screening(result, ctx, licence)
         await self._save(uow, case, ctx, env, licence)
-        log.info(
-            "case_updated",
-            case_id=str(case.case_id),
-            state=case.state.value,
-            route=result.route.value,
-            rescreen=result.is_rescreen,
-        )
+        _log_case_updated(case, result)
 
     async def _on_shipment(self, uow: UnitOfWork, env: Envelope[Any], now: datetime) -> None:
         shipment: ShipmentReported = env.payload
