@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from corpus import RESULTS, Record, applications, load, measured, report
+from corpus import RESULTS, Record, applications, best_of, load, measured, report
 from lanthanide.logging import configure_logging
 from lanthanide.settings import LoggingSettings
 from lanthanide_audit.adapters.store import LedgerStore, ledger
@@ -70,9 +70,7 @@ def measure(records: list[Record], apps: int, repeat: int, batch: int | None) ->
     runs = [asyncio.run(replay(records, False, batch)) for _ in range(repeat)]
     if not all(r["verified"] and r["redelivered_appended"] == 0 for r in runs):
         raise SystemExit(f"ledger did not verify or a redelivery appended: {runs}")
-    best = min(runs, key=lambda r: r["cpu_s"])
-    return {**best, "cpu_s_per_1000": round(best["cpu_s"] * 1000 / apps, 3),
-            "all_runs": [round(r["cpu_s"] * 1000 / apps, 3) for r in runs]}
+    return best_of(runs, apps)
 
 
 def main() -> None:
@@ -104,7 +102,7 @@ def main() -> None:
         "batch_size": full["batch_size"],
         "baseline_cpu_s_per_1000": full["cpu_s_per_1000"] if args.baseline else old.get("baseline_cpu_s_per_1000"),
         "cpu_s_per_1000": full["cpu_s_per_1000"],
-        "all_runs_cpu_s_per_1000": full["all_runs"],
+        "all_runs_cpu_s_per_1000": full["all_runs_cpu_s_per_1000"],
         **{k: full[k] for k in ("received", "appended", "undecodable", "redelivered_appended",
                                 "verified", "checked", "head_hash", "ledger_digest")},
     }
@@ -114,7 +112,7 @@ def main() -> None:
             "baseline_cpu_s_per_1000": small["cpu_s_per_1000"] if args.baseline
             else old.get("small_batches", {}).get("baseline_cpu_s_per_1000"),
             "cpu_s_per_1000": small["cpu_s_per_1000"],
-            "all_runs_cpu_s_per_1000": small["all_runs"],
+            "all_runs_cpu_s_per_1000": small["all_runs_cpu_s_per_1000"],
             "verified": small["verified"],
             "ledger_digest": small["ledger_digest"],
         }

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from corpus import RESULTS, Record, applications, load, measured, report
+from corpus import RESULTS, Record, applications, best_of, load, measured, report
 from lanthanide.events import EventFactory
 from lanthanide.logging import configure_logging
 from lanthanide.serde import encode
@@ -140,10 +140,7 @@ def scenario(records: list[Record], apps: int, repeat: int, webhooks: bool) -> d
         else:
             run = asyncio.run(replay(records, None, False))
         runs.append(run)
-    best = min(runs, key=lambda r: r["cpu_s"])
-    return {**{k: v for k, v in best.items() if k != "cpu_s"},
-            "cpu_s_per_1000": round(best["cpu_s"] * 1000 / apps, 3),
-            "all_runs_cpu_s_per_1000": [round(r["cpu_s"] * 1000 / apps, 3) for r in runs]}
+    return best_of(runs, apps)
 
 
 def main() -> None:

@@ -24,36 +24,34 @@ def _client(limit: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake")
 
 
-async def test_declared_length_over_the_limit_is_refused_before_reading() -> None:
-    sent = 0
+class _Body:
+    """A 1,000 KiB request body streamed in 1 KiB chunks, counting the chunks read."""
 
-    async def body() -> AsyncIterator[bytes]:
-        nonlocal sent
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         for _ in range(1000):
-            sent += 1
+            self.sent += 1
             yield b"x" * 1024
 
+
+async def test_declared_length_over_the_limit_is_refused_before_reading() -> None:
+    body = _Body()
     async with _client(limit=4096) as http:
         headers = {"X-API-Key": KEY, "Content-Length": str(1024 * 1000)}
-        resp = await http.post("/applications", content=body(), headers=headers)
+        resp = await http.post("/applications", content=body, headers=headers)
     assert resp.status_code == 413
     assert "4096" in resp.json()["detail"]
-    assert sent < 1000  # not read to the end
+    assert body.sent < 1000  # not read to the end
 
 
 async def test_chunked_body_over_the_limit_is_refused_while_streaming() -> None:
-    sent = 0
-
-    async def body() -> AsyncIterator[bytes]:
-        nonlocal sent
-        for _ in range(1000):
-            sent += 1
-            yield b"x" * 1024
-
+    body = _Body()
     async with _client(limit=8192) as http:
-        resp = await http.post("/applications", content=body(), headers={"X-API-Key": KEY})
+        resp = await http.post("/applications", content=body, headers={"X-API-Key": KEY})
     assert resp.status_code == 413
-    assert sent < 1000
+    assert body.sent < 1000
 
 
 async def test_a_body_within_the_limit_is_read_and_validated() -> None:

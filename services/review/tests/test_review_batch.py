@@ -12,33 +12,25 @@ from typing import Any
 import orjson
 import pytest
 from lanthanide.contracts import Envelope, Route
-from lanthanide.events import EventFactory
 from lanthanide.kafka import key_of
 from lanthanide.serde import encode
 from lanthanide_review.adapters import orm
 from lanthanide_review.adapters.outbox import OutboxRelay
 from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfWork
+from lanthanide_review.bootstrap import build_service
 from lanthanide_review.domain.model import Case
-from lanthanide_review.domain.policy import load_policy
-from lanthanide_review.domain.roles import ConflictRegister
-from lanthanide_review.domain.sla import PrcCalendar
 from lanthanide_review.entrypoints.consumer import process_batch
 from lanthanide_review.service_layer import handlers
-from lanthanide_review.service_layer.handlers import ReviewService, TopicNames
+from lanthanide_review.service_layer.handlers import ReviewService
+from lanthanide_review.settings import ReviewSettings
 from sqlalchemy import func, select
 
 SCREENING = "lanthanide.screening.completed"
 
 
+
 def _service(store: Store) -> ReviewService:
-    return ReviewService(
-        store=store,
-        policy=load_policy(),
-        calendar=PrcCalendar(),
-        conflicts=ConflictRegister(),
-        factory=EventFactory("review"),
-        topics=TopicNames.with_prefix(""),
-    )
+    return build_service(ReviewSettings(), store)  # the wiring the service and the CLI use
 
 
 @dataclass

@@ -4,8 +4,7 @@ and the party-search memo: same outcomes as writing and reading per event, nothi
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -16,14 +15,11 @@ from lanthanide.contracts import (
     DecisionMade,
     DecisionOutcome,
     Envelope,
-    Licence,
-    LicenceItem,
-    LicenceType,
     ReferenceUpdated,
     Route,
 )
 from lanthanide.events import EventFactory
-from lanthanide.testing.factories import civilian_application
+from lanthanide.testing.factories import civilian_application, decision_made, general_licence
 from lanthanide_screening import bootstrap as bootstrap_module
 from lanthanide_screening.adapters.store import ScreeningStore, cases
 from lanthanide_screening.bootstrap import Screening
@@ -50,37 +46,6 @@ async def store(tmp_path: Path) -> AsyncIterator[ScreeningStore]:
     await s.close()
 
 
-def _general_licence(number: str = "GL-2026-001", **kw: Any) -> Licence:
-    base: dict[str, Any] = dict(
-        number=number,
-        type=LicenceType.GENERAL,
-        holder="Ganzhou Rare Earth Magnetics Co., Ltd.",
-        items=[
-            LicenceItem(
-                description="NdFeB magnets with Dy", control_codes=["1C905.a"], quantity_cap=Decimal(1000), unit="kg"
-            )
-        ],
-        end_users=["Antriebstechnik Nord GmbH"],
-        end_user_countries=["DE"],
-        valid_from=TODAY - timedelta(days=30),
-        valid_until=TODAY + timedelta(days=300),
-    )
-    return Licence(**(base | kw))
-
-
-def _decision(outcome: DecisionOutcome, licence: Licence | None = None) -> DecisionMade:
-    return DecisionMade(
-        decision_id=uuid4(),
-        outcome=outcome,
-        external_reference="x",
-        exporter_name="x",
-        licence=licence,
-        decided_by="auto",
-        policy_version="t",
-        decided_at=datetime.now(UTC),
-    )
-
-
 def _accepted_env(accepted: ApplicationAccepted, case_id: UUID) -> Envelope[Any]:
     return FACTORY.new("application.accepted", accepted, case_id=case_id)
 
@@ -102,21 +67,21 @@ async def test_one_batch_of_writes_ends_as_the_same_rows_as_writing_each_event(
     known, fresh, decided_twice, unknown, amended = ids
     app = make_accepted(civilian_application("REF-1"))
     amendment = make_accepted(civilian_application("REF-2")).model_copy(update={"is_amendment": True})
-    licence = _general_licence(valid_until=TODAY + timedelta(days=5))
+    licence = general_licence(valid_until=TODAY + timedelta(days=5))
     setup: list[tuple[str, Any]] = [("case", (known, "c0", app)), ("case", (amended, "c0", app))]
-    setup.append(("decision", (amended, _decision(DecisionOutcome.DENIED))))
+    setup.append(("decision", (amended, decision_made(DecisionOutcome.DENIED))))
     events: list[tuple[str, Any]] = [
         ("case", (fresh, "c1", app)),
         ("case", (fresh, "c1-replayed", app)),  # a replay does not overwrite
-        ("decision", (fresh, _decision(DecisionOutcome.APPROVED, licence))),
+        ("decision", (fresh, decision_made(DecisionOutcome.APPROVED, licence))),
         ("case", (decided_twice, "c2", app)),
-        ("decision", (decided_twice, _decision(DecisionOutcome.APPROVED, licence))),
-        ("decision", (decided_twice, _decision(DecisionOutcome.DENIED))),
-        ("decision", (unknown, _decision(DecisionOutcome.DENIED))),  # no case: nothing to update
-        ("decision", (known, _decision(DecisionOutcome.DENIED))),
+        ("decision", (decided_twice, decision_made(DecisionOutcome.APPROVED, licence))),
+        ("decision", (decided_twice, decision_made(DecisionOutcome.DENIED))),
+        ("decision", (unknown, decision_made(DecisionOutcome.DENIED))),  # no case: nothing to update
+        ("decision", (known, decision_made(DecisionOutcome.DENIED))),
         ("case", (known, "c3", app)),  # replayed: stays closed
         ("case", (amended, "c4", amendment)),  # an amendment reopens a decided case
-        ("decision", (amended, _decision(DecisionOutcome.APPROVED, licence))),
+        ("decision", (amended, decision_made(DecisionOutcome.APPROVED, licence))),
         ("case", (amended, "c5", amendment)),
     ]
     one_by_one = ScreeningStore(_sqlite(tmp_path, "a.db"))
@@ -168,7 +133,7 @@ async def test_a_new_general_licence_is_used_without_a_restart_even_within_the_b
     async with screening.batch():
         [before] = await screening.handle(_accepted_env(app, uuid4()))
         assert (
-            await screening.handle(_decision_env(_decision(DecisionOutcome.APPROVED, _general_licence()), uuid4()))
+            await screening.handle(_decision_env(decision_made(DecisionOutcome.APPROVED, general_licence()), uuid4()))
             == []
         )
         [after] = await screening.handle(_accepted_env(app, uuid4()))
@@ -187,7 +152,7 @@ async def test_a_general_licence_recorded_by_another_instance_is_seen_at_the_nex
     screening = Screening(ScreeningSettings(), engine, store)
     other = ScreeningStore(_sqlite(tmp_path))  # another instance on the same database
     await other.start()
-    await other.record_decision(str(uuid4()), _decision(DecisionOutcome.APPROVED, _general_licence()))
+    await other.record_decision(str(uuid4()), decision_made(DecisionOutcome.APPROVED, general_licence()))
     await other.close()
     app = make_accepted(civilian_application("REF-GL", general_licence_number="GL-2026-001"))
     async with screening.batch():
@@ -202,7 +167,7 @@ async def test_handle_outside_a_batch_writes_before_returning(
     case_id = uuid4()
     await screening.handle(_accepted_env(make_accepted(civilian_application("REF-1")), case_id))
     assert set(await _rows(store)) == {str(case_id)}
-    await screening.handle(_decision_env(_decision(DecisionOutcome.DENIED), case_id))
+    await screening.handle(_decision_env(decision_made(DecisionOutcome.DENIED), case_id))
     assert (await _rows(store))[str(case_id)][2] == "closed"
 
 

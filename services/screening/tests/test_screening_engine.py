@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lanthanide.contracts import ApplicationAccepted, Licence, LicenceItem, LicenceType, Route
-from lanthanide.testing.factories import civilian_application
+from lanthanide.contracts import ApplicationAccepted, LicenceItem, Route
+from lanthanide.testing.factories import civilian_application, general_licence
 from lanthanide_screening.domain.screen import ScreeningEngine
 from lanthanide_screening.matching.index import build_index
 from lanthanide_screening.matching.loaders import load_lists
@@ -233,27 +233,9 @@ def test_humanitarian_export_needs_no_licence_but_must_be_reported(
     assert "within 10 working days" in result.route_reasons[0]
 
 
-def _general_licence(**kw: Any) -> Licence:
-    base: dict[str, Any] = dict(
-        number="GL-2026-001",
-        type=LicenceType.GENERAL,
-        holder="Ganzhou Rare Earth Magnetics Co., Ltd.",
-        items=[
-            LicenceItem(
-                description="NdFeB magnets with Dy", control_codes=["1C905.a"], quantity_cap=Decimal(1000), unit="kg"
-            )
-        ],
-        end_users=["Antriebstechnik Nord GmbH"],
-        end_user_countries=["DE"],
-        valid_from=TODAY - timedelta(days=30),
-        valid_until=TODAY + timedelta(days=300),
-    )
-    return Licence(**(base | kw))
-
-
 def test_valid_general_licence_takes_the_green_channel(engine: ScreeningEngine, make_accepted: Make) -> None:
     app = civilian_application(general_licence_number="GL-2026-001")
-    result = screen(engine, make_accepted, app, general_licences={"GL-2026-001": _general_licence()})
+    result = screen(engine, make_accepted, app, general_licences={"GL-2026-001": general_licence()})
     assert result.route is Route.GREEN_CHANNEL
     assert result.route_reasons[0].startswith("SCR-ROUTE-GREEN-CHANNEL: general licence GL-2026-001")
 
@@ -273,7 +255,7 @@ def test_general_licence_that_does_not_cover_the_export_is_standard(
     engine: ScreeningEngine, make_accepted: Make, licence_kw: dict[str, Any], problem: str
 ) -> None:
     app = civilian_application(general_licence_number="GL-2026-001")
-    result = screen(engine, make_accepted, app, general_licences={"GL-2026-001": _general_licence(**licence_kw)})
+    result = screen(engine, make_accepted, app, general_licences={"GL-2026-001": general_licence(**licence_kw)})
     assert result.route is Route.STANDARD
     flag = next(f for f in result.red_flags if f.code == "SCR-FLAG-GENERAL-LICENCE-INVALID")
     assert problem in flag.evidence

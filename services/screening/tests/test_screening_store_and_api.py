@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from uuid import uuid4
@@ -12,14 +12,13 @@ import httpx
 import pytest
 from lanthanide.contracts import (
     ApplicationAccepted,
-    DecisionMade,
     DecisionOutcome,
     Licence,
     LicenceItem,
     LicenceType,
     Route,
 )
-from lanthanide.testing.factories import civilian_application
+from lanthanide.testing.factories import civilian_application, decision_made
 from lanthanide_screening.adapters.store import ScreeningStore
 from lanthanide_screening.bootstrap import Screening
 from lanthanide_screening.domain.screen import ScreeningEngine
@@ -45,19 +44,6 @@ async def store(store_url: str) -> AsyncIterator[ScreeningStore]:
     await s.close()
 
 
-def _decision(outcome: DecisionOutcome, licence: Licence | None = None) -> DecisionMade:
-    return DecisionMade(
-        decision_id=uuid4(),
-        outcome=outcome,
-        external_reference="x",
-        exporter_name="x",
-        licence=licence,
-        decided_by="auto",
-        policy_version="t",
-        decided_at=datetime.now(UTC),
-    )
-
-
 def _licence(number: str, kind: LicenceType, until: date) -> Licence:
     return Licence(
         number=number,
@@ -76,14 +62,14 @@ async def test_cases_to_rescreen_are_open_or_licensed_and_live(
     ids = {name: str(uuid4()) for name in ("open", "denied", "live", "expired")}
     for name, cid in ids.items():
         await store.remember_case(cid, str(uuid4()), make_accepted(civilian_application(f"REF-{name}")))
-    await store.record_decision(ids["denied"], _decision(DecisionOutcome.DENIED))
+    await store.record_decision(ids["denied"], decision_made(DecisionOutcome.DENIED))
     await store.record_decision(
         ids["live"],
-        _decision(DecisionOutcome.APPROVED, _licence("GL-1", LicenceType.GENERAL, TODAY + timedelta(days=100))),
+        decision_made(DecisionOutcome.APPROVED, _licence("GL-1", LicenceType.GENERAL, TODAY + timedelta(days=100))),
     )
     await store.record_decision(
         ids["expired"],
-        _decision(DecisionOutcome.APPROVED, _licence("SL-2", LicenceType.SINGLE, TODAY - timedelta(days=1))),
+        decision_made(DecisionOutcome.APPROVED, _licence("SL-2", LicenceType.SINGLE, TODAY - timedelta(days=1))),
     )
     # A replayed accepted event does not reopen a decided case; an amendment does.
     await store.remember_case(ids["denied"], str(uuid4()), make_accepted(civilian_application("REF-denied")))

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
 import orjson
 
-from lanthanide.contracts import Application
+from lanthanide.contracts import (
+    Application,
+    DecisionMade,
+    DecisionOutcome,
+    Licence,
+    LicenceItem,
+    LicenceType,
+)
 from lanthanide.ids import case_id_for
 
 
@@ -74,3 +82,28 @@ def submitted_record(app: dict[str, Any], *, producer: str = "client:test") -> t
         "producer": {"service": producer, "version": "1"}, "payload": app,
     }
     return str(case_id).encode(), orjson.dumps(envelope)
+
+
+def general_licence(number: str = "GL-2026-001", **overrides: Any) -> Licence:
+    """A general licence for Dy magnets to one German end user, valid from 30 days ago for ~10 months."""
+    today = date.today()
+    base: dict[str, Any] = dict(
+        number=number,
+        type=LicenceType.GENERAL,
+        holder="Ganzhou Rare Earth Magnetics Co., Ltd.",
+        items=[LicenceItem(description="NdFeB magnets with Dy", control_codes=["1C905.a"],
+                           quantity_cap=Decimal(1000), unit="kg")],
+        end_users=["Antriebstechnik Nord GmbH"],
+        end_user_countries=["DE"],
+        valid_from=today - timedelta(days=30),
+        valid_until=today + timedelta(days=300),
+    )
+    return Licence(**(base | overrides))
+
+
+def decision_made(outcome: DecisionOutcome, licence: Licence | None = None) -> DecisionMade:
+    """An automatic decision payload with `outcome` (and the licence it issued, if any)."""
+    return DecisionMade(
+        decision_id=uuid4(), outcome=outcome, external_reference="x", exporter_name="x", licence=licence,
+        decided_by="auto", policy_version="t", decided_at=datetime.now(UTC),
+    )
