@@ -146,6 +146,8 @@ def pipeline_env(bootstrap: str, data_dir: Path) -> dict[str, str]:
         "LANTHANIDE_DATA_DIR": str(data_dir),
         "LANTHANIDE_LOG_LEVEL": "INFO",
         "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": uuid4().hex,
+        # The test receiver listens on loopback, which applicants' webhooks may not reach unless allowed.
+        "LANTHANIDE_NOTIFICATION_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
         "LANTHANIDE_REVIEW_TOKENS": json.dumps({uuid4().hex: {"user": "bench", "roles": ["reviewer"]}}),
         "LANTHANIDE_INTAKE_API_KEYS": json.dumps({uuid4().hex: "bench"}),
     }

@@ -63,6 +63,9 @@ def main() -> int:
         "LANTHANIDE_REVIEW_TOKENS": json.dumps(tokens),
         "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": os.environ.get(
             "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET", secrets.token_hex(16)),
+        # A local stack delivers to receivers on this machine (examples/subscriber.py).
+        "LANTHANIDE_NOTIFICATION_WEBHOOK_ALLOW_NETWORKS": os.environ.get(
+            "LANTHANIDE_NOTIFICATION_WEBHOOK_ALLOW_NETWORKS", "127.0.0.1/32,::1/128"),
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name, http_port in SERVICES.items():

@@ -41,9 +41,18 @@ def _case_id(app: dict[str, Any]) -> UUID:
     return case_id_for(parsed.exporter_key, parsed.external_reference)
 
 
-def _verify(headers: dict[str, str], body: bytes) -> bool:
+def _verify(headers: dict[str, str], body: bytes, url: str) -> bool:
+    """Both signatures verify with the endpoint's own key (derived from the master secret)."""
+    from lanthanide_notification.signing import endpoint_key, endpoint_secret
+    from standardwebhooks import Webhook, WebhookVerificationError
+
     ts, sig = headers.get("x-lanthanide-timestamp", ""), headers.get("x-lanthanide-signature", "")
-    expected = hmac.new(SECRET.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    key = endpoint_key(SECRET, url)
+    expected = hmac.new(key, f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    try:
+        Webhook(endpoint_secret(SECRET, url)).verify(body, headers, json_parse=False)
+    except WebhookVerificationError:
+        return False
     return hmac.compare_digest(sig, f"sha256={expected}")
 
 
@@ -59,6 +68,8 @@ async def test_two_hundred_applications_get_exactly_the_right_outcome(
         "LANTHANIDE_DATA_DIR": str(tmp_path / "data"),
         "LANTHANIDE_LOG_LEVEL": "INFO",
         "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": SECRET,
+        # The test receiver listens on loopback, which applicants' webhooks may not reach unless allowed.
+        "LANTHANIDE_NOTIFICATION_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
         "LANTHANIDE_NOTIFICATION_RETRY_BASE_DELAY_SECONDS": "0.05",
         "LANTHANIDE_REVIEW_TOKENS": json.dumps({
             REVIEWER: {"user": "alice", "roles": ["reviewer"]},
@@ -202,7 +213,7 @@ async def _run(cases: list[Case], bootstrap: str, hook: WebhookReceiver, review_
         assert screened == distinct_cases
         # Webhooks: signed, one delivery per decision or rejection.
         bodies = [orjson.loads(r.body) for r in hook.received]
-        assert all(_verify(r.headers, r.body) for r in hook.received)
+        assert all(_verify(r.headers, r.body, hook.url) for r in hook.received)
         delivered = Counter(b["event_id"] for b in bodies)
         assert all(n == 1 for n in delivered.values()), delivered.most_common(3)
         assert {str(e.event_id) for es in decisions.values() for e in es} <= set(delivered)

@@ -172,6 +172,8 @@ class Stack:
             "LANTHANIDE_DATA_DIR": str(workdir / "data"),
             "LANTHANIDE_LOG_LEVEL": "INFO",
             "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": secret,
+            # The test receiver listens on loopback, which applicants' webhooks may not reach unless allowed.
+            "LANTHANIDE_NOTIFICATION_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
             "LANTHANIDE_NOTIFICATION_RETRY_BASE_DELAY_SECONDS": "0.05",
             "LANTHANIDE_NOTIFICATION_RETRY_MAX_DELAY_SECONDS": "1",
             "LANTHANIDE_REVIEW_OUTBOX_INTERVAL_S": "0.5",

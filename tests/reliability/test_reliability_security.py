@@ -25,7 +25,8 @@ from lanthanide.testing.kafka import load_runner
 from lanthanide.testing.processes import SERVICES, ServiceProcess, free_port
 from lanthanide.testing.webhook import WebhookReceiver
 from lanthanide.topics import Topics
-from lanthanide_notification.signing import verify_signature
+from lanthanide_notification.signing import endpoint_key, endpoint_secret, verify_signature
+from standardwebhooks import Webhook
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.slow]
 
@@ -51,6 +52,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[
         "LANTHANIDE_DATA_DIR": str(tmp / "data"),
         "LANTHANIDE_LOG_LEVEL": "INFO",
         "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": SECRET,
+        # The test receiver listens on loopback, which applicants' webhooks may not reach unless allowed.
+        "LANTHANIDE_NOTIFICATION_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
         "LANTHANIDE_REVIEW_TOKENS": json.dumps(TOKENS),
         "LANTHANIDE_REVIEW_CONFLICTS": json.dumps({"erin": [EXPORTER]}),
         "LANTHANIDE_REVIEW_OUTBOX_INTERVAL_S": "0.5",
@@ -187,11 +190,15 @@ async def test_webhooks_verify_and_no_personal_name_reaches_an_info_log(
         assert hook.received
         for r in hook.received:
             ts, sig = r.headers["x-lanthanide-timestamp"], r.headers["x-lanthanide-signature"]
-            assert verify_signature(SECRET, ts, r.body, sig, max_age_seconds=600)
+            key = endpoint_key(SECRET, hook.url)
+            assert verify_signature(key, ts, r.body, sig, max_age_seconds=600)
             tampered = r.body.replace(b"}", b' , "extra": 1}', 1)
-            assert not verify_signature(SECRET, ts, tampered, sig)
+            assert not verify_signature(key, ts, tampered, sig)
             assert not verify_signature("wrong-secret", ts, r.body, sig)
-            assert not verify_signature(SECRET, str(int(float(ts)) + 1), r.body, sig)
+            assert not verify_signature(key, str(int(float(ts)) + 1), r.body, sig)
+            # The master secret itself signs nothing: a receiver only ever holds its own key.
+            assert not verify_signature(SECRET, ts, r.body, sig)
+            Webhook(endpoint_secret(SECRET, hook.url)).verify(r.body, r.headers, json_parse=False)
     for svc, p in procs.items():
         log = p.log_text()
         for name in [*PERSONAL, PERSONAL[0] + " Trading"]:

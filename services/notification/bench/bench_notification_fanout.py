@@ -28,6 +28,7 @@ from lanthanide.logging import configure_logging
 from lanthanide.settings import LoggingSettings
 from lanthanide_notification.adapters.store import SqlDeliveryLog
 from lanthanide_notification.adapters.webhook import WebhookSender
+from lanthanide_notification.domain.addresses import AddressPolicy
 from lanthanide_notification.domain.retry import RetryPolicy
 from lanthanide_notification.service import NotificationService
 
@@ -67,7 +68,8 @@ async def run(events: int, delay: float, per_host: int) -> dict[str, Any]:
         store = SqlDeliveryLog.from_url(f"sqlite+aiosqlite:///{tmp}/bench.db")
         await store.create_schema()
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=100)) as client:
-            sender = WebhookSender(client, secret="bench-only", policy=RetryPolicy(), per_host_limit=per_host)
+            sender = WebhookSender(client, secret="bench-only", policy=RetryPolicy(), per_host_limit=per_host,
+                                   addresses=AddressPolicy.from_strings(["127.0.0.1/32", "::1/128"]))
             service = NotificationService(store=store, senders={"webhook": sender},
                                           factory=EventFactory("notification"), outcome_topic="out")
             started = time.perf_counter()

@@ -23,7 +23,7 @@ from lanthanide.serde import encode
 from lanthanide.settings import KafkaSettings
 from lanthanide.topics import Topics, dlq
 from lanthanide_notification.bootstrap import NotificationApp, build
-from lanthanide_notification.signing import verify_signature
+from lanthanide_notification.signing import endpoint_key, verify_signature
 
 #: Dev-only test secret; never used outside these tests.
 TEST_SECRET = "test-only-webhook-secret"
@@ -72,8 +72,12 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
                 seen = sum(1 for r in receiver.requests if r.path == self.path)
             time.sleep(receiver.delay_seconds.get(self.path, 0))
+            # The sender signs with this endpoint's own key, derived from the URL it was given
+            # (the Host header carries the URL's host and port even when the connection was
+            # made to the checked address).
+            url = f"http://{self.headers.get('Host', '')}{self.path}"
             ok = verify_signature(
-                TEST_SECRET, self.headers.get("X-Lanthanide-Timestamp", ""), body,
+                endpoint_key(TEST_SECRET, url), self.headers.get("X-Lanthanide-Timestamp", ""), body,
                 self.headers.get("X-Lanthanide-Signature"), max_age_seconds=300,
             )
             status = 503 if seen < receiver.fail_first.get(self.path, 0) else (200 if ok else 401)
@@ -145,7 +149,8 @@ async def running_notification(
     settings = NotificationSettings(
         kafka=kafka, topic_prefix=prefix, db_url=f"sqlite+aiosqlite:///{db_path}",
         webhook_secret=TEST_SECRET, retry_base_delay_seconds=0.05, retry_max_delay_seconds=0.2,
-        group_id=f"notif-{uuid4().hex[:8]}", **overrides,
+        group_id=f"notif-{uuid4().hex[:8]}",
+        **({"webhook_allow_networks": ["127.0.0.1/32", "::1/128"]} | overrides),
     )
     app = build(settings)
     await app.start()

@@ -13,6 +13,7 @@ from lanthanide.contracts import ContactPoint, DecisionMade, DecisionOutcome, En
 from lanthanide.events import EventFactory
 from lanthanide_notification.adapters.store import SqlDeliveryLog
 from lanthanide_notification.adapters.webhook import WebhookSender
+from lanthanide_notification.domain.addresses import AddressPolicy
 from lanthanide_notification.domain.model import Notice, NoticeKind, Subscription, Target
 from lanthanide_notification.domain.retry import RetryPolicy
 from lanthanide_notification.service import NotificationService
@@ -26,8 +27,12 @@ def notice() -> Notice:
                   applicant_keys=(), webhook_url=None, email=None)
 
 
+#: The test receivers listen on loopback, which only an operator allow-list admits.
+LOOPBACK = AddressPolicy.from_strings(["127.0.0.1/32", "::1/128"])
+
+
 def sender(client: httpx.AsyncClient, attempts: int = 3, per_host: int = 4) -> WebhookSender:
-    return WebhookSender(client, secret=SECRET, per_host_limit=per_host,
+    return WebhookSender(client, secret=SECRET, per_host_limit=per_host, addresses=LOOPBACK,
                          policy=RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.02))
 
 
@@ -41,7 +46,8 @@ def decision(url: str) -> Envelope[Any]:
 async def test_client_errors_are_not_retried(receiver: Any) -> None:
     async with httpx.AsyncClient() as client:
         # An unsigned-looking request: the receiver answers 401 to a bad signature.
-        bad = WebhookSender(client, secret="wrong", policy=RetryPolicy(attempts=5, base_delay=0.01))
+        bad = WebhookSender(client, secret="wrong", addresses=LOOPBACK,
+                            policy=RetryPolicy(attempts=5, base_delay=0.01))
         result = await bad.send(notice(), Target("webhook", receiver.url("/auth")), "{}")
     assert result.status == "failed" and result.attempts == 1 and result.response_status == 401
     assert len(receiver.requests) == 1

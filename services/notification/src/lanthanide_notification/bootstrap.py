@@ -17,6 +17,7 @@ from lanthanide_notification.adapters.email import EmailSender, MailRenderer
 from lanthanide_notification.adapters.store import SqlDeliveryLog
 from lanthanide_notification.adapters.subscriptions import load_subscriptions
 from lanthanide_notification.adapters.webhook import WebhookSender
+from lanthanide_notification.domain.addresses import AddressPolicy
 from lanthanide_notification.domain.model import Channel
 from lanthanide_notification.domain.ports import Sender
 from lanthanide_notification.entrypoints.stage import register_notification_stage
@@ -69,11 +70,16 @@ def build(settings: NotificationSettings | None = None, broker: KafkaBroker | No
         timeout=settings.webhook_timeout_seconds,
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         follow_redirects=False,
+        # Proxies from the environment would connect somewhere other than the checked address.
+        trust_env=False,
     )
     senders: dict[Channel, Sender] = {
         "webhook": WebhookSender(
             http, secret=_webhook_secret(settings), policy=policy,
             per_host_limit=settings.webhook_per_host_limit,
+            addresses=AddressPolicy.from_strings(settings.webhook_allow_networks),
+            attempt_deadline_seconds=settings.webhook_attempt_deadline_seconds,
+            max_response_bytes=settings.webhook_max_response_bytes,
         ),
     }
     if settings.smtp_host:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from lanthanide.settings import ServiceSettings
 from lanthanide.topics import Topics
-from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from lanthanide_notification import SERVICE
 from lanthanide_notification.domain.retry import RetryPolicy
@@ -30,6 +31,13 @@ class NotificationSettings(ServiceSettings):
     )
     webhook_timeout_seconds: float = 10.0
     webhook_per_host_limit: int = Field(default=4, ge=1)
+    #: Networks (CIDR) an applicant's webhook may resolve to although they are loopback, private
+    #: or link-local: internal receivers an operator admits on purpose. Comma-separated or JSON.
+    webhook_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Total time one delivery attempt may take (connect, send, first bytes of the answer).
+    webhook_attempt_deadline_seconds: float = Field(default=10.0, gt=0)
+    #: At most this much of a receiver's answer is read (raw, never decompressed).
+    webhook_max_response_bytes: int = Field(default=4096, ge=0)
     retry_attempts: int = Field(default=5, ge=1)
     retry_base_delay_seconds: float = Field(default=0.5, ge=0)
     retry_max_delay_seconds: float = Field(default=30.0, ge=0)
@@ -41,6 +49,30 @@ class NotificationSettings(ServiceSettings):
     smtp_start_tls: bool | None = None
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+
+    @field_validator("webhook_allow_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import orjson
+
+                return orjson.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_allow_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not a network in CIDR form (e.g. 127.0.0.1/32)") from None
+        return value
 
     def store_url(self) -> str:
         """The delivery log's database URL."""

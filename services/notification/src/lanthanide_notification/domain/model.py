@@ -28,10 +28,16 @@ class NoticeKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One place to deliver to: a webhook URL or an e-mail address."""
+    """One place to deliver to: a webhook URL or an e-mail address.
+
+    `registered` is true for targets an operator registered (the subscriptions file); other
+    webhook targets (an applicant's own contact) must pass the address check. It is not part
+    of the target's identity: the same URL is one target, registered if any source registered it.
+    """
 
     channel: Channel
     address: str
+    registered: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

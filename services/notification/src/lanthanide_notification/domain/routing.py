@@ -143,7 +143,9 @@ def targets_for(notice: Notice, subscriptions: list[Subscription]) -> list[Targe
         if not (sub.covers(notice.applicant_keys) and sub.wants(notice.kind)):
             continue
         if sub.webhook_url:
-            found.append(Target("webhook", sub.webhook_url))
+            found.append(Target("webhook", sub.webhook_url, registered=True))
         if sub.email:
-            found.append(Target("email", sub.email))
-    return list(dict.fromkeys(found))
+            found.append(Target("email", sub.email, registered=True))
+    registered = {(t.channel, t.address) for t in found if t.registered}
+    distinct = dict.fromkeys(found)
+    return [Target(t.channel, t.address, registered=(t.channel, t.address) in registered) for t in distinct]
