@@ -61,6 +61,9 @@ def main() -> int:
         "LANTHANIDE_LOG_FORMAT": os.environ.get("LANTHANIDE_LOG_FORMAT", "console"),
         "LANTHANIDE_INTAKE_API_KEYS": json.dumps({api_key: "local-dev"}),
         "LANTHANIDE_REVIEW_TOKENS": json.dumps(tokens),
+        # The same people sign in to screening's and audit's APIs (auditors read the ledger).
+        "LANTHANIDE_SCREENING_TOKENS": json.dumps(tokens),
+        "LANTHANIDE_AUDIT_TOKENS": json.dumps(tokens),
         "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": os.environ.get(
             "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET", secrets.token_hex(16)),
         # A local stack delivers to receivers on this machine (examples/subscriber.py).

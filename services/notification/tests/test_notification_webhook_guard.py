@@ -117,7 +117,6 @@ class _Bomb(BaseHTTPRequestHandler):
     """Answers every POST with 200 MB of zeros, gzip-compressed (~200 KB on the wire)."""
 
     payload = gzip.compress(b"\0" * (200 * 1024 * 1024), compresslevel=9)
-    sent: list[int] = []
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", "0")))

@@ -10,6 +10,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from lanthanide.auth import Authenticator, TokenGrant
 from lanthanide.contracts import (
     ApplicationAccepted,
     DecisionOutcome,
@@ -97,8 +98,10 @@ async def test_disposition_api_suppresses_the_false_positive_next_time(
     accepted = make_accepted(app)
     first = await screening.screen(accepted, TODAY)
     assert first.route is Route.ENHANCED and first.hits
-    transport = httpx.ASGITransport(app=make_app(screening))
-    async with httpx.AsyncClient(transport=transport, base_url="http://screening") as client:
+    auth = Authenticator({"tok-r1": TokenGrant(user="r1", roles=["reviewer"])})
+    transport = httpx.ASGITransport(app=make_app(screening, auth))
+    async with httpx.AsyncClient(transport=transport, base_url="http://screening",
+                                 headers={"Authorization": "Bearer tok-r1"}) as client:
         for hit in {(h.list_id, h.entry_id) for h in first.hits}:
             r = await client.post(
                 "/dispositions",
@@ -108,7 +111,6 @@ async def test_disposition_api_suppresses_the_false_positive_next_time(
                     "entry_id": hit[1],
                     "verdict": "false_positive",
                     "reason": "different company, verified registry",
-                    "reviewer": "r1",
                 },
             )
             assert r.status_code == 201, r.text
@@ -131,3 +133,28 @@ async def test_disposition_api_suppresses_the_false_positive_next_time(
     assert named[0]["score"] == 1.0 and named[0]["entry_id"].endswith("lockheed-martin-corporation")
     again = await screening.screen(accepted, TODAY)
     assert again.route is Route.STANDARD and again.hits == []
+
+
+async def test_screening_routes_need_a_token_and_the_reviewer_is_the_caller(
+    store: ScreeningStore, engine: ScreeningEngine
+) -> None:
+    """An unauthenticated disposition is refused, an auditor cannot judge a hit, and the
+    reviewer recorded is the authenticated caller, not a name from the body."""
+    screening = Screening(ScreeningSettings(), engine, store)
+    auth = Authenticator({"tok-rev": TokenGrant(user="rev-a", roles=["reviewer"]),
+                          "tok-aud": TokenGrant(user="aud-a", roles=["auditor"])})
+    body = {"party_name": "X Co", "list_id": "l", "entry_id": "e", "verdict": "false_positive",
+            "reason": "different company", "reviewer": "somebody-else"}
+    transport = httpx.ASGITransport(app=make_app(screening, auth))
+    async with httpx.AsyncClient(transport=transport, base_url="http://screening") as client:
+        assert (await client.post("/dispositions", json=body)).status_code == 401
+        assert (await client.get("/dispositions")).status_code == 401
+        assert (await client.post("/screen-name", json={"name": "X Co"})).status_code == 401
+        aud = {"Authorization": "Bearer tok-aud"}
+        assert (await client.post("/dispositions", json=body, headers=aud)).status_code == 403
+        assert (await client.get("/dispositions", headers=aud)).status_code == 200
+        rev = {"Authorization": "Bearer tok-rev"}
+        assert (await client.post("/dispositions", json=body, headers=rev)).status_code == 201
+        (recorded,) = (await client.get("/dispositions", headers=rev)).json()
+        assert (await client.get("/healthz")).status_code == 200
+    assert recorded["reviewer"] == "rev-a"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lanthanide.auth import TokenSettings
 from lanthanide.settings import ServiceSettings
 from lanthanide.topics import Topics
 from pydantic import Field
@@ -10,7 +11,7 @@ from pydantic_settings import SettingsConfigDict
 from lanthanide_audit import GROUP_ID, SERVICE
 
 
-class AuditSettings(ServiceSettings):
+class AuditSettings(ServiceSettings, TokenSettings):
     """Where the ledger lives and which topics it reads."""
 
     model_config = SettingsConfigDict(env_prefix="LANTHANIDE_AUDIT_", extra="ignore")

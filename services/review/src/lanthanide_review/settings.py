@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lanthanide.auth import TokenGrant, TokenSettings
 from lanthanide.settings import ServiceSettings
 from lanthanide.topics import Topics
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-
-class TokenGrant(BaseModel):
-    """Who a bearer token stands for."""
-
-    user: str = Field(min_length=1)
-    roles: list[str] = Field(default_factory=list)
+__all__ = ["ReviewSettings", "TokenGrant"]
 
 
-class ReviewSettings(ServiceSettings):
+class ReviewSettings(ServiceSettings, TokenSettings):
     """Settings of the review service. Tokens and conflicts are JSON in the environment."""
 
     model_config = SettingsConfigDict(env_prefix="LANTHANIDE_REVIEW_", extra="ignore")
@@ -28,8 +24,6 @@ class ReviewSettings(ServiceSettings):
     group_id: str = "lanthanide-review"
     #: Prepended to every topic name (isolates tests sharing one broker); empty in production.
     topic_prefix: str = ""
-    #: {"token": {"user": "alice", "roles": ["reviewer"]}}. No default tokens: none are committed.
-    tokens: dict[str, TokenGrant] = Field(default_factory=dict)
     #: {"alice": ["Exporter Name Co., Ltd."]}: users who must not decide cases of these exporters.
     conflicts: dict[str, list[str]] = Field(default_factory=dict)
     policy_file: Path | None = None

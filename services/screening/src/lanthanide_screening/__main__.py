@@ -37,7 +37,7 @@ def main() -> None:
             name="screening",
             broker=broker,
             kafka=settings.kafka,
-            asgi_app=make_app(screening) if settings.http_port else None,
+            asgi_app=make_app(screening, settings.authenticator()) if settings.http_port else None,
             http_host=settings.http_host,
             http_port=settings.http_port,
             on_startup=[create_prefixed_topics, screening.store.start],

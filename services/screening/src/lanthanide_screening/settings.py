@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lanthanide.auth import TokenSettings
 from lanthanide.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -27,7 +28,7 @@ def default_lists() -> list[Path]:
     return [data / "prc", data / "un_consolidated" / "UN_consolidated.xml", PACKAGE_REFERENCE / "watch_list.csv"]
 
 
-class ScreeningSettings(ServiceSettings):
+class ScreeningSettings(ServiceSettings, TokenSettings):
     """Settings of the screening service."""
 
     model_config = SettingsConfigDict(env_prefix="LANTHANIDE_SCREENING_", extra="ignore")

@@ -1,10 +1,12 @@
-"""HTTP: liveness, readiness, and the ledger's verification and timelines for operators."""
+"""HTTP: liveness, readiness, and the ledger's verification and timelines for operators.
 
-from __future__ import annotations
+No `from __future__ import annotations`: FastAPI resolves the local dependencies at definition time.
+"""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
+from lanthanide.auth import Authenticator, Principal, fastapi_principal
 from lanthanide.health import add_health_routes
 from sqlalchemy import text
 
@@ -14,9 +16,16 @@ if TYPE_CHECKING:
     from lanthanide_audit.bootstrap import AuditApp
 
 
-def make_http_app(app: AuditApp) -> FastAPI:
-    """The operator API of one audit process."""
+#: The ledger shows every case's parties and decisions: auditors (and admins) only.
+LEDGER_ROLES = ("auditor", "admin")
+
+
+def make_http_app(app: "AuditApp", authenticator: Authenticator | None = None) -> FastAPI:
+    """The operator API of one audit process; every route but health needs a token with an
+    auditor (or admin) role. Without an authenticator nothing but health answers."""
     api = FastAPI(title="Lanthanide audit", version="1")
+    auth = authenticator or app.settings.authenticator()
+    Auditor = Annotated[Principal, Depends(fastapi_principal(auth, *LEDGER_ROLES))]
 
     async def database_reachable() -> None:
         async with app.store.engine.connect() as conn:
@@ -25,7 +34,7 @@ def make_http_app(app: AuditApp) -> FastAPI:
     add_health_routes(api, database_reachable)
 
     @api.get("/verify")
-    async def verify_chain(response: Response) -> dict[str, Any]:
+    async def verify_chain(response: Response, _: Auditor) -> dict[str, Any]:
         report = await verify(app.store)
         if not report.ok:
             response.status_code = 409
@@ -38,7 +47,7 @@ def make_http_app(app: AuditApp) -> FastAPI:
         }
 
     @api.get("/cases/{case_id}/timeline")
-    async def timeline(case_id: str) -> dict[str, Any]:
+    async def timeline(case_id: str, _: Auditor) -> dict[str, Any]:
         tl = await case_timeline(app.store, case_id)
         return {"case_id": tl.case_id, "causation_ok": tl.causation_ok,
                 "steps": [s.as_dict() for s in tl.steps]}

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from lanthanide.auth import Authenticator, AuthError
 from lanthanide.contracts import DecisionOutcome, ReasonCode
 from lanthanide.logging import get_logger
 from pydantic import BaseModel, Field
@@ -34,7 +34,6 @@ from lanthanide_review.service_layer.handlers import (
     Operation,
     ReviewService,
 )
-from lanthanide_review.settings import TokenGrant
 
 log = get_logger(__name__)
 
@@ -120,7 +119,7 @@ def licence_view(rec: LicenceRecord, today: date) -> dict[str, Any]:
 def create_app(
     service: ReviewService,
     relay: OutboxRelay,
-    tokens: dict[str, TokenGrant],
+    authenticator: Authenticator,
     readiness: Callable[[], Awaitable[bool]] | None = None,
 ) -> FastAPI:
     """The FastAPI app over a ReviewService."""
@@ -129,13 +128,16 @@ def create_app(
         version="1.0",
         description="Case management for dual-use export licence applications.",
     )
-    bearer = HTTPBearer(auto_error=False)
-
-    def actor(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
-        grant = tokens.get(creds.credentials) if creds else None
-        if grant is None:
-            raise _Unauthorized()
-        return Actor(user=grant.user, roles=frozenset(Role(r) for r in grant.roles if r in set(Role)))
+    def actor(request: Request) -> Actor:
+        client = request.client.host if request.client else "unknown"
+        try:
+            principal = authenticator.authenticate(
+                request.headers.get("authorization"), client=client, path=request.url.path)
+        except AuthError as exc:
+            if exc.status == 429:
+                raise _RateLimited() from None
+            raise _Unauthorized() from None
+        return Actor(user=principal.user, roles=frozenset(Role(r) for r in principal.roles if r in set(Role)))
 
     User = Annotated[Actor, Depends(actor)]
 
@@ -143,6 +145,12 @@ def create_app(
     async def _unauth(_: Request, exc: _Unauthorized) -> JSONResponse:
         resp = _error(401, "unauthorized", "a valid bearer token is required")
         resp.headers["WWW-Authenticate"] = "Bearer"
+        return resp
+
+    @app.exception_handler(_RateLimited)
+    async def _limited(_: Request, exc: _RateLimited) -> JSONResponse:
+        resp = _error(429, "too_many_failed_authentications", "too many failed authentications; try again later")
+        resp.headers["Retry-After"] = "60"
         return resp
 
     @app.exception_handler(Forbidden)
@@ -274,6 +282,10 @@ def create_app(
         return await run(UUID(rec.case_id), _licence_op(op, body.reason, user), with_licence=True)
 
     return app
+
+
+class _RateLimited(Exception):
+    """Too many failed authentications from one client."""
 
 
 class _Unauthorized(Exception):

@@ -1,11 +1,12 @@
 """The HTTP app: health, metrics, reviewer dispositions and ad-hoc name screening."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI resolves the local dependencies below at
+# definition time.
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
+from lanthanide.auth import Authenticator, Principal, fastapi_principal
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
@@ -22,7 +23,8 @@ class DispositionIn(BaseModel):
     entry_id: str = Field(min_length=1, max_length=200)
     verdict: Literal["false_positive", "true_positive"]
     reason: str = Field(min_length=3, max_length=2000)
-    reviewer: str = Field(min_length=1, max_length=100)
+    #: Ignored: the reviewer is the authenticated caller (kept so existing clients still validate).
+    reviewer: str | None = Field(default=None, max_length=100)
 
 
 class NameQuery(BaseModel):
@@ -32,9 +34,21 @@ class NameQuery(BaseModel):
     threshold: float | None = Field(default=None, ge=0, le=1)
 
 
-def make_app(screening: Screening) -> FastAPI:
-    """The service's HTTP app; readiness reports the loaded list and reference versions."""
+#: Who may judge a hit, and who may look at judgements and probe names.
+JUDGE_ROLES = ("reviewer", "senior_reviewer")
+READ_ROLES = ("reviewer", "senior_reviewer", "auditor")
+
+
+def make_app(screening: Screening, authenticator: Authenticator | None = None) -> FastAPI:
+    """The service's HTTP app; readiness reports the loaded list and reference versions.
+
+    Every route but health and metrics needs a bearer token (LANTHANIDE_SCREENING_TOKENS);
+    without an authenticator those routes refuse everyone.
+    """
     app = FastAPI(title="lanthanide-screening")
+    auth = authenticator or Authenticator({})
+    Judge = Annotated[Principal, Depends(fastapi_principal(auth, *JUDGE_ROLES))]
+    Reader = Annotated[Principal, Depends(fastapi_principal(auth, *READ_ROLES))]
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -54,16 +68,19 @@ def make_app(screening: Screening) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/dispositions", status_code=201)
-    async def record_disposition(body: DispositionIn) -> dict[str, str]:
-        """Remember a verdict; a false positive is suppressed the next time this party is screened."""
+    async def record_disposition(body: DispositionIn, caller: Judge) -> dict[str, str]:
+        """Remember a verdict; a false positive is suppressed the next time this party is screened.
+
+        The reviewer recorded is the authenticated caller, never a name from the body.
+        """
         key = party_key(body.party_name)
         await screening.store.record_disposition(
-            Disposition(key, body.list_id, body.entry_id, body.verdict, body.reason, body.reviewer, datetime.now(UTC))
+            Disposition(key, body.list_id, body.entry_id, body.verdict, body.reason, caller.user, datetime.now(UTC))
         )
         return {"party_key": key, "list_id": body.list_id, "entry_id": body.entry_id, "verdict": body.verdict}
 
     @app.get("/dispositions")
-    async def list_dispositions() -> list[dict[str, str]]:
+    async def list_dispositions(_: Reader) -> list[dict[str, str]]:
         return [
             {
                 "party_key": d.party_key,
@@ -78,7 +95,7 @@ def make_app(screening: Screening) -> FastAPI:
         ]
 
     @app.post("/screen-name")
-    async def screen_name(body: NameQuery) -> list[dict[str, object]]:
+    async def screen_name(body: NameQuery, _: Reader) -> list[dict[str, object]]:
         """Ad-hoc screening of one name against every loaded list."""
         engine = screening.engine
         threshold = engine.policy.thresholds.alert if body.threshold is None else body.threshold
