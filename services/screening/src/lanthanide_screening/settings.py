@@ -44,6 +44,8 @@ class ScreeningSettings(ServiceSettings):
     database_url: str | None = None
     http_port: int | None = None
     http_host: str = "127.0.0.1"
+    #: Bearer tokens of the HTTP API (token -> caller name); empty leaves the API open.
+    api_tokens: dict[str, str] = Field(default_factory=dict)
 
     def store_url(self) -> str:
         """The store's URL (database_url, else SQLite under data_dir)."""

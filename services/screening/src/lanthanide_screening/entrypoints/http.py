@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Literal
+import hmac
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Response
+from lanthanide.contracts import Application
+from lanthanide.dates import prc_today
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from lanthanide_screening.adapters.store import Disposition
 from lanthanide_screening.bootstrap import Screening
 from lanthanide_screening.domain.parties import party_key
+from lanthanide_screening.domain.whatif import what_if
 
 
 class DispositionIn(BaseModel):
@@ -32,9 +36,32 @@ class NameQuery(BaseModel):
     threshold: float | None = Field(default=None, ge=0, le=1)
 
 
+class WhatIfQuery(BaseModel):
+    """An application and the PRC date to evaluate it on (default: today in PRC)."""
+
+    application: Application
+    on: date | None = None
+
+
 def make_app(screening: Screening) -> FastAPI:
-    """The service's HTTP app; readiness reports the loaded list and reference versions."""
+    """The service's HTTP app; readiness reports the loaded list and reference versions.
+
+    Every route but health, readiness and metrics takes `Authorization: Bearer <token>` when
+    tokens are configured (LANTHANIDE_SCREENING_API_TOKENS, token -> caller); none configured
+    keeps them open, as before."""
     app = FastAPI(title="lanthanide-screening")
+
+    def caller(authorization: Annotated[str | None, Header()] = None) -> str:
+        tokens = screening.settings.api_tokens
+        if not tokens:
+            return "anonymous"
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        for token, name in tokens.items():
+            if given and hmac.compare_digest(token.encode(), given.encode()):
+                return name
+        raise HTTPException(status_code=401, detail="missing or unknown bearer token")
+
+    authed = [Depends(caller)]
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -53,7 +80,7 @@ def make_app(screening: Screening) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/dispositions", status_code=201)
+    @app.post("/dispositions", status_code=201, dependencies=authed)
     async def record_disposition(body: DispositionIn) -> dict[str, str]:
         """Remember a verdict; a false positive is suppressed the next time this party is screened."""
         key = party_key(body.party_name)
@@ -62,7 +89,7 @@ def make_app(screening: Screening) -> FastAPI:
         )
         return {"party_key": key, "list_id": body.list_id, "entry_id": body.entry_id, "verdict": body.verdict}
 
-    @app.get("/dispositions")
+    @app.get("/dispositions", dependencies=authed)
     async def list_dispositions() -> list[dict[str, str]]:
         return [
             {
@@ -77,7 +104,7 @@ def make_app(screening: Screening) -> FastAPI:
             for d in await screening.store.list_dispositions()
         ]
 
-    @app.post("/screen-name")
+    @app.post("/screen-name", dependencies=authed)
     async def screen_name(body: NameQuery) -> list[dict[str, object]]:
         """Ad-hoc screening of one name against every loaded list."""
         engine = screening.engine
@@ -95,5 +122,10 @@ def make_app(screening: Screening) -> FastAPI:
             }
             for m in matches
         ]
+
+    @app.post("/what-if", dependencies=authed)
+    async def what_if_route(body: WhatIfQuery) -> dict[str, Any]:
+        """Classification, measures in force and route of an application on a date; creates no case."""
+        return what_if(screening.engine, body.application, body.on or prc_today())
 
     return app
