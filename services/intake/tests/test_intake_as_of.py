@@ -25,7 +25,9 @@ def test_a_submission_at_17_utc_is_received_the_next_prc_day() -> None:
     early = assess(app, received_at=datetime(2026, 5, 31, 15, 0, tzinfo=UTC))
     assert isinstance(late, Accepted) and isinstance(early, Accepted)
     assert late.payload.as_of == date(2026, 6, 1) and late.payload.complete
-    assert early.payload.as_of == date(2026, 5, 31) and "end_user_certificate:expired" in early.payload.missing_documents
+    assert (
+        early.payload.as_of == date(2026, 5, 31) and "end_user_certificate:expired" in early.payload.missing_documents
+    )
 
 
 def test_humanitarian_applications_still_need_their_documents() -> None:

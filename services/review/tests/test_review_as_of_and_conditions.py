@@ -45,8 +45,13 @@ def test_the_clock_starts_on_the_as_of_date_not_on_reviews_day(screening: Any) -
 
 def test_no_licence_required_decision_states_its_date_and_valid_until(screening: Any) -> None:
     """An NLR answer holds until the day before the next dated change of a measure touching its items."""
-    case = open_case(screening, Route.NO_LICENCE_REQUIRED, screened_on=date(2026, 3, 2), valid_until=date(2026, 11, 10),
-                     rule_ids=["SCR-CLASS-NOT-CONTROLLED", "SCR-ROUTE-NLR"])
+    case = open_case(
+        screening,
+        Route.NO_LICENCE_REQUIRED,
+        screened_on=date(2026, 3, 2),
+        valid_until=date(2026, 11, 10),
+        rule_ids=["SCR-CLASS-NOT-CONTROLLED", "SCR-ROUTE-NLR"],
+    )
     d = decision(case)
     assert d.outcome is DecisionOutcome.NO_LICENCE_REQUIRED
     assert d.decided_for == date(2026, 3, 2) and d.valid_until == date(2026, 11, 10)
@@ -57,15 +62,22 @@ def test_no_licence_required_decision_states_its_date_and_valid_until(screening:
 def test_humanitarian_exemption_carries_its_rule_and_reporting_due_date(screening: Any) -> None:
     """No. 61 Art. 5: report within 10 PRC working days after export. From Fri 2026-09-25 (a holiday
     week follows): 10 working days skip 09-26/27, National Day 10-01..07, count Sun 10-10 (make-up day)."""
-    ex = ExemptionApplied(rule_id="SCR-EXEMPT-HUMANITARIAN", measure_id="MOFCOM-2025-61-ART5", text="exempt",
-                          report_within_working_days=10, planned_export_date=date(2026, 9, 25))
+    ex = ExemptionApplied(
+        rule_id="SCR-EXEMPT-HUMANITARIAN",
+        measure_id="MOFCOM-2025-61-ART5",
+        text="exempt",
+        report_within_working_days=10,
+        planned_export_date=date(2026, 9, 25),
+    )
     d = decision(open_case(screening, Route.NO_LICENCE_REQUIRED, screened_on=date(2026, 9, 20), exemption=ex))
     (cond,) = d.conditions
     assert cond.rule_id == "SCR-EXEMPT-HUMANITARIAN" and "SCR-EXEMPT-HUMANITARIAN" in [r.code for r in d.reasons]
     assert cond.due_on == CAL.add_working_days(date(2026, 9, 25), 10) == date(2026, 10, 15)
     assert cond.due_on_provisional is False
     late = ex.model_copy(update={"planned_export_date": date(2026, 12, 28)})
-    (cond2,) = decision(open_case(screening, Route.NO_LICENCE_REQUIRED, screened_on=date(2026, 12, 1), exemption=late)).conditions
+    (cond2,) = decision(
+        open_case(screening, Route.NO_LICENCE_REQUIRED, screened_on=date(2026, 12, 1), exemption=late)
+    ).conditions
     assert cond2.due_on is not None and cond2.due_on.year == 2027 and cond2.due_on_provisional is True
 
 

@@ -27,7 +27,13 @@ DURING_NO_70 = date(2026, 6, 1)
 
 
 def item(**kw: Any) -> Item:
-    base: dict[str, Any] = {"description": "test item", "quantity": "10", "unit": "kg", "value": "10000", "currency": "USD"}
+    base: dict[str, Any] = {
+        "description": "test item",
+        "quantity": "10",
+        "unit": "kg",
+        "value": "10000",
+        "currency": "USD",
+    }
     return Item.model_validate(base | kw)
 
 
@@ -50,8 +56,12 @@ def test_as_of_is_the_prc_receipt_date_across_midnight_in_both_zones() -> None:
     from lanthanide.contracts import Application
 
     parsed = Application.model_validate(app)
-    late = ApplicationAccepted(external_reference="R", application=parsed, received_at=datetime(2026, 5, 31, 17, 0, tzinfo=UTC), complete=True)
-    early = ApplicationAccepted(external_reference="R", application=parsed, received_at=datetime(2026, 5, 31, 15, 59, tzinfo=UTC), complete=True)
+    late = ApplicationAccepted(
+        external_reference="R", application=parsed, received_at=datetime(2026, 5, 31, 17, 0, tzinfo=UTC), complete=True
+    )
+    early = ApplicationAccepted(
+        external_reference="R", application=parsed, received_at=datetime(2026, 5, 31, 15, 59, tzinfo=UTC), complete=True
+    )
     assert late.as_of_date == date(2026, 6, 1)  # 01:00 in Shanghai: the next PRC day
     assert early.as_of_date == date(2026, 5, 31)  # 23:59 in Shanghai: still the same day
     # Carried, not recomputed: a consumer reading it back gets the same date.
@@ -68,7 +78,10 @@ async def test_screening_uses_the_as_of_date_not_its_own_clock(engine: Screening
     screening = Screening(ScreeningSettings(), engine, store)
     app = Application.model_validate(civilian_application("ASOF-1"))
     accepted = ApplicationAccepted(
-        external_reference="ASOF-1", application=app, received_at=datetime(2026, 3, 1, 16, 30, tzinfo=UTC), complete=True
+        external_reference="ASOF-1",
+        application=app,
+        received_at=datetime(2026, 3, 1, 16, 30, tzinfo=UTC),
+        complete=True,
     )
     env = EventFactory("intake-test").new("application.accepted", accepted)
     (out,) = await screening.handle(env)
@@ -82,7 +95,9 @@ async def test_screening_uses_the_as_of_date_not_its_own_clock(engine: Screening
 def test_no_licence_required_states_its_date_and_valid_until(engine: ScreeningEngine, make_accepted: Make) -> None:
     """No. 57 (Ho) is suspended by No. 70 until 2026-11-10: an NLR on 2026-11-10 holds that day only;
     with no measure touching the items (Ce), the policy's default period applies."""
-    holmium = app_with([{"description": "Holmium oxide", "form": "oxide", "elements": [{"element": "Ho", "percent": "99"}]}])
+    holmium = app_with(
+        [{"description": "Holmium oxide", "form": "oxide", "elements": [{"element": "Ho", "percent": "99"}]}]
+    )
     r = on(engine, make_accepted, holmium, date(2026, 11, 10))
     assert r.route is Route.NO_LICENCE_REQUIRED and r.valid_until == date(2026, 11, 10)
     assert "decided for 2026-11-10, valid until 2026-11-10" in r.route_reasons[0]
@@ -102,14 +117,20 @@ def test_what_if_cli_prints_classification_measures_and_route(monkeypatch: pytes
     from typer.testing import CliRunner
 
     path = tmp_path / "app.json"
-    path.write_text(json.dumps(app_with([{"description": "Erbium oxide", "form": "oxide", "elements": [{"element": "Er", "percent": "99"}]}])))
+    path.write_text(
+        json.dumps(
+            app_with(
+                [{"description": "Erbium oxide", "form": "oxide", "elements": [{"element": "Er", "percent": "99"}]}]
+            )
+        )
+    )
     monkeypatch.setenv("LANTHANIDE_DATA_DIR", str(tmp_path / "data"))
     runner = CliRunner()
     before = runner.invoke(cli, ["classify", str(path), "--on", "2026-11-10"])
     after = runner.invoke(cli, ["classify", str(path), "--on", "2026-11-11"])
     assert before.exit_code == 0 and after.exit_code == 0, before.output + after.output
-    b = json.loads(before.stdout[before.stdout.index("{"):])
-    a = json.loads(after.stdout[after.stdout.index("{"):])
+    b = json.loads(before.stdout[before.stdout.index("{") :])
+    a = json.loads(after.stdout[after.stdout.index("{") :])
     assert b["route"] == "no_licence_required" and b["as_of"] == "2026-11-10" and b["valid_until"] == "2026-11-10"
     assert a["route"] == "standard" and a["classifications"][0]["control_codes"] == ["1C910.b"]
     no57 = {m["id"]: m for m in a["measures"]}["MOFCOM-2025-57"]
@@ -130,7 +151,9 @@ async def test_what_if_http_needs_a_token_and_creates_no_case(engine: ScreeningE
         assert (await client.post("/screen-name", json={"name": "x"})).status_code == 401
         assert (await client.get("/healthz")).status_code == 200
         ok = await client.post("/what-if", json=body, headers={"Authorization": "Bearer tok-officer"})
-        later = await client.post("/what-if", json=body | {"on": "2025-04-04"}, headers={"Authorization": "Bearer tok-officer"})
+        later = await client.post(
+            "/what-if", json=body | {"on": "2025-04-04"}, headers={"Authorization": "Bearer tok-officer"}
+        )
     assert ok.status_code == 200, ok.text
     # The Dy magnet of the factory application: free the day before No. 18, controlled from it.
     assert ok.json()["route"] == "no_licence_required" and later.json()["route"] == "standard"
@@ -160,7 +183,12 @@ def test_controlled_material_without_composition_is_incomplete(
 
 def test_uncontrolled_material_without_composition_is_not_held_up(engine: ScreeningEngine, make_accepted: Make) -> None:
     """Near case of SCR-CLASS-COMPOSITION-MISSING: cerium oxide (HS 2846101000) is no No. 18 item."""
-    r = on(engine, make_accepted, app_with([{"description": "Cerium oxide polishing powder", "form": "oxide", "hs_code": "2846101000"}]), AFTER_NO_70)
+    r = on(
+        engine,
+        make_accepted,
+        app_with([{"description": "Cerium oxide polishing powder", "form": "oxide", "hs_code": "2846101000"}]),
+        AFTER_NO_70,
+    )
     assert r.route is Route.NO_LICENCE_REQUIRED and r.complete
 
 
@@ -183,7 +211,11 @@ def test_sub_items_exactly_as_no_18_lists_them(
 ) -> None:
     """No. 18 items I-VII: magnet materials only SmCo (Sm) and NdFeB with Tb/Dy; no magnet entry for
     Gd, Lu, Sc, Y; finished goods are not listed."""
-    r = classify(item(description=description, form=form, elements=[{"element": element, "percent": "5"}, *extra]), AFTER_NO_70, MEASURES)
+    r = classify(
+        item(description=description, form=form, elements=[{"element": element, "percent": "5"}, *extra]),
+        AFTER_NO_70,
+        MEASURES,
+    )
     if code:
         assert r.licence_required and r.control_codes == [code] and r.measure_ids == ["MOFCOM-2025-18"]
     else:
@@ -192,7 +224,9 @@ def test_sub_items_exactly_as_no_18_lists_them(
 
 def _foreign(dy_value: str, nd_value: str = "3000") -> Item:
     return item(
-        description="NdFeB magnet made in Germany", form="magnet", foreign_made=True,
+        description="NdFeB magnet made in Germany",
+        form="magnet",
+        foreign_made=True,
         elements=[{"element": "Nd", "percent": "28"}, {"element": "Dy", "percent": "4"}],
         china_origin_materials=[{"element": "Dy", "value": dy_value}, {"element": "Nd", "value": nd_value}],
     )
@@ -215,10 +249,16 @@ def test_foreign_made_item_falls_only_under_no_61_with_its_de_minimis() -> None:
 
 @pytest.mark.parametrize(
     ("element", "day", "measure", "controlled"),
-    [("Ho", date(2026, 11, 11), "MOFCOM-2025-57", True), ("Ho", date(2026, 11, 10), "MOFCOM-2025-57", False),
-     ("Eu", date(2025, 11, 6), "MOFCOM-2025-57", False), ("Dy", date(2026, 6, 1), "MOFCOM-2025-18", True)],
+    [
+        ("Ho", date(2026, 11, 11), "MOFCOM-2025-57", True),
+        ("Ho", date(2026, 11, 10), "MOFCOM-2025-57", False),
+        ("Eu", date(2025, 11, 6), "MOFCOM-2025-57", False),
+        ("Dy", date(2026, 6, 1), "MOFCOM-2025-18", True),
+    ],
 )
-def test_each_control_cites_the_announcement_that_imposes_it(element: str, day: date, measure: str, controlled: bool) -> None:
+def test_each_control_cites_the_announcement_that_imposes_it(
+    element: str, day: date, measure: str, controlled: bool
+) -> None:
     """Ho/Er/Tm/Eu/Yb: No. 57 (in force 2025-11-08, suspended by No. 70 until 2026-11-10); No. 18 not suspended."""
     r = classify(item(form="oxide", elements=[{"element": element, "percent": "99"}]), day, MEASURES)
     assert r.licence_required is controlled
@@ -228,7 +268,9 @@ def test_each_control_cites_the_announcement_that_imposes_it(element: str, day: 
 def test_technologies_are_no_62_from_2025_10_09_and_no_70_is_only_a_window() -> None:
     """No. 62 Art. I: 1E902 in force on publication (2025-10-09); No. 70 suspends it from 2025-11-07
     and imposes nothing itself."""
-    tech = item(description="Rare-earth separation and smelting process know-how", form="technology", quantity="1", unit="set")
+    tech = item(
+        description="Rare-earth separation and smelting process know-how", form="technology", quantity="1", unit="set"
+    )
     assert "1E902.a" in classify(tech, date(2025, 10, 9), MEASURES).control_codes
     assert "1E902.a" not in classify(tech, date(2025, 10, 8), MEASURES).control_codes
     assert "1E902.a" not in classify(tech, date(2025, 11, 7), MEASURES).control_codes
@@ -248,13 +290,26 @@ def test_no_56_equipment_is_a_dated_measure() -> None:
 def test_a_technology_application_is_never_no_licence_required(engine: ScreeningEngine, make_accepted: Make) -> None:
     """Catalogue of Technologies Prohibited or Restricted from Export (rare-earth technologies):
     even while No. 62 is suspended, a technology goes to a reviewer."""
-    tech = app_with([{"description": "Rare-earth separation process know-how", "form": "technology", "quantity": "1", "unit": "set"}])
+    tech = app_with(
+        [
+            {
+                "description": "Rare-earth separation process know-how",
+                "form": "technology",
+                "quantity": "1",
+                "unit": "set",
+            }
+        ]
+    )
     r = on(engine, make_accepted, tech, DURING_NO_70)
     assert r.route is Route.STANDARD and r.licence_required
     assert "CATALOGUE-TECH-EXPORT" in r.classifications[0].measure_ids and "SCR-CLASS-TECH-REVIEW" in r.rule_ids
-    other = app_with([{"description": "Warehouse software licence", "form": "technology", "quantity": "1", "unit": "set"}])
+    other = app_with(
+        [{"description": "Warehouse software licence", "form": "technology", "quantity": "1", "unit": "set"}]
+    )
     assert on(engine, make_accepted, other, DURING_NO_70).route is Route.STANDARD
-    goods = app_with([{"description": "Cerium oxide", "form": "oxide", "elements": [{"element": "Ce", "percent": "90"}]}])
+    goods = app_with(
+        [{"description": "Cerium oxide", "form": "oxide", "elements": [{"element": "Ce", "percent": "90"}]}]
+    )
     assert on(engine, make_accepted, goods, DURING_NO_70).route is Route.NO_LICENCE_REQUIRED
 
 
@@ -265,7 +320,10 @@ def test_humanitarian_exemption_applies_only_to_no_61_items(engine: ScreeningEng
     """No. 61 Art. 5: emergency relief by operators abroad, No. 61 items only, reported within 10 working
     days; suspended with No. 61; none under No. 18."""
     magnet = _foreign("50").model_dump(mode="json")
-    relief = {"category": "humanitarian", "description": "MRI magnets for an emergency field hospital after the earthquake"}
+    relief = {
+        "category": "humanitarian",
+        "description": "MRI magnets for an emergency field hospital after the earthquake",
+    }
     app = app_with([magnet], humanitarian=True, end_use=relief)
     app["planned_export_date"] = "2026-12-04"
     r = on(engine, make_accepted, app, AFTER_NO_70)

@@ -501,7 +501,9 @@ class Case:
         if (ex := result.exemption) is not None:
             start = ex.planned_export_date or on
             due = ctx.calendar.add_working_days(start, ex.report_within_working_days)
-            counted_from = f"the planned export date {start}" if ex.planned_export_date else f"{start} (no export date given)"
+            counted_from = (
+                f"the planned export date {start}" if ex.planned_export_date else f"{start} (no export date given)"
+            )
             reasons.append(ReasonCode(code=ex.rule_id, text=ex.text))
             conditions.append(
                 DecisionCondition(

@@ -96,7 +96,10 @@ def classify(
         )
     required = bool(acc.measures)
     if not required and not acc.requested:
-        acc.note("SCR-CLASS-NOT-CONTROLLED", f"no controlled element, code or technology under a measure in force on {on_date}")
+        acc.note(
+            "SCR-CLASS-NOT-CONTROLLED",
+            f"no controlled element, code or technology under a measure in force on {on_date}",
+        )
     if dormant:
         acc.why.append("not applied: " + ", ".join(dormant))
     return ClassificationResult(
@@ -107,7 +110,7 @@ def classify(
         rule_ids=acc.rules,
         explanation="; ".join(acc.why),
         information_requested=acc.requested,
-        de_minimis=de_minimis[0] if de_minimis else None,  # type: ignore[arg-type]
+        de_minimis=de_minimis[0] if de_minimis else None,
         de_minimis_ratio=de_minimis[1] if de_minimis else None,
     )
 
@@ -179,7 +182,12 @@ def _apply_item_control(measure: Measure, item: Item, elements: set[str], declar
         text = item.description.casefold()
         for tech in measure.technology_codes:
             if any(k in text for k in tech.keywords):
-                acc.add(tech.code, measure.id, "SCR-CLASS-TECHNOLOGY", f"rare-earth technology {tech.code} under {measure.id}")
+                acc.add(
+                    tech.code,
+                    measure.id,
+                    "SCR-CLASS-TECHNOLOGY",
+                    f"rare-earth technology {tech.code} under {measure.id}",
+                )
     for kc in measure.keyword_controls:
         if hits := _mentions(item.description, kc.patterns):
             note = " (list to be confirmed)" if kc.unconfirmed else ""
@@ -200,12 +208,20 @@ def _element(control: ElementControl, measure: Measure, item: Item, elements: se
     form = item.form
     if form is ItemForm.OTHER:
         # The form is not stated: the element is controlled, the sub-item is for review to settle.
-        acc.add(control.code, measure.id, "SCR-CLASS-ELEMENT",
-                f"{control.element} is controlled as {control.code}{note} by {measure.id} (form not stated)")
+        acc.add(
+            control.code,
+            measure.id,
+            "SCR-CLASS-ELEMENT",
+            f"{control.element} is controlled as {control.code}{note} by {measure.id} (form not stated)",
+        )
         return
     sub = control.sub_items.get(form.value)
     if sub is None:
-        what = "finished goods are not items of" if form is ItemForm.FINISHED_GOOD else f"no {form.value} entry for {control.element} in"
+        what = (
+            "finished goods are not items of"
+            if form is ItemForm.FINISHED_GOOD
+            else f"no {form.value} entry for {control.element} in"
+        )
         acc.note("SCR-CLASS-NOT-A-LISTED-FORM", f"{control.element} {form.value}: {what} {measure.id}")
         return
     if form is ItemForm.MAGNET and control.magnet is not None:
@@ -218,7 +234,12 @@ def _element(control: ElementControl, measure: Measure, item: Item, elements: se
             )
             return
     code = f"{control.code}.{sub}"
-    acc.add(code, measure.id, "SCR-CLASS-ELEMENT", f"{control.element} {form.value} is controlled as {code}{note} by {measure.id}")
+    acc.add(
+        code,
+        measure.id,
+        "SCR-CLASS-ELEMENT",
+        f"{control.element} {form.value} is controlled as {code}{note} by {measure.id}",
+    )
 
 
 # ---------------------------------------------------------------- foreign-made items (No. 61 only)
@@ -262,14 +283,20 @@ def _foreign_made(
         limit = f"{(threshold * 100).normalize()} %"
         if ratio >= threshold:
             verdict = ("at_or_above", ratio)
-            acc.add(None, measure.id, "SCR-CLASS-FOREIGN-MADE",
-                    f"foreign-made {item.form.value}: China-origin Part-1 materials are {shown} of its value ({basis}), "
-                    f"at or above the de minimis {limit} of {measure.id}: licence required")
+            acc.add(
+                None,
+                measure.id,
+                "SCR-CLASS-FOREIGN-MADE",
+                f"foreign-made {item.form.value}: China-origin Part-1 materials are {shown} of its value ({basis}), "
+                f"at or above the de minimis {limit} of {measure.id}: licence required",
+            )
         else:
             verdict = verdict or ("below", ratio)
-            acc.note("SCR-CLASS-FOREIGN-BELOW-DE-MINIMIS",
-                     f"foreign-made {item.form.value}: China-origin Part-1 materials are {shown} of its value ({basis}), "
-                     f"below the de minimis {limit} of {measure.id}")
+            acc.note(
+                "SCR-CLASS-FOREIGN-BELOW-DE-MINIMIS",
+                f"foreign-made {item.form.value}: China-origin Part-1 materials are {shown} of its value ({basis}), "
+                f"below the de minimis {limit} of {measure.id}",
+            )
     return verdict
 
 

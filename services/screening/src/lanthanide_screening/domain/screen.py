@@ -142,7 +142,9 @@ class ScreeningEngine:
         applied = exemption if route is Route.NO_LICENCE_REQUIRED else None
         if applied is not None:
             licence_required = False
-        valid_until = no_licence_valid_until(on, app.items, self.measures) if route is Route.NO_LICENCE_REQUIRED else None
+        valid_until = None
+        if route is Route.NO_LICENCE_REQUIRED:
+            valid_until = no_licence_valid_until(on, app.items, self.measures)
         if valid_until is not None:
             route_reasons[0] += f" (decided for {on}, valid until {valid_until})"
         return ScreeningCompleted(
@@ -220,7 +222,8 @@ class ScreeningEngine:
         if deny:
             return Route.DENY, deny + enhanced + standard
         if not complete:
-            head = f"SCR-ROUTE-INCOMPLETE: application incomplete: missing or expired {', '.join(missing) or 'documents'}"
+            what = ", ".join(missing) or "documents"
+            head = f"SCR-ROUTE-INCOMPLETE: application incomplete: missing or expired {what}"
             return Route.INCOMPLETE, [head, *enhanced, *standard]
         if enhanced:
             return Route.ENHANCED, enhanced + standard
