@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lanthanide.testing.factories import civilian_application
+from mix_rulesa import rulesa_cases
 
 # Controlled elements (Announcement 2025 No. 18) with a form and a matching HS code.
 CONTROLLED = [
@@ -125,6 +126,7 @@ def build_mix(seed: int = 7, tag: str = "E2E") -> list[Case]:
         app = _app(ref(), rng, rng.choice(COUNTRIES), rng.choice(CONTROLLED))
         app["documents"] = [d for d in app["documents"] if d["kind"] != "end_user_certificate"]
         cases.append(Case(app, "info_requested"))
+    cases += rulesa_cases(rng, ref)
     originals = [i for i, c in enumerate(cases) if c.expect in ("no_licence_required", "denied")]
     for i in rng.sample(originals, 20):
         cases.append(Case(copy.deepcopy(cases[i].app), cases[i].expect, reason=cases[i].reason, duplicate=True))

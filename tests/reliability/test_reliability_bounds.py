@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import orjson
 from aiokafka import ConsumerRecord
@@ -18,7 +18,7 @@ KAFKA_MESSAGE_LIMIT = 1_048_576  # producer max_request_size and broker message.
 
 
 def _assess(data: object) -> Rejected:
-    result = assess(data, today=date(2026, 1, 5), received_at=datetime(2026, 1, 5, tzinfo=UTC))
+    result = assess(data, received_at=datetime(2026, 1, 5, tzinfo=UTC))
     assert isinstance(result, Rejected)
     return result
 

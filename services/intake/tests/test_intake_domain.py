@@ -16,7 +16,7 @@ def test_valid_application_is_accepted_and_normalised() -> None:
     data["parties"][0]["country"] = "Germany"
     data["items"][0]["unit"] = "KGS"
     data["items"][0]["currency"] = "usd"
-    result = assess(data, today=NOW.date(), received_at=NOW)
+    result = assess(data, received_at=NOW)
     assert isinstance(result, Accepted)
     app = result.payload.application
     assert app.parties[0].country == "DE"
@@ -26,9 +26,9 @@ def test_valid_application_is_accepted_and_normalised() -> None:
 
 
 def test_same_exporter_and_reference_give_the_same_case() -> None:
-    a = assess(civilian_application("PO-1"), today=NOW.date(), received_at=NOW)
-    b = assess(civilian_application("PO-1", notes="resubmitted"), today=NOW.date(), received_at=NOW)
-    c = assess(civilian_application("PO-2"), today=NOW.date(), received_at=NOW)
+    a = assess(civilian_application("PO-1"), received_at=NOW)
+    b = assess(civilian_application("PO-1", notes="resubmitted"), received_at=NOW)
+    c = assess(civilian_application("PO-2"), received_at=NOW)
     assert isinstance(a, Accepted) and isinstance(b, Accepted) and isinstance(c, Accepted)
     assert a.case_id == b.case_id != c.case_id
 
@@ -39,7 +39,7 @@ def test_invalid_fields_are_rejected_with_field_level_reasons() -> None:
     data["parties"][0]["country"] = "Atlantis"
     del data["end_use"]
     data["surprise"] = 1
-    result = assess(data, today=NOW.date(), received_at=NOW)
+    result = assess(data, received_at=NOW)
     assert isinstance(result, Rejected)
     locs = {e.loc for e in result.payload.errors}
     assert {"items.0.unit", "parties.0.country", "end_use", "surprise"} <= locs
@@ -48,7 +48,7 @@ def test_invalid_fields_are_rejected_with_field_level_reasons() -> None:
 
 
 def test_rejection_of_non_object_has_no_case() -> None:
-    result = assess([1, 2, 3], today=NOW.date(), received_at=NOW)
+    result = assess([1, 2, 3], received_at=NOW)
     assert isinstance(result, Rejected) and result.case_id is None
     assert result.payload.errors[0].loc == "(root)"
 
@@ -57,7 +57,7 @@ def test_missing_and_expired_documents_make_an_incomplete_application() -> None:
     data = civilian_application()
     data["documents"] = [d for d in data["documents"] if d["kind"] != "contract"]
     data["documents"][0]["issued_on"] = str(NOW.date() - timedelta(days=200))
-    result = assess(data, today=NOW.date(), received_at=NOW)
+    result = assess(data, received_at=NOW)
     assert isinstance(result, Accepted)
     assert not result.payload.complete
     assert result.payload.missing_documents == ["end_user_certificate:expired", "contract:missing"]

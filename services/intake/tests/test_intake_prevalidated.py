@@ -32,8 +32,8 @@ def test_a_decoded_application_is_assessed_like_the_raw_submission() -> None:
         "producer": {"service": "client:test", "version": "1"}, "payload": raw,
     }))
     assert isinstance(envelope.payload, Application)
-    from_model = assess(envelope.payload, today=NOW.date(), received_at=NOW)
-    from_dict = assess(raw, today=NOW.date(), received_at=NOW)
+    from_model = assess(envelope.payload, received_at=NOW)
+    from_dict = assess(raw, received_at=NOW)
     assert isinstance(from_model, Accepted) and isinstance(from_dict, Accepted)
     assert from_model.case_id == from_dict.case_id
     assert from_model.payload.model_dump() == from_dict.payload.model_dump()

@@ -52,6 +52,7 @@ def make_screening(
     missing: list[str] | None = None,
     rule_ids: list[str] | None = None,
     reasons: list[str] | None = None,
+    screened_on: date | None = None,
     **app_overrides: Any,
 ) -> Envelope[Any]:
     """A screening.completed envelope for the factory application (real contract models)."""
@@ -75,7 +76,8 @@ def make_screening(
         rule_ids=rule_ids or [],
         reference_data_version="test-1",
         algorithm_version="test-1",
-        screened_on=date.today(),
+        # The as-of date the clock starts on; tests with a fixed clock pass their own day.
+        screened_on=screened_on or date.today(),
         is_rescreen=is_rescreen,
     )
     return _screening_factory.new("screening.completed", payload, case_id=case_id_for(app.exporter_key, ref))

@@ -50,7 +50,7 @@ def ctx(seq: int = 1) -> Context:
 
 
 def opened(screening: Any, route: Route, **kw: Any) -> Case:
-    env = screening(route, **kw)
+    env = screening(route, screened_on=NOW.date(), **kw)
     case = Case.open(env.case_id, env.payload, env.correlation_id, NOW)
     case.on_screening(env.payload, ctx())
     return case
@@ -158,7 +158,8 @@ def test_incomplete_then_amended_starts_the_clock_and_queues(screening: Any) -> 
     case = opened(screening, Route.INCOMPLETE, complete=False, missing=["contract"])
     assert case.state is CaseState.INCOMPLETE and case.sla.started_on is None
     case.outbox.clear()
-    case.on_screening(screening(Route.STANDARD, ref=case.external_reference).payload, ctx())
+    amended = screening(Route.STANDARD, ref=case.external_reference, screened_on=NOW.date()).payload
+    case.on_screening(amended, ctx())
     assert case.state is CaseState.QUEUED and case.sla.started_on == NOW.date()
     assert kinds(case) == ["amended", "queued"]
 

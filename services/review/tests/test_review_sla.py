@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import holidays
 import pytest
-from lanthanide_review.domain.sla import PrcCalendar, SlaClock
+from lanthanide_review.domain.sla import PrcCalendar, SlaClock, load_supplement
 
 CAL = PrcCalendar()
 
@@ -53,11 +53,18 @@ def test_ordinary_weekends_and_weekdays() -> None:
     assert CAL.is_working_day(date(2026, 3, 9))  # a Monday
 
 
-def test_the_library_lacks_2026_make_up_days_so_the_supplement_supplies_them() -> None:
-    # Documents why data/prc_calendar.yaml exists; if this fails the library caught up.
-    lib = holidays.China(years=2026)
-    assert date(2026, 2, 14) not in getattr(lib, "weekend_workdays", set())
-    assert CAL.is_working_day(date(2026, 2, 14))
+def test_official_years_are_data_and_agree_with_the_library_where_it_has_them() -> None:
+    """Source: State Council General Office notices 国办发明电〔2024〕12号 (2025) and 〔2025〕7号 (2026).
+
+    The make-up working days are data (data/prc_calendar.yaml); the `holidays` release carries the
+    same days for those years, and a year without official data (2027) has none."""
+    for year in (2025, 2026):
+        lib = holidays.China(years=year)
+        library_days = {d for d in getattr(lib, "weekend_workdays", set()) if d.year == year}
+        assert CAL.is_official(year)
+        assert library_days == {d for d in load_supplement()[year].working_weekend_days}
+    assert CAL.is_working_day(date(2026, 2, 14)) and CAL.is_working_day(date(2025, 9, 28))
+    assert not CAL.is_official(2027)
 
 
 def test_add_working_days_across_national_day_and_its_make_up_days() -> None:

@@ -46,7 +46,7 @@ def test_holmium_is_free_while_no_70_is_suspended_and_controlled_after() -> None
     oxide = item(form="oxide", elements=[{"element": "Ho", "percent": "99"}])
     suspended = classify(oxide, date(2026, 11, 10), MEASURES)
     assert not suspended.licence_required
-    assert "MOFCOM-2025-70 (suspended" in suspended.explanation
+    assert "MOFCOM-2025-57 (suspended by MOFCOM-2025-70" in suspended.explanation
     assert suspended.rule_ids == ["SCR-CLASS-NOT-CONTROLLED"]
     resumed = classify(oxide, date(2026, 11, 11), MEASURES)
     assert resumed.licence_required and resumed.control_codes == ["1C909.b"]
@@ -55,7 +55,7 @@ def test_holmium_is_free_while_no_70_is_suspended_and_controlled_after() -> None
 def test_an_operator_can_extend_the_suspension_without_a_release(tmp_path: Path) -> None:
     text = (Path(__file__).resolve().parents[1] / "src/lanthanide_screening/reference/measures.yaml").read_text()
     extended = tmp_path / "measures.yaml"
-    extended.write_text(text.replace("until: 2026-11-10", "until: 2027-11-10"))
+    extended.write_text(text.replace("effective_to: 2026-11-10", "effective_to: 2027-11-10"))
     measures = load_measures(extended)
     oxide = item(form="oxide", elements=[{"element": "Er", "percent": "99"}])
     assert not classify(oxide, date(2027, 1, 1), measures).licence_required
@@ -68,10 +68,10 @@ def test_uncontrolled_light_rare_earth_needs_no_licence() -> None:
     assert not result.licence_required and result.rule_ids == ["SCR-CLASS-NOT-CONTROLLED"]
 
 
-def test_hs_code_is_a_hint_when_the_composition_is_not_given() -> None:
+def test_a_reference_hs_code_without_composition_asks_for_the_composition() -> None:
     result = classify(item(form="metal", hs_code="2805301200"), date(2026, 1, 1), MEASURES)
-    assert result.licence_required and result.rule_ids == ["SCR-CLASS-HS-HINT"]
-    assert "verify" in result.explanation
+    assert not result.licence_required and result.rule_ids == ["SCR-CLASS-COMPOSITION-MISSING"]
+    assert result.information_requested == ["composition"]
 
 
 def test_declared_control_code_counts_even_without_elements() -> None:
@@ -113,9 +113,9 @@ def test_measure_that_names_a_destination_applies_only_there(tmp_path: Path) -> 
     named = tmp_path / "measures.yaml"
     named.write_text(
         text.replace(
-            "effective_from: 2025-11-08\n    effective_to: null\n    # Suspended",
-            "effective_from: 2025-11-08\n    effective_to: null\n    destinations: [XX]\n    # Suspended",
-        ).replace("    destinations: []\n    controls:\n      - {element: Ho", "    controls:\n      - {element: Ho")
+            "    destinations: []\n    controls:\n      - {element: Ho",
+            "    destinations: [XX]\n    controls:\n      - {element: Ho",
+        )
     )
     measures = load_measures(named)
     oxide = item(form="oxide", elements=[{"element": "Ho", "percent": "99"}])

@@ -108,7 +108,7 @@ def test_a_dated_measure_naming_a_destination_is_the_only_way_it_matters(
     text = (PACKAGE_REFERENCE / "measures.yaml").read_text()
     # A hypothetical measure: cerium controlled for exports to one named country only.
     text = text.replace(
-        "\n# Sub-items",
+        "\n  - id: MOFCOM-2025-70\n",
         """
   - id: TEST-NAMED-DESTINATION
     title: "test measure naming one destination"
@@ -117,9 +117,10 @@ def test_a_dated_measure_naming_a_destination_is_the_only_way_it_matters(
     effective_from: 2026-01-01
     destinations: [NZ]
     controls:
-      - {element: Ce, code: 1C999}
+      - {element: Ce, code: 1C999, sub_items: {oxide: b}}
 
-# Sub-items""",
+  - id: MOFCOM-2025-70
+""",
     )
     (tmp_path / "measures.yaml").write_text(text)
     named = ScreeningEngine(load_measures(tmp_path / "measures.yaml"), engine.policy, engine.index)

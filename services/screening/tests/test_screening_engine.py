@@ -217,9 +217,10 @@ def test_cerium_polishing_powder_needs_no_licence(engine: ScreeningEngine, make_
     assert result.rule_ids == ["SCR-CLASS-NOT-CONTROLLED", "SCR-ROUTE-NLR"]
 
 
-def test_humanitarian_export_needs_no_licence_but_must_be_reported(
+def test_humanitarian_export_of_no_18_items_still_needs_a_licence(
     engine: ScreeningEngine, make_accepted: Make
 ) -> None:
+    """Announcement 2025 No. 18 has no humanitarian exemption (only No. 61 Art. 5, for No. 61 items)."""
     app = civilian_application(
         humanitarian=True,
         end_use={
@@ -228,9 +229,8 @@ def test_humanitarian_export_needs_no_licence_but_must_be_reported(
         },
     )
     result = screen(engine, make_accepted, app)
-    assert result.route is Route.NO_LICENCE_REQUIRED and not result.licence_required
-    assert result.route_reasons[0].startswith("SCR-EXEMPT-HUMANITARIAN")
-    assert "within 10 working days" in result.route_reasons[0]
+    assert result.route is Route.STANDARD and result.licence_required and result.exemption is None
+    assert "SCR-EXEMPT-HUMANITARIAN-NA" in result.rule_ids
 
 
 def test_valid_general_licence_takes_the_green_channel(engine: ScreeningEngine, make_accepted: Make) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import date
+from typing import Any, Literal
 from uuid import UUID
 
 from lanthanide.contracts import (
@@ -16,6 +16,7 @@ from lanthanide.contracts import (
     ReferenceUpdated,
     ScreeningCompleted,
 )
+from lanthanide.dates import prc_today
 from lanthanide.events import EventFactory, Outgoing
 from lanthanide.logging import get_logger
 from lanthanide.topics import Topics
@@ -33,10 +34,6 @@ SCREENED = Counter("lanthanide_screening_screened_total", "Applications screened
 LATENCY = Histogram("lanthanide_screening_handler_seconds", "Time to screen one application")
 RELOADS = Counter("lanthanide_screening_reference_reloads_total", "Reference data reloads", ["kind"])
 LIST_ENTRIES = Gauge("lanthanide_screening_list_entries", "Entries per loaded list", ["list_id"])
-
-
-def _today() -> date:
-    return datetime.now(UTC).date()
 
 
 class Screening:
@@ -99,7 +96,8 @@ class Screening:
         # Cases the main group screened with the previous engine may still have their writes
         # deferred in its current batch: write them now so they are re-screened below.
         await self.store.flush()
-        on = _today()
+        # Re-screening evaluates on the re-screen date (PRC), and the result says so (as_of_basis).
+        on = prc_today()
         licences = self.store.valid_general_licences(on)
         out = []
         for case in await self.store.cases_to_rescreen(on):
@@ -129,14 +127,21 @@ class Screening:
         )
         return out
 
-    async def screen(self, accepted: ApplicationAccepted, on: date) -> ScreeningCompleted:
-        """Screen with the store's dispositions and general licences (used by handlers and the API)."""
-        return self._screen(accepted, on)
+    async def screen(
+        self, accepted: ApplicationAccepted, on: date, basis: Literal["receipt", "what_if"] = "receipt"
+    ) -> ScreeningCompleted:
+        """Screen with the store's dispositions and general licences (used by handlers and the API).
 
-    def _screen(self, accepted: ApplicationAccepted, on: date) -> ScreeningCompleted:
+        Writes nothing: the what-if route (`basis="what_if"`) creates no case."""
+        return self._screen(accepted, on, basis)
+
+    def _screen(
+        self, accepted: ApplicationAccepted, on: date, basis: Literal["receipt", "what_if"] = "receipt"
+    ) -> ScreeningCompleted:
         return self.engine.screen(
             accepted,
             on,
+            basis=basis,
             is_false_positive=self.store.is_false_positive,
             general_licences=self.store.valid_general_licences(on),
         )
@@ -146,7 +151,9 @@ class Screening:
         if envelope.case_id is not None:
             self.store.defer_case(str(envelope.case_id), str(envelope.correlation_id), accepted)
         with LATENCY.time():
-            result = self._screen(accepted, _today())
+            # The application's as-of date, fixed at intake: a replay or a lagging consumer
+            # screens on the same date as the first pass.
+            result = self._screen(accepted, accepted.as_of_date)
         SCREENED.labels(route=result.route.value, rescreen="false").inc()
         log.info(
             "screened",

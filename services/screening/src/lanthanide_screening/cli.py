@@ -1,4 +1,7 @@
-"""Batch name screening: `lanthanide screen --list PATH [--list PATH ...] --input Q.csv --output R.csv`.
+"""Screening commands: batch name screening and the what-if classification.
+
+`lanthanide screen --list PATH [--list PATH ...] --input Q.csv --output R.csv`
+`lanthanide classify APPLICATION.json [--on DATE]`: classification, measures and route on a date.
 
 The lead registers `screen` in the `lanthanide` CLI (`app.command("screen")(screen)`).
 QUERIES.csv: header `query_id,name` plus optional `entity_type,country`.
@@ -9,6 +12,8 @@ query with score >= --threshold (default: the policy's alert threshold); no row 
 from __future__ import annotations
 
 import csv
+import json
+from datetime import date
 from pathlib import Path
 
 import typer
@@ -76,3 +81,39 @@ def screen(
         f"screened {len(queries)} name(s) against {sum(len(x.entries) for x in lists)} entries in "
         f"{len(lists)} list(s): {matched} with a match >= {minimum:.2f}; results in {output}"
     )
+
+
+def classify(
+    application: Path = typer.Argument(..., help="APPLICATION.json: one application as submitted"),  # noqa: B008
+    on: str | None = typer.Option(None, "--on", help="PRC date YYYY-MM-DD to evaluate on (default: today in PRC)"),
+) -> None:
+    """What-if: classification, the measures in force on a date and the route; creates no case.
+
+    Example: lanthanide classify examples/application.json --on 2026-11-11
+    """
+    from lanthanide.contracts import Application
+    from lanthanide.dates import prc_today
+    from pydantic import ValidationError
+
+    from lanthanide_screening.adapters.reference_loader import build_engine
+    from lanthanide_screening.domain.whatif import what_if
+    from lanthanide_screening.settings import ScreeningSettings
+
+    try:
+        day = date.fromisoformat(on) if on else prc_today()
+    except ValueError:
+        raise typer.BadParameter(f"{on!r} is not a date YYYY-MM-DD", param_hint="--on") from None
+    try:
+        data = json.loads(application.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"{application}: {exc}", param_hint="APPLICATION") from None
+    if isinstance(data, dict) and "application" in data and "external_reference" not in data:
+        data = data["application"]  # an accepted payload or an envelope's payload
+    try:
+        app = Application.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise typer.BadParameter(f"{application.name}: {loc}: {first['msg']}", param_hint="APPLICATION") from None
+    engine = build_engine(ScreeningSettings())
+    typer.echo(json.dumps(what_if(engine, app, day), indent=2, ensure_ascii=False))

@@ -157,11 +157,12 @@ def reference_updated(
 def _register_service_commands() -> None:
     """Commands that belong to a service's domain; absent services simply add nothing."""
     try:
-        from lanthanide_screening.cli import screen
+        from lanthanide_screening.cli import classify, screen
     except ImportError:
         pass
     else:
         app.command("screen", help="Screen names in bulk against restricted-party lists (no Kafka).")(screen)
+        app.command("classify", help="What-if: classification, measures and route on a date (no case).")(classify)
     try:
         from lanthanide_review import cli as review_cli
     except ImportError:

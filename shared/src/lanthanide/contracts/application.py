@@ -189,6 +189,8 @@ class ItemForm(StrEnum):
     OXIDE = "oxide"
     COMPOUND = "compound"
     TECHNOLOGY = "technology"
+    #: A finished product (motor, device, instrument): not an item of Announcement 2025 No. 18.
+    FINISHED_GOOD = "finished_good"
     OTHER = "other"
 
 
@@ -197,6 +199,14 @@ class ElementContent(_Model):
 
     element: Element
     percent: Annotated[Decimal, Field(gt=0, le=100)]
+
+
+class OriginMaterial(_Model):
+    """China-origin rare-earth material incorporated in a foreign-made item, and its value
+    (in the item's currency). Announcement 2025 No. 61 counts only its Part-1 materials."""
+
+    element: Element
+    value: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
 
 
 class Item(_Model):
@@ -213,6 +223,9 @@ class Item(_Model):
     currency: Currency
     foreign_made: bool = False
     china_origin_rare_earth_value_ratio: Annotated[Decimal, Field(ge=0, le=1)] | None = None
+    #: Foreign-made items: the China-origin materials by element; preferred over the bare ratio
+    #: because the de minimis ratio of No. 61 counts Part-1 materials only (not Nd or Pr).
+    china_origin_materials: list[OriginMaterial] = Field(default_factory=list, max_length=20)
 
     def quantity_kg(self) -> Decimal | None:
         """The quantity in kilograms, or None for counted units."""
@@ -325,6 +338,8 @@ class Application(_Model):
     payer_name: Name | None = None
     general_licence_number: Text | None = None
     humanitarian: bool = False
+    #: When the export is planned (PRC date); the humanitarian reporting duty counts from it.
+    planned_export_date: date | None = None
     contact: ContactPoint = Field(default_factory=ContactPoint)
     notes: LongText | None = None
 

@@ -12,9 +12,10 @@ from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lanthanide.contracts.application import Application, ContactPoint, PartyRole
+from lanthanide.dates import prc_date
 
 
 class _Payload(BaseModel):
@@ -41,6 +42,24 @@ class ApplicationAccepted(_Payload):
     complete: bool
     missing_documents: list[str] = Field(default_factory=list)
     is_amendment: bool = False
+    as_of: date | None = Field(
+        default=None,
+        description="The application's as-of date: its receipt date on the PRC calendar (Asia/Shanghai), "
+        "fixed at intake from the submission. Every rule is evaluated on it. Events without it (older "
+        "producers) get the PRC date of received_at.",
+    )
+
+    @model_validator(mode="after")
+    def _as_of_from_receipt(self) -> ApplicationAccepted:
+        if self.as_of is None:
+            self.as_of = prc_date(self.received_at)
+        return self
+
+    @property
+    def as_of_date(self) -> date:
+        """The as-of date (always set once validated): the one date screening and review use."""
+        assert self.as_of is not None
+        return self.as_of
 
 
 class ApplicationRejected(_Payload):
@@ -75,6 +94,14 @@ class ClassificationResult(_Payload):
     measure_ids: list[str] = Field(default_factory=list)
     rule_ids: list[str] = Field(default_factory=list)
     explanation: str = ""
+    information_requested: list[str] = Field(
+        default_factory=list, description="What the applicant must add before the item can be classified, "
+        "e.g. 'composition'. Non-empty means incomplete, never 'not controlled'."
+    )
+    de_minimis: Literal["below", "at_or_above"] | None = Field(
+        default=None, description="Foreign-made items (No. 61): where the Part-1 value ratio stands"
+    )
+    de_minimis_ratio: Decimal | None = None
 
 
 class PartyHit(_Payload):
@@ -133,6 +160,26 @@ class ScreeningCompleted(_Payload):
     algorithm_version: str
     screened_on: date
     is_rescreen: bool = False
+    as_of_basis: Literal["receipt", "rescreen", "what_if"] = Field(
+        default="receipt",
+        description="What screened_on is: the application's receipt date (PRC), the re-screen date, or a "
+        "what-if date",
+    )
+    valid_until: date | None = Field(
+        default=None, description="No-licence-required only: the last day the answer holds (the day before "
+        "the next dated change of a measure touching the items, or the policy's default period)"
+    )
+    exemption: ExemptionApplied | None = None
+
+
+class ExemptionApplied(_Payload):
+    """An exemption screening applied: its rule, its measure and the reporting duty it carries."""
+
+    rule_id: str
+    measure_id: str
+    text: str
+    report_within_working_days: int
+    planned_export_date: date | None = None
 
 
 # ---------------------------------------------------------------- review
@@ -227,6 +274,22 @@ class DecisionMade(_Payload):
     policy_version: str
     decided_at: datetime
     contact: ContactPoint | None = None
+    decided_for: date | None = Field(
+        default=None, description="The PRC as-of date the decision was made for (automatic decisions)"
+    )
+    valid_until: date | None = Field(
+        default=None, description="No-licence-required: the last PRC day the answer holds"
+    )
+    conditions: list[DecisionCondition] = Field(default_factory=list)
+
+
+class DecisionCondition(_Payload):
+    """A condition attached to a decision, e.g. the humanitarian exemption's reporting duty."""
+
+    rule_id: str
+    text: str
+    due_on: date | None = None
+    due_on_provisional: bool = False
 
 
 # ---------------------------------------------------------------- notification, reference, shipments
@@ -269,6 +332,9 @@ class ShipmentReported(_Payload):
 
 
 # ---------------------------------------------------------------- catalogue
+
+ScreeningCompleted.model_rebuild()
+DecisionMade.model_rebuild()
 
 #: event_type -> payload model. The one registry the serde and schema export use.
 EVENT_TYPES: dict[str, type[BaseModel]] = {

@@ -27,8 +27,8 @@ def add_months(day: date, months: int) -> date:
 
 def missing_documents(app: Application, today: date) -> list[str]:
     """Codes of what is missing or expired, e.g. 'end_user_certificate:expired'. Empty = complete."""
-    if app.humanitarian:
-        return []  # humanitarian exports need no licence; reported after export instead
+    # A humanitarian export still carries its documents: the only exemption (No. 61 Art. 5) waives
+    # the licence for No. 61 items, not the documents, and No. 18 has none.
     problems: list[str] = []
     for kind in REQUIRED:
         docs = [d for d in app.documents if d.kind is kind]

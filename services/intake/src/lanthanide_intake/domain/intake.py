@@ -6,12 +6,13 @@ Pure domain logic; the Kafka stage and the HTTP route both call `assess`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from lanthanide.contracts import Application, ApplicationAccepted, ApplicationRejected, FieldError
 from lanthanide.contracts.application import ContactPoint
+from lanthanide.dates import prc_date
 from lanthanide.ids import case_id_for
 from lanthanide.serde import field_errors
 from pydantic import ValidationError
@@ -63,19 +64,25 @@ def validate(data: Any) -> Application | list[FieldError]:
         return bounded
 
 
-def assess(data: Any, *, today: date, received_at: Any) -> Accepted | Rejected:
-    """Validate and normalise; decide the case id; check the documents."""
+def assess(data: Any, *, received_at: datetime) -> Accepted | Rejected:
+    """Validate and normalise; decide the case id; check the documents.
+
+    The as-of date is the PRC calendar date of `received_at` (the submission's time, not the
+    time intake got round to it): documents are checked on it and it travels in the accepted
+    event for screening and review."""
+    as_of = prc_date(received_at)
     result = validate(data)
     if isinstance(result, list):
         return Rejected(case_id=_salvage_case_id(data), payload=_rejection(data, result))
     app = result
-    missing = missing_documents(app, today)
+    missing = missing_documents(app, as_of)
     return Accepted(
         case_id=case_id_for(app.exporter_key, app.external_reference),
         payload=ApplicationAccepted(
             external_reference=app.external_reference,
             application=app,
             received_at=received_at,
+            as_of=as_of,
             complete=not missing,
             missing_documents=missing,
         ),

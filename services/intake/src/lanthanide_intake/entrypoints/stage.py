@@ -54,7 +54,7 @@ class IntakeStage:
     ) -> Outgoing:
         # Received = when it was submitted, not when we got round to it: a replay or a lagging
         # consumer must not move the review clock or the document-expiry check.
-        result = assess(data, today=received_at.date(), received_at=received_at)
+        result = assess(data, received_at=received_at)
         if isinstance(result, Accepted):
             topic, event_type = Topics.APPLICATIONS_ACCEPTED, "application.accepted"
         else:

@@ -18,6 +18,7 @@ from lanthanide.contracts import (
     Application,
     CaseEvent,
     CaseEventKind,
+    DecisionCondition,
     DecisionMade,
     DecisionOutcome,
     Licence,
@@ -204,18 +205,15 @@ class Case:
         if resuming_from is S.INFO_REQUESTED:
             self.sla.resume(ctx.calendar, ctx.today)
         if result.complete:
-            self.sla.start(ctx.today)
+            # The clock starts on the application's as-of date (its PRC receipt date, fixed at
+            # intake), not on the day review got round to it; a re-screen starts it on its own date.
+            self.sla.start(result.screened_on if result.as_of_basis == "receipt" else ctx.today)
         off_kinds = set(policy.sla.clock_off_list_kinds)
         if any(h.list_kind in off_kinds for h in result.hits):
             self.sla.switch_off("a party is on a list that switches the clock off (watch list)")
 
         if action is PolicyAction.DECIDE_NO_LICENCE_REQUIRED:
-            self._decide(
-                DecisionOutcome.NO_LICENCE_REQUIRED,
-                ctx,
-                actor=AUTO,
-                reasons=[ReasonCode(code=rule.id, text="no licence required for these items and end use")],
-            )
+            self._decide_no_licence_required(result, rule.id, ctx)
         elif action is PolicyAction.DENY:
             self._decide(
                 DecisionOutcome.DENIED, ctx, actor=AUTO, reasons=denial_reasons(result), extra_rule_ids=result.rule_ids
@@ -491,6 +489,42 @@ class Case:
             },
         )
 
+    def _decide_no_licence_required(self, result: ScreeningCompleted, rule_id: str, ctx: Context) -> None:
+        """No licence required, stating the date it was decided for and until when it holds; an
+        exemption adds its rule and its reporting condition with the due date (PRC working days)."""
+        on, until = result.screened_on, result.valid_until
+        text = f"no licence required for these items and end use, decided for {on}"
+        if until is not None:
+            text += f", valid until {until} (re-apply after that date)"
+        reasons = [ReasonCode(code=rule_id, text=text)]
+        conditions: list[DecisionCondition] = []
+        if (ex := result.exemption) is not None:
+            start = ex.planned_export_date or on
+            due = ctx.calendar.add_working_days(start, ex.report_within_working_days)
+            counted_from = (
+                f"the planned export date {start}" if ex.planned_export_date else f"{start} (no export date given)"
+            )
+            reasons.append(ReasonCode(code=ex.rule_id, text=ex.text))
+            conditions.append(
+                DecisionCondition(
+                    rule_id=ex.rule_id,
+                    text=(f"report the export to MOFCOM within {ex.report_within_working_days} PRC working days after "
+                          f"it is made ({ex.measure_id}); counted from {counted_from}, due {due}"),
+                    due_on=due,
+                    due_on_provisional=ctx.calendar.provisional_between(start, due),
+                )
+            )
+        self._decide(
+            DecisionOutcome.NO_LICENCE_REQUIRED,
+            ctx,
+            actor=AUTO,
+            reasons=reasons,
+            extra_rule_ids=result.rule_ids,
+            decided_for=on,
+            valid_until=until,
+            conditions=conditions,
+        )
+
     def _decide(
         self,
         outcome: DecisionOutcome,
@@ -501,6 +535,9 @@ class Case:
         licence: Licence | None = None,
         countersigned_by: str | None = None,
         extra_rule_ids: list[str] | None = None,
+        decided_for: date | None = None,
+        valid_until: date | None = None,
+        conditions: list[DecisionCondition] | None = None,
     ) -> None:
         if self.decision_id is not None:
             raise AlreadyDecided(f"case {self.case_id} is already decided ({self.outcome})")
@@ -532,6 +569,9 @@ class Case:
                 policy_version=self.policy_version or ctx.policy.version,
                 decided_at=ctx.now,
                 contact=self.app.contact,
+                decided_for=decided_for,
+                valid_until=valid_until,
+                conditions=conditions or [],
             )
         )
 

@@ -2,9 +2,11 @@
 
 Working days follow the PRC calendar: weekends and public holidays are off, and the official
 adjusted working weekends ("make-up" Saturdays/Sundays around Spring Festival, National Day,
-...) are working days. `holidays.China` carries both up to 2025; years it lacks are supplied as
-dated data (data/prc_calendar.yaml, with its legal source). The clock pauses while a request
-for information is open and does not run at all for watch-list or referred cases.
+...) are working days. Each year's official arrangement is data (data/prc_calendar.yaml, with
+its legal source); a year without it falls back to `holidays.China`, and a due date reached
+through such a year is provisional (`SlaClock.due_date_provisional`). The clock starts on the
+application's as-of date (its PRC receipt date), pauses while a request for information is open
+and does not run at all for watch-list or referred cases.
 """
 
 from __future__ import annotations
@@ -42,6 +44,15 @@ class PrcCalendar:
             workdays = frozenset(d for d in getattr(cn, "weekend_workdays", ()) if d.year == year)
             self._library[year] = (off, workdays)
         return self._library[year]
+
+    def is_official(self, year: int) -> bool:
+        """Whether the year's official arrangement (State Council notice) is in the data."""
+        return year in self._supplement
+
+    def provisional_between(self, start: date, end: date) -> bool:
+        """True when a year from `start` to `end` has no official data: dates counted across it may move."""
+        lo, hi = min(start, end), max(start, end)
+        return any(not self.is_official(y) for y in range(lo.year, hi.year + 1))
 
     def is_working_day(self, day: date) -> bool:
         """True for a PRC working day."""
@@ -144,6 +155,13 @@ class SlaClock:
         if not self.applies or self.started_on is None:
             return None
         return calendar.add_working_days(self.started_on, working_days + self.paused_working_days)
+
+    def due_date_provisional(self, calendar: PrcCalendar, working_days: int) -> bool | None:
+        """Whether the due date counts through a year without official calendar data (None without a due date)."""
+        due = self.due_date(calendar, working_days)
+        if due is None or self.started_on is None:
+            return None
+        return calendar.provisional_between(self.started_on, due)
 
     def working_days_left(self, calendar: PrcCalendar, working_days: int, today: date) -> int | None:
         """Working days until the due date (negative when breached); None without a clock.

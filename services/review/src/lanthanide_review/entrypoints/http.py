@@ -96,6 +96,7 @@ def case_view(case: Case, service: ReviewService) -> dict[str, Any]:
         "sla": {
             **case.sla.to_dict(),
             "due_on": due.isoformat() if due else None,
+            "due_on_provisional": case.sla.due_date_provisional(service.calendar, days),
             "working_days_left": case.sla.working_days_left(service.calendar, days, service.today()),
         },
         "application": case.application,

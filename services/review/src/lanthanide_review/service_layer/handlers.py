@@ -470,6 +470,7 @@ class ReviewService:
                     "countersign_required": case.countersign_required,
                     "working_days_left": left,
                     "due_on": due.isoformat() if due else None,
+                    "due_on_provisional": case.sla.due_date_provisional(self.calendar, self.policy.sla.working_days),
                     "sla_paused": case.sla.paused_since is not None,
                     "sla_off_reason": None if case.sla.applies else case.sla.off_reason,
                 }

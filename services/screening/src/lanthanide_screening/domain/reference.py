@@ -8,13 +8,13 @@ naming the file and the field when something is wrong, so a bad operator edit fa
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, Self, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -37,11 +37,27 @@ class Suspension(_Model):
     by: str = ""
 
 
+class MagnetEntry(_Model):
+    """When a magnet containing the element is a listed magnet material (No. 18: SmCo for Sm,
+    NdFeB for Tb and Dy): a declared element, or a word of the description."""
+
+    needs_elements: list[str] = Field(default_factory=list)
+    or_words: list[str] = Field(default_factory=list)
+
+
 class ElementControl(_Model):
+    """One controlled element: its code, the sub-item per physical form, and how to spot it."""
+
     element: str = Field(pattern=r"^[A-Z][a-z]?$")
     code: str = Field(pattern=r"^\d[A-E]\d{3}$")
     unconfirmed: bool = False
-    hs_hints: list[str] = Field(default_factory=list)
+    #: Words (regular expressions) that name the element or its compounds in a description.
+    names: list[str] = Field(default_factory=list)
+    #: Physical form -> sub-item letter. A form missing here is not an item of the measure.
+    sub_items: dict[str, str] = Field(default_factory=dict)
+    magnet: MagnetEntry | None = None
+    #: Reference HS codes the announcement lists for this element's items.
+    hs_reference: list[str] = Field(default_factory=list)
 
 
 class TechnologyControl(_Model):
@@ -49,52 +65,117 @@ class TechnologyControl(_Model):
     keywords: list[str]
 
 
+class KeywordControl(_Model):
+    """Items the announcement lists by description (equipment, materials): regular expressions."""
+
+    code: str
+    patterns: list[str]
+    unconfirmed: bool = False
+
+
+MeasureKind = Literal["item_control", "foreign_made", "humanitarian_exemption", "technology_catalogue", "suspension"]
+
+
 class Measure(_Model):
-    """One dated measure: item controls, a foreign-made rule or an exemption."""
+    """One dated measure: item controls, a foreign-made rule, an exemption, the technology
+    catalogue, or a suspension window on other measures (which imposes nothing itself)."""
 
     id: str
     title: str
     source: str
-    kind: Literal["item_control", "foreign_made", "humanitarian_exemption"]
+    kind: MeasureKind
+    scope: Literal["china_exports", "foreign_made", "all"] = "all"
     effective_from: date
     effective_to: date | None = None
     suspensions: list[Suspension] = Field(default_factory=list)
     destinations: list[str] = Field(default_factory=list)
     controls: list[ElementControl] = Field(default_factory=list)
-    mixed_hs_hints: list[str] = Field(default_factory=list)
+    mixed_hs_reference: list[str] = Field(default_factory=list)
     technology_codes: list[TechnologyControl] = Field(default_factory=list)
+    keyword_controls: list[KeywordControl] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
     de_minimis_ratio: Decimal | None = None
     forms: list[str] = Field(default_factory=list)
+    part1_elements: list[str] = Field(default_factory=list)
+    exempts: list[str] = Field(default_factory=list)
+    suspends: list[str] = Field(default_factory=list)
     report_within_working_days: int | None = None
+
+    def _suspended(self, on: date) -> bool:
+        return any(s.from_ <= on and (s.until is None or on <= s.until) for s in self.suspensions)
 
     def in_force(self, on: date, destination: str | None = None) -> bool:
         """Whether the measure applies on a date (and to a destination, if it names any)."""
         if on < self.effective_from or (self.effective_to is not None and on > self.effective_to):
             return False
-        if any(s.from_ <= on and (s.until is None or on <= s.until) for s in self.suspensions):
+        if self._suspended(on):
             return False
         return not self.destinations or destination in self.destinations
 
     def status_on(self, on: date) -> str:
-        """'in force', 'not yet in force', 'expired' or 'suspended' (for explanations)."""
+        """'in force', 'not yet in force', 'expired' or 'suspended by X' (for explanations)."""
         if on < self.effective_from:
             return "not yet in force"
         if self.effective_to is not None and on > self.effective_to:
             return "expired"
-        if any(s.from_ <= on and (s.until is None or on <= s.until) for s in self.suspensions):
-            return "suspended"
+        for s in self.suspensions:
+            if s.from_ <= on and (s.until is None or on <= s.until):
+                return f"suspended by {s.by}" if s.by else "suspended"
         return "in force"
+
+    def change_dates(self) -> list[date]:
+        """Every day on which this measure's status changes (start, end, suspension edges)."""
+        days = [self.effective_from]
+        if self.effective_to is not None:
+            days.append(self.effective_to + timedelta(days=1))
+        for s in self.suspensions:
+            days.append(s.from_)
+            if s.until is not None:
+                days.append(s.until + timedelta(days=1))
+        return days
 
 
 class MeasureSet(_Model):
-    """Every measure, plus the form-to-sub-item map; `version` names this data."""
+    """Every measure; `version` names this data. Suspension measures are applied as windows on
+    the measures they name when the set is loaded (one source for each window)."""
 
     version: str
     measures: list[Measure]
-    sub_items: dict[str, str]
+    no_licence_required_valid_days: int = Field(default=90, gt=0, le=366)
+
+    @model_validator(mode="after")
+    def _apply_suspensions(self) -> Self:
+        ids = {m.id for m in self.measures}
+        windows: dict[str, list[Suspension]] = {}
+        for m in self.measures:
+            if m.kind != "suspension":
+                continue
+            unknown = sorted(set(m.suspends) - ids)
+            if unknown:
+                raise ValueError(f"measure {m.id} suspends unknown measure(s) {unknown}")
+            for target in m.suspends:
+                windows.setdefault(target, []).append(
+                    Suspension.model_validate({"from": m.effective_from, "until": m.effective_to, "by": m.id})
+                )
+        if windows:
+            merged = [
+                m.model_copy(update={"suspensions": [*m.suspensions, *windows[m.id]]}) if m.id in windows else m
+                for m in self.measures
+            ]
+            object.__setattr__(self, "measures", merged)
+        return self
 
     def by_kind(self, kind: str) -> list[Measure]:
+        """The measures of one kind, in file order."""
         return [m for m in self.measures if m.kind == kind]
+
+    def get(self, measure_id: str) -> Measure | None:
+        """The measure with this id, if any."""
+        return next((m for m in self.measures if m.id == measure_id), None)
+
+    def in_force_on(self, on: date, destination: str | None = None) -> list[Measure]:
+        """The measures (not suspension windows) in force on a date."""
+        return [m for m in self.measures if m.kind != "suspension" and m.in_force(on, destination)]
 
 
 class FlagDef(_Model):

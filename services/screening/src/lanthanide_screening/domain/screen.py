@@ -3,25 +3,35 @@
 Route precedence (first that applies wins):
   DENY           SCR-ENDUSE-MILITARY / -NUCLEAR / -WMD / -TERRORISM, SCR-ENDUSER-MILITARY,
                  a certain match on a deny list (SCR-PARTY-CONTROL-LIST, ...), SCR-PARTY-OWNED-BY-LISTED
-  INCOMPLETE     SCR-ROUTE-INCOMPLETE: intake found documents missing or expired
+  INCOMPLETE     SCR-ROUTE-INCOMPLETE: intake found documents missing or expired, or an item lacks
+                 the data to classify it (SCR-CLASS-COMPOSITION-MISSING: information requested)
   ENHANCED       SCR-ENDUSE-ADV-SEMI, SCR-ENDUSE-AI-MILITARY, watch/other list matches, red flags of
                  severity "enhanced" (policy.yaml)
   GREEN_CHANNEL  SCR-ROUTE-GREEN-CHANNEL: a valid general licence covers holder, items, quantities
                  and end users, and nothing else was raised
-  STANDARD       SCR-ROUTE-STANDARD: a licence is required, or a red flag of severity "standard"
-  NO_LICENCE_REQUIRED  SCR-ROUTE-NLR; SCR-EXEMPT-HUMANITARIAN (with the reporting condition)
+  STANDARD       SCR-ROUTE-STANDARD: a licence is required, or a red flag of severity "standard";
+                 SCR-CLASS-TECH-REVIEW: a technology is never cleared automatically
+  NO_LICENCE_REQUIRED  SCR-ROUTE-NLR (with valid_until); SCR-EXEMPT-HUMANITARIAN (No. 61 Art. 5, with
+                 the reporting condition)
+
+Every rule is evaluated on one date: the application's as-of date (its PRC receipt date,
+`ApplicationAccepted.as_of_date`), the re-screen date when re-screening, or a what-if date;
+`ScreeningCompleted.as_of_basis` says which.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 from lanthanide.contracts import (
     ApplicationAccepted,
     ClassificationResult,
     EndUseCategory,
+    ExemptionApplied,
+    ItemForm,
     Licence,
     LicenceType,
     PartyRole,
@@ -30,7 +40,7 @@ from lanthanide.contracts import (
     ScreeningCompleted,
 )
 
-from lanthanide_screening.domain.classify import classify
+from lanthanide_screening.domain.classify import classify, no_licence_valid_until
 from lanthanide_screening.domain.enduse import assess_end_use
 from lanthanide_screening.domain.parties import IsFalsePositive, screen_parties
 from lanthanide_screening.domain.redflags import raise_red_flags
@@ -64,10 +74,14 @@ class ScreeningEngine:
         on: date,
         *,
         is_rescreen: bool = False,
+        basis: Literal["receipt", "rescreen", "what_if"] | None = None,
         is_false_positive: IsFalsePositive = lambda _k, _l, _e: False,
         general_licences: Mapping[str, Licence] | None = None,
     ) -> ScreeningCompleted:
-        """Screen one accepted application on a date and recommend a route."""
+        """Screen one accepted application on a date and recommend a route.
+
+        `on` is the as-of date: `accepted.as_of_date` for a first screening, the re-screen date
+        (is_rescreen) or a what-if date (basis="what_if")."""
         app = accepted.application
         end_use = assess_end_use(app, self.policy.end_use)
         catch_all = (
@@ -83,6 +97,10 @@ class ScreeningEngine:
         parties = screen_parties(app, self.index, self.policy, on, is_false_positive)
         flags = [*parties.flags, *raise_red_flags(app, self.policy, on)]
         licence_required = any(c.licence_required for c in classifications)
+        missing = list(accepted.missing_documents)
+        for c in classifications:
+            missing += [f"items.{c.item_index}.{what}:missing" for what in c.information_requested]
+        complete = accepted.complete and len(missing) == len(accepted.missing_documents)
 
         reasons: dict[str, list[str]] = {"deny": [], "enhanced": [], "standard": []}
         rule_ids: list[str] = []
@@ -112,18 +130,28 @@ class ScreeningEngine:
             flags.append(green_flag)
             fire(green_flag.code, "standard", f"{green_flag.description}: {green_flag.evidence}")
 
-        humanitarian = self._humanitarian(accepted, on)
-        route, route_reasons = self._route(accepted, reasons, licence_required, green, humanitarian)
+        if any(item.form is ItemForm.TECHNOLOGY for item in app.items):
+            # Rare-earth technologies are also on the catalogue of technologies restricted from
+            # export: a technology application is never cleared without a reviewer.
+            fire("SCR-CLASS-TECH-REVIEW", "standard", "an application for technology is decided by a reviewer")
+        exemption = self._humanitarian(accepted, classifications, on, fire)
+        route, route_reasons = self._route(complete, missing, reasons, licence_required, green, exemption)
         route_rule = route_reasons[0].split(":", 1)[0]
         if route_rule not in rule_ids:
             rule_ids.append(route_rule)
-        if humanitarian and route is Route.NO_LICENCE_REQUIRED:
+        applied = exemption if route is Route.NO_LICENCE_REQUIRED else None
+        if applied is not None:
             licence_required = False
+        valid_until = None
+        if route is Route.NO_LICENCE_REQUIRED:
+            valid_until = no_licence_valid_until(on, app.items, self.measures)
+        if valid_until is not None:
+            route_reasons[0] += f" (decided for {on}, valid until {valid_until})"
         return ScreeningCompleted(
             external_reference=accepted.external_reference,
             application=app,
-            complete=accepted.complete,
-            missing_documents=accepted.missing_documents,
+            complete=complete,
+            missing_documents=missing,
             classifications=classifications,
             licence_required=licence_required,
             hits=parties.hits,
@@ -137,48 +165,77 @@ class ScreeningEngine:
             algorithm_version=ENGINE_VERSION,
             screened_on=on,
             is_rescreen=is_rescreen,
+            as_of_basis=basis or ("rescreen" if is_rescreen else "receipt"),
+            valid_until=valid_until,
+            exemption=applied,
         )
 
-    def _humanitarian(self, accepted: ApplicationAccepted, on: date) -> str | None:
+    def _humanitarian(
+        self,
+        accepted: ApplicationAccepted,
+        classifications: list[ClassificationResult],
+        on: date,
+        fire: Callable[[str, str, str], None],
+    ) -> ExemptionApplied | None:
+        """The humanitarian exemption, where the text has one: No. 61 Art. 5 covers No. 61 items
+        (foreign-made, operators abroad) and is suspended with No. 61; exports under No. 18 have none."""
         app = accepted.application
         if not (app.humanitarian or app.end_use.category is EndUseCategory.HUMANITARIAN):
             return None
+        required = [c for c in classifications if c.licence_required]
+        if not required:
+            return None
+        dest = app.route.final_destination_country
         for m in self.measures.by_kind("humanitarian_exemption"):
-            if m.in_force(on, app.route.final_destination_country):
-                days = m.report_within_working_days
-                return (
-                    f"humanitarian exemption under {m.id}: no licence needed; condition: report "
-                    f"the export within {days} working days after it is made"
-                )
+            if not all(set(c.measure_ids) <= set(m.exempts) for c in required):
+                continue
+            if not m.in_force(on, dest):
+                fire("SCR-EXEMPT-HUMANITARIAN-NA", "standard",
+                     f"humanitarian exemption {m.id} is {m.status_on(on)} on {on}: a licence is required")
+                return None
+            days = m.report_within_working_days or 0
+            return ExemptionApplied(
+                rule_id="SCR-EXEMPT-HUMANITARIAN",
+                measure_id=m.id,
+                text=(f"humanitarian exemption under {m.id} ({m.source}): no licence needed; condition: report "
+                      f"the export within {days} PRC working days after it is made; documents are still required"),
+                report_within_working_days=days,
+                planned_export_date=app.planned_export_date,
+            )
+        measures = sorted({mid for c in required for mid in c.measure_ids})
+        fire("SCR-EXEMPT-HUMANITARIAN-NA", "standard",
+             f"no humanitarian exemption covers {measures} (none under No. 18; No. 61 Art. 5 covers only "
+             "No. 61 items): a licence is required")
         return None
 
     def _route(
         self,
-        accepted: ApplicationAccepted,
+        complete: bool,
+        missing: list[str],
         reasons: dict[str, list[str]],
         licence_required: bool,
         green: str | None,
-        humanitarian: str | None,
+        exemption: ExemptionApplied | None,
     ) -> tuple[Route, list[str]]:
         """The route and its reasons (each starting with the rule id that decided it)."""
         deny, enhanced, standard = reasons["deny"], reasons["enhanced"], reasons["standard"]
         if deny:
             return Route.DENY, deny + enhanced + standard
-        if not accepted.complete:
-            missing = ", ".join(accepted.missing_documents) or "documents"
-            head = f"SCR-ROUTE-INCOMPLETE: application incomplete: missing or expired {missing}"
+        if not complete:
+            what = ", ".join(missing) or "documents"
+            head = f"SCR-ROUTE-INCOMPLETE: application incomplete: missing or expired {what}"
             return Route.INCOMPLETE, [head, *enhanced, *standard]
         if enhanced:
             return Route.ENHANCED, enhanced + standard
-        if humanitarian and not standard:
-            return Route.NO_LICENCE_REQUIRED, [f"SCR-EXEMPT-HUMANITARIAN: {humanitarian}"]
+        if exemption is not None and not standard:
+            return Route.NO_LICENCE_REQUIRED, [f"{exemption.rule_id}: {exemption.text}"]
         if green and licence_required and not standard:
             return Route.GREEN_CHANNEL, [f"SCR-ROUTE-GREEN-CHANNEL: {green}"]
         if licence_required:
             return Route.STANDARD, ["SCR-ROUTE-STANDARD: a licence is required for controlled items", *standard]
         if standard:
             return Route.STANDARD, [
-                "SCR-ROUTE-STANDARD: no item needs a licence, but red flags need inquiry",
+                "SCR-ROUTE-STANDARD: no item needs a licence, but findings need a reviewer's inquiry",
                 *standard,
             ]
         return Route.NO_LICENCE_REQUIRED, ["SCR-ROUTE-NLR: no item needs a licence; no list hits; no red flags"]

@@ -1,18 +1,21 @@
-"""The HTTP app: health, metrics, reviewer dispositions and ad-hoc name screening."""
+"""The HTTP app: health, metrics, reviewer dispositions, ad-hoc name screening and what-if."""
 
 # No `from __future__ import annotations`: FastAPI resolves the local dependencies below at
 # definition time.
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Response
 from lanthanide.auth import Authenticator, Principal, fastapi_principal
+from lanthanide.contracts import Application
+from lanthanide.dates import prc_today
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from lanthanide_screening.adapters.store import Disposition
 from lanthanide_screening.bootstrap import Screening
 from lanthanide_screening.domain.parties import party_key
+from lanthanide_screening.domain.whatif import what_if
 
 
 class DispositionIn(BaseModel):
@@ -34,9 +37,18 @@ class NameQuery(BaseModel):
     threshold: float | None = Field(default=None, ge=0, le=1)
 
 
+class WhatIfQuery(BaseModel):
+    """An application and the PRC date to evaluate it on (default: today in PRC)."""
+
+    application: Application
+    on: date | None = None
+
+
 #: Who may judge a hit, and who may look at judgements and probe names.
 JUDGE_ROLES = ("reviewer", "senior_reviewer")
 READ_ROLES = ("reviewer", "senior_reviewer", "auditor")
+#: A what-if answer is for officers and for exporters planning an export.
+WHAT_IF_ROLES = (*READ_ROLES, "exporter")
 
 
 def make_app(screening: Screening, authenticator: Authenticator | None = None) -> FastAPI:
@@ -49,6 +61,7 @@ def make_app(screening: Screening, authenticator: Authenticator | None = None) -
     auth = authenticator or Authenticator({})
     Judge = Annotated[Principal, Depends(fastapi_principal(auth, *JUDGE_ROLES))]
     Reader = Annotated[Principal, Depends(fastapi_principal(auth, *READ_ROLES))]
+    Planner = Annotated[Principal, Depends(fastapi_principal(auth, *WHAT_IF_ROLES))]
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -112,5 +125,10 @@ def make_app(screening: Screening, authenticator: Authenticator | None = None) -
             }
             for m in matches
         ]
+
+    @app.post("/what-if")
+    async def what_if_route(body: WhatIfQuery, _: Planner) -> dict[str, Any]:
+        """Classification, measures in force and route of an application on a date; creates no case."""
+        return what_if(screening.engine, body.application, body.on or prc_today())
 
     return app
