@@ -1,9 +1,10 @@
-"""Loaders for restricted-party list files: PRC JSON-LD (+ YAML sources), OFAC legacy CSV,
-UN consolidated XML, US Consolidated Screening List CSV, BIS DPL TSV and a flat in-house CSV.
+"""Loaders for restricted-party list files: the product's compact JSON (what it ships, see
+matching/compact.py), PRC JSON-LD (+ YAML sources), OFAC legacy CSV, UN consolidated XML, US
+Consolidated Screening List CSV, BIS DPL TSV and a flat in-house CSV.
 
 `load_lists(path)` detects the format of a file or folder; every loader returns sealed lists
-(`RestrictedList.version` = list date + content hash). Formats are documented in the data
-README of the shared data folder; quirks handled here are noted where they are handled.
+(`RestrictedList.version` = list date + content hash). Quirks of the public sources are noted
+where they are handled.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from typing import Any
 import orjson
 import yaml
 
+from lanthanide_screening.matching.compact import CompactFormatError, is_compact, load_compact
 from lanthanide_screening.matching.model import LIST_KINDS, ListEntry, ListName, RestrictedList
 
 
 class ListFormatError(ValueError):
     """A list file could not be read; the message names the file and what was wrong."""
+
+
+__all__ = ["CompactFormatError", "ListFormatError", "detect_format", "load_lists"]
 
 
 # ---------------------------------------------------------------- PRC (ammitto/data-cn)
@@ -400,7 +405,7 @@ def load_flat(path: Path) -> list[RestrictedList]:
 
 
 def detect_format(path: Path) -> str:
-    """One of prc, ofac, un, csl, bis_dpl, flat; ListFormatError when nothing fits."""
+    """One of compact, prc, ofac, un, csl, bis_dpl, flat; ListFormatError when nothing fits."""
     if path.is_dir():
         if (path / "api" / "all.jsonld").is_file() or (path / "sources" / "sanction-lists").is_dir():
             return "prc"
@@ -410,6 +415,8 @@ def detect_format(path: Path) -> str:
     if not path.is_file():
         raise ListFormatError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
+    if suffix == ".json" and is_compact(path):
+        return "compact"
     if suffix in (".jsonld", ".json"):
         return "prc"
     if suffix == ".xml":
@@ -428,6 +435,7 @@ def detect_format(path: Path) -> str:
 
 
 _LOADERS = {
+    "compact": load_compact,
     "prc": load_prc,
     "ofac": load_ofac,
     "un": load_un,
@@ -439,4 +447,7 @@ _LOADERS = {
 
 def load_lists(path: Path) -> list[RestrictedList]:
     """Load every list in a file or folder, detecting its format."""
-    return _LOADERS[detect_format(path)](path)
+    try:
+        return _LOADERS[detect_format(path)](path)
+    except CompactFormatError as exc:
+        raise ListFormatError(str(exc)) from None
