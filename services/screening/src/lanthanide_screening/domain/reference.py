@@ -96,6 +96,10 @@ class MeasureSet(_Model):
     def by_kind(self, kind: str) -> list[Measure]:
         return [m for m in self.measures if m.kind == kind]
 
+    def get(self, measure_id: str) -> Measure | None:
+        """The measure with this id, if any."""
+        return next((m for m in self.measures if m.id == measure_id), None)
+
 
 class FlagDef(_Model):
     severity: Literal["enhanced", "standard"]
@@ -126,6 +130,15 @@ class HubList(_Model):
     countries: list[str]
 
 
+class OwnershipRule(_Model):
+    """The 50 % rule: its source, the measure that dates it, the list kinds it extends."""
+
+    source: str
+    measure: str
+    list_kinds: list[str]
+    aggregate_listed_owners: bool = False
+
+
 class Policy(_Model):
     """The screening policy (see reference/policy.yaml for what each part means)."""
 
@@ -133,6 +146,7 @@ class Policy(_Model):
     list_actions: dict[str, Literal["deny", "enhanced", "standard"]]
     thresholds: Thresholds
     ownership_control_percent: Decimal
+    ownership_rule: OwnershipRule
     end_use: EndUsePolicy
     red_flags: dict[str, FlagDef]
     transshipment_hubs: HubList
