@@ -157,11 +157,16 @@ def reference_updated(
 def _register_service_commands() -> None:
     """Commands that belong to a service's domain; absent services simply add nothing."""
     try:
-        from lanthanide_screening.cli import screen
+        from lanthanide_screening import cli as screening_cli
     except ImportError:
         pass
     else:
-        app.command("screen", help="Screen names in bulk against restricted-party lists (no Kafka).")(screen)
+        app.command("screen", help="Screen names in bulk against restricted-party lists (no Kafka).")(
+            screening_cli.screen
+        )
+        reference_app.command("list")(screening_cli.reference_list)
+        reference_app.command("load")(screening_cli.reference_load)
+        reference_app.command("fetch")(screening_cli.reference_fetch)
     try:
         from lanthanide_review import cli as review_cli
     except ImportError:

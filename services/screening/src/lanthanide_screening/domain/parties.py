@@ -51,6 +51,8 @@ OWNED_RULE = "SCR-PARTY-OWNED-BY-LISTED"
 OWNED_WATCH_RULE = "SCR-PARTY-OWNED-BY-WATCH-LISTED"
 WATCH_DOCUMENTS_RULE = "SCR-PARTY-WATCH-LIST-DOCUMENTS"
 WATCH_NO_GENERAL_LICENCE_RULE = "SCR-PARTY-WATCH-LIST-NO-GENERAL-LICENCE"
+#: The roles the watch-list consequences attach to: "importers and end users" (Regulations Art. 17).
+WATCH_ROLES = ("importer", "end_user")
 #: What a watch-list party's exporter must add (MOFCOM 2026 No. 12; Regulations Art. 17).
 WATCH_DOCUMENTS = (DocumentKind.RISK_ASSESSMENT, DocumentKind.COMPLIANCE_COMMITMENT)
 
@@ -76,7 +78,8 @@ class PartyScreening:
     list_versions: dict[str, str] = field(default_factory=dict)
     #: Documents the application lacks because a party is (or is held by) a watch-list party.
     missing_documents: list[str] = field(default_factory=list)
-    #: A party is (or is 50 %-held by) a watch-list party: no general licence, clock off in review.
+    #: The importer or end user is (or is 50 %-held by) a watch-list party: no general licence,
+    #: two more documents; review switches the clock off on the watch-list hit.
     watch_listed: bool = False
 
 
@@ -156,7 +159,7 @@ class _Screener:
                 f"below the certain-match threshold {self.policy.thresholds.hard_match}",
             )
             return
-        if m.list_kind == "watch":
+        if m.list_kind == "watch" and role in WATCH_ROLES:
             self.out.watch_listed = True
         rule = LIST_RULES.get(m.list_kind, "SCR-PARTY-OTHER-LIST")
         self.out.findings.append((rule, action, f"{who} matches {m.list_id}:{m.entry.entry_id} (score {m.score:.2f})"))
@@ -265,7 +268,7 @@ def _ownership(s: _Screener, held: dict[_Holder, Decimal], role: str, index: int
             )
     for h, share in covered.items():
         if h.kind == "watch":
-            s.out.watch_listed = True
+            s.out.watch_listed |= role in WATCH_ROLES
             s.out.findings.append(
                 (OWNED_WATCH_RULE, "enhanced", f"{who} is {share}% held by watch-list party {h.key} "
                  f"(>= {threshold}%, {rule.source})")
