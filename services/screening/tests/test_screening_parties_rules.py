@@ -102,7 +102,7 @@ def test_suspended_for_a_further_year_applies_again_after_the_window(
 
 def test_watch_list_party_needs_two_documents(engine: ScreeningEngine, make_accepted: Make) -> None:
     """MOFCOM 2026 No. 12 (2026-02-24): SUBARU Corporation on the watch list; Regulations on Export
-    Control of Dual-use Items, Art. 17: a risk-assessment report and a compliance commitment are
+    Control of Dual-use Items, Art. 26: a risk-assessment report and a compliance commitment are
     required, and the review time limit does not apply (review switches the clock off on the
     watch-list hit). Rules SCR-PARTY-WATCH-LIST, SCR-PARTY-WATCH-LIST-DOCUMENTS."""
     result = engine.screen(make_accepted(_end_user("SUBARU Corporation", "JP")), AS_OF)

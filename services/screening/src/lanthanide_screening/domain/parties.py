@@ -5,7 +5,7 @@ Rule ids (one per list kind, plus ownership and the watch-list consequences):
   SCR-PARTY-UNRELIABLE-ENTITY   certain match on the Unreliable Entity List, measures in force
   SCR-PARTY-COUNTER-SANCTIONS   certain match on the counter-sanctions list
   SCR-PARTY-SANCTIONS           certain match on a sanctions list (UN Security Council, OFAC ...)
-  SCR-PARTY-WATCH-LIST          match on the watch list (MOFCOM 2026 No. 12; Regulations Art. 17)
+  SCR-PARTY-WATCH-LIST          match on the watch list (MOFCOM 2026 No. 12; Regulations Art. 26)
   SCR-PARTY-OTHER-LIST          match on another loaded list
   SCR-PARTY-OWNED-BY-LISTED     50 % or more held by a control-list party (No. 61 Art. 2, while in force)
   SCR-PARTY-OWNED-BY-WATCH-LISTED  50 % or more held by a watch-list party (idem): as a watch-list party
@@ -51,9 +51,9 @@ OWNED_RULE = "SCR-PARTY-OWNED-BY-LISTED"
 OWNED_WATCH_RULE = "SCR-PARTY-OWNED-BY-WATCH-LISTED"
 WATCH_DOCUMENTS_RULE = "SCR-PARTY-WATCH-LIST-DOCUMENTS"
 WATCH_NO_GENERAL_LICENCE_RULE = "SCR-PARTY-WATCH-LIST-NO-GENERAL-LICENCE"
-#: The roles the watch-list consequences attach to: "importers and end users" (Regulations Art. 17).
+#: The roles the watch-list consequences attach to: "importers and end users" (Regulations Art. 26).
 WATCH_ROLES = ("importer", "end_user")
-#: What a watch-list party's exporter must add (MOFCOM 2026 No. 12; Regulations Art. 17).
+#: What a watch-list party's exporter must add (MOFCOM 2026 No. 12; Regulations Art. 26).
 WATCH_DOCUMENTS = (DocumentKind.RISK_ASSESSMENT, DocumentKind.COMPLIANCE_COMMITMENT)
 
 #: (party key, list_id, entry_id) -> True when a reviewer marked the pair a false positive.
@@ -280,7 +280,7 @@ def _ownership(s: _Screener, held: dict[_Holder, Decimal], role: str, index: int
 
 
 def _watch_list_consequences(app: Application, out: PartyScreening) -> None:
-    """MOFCOM 2026 No. 12 / Regulations Art. 17: no general licence; two documents required."""
+    """MOFCOM 2026 No. 12 / Regulations Art. 26: no general licence; two documents required."""
     have = {d.kind for d in app.documents}
     missing = [k.value for k in WATCH_DOCUMENTS if k not in have]
     if missing:

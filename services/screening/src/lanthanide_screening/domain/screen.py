@@ -121,7 +121,7 @@ class ScreeningEngine:
             fire(green_flag.code, "standard", f"{green_flag.description}: {green_flag.evidence}")
 
         if parties.missing_documents:
-            # A watch-list party's documents are part of a complete application (Regulations Art. 17):
+            # A watch-list party's documents are part of a complete application (Regulations Art. 26):
             # without them the case waits for information, like any missing document.
             accepted = accepted.model_copy(
                 update={
