@@ -55,9 +55,16 @@ async def test_a_fresh_clone_with_nothing_beside_it_decides_an_application(
         monkeypatch.delenv(var, raising=False)
     env = _clone_env(clone, kafka_bootstrap, tmp_path / "data")
     where = subprocess.run(
-        [sys.executable, "-c", "import lanthanide_screening, lanthanide; print(lanthanide_screening.__file__); "
-         "print(lanthanide.__file__)"],
-        env={**os.environ, **env}, cwd=clone, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import lanthanide_screening, lanthanide; print(lanthanide_screening.__file__); print(lanthanide.__file__)",
+        ],
+        env={**os.environ, **env},
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert all(Path(p).is_relative_to(clone) for p in where), where
 

@@ -25,7 +25,6 @@ from typing import Any
 
 import orjson
 import yaml
-
 from lanthanide_screening.matching.compact import dump_compact
 from lanthanide_screening.matching.loaders import load_prc, load_un
 from lanthanide_screening.matching.model import ListEntry, ListName, MeasureChange, RestrictedList
@@ -77,8 +76,13 @@ def _uel_changes(prc: Path) -> dict[str, list[MeasureChange]]:
             on = _day(mod.get("effective_date"))
             if status and on:
                 out.setdefault(str(mod.get("target_announcement_id")), []).append(
-                    MeasureChange(on=on, status=status, by=by, until=_day(mod.get("until_date")),
-                                  note=str(mod.get("notes") or "").strip())
+                    MeasureChange(
+                        on=on,
+                        status=status,
+                        by=by,
+                        until=_day(mod.get("until_date")),
+                        note=str(mod.get("notes") or "").strip(),
+                    )
                 )
     return out
 
@@ -87,8 +91,13 @@ def _curated_control_changes() -> dict[str, list[MeasureChange]]:
     doc = yaml.safe_load((CURATED / "prc_control_measures.yaml").read_text(encoding="utf-8"))
     return {
         str(doc_id): [
-            MeasureChange(on=_day(c["date"]) or date.min, status=c["status"], by=c["by"],
-                          until=_day(c.get("until")), note=c.get("note", ""))
+            MeasureChange(
+                on=_day(c["date"]) or date.min,
+                status=c["status"],
+                by=c["by"],
+                until=_day(c.get("until")),
+                note=c.get("note", ""),
+            )
             for c in changes
         ]
         for doc_id, changes in doc["changes"].items()
@@ -109,8 +118,16 @@ def convert_prc(prc: Path) -> list[RestrictedList]:
                 history.append(MeasureChange(on=e.listed_on, status="listed", by=e.program or "listing announcement"))
             history += sorted(changes.get(e.program or "", []), key=lambda c: c.on)
             entries.append(
-                ListEntry(entry_id=e.entry_id, names=e.names, entity_type=e.entity_type, country=e.country,
-                          program=e.program, listed_on=e.listed_on, source=e.source, history=tuple(history))
+                ListEntry(
+                    entry_id=e.entry_id,
+                    names=e.names,
+                    entity_type=e.entity_type,
+                    country=e.country,
+                    program=e.program,
+                    listed_on=e.listed_on,
+                    source=e.source,
+                    history=tuple(history),
+                )
             )
         lst.entries = entries
         lst.seal()
@@ -139,7 +156,9 @@ def convert_watch() -> list[RestrictedList]:
     return [lst.seal()]
 
 
-def _write(out: Path, dataset: str, lists: list[RestrictedList], source_sha: str, origin: dict[str, str]) -> dict[str, Any]:
+def _write(
+    out: Path, dataset: str, lists: list[RestrictedList], source_sha: str, origin: dict[str, str]
+) -> dict[str, Any]:
     data = dump_compact(dataset, lists)
     (out / f"{dataset}.json").write_bytes(data)
     sha = hashlib.sha256(data).hexdigest()
@@ -168,18 +187,29 @@ def main(argv: list[str] | None = None) -> int:
         if not needed.exists():
             parser.error(f"{needed} not found (expected the public source files under {args.source})")
     args.out.mkdir(parents=True, exist_ok=True)
-    curated_sha = hashlib.sha256(
-        b"".join(_sha256_file(p).encode() for p in sorted(CURATED.glob("*.yaml")))
-    ).hexdigest()
+    curated_sha = hashlib.sha256(b"".join(_sha256_file(p).encode() for p in sorted(CURATED.glob("*.yaml")))).hexdigest()
     manifest = {
         "format": "lanthanide-reference-manifest/1",
         "datasets": [
-            _write(args.out, "prc", convert_prc(prc), _sha256_tree(prc),
-                   {**ORIGINS["prc"], "curated": "scripts/curated/prc_control_measures.yaml"}),
+            _write(
+                args.out,
+                "prc",
+                convert_prc(prc),
+                _sha256_tree(prc),
+                {**ORIGINS["prc"], "curated": "scripts/curated/prc_control_measures.yaml"},
+            ),
             _write(args.out, "un", load_un(un), _sha256_file(un), ORIGINS["un"]),
-            _write(args.out, "watch", convert_watch(), _sha256_file(CURATED / "prc_watch_list.yaml"),
-                   {"announcement": "MOFCOM 2026 No. 12 (2026-02-24)",
-                    "curated": "scripts/curated/prc_watch_list.yaml", "curated_sha256": curated_sha}),
+            _write(
+                args.out,
+                "watch",
+                convert_watch(),
+                _sha256_file(CURATED / "prc_watch_list.yaml"),
+                {
+                    "announcement": "MOFCOM 2026 No. 12 (2026-02-24)",
+                    "curated": "scripts/curated/prc_watch_list.yaml",
+                    "curated_sha256": curated_sha,
+                },
+            ),
         ],
     }
     (args.out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")

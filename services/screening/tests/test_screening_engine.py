@@ -101,7 +101,8 @@ def test_party_owned_50_percent_through_a_chain_is_denied(engine: ScreeningEngin
 
 def test_minority_listed_owner_escalates_but_does_not_deny(engine: ScreeningEngine, make_accepted: Make) -> None:
     parties = end_user("Antriebstechnik Nord GmbH")
-    parties[1]["owners"] = _owned([("National Chung-Shan Institute of Science & Technology", "30", []), ("Family Trust", "70", [])])
+    listed = "National Chung-Shan Institute of Science & Technology"  # MOFCOM 2025 No. 35, in force
+    parties[1]["owners"] = _owned([(listed, "30", []), ("Family Trust", "70", [])])
     result = screen(engine, make_accepted, civilian_application(parties=parties))
     assert result.route is Route.ENHANCED
     assert "SCR-FLAG-MINORITY-LISTED-OWNER" in result.rule_ids

@@ -30,7 +30,8 @@ def _end_user(name: str, country: str = "US", **kw: Any) -> dict[str, Any]:
 
 def _with_watch_documents(app: dict[str, Any]) -> dict[str, Any]:
     app["documents"] += [
-        {"kind": k, "reference": f"{k}-1", "issued_on": "2026-11-20"} for k in ("risk_assessment", "compliance_commitment")
+        {"kind": k, "reference": f"{k}-1", "issued_on": "2026-11-20"}
+        for k in ("risk_assessment", "compliance_commitment")
     ]
     return app
 
@@ -67,7 +68,9 @@ def test_lifted_listing_never_denies_and_shows_its_history(engine: ScreeningEngi
 def test_listing_in_force_denies(engine: ScreeningEngine, make_accepted: Make) -> None:
     """MOFCOM 2025 No. 35 (control list, 2025-07-09), no later change. Rule SCR-PARTY-CONTROL-LIST:
     a certain match on a listing in force denies; a similar but different name does not."""
-    result = engine.screen(make_accepted(_end_user("National Chung-Shan Institute of Science & Technology", "TW")), AS_OF)
+    result = engine.screen(
+        make_accepted(_end_user("National Chung-Shan Institute of Science & Technology", "TW")), AS_OF
+    )
     assert result.route is Route.DENY and "SCR-PARTY-CONTROL-LIST" in result.rule_ids
     near = engine.screen(make_accepted(_end_user("Chung-Shan Dental Clinic", "TW")), AS_OF)
     assert near.route is not Route.DENY and "SCR-PARTY-CONTROL-LIST" not in near.rule_ids
@@ -181,7 +184,9 @@ def test_different_listed_owners_are_not_aggregated_by_default(engine: Screening
     result = engine.screen(make_accepted(app), AS_OF)
     assert result.route is not Route.DENY and "SCR-FLAG-AGGREGATED-LISTED-OWNERS" in result.rule_ids
     rule = engine.policy.ownership_rule.model_copy(update={"aggregate_listed_owners": True})
-    aggregating = ScreeningEngine(engine.measures, engine.policy.model_copy(update={"ownership_rule": rule}), engine.index)
+    aggregating = ScreeningEngine(
+        engine.measures, engine.policy.model_copy(update={"ownership_rule": rule}), engine.index
+    )
     summed = aggregating.screen(make_accepted(app), AS_OF)
     assert summed.route is Route.DENY and "SCR-PARTY-OWNED-BY-LISTED" in summed.rule_ids
 

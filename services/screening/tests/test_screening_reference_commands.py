@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from datetime import date
 import http.server
 import threading
 from collections.abc import AsyncIterator, Iterator
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -22,6 +22,7 @@ from lanthanide.contracts import Envelope, ReferenceUpdated
 from lanthanide.events import EventFactory
 from lanthanide_screening.adapters.reference_store import ReferenceStore
 from lanthanide_screening.bootstrap import Screening, bootstrap
+from lanthanide_screening.matching.loaders import load_lists
 from lanthanide_screening.settings import PACKAGE_LISTS, ScreeningSettings
 from typer.testing import CliRunner
 
@@ -34,7 +35,7 @@ WATCH_CSV = (
 class _Recorder:
     """Stands in for LanthanideClient: records what the CLI would publish."""
 
-    published: list[tuple[str, Envelope[Any]]] = []
+    published: ClassVar[list[tuple[str, Envelope[Any]]]] = []
 
     def __init__(self, *_a: Any, **_k: Any) -> None: ...
 
@@ -151,7 +152,9 @@ async def test_an_announcement_whose_checksum_does_not_match_is_refused(
     assert _watch_names(screening) == before
 
 
-def test_load_refuses_an_invalid_file_naming_the_problem(data_dir: Path, tmp_path: Path, recorder: type[_Recorder]) -> None:
+def test_load_refuses_an_invalid_file_naming_the_problem(
+    data_dir: Path, tmp_path: Path, recorder: type[_Recorder]
+) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("list_id,entry_id,name\nops,1,\n")
     result = _run("reference", "load", str(bad), "--kind", "ops")
@@ -169,5 +172,16 @@ def test_fetch_downloads_validates_and_stores(
     [(_, envelope)] = recorder.published
     stored = ReferenceStore(data_dir).get("ops-watch", envelope.payload.version)
     assert stored.path.read_text() == WATCH_CSV and stored.origin == f"{base}/targets.csv"
+    # An OpenSanctions export of the UN Security Council list: a sanctions list (denies).
+    (root / "targets.simple.csv").write_text(
+        "id,schema,name,aliases,birth_date,countries,addresses,identifiers,sanctions,phones,emails,dataset,"
+        "first_seen,last_seen,last_change\n"
+        'NK-1,Organization,Korea Kumryong Trading Corporation,"Kumryong Trading;KKTC",,kp,,,UNSC 1718,,,'
+        "UN Security Council Consolidated List,2016-03-02,2026-11-30,2026-11-30\n"
+    )
+    osx = _run("reference", "fetch", f"{base}/targets.simple.csv", "--kind", "un-opensanctions", "--no-announce")
+    assert osx.exit_code == 0, osx.output
+    [lst] = load_lists(ReferenceStore(data_dir).stored()[-1].path)
+    assert lst.kind == "sanctions" and [n.name for n in lst.entries[0].names][1:] == ["Kumryong Trading", "KKTC"]
     missing = _run("reference", "fetch", f"{base}/nothing.csv", "--kind", "ops-watch")
     assert missing.exit_code != 0 and "404" in missing.output

@@ -39,7 +39,8 @@ def test_shipped_lists_load_with_their_kinds() -> None:
 def test_the_converter_reproduces_the_shipped_files(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, str(SCRIPT), str(shared_data_dir() / "lists"), "--out", str(tmp_path)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     for name in ("prc.json", "un.json", "watch.json", "manifest.json"):
         assert (tmp_path / name).read_bytes() == (PACKAGE_LISTS / name).read_bytes(), name

@@ -206,7 +206,8 @@ def reference_fetch(
 ) -> None:
     """Download a list or measures file, then load it as `reference load` does.
 
-    Example: lanthanide reference fetch https://data.opensanctions.org/datasets/latest/un_sc_sanctions/targets.simple.csv --kind un
+    Example: lanthanide reference fetch --kind un
+    https://data.opensanctions.org/datasets/latest/un_sc_sanctions/targets.simple.csv
     """
     import tempfile
     from urllib.parse import urlparse

@@ -129,8 +129,13 @@ class ReferenceStore:
 
     def _dataset(self, meta: dict[str, Any], folder: Path) -> Dataset:
         return Dataset(
-            meta["dataset"], meta["kind"], meta["version"], meta.get("date"), meta["sha256"],
-            folder / meta["file"], meta.get("origin", ""),
+            meta["dataset"],
+            meta["kind"],
+            meta["version"],
+            meta.get("date"),
+            meta["sha256"],
+            folder / meta["file"],
+            meta.get("origin", ""),
         )
 
     def stored(self) -> list[Dataset]:

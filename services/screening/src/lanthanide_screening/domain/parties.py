@@ -170,7 +170,9 @@ class _Screener:
         if self._not_in_force(m, who):
             return None
         if m.score < self.policy.thresholds.hard_match:
-            self._flag("SCR-FLAG-RESEMBLES-LISTED", f"{who} resembles {m.list_id}:{m.entry.entry_id} (score {m.score:.2f})")
+            self._flag(
+                "SCR-FLAG-RESEMBLES-LISTED", f"{who} resembles {m.list_id}:{m.entry.entry_id} (score {m.score:.2f})"
+            )
             return None
         return _Holder(f"{m.list_id}:{m.entry.entry_id}", m.list_kind)
 
@@ -270,8 +272,11 @@ def _ownership(s: _Screener, held: dict[_Holder, Decimal], role: str, index: int
         if h.kind == "watch":
             s.out.watch_listed |= role in WATCH_ROLES
             s.out.findings.append(
-                (OWNED_WATCH_RULE, "enhanced", f"{who} is {share}% held by watch-list party {h.key} "
-                 f"(>= {threshold}%, {rule.source})")
+                (
+                    OWNED_WATCH_RULE,
+                    "enhanced",
+                    f"{who} is {share}% held by watch-list party {h.key} (>= {threshold}%, {rule.source})",
+                )
             )
         else:
             s.out.findings.append(

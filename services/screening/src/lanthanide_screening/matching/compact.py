@@ -54,8 +54,17 @@ def _entry_json(e: ListEntry) -> dict[str, Any]:
         out["listed_on"] = e.listed_on.isoformat()
     if e.history:
         out["history"] = [
-            {k: v for k, v in (("on", c.on.isoformat()), ("status", c.status), ("until", c.until.isoformat()
-             if c.until else None), ("by", c.by), ("note", c.note)) if v}
+            {
+                k: v
+                for k, v in (
+                    ("on", c.on.isoformat()),
+                    ("status", c.status),
+                    ("until", c.until.isoformat() if c.until else None),
+                    ("by", c.by),
+                    ("note", c.note),
+                )
+                if v
+            }
             for c in e.history
         ]
     return out
@@ -65,8 +74,12 @@ def dump_compact(dataset: str, lists: list[RestrictedList]) -> bytes:
     """The compact file for a dataset's lists (deterministic: same lists, same bytes)."""
     lines = [b'{"format": "' + FORMAT.encode() + b'", "dataset": ' + orjson.dumps(dataset) + b', "lists": [']
     for li, lst in enumerate(lists):
-        head = {"list_id": lst.list_id, "kind": lst.kind, "source": lst.source,
-                "as_of": lst.as_of.isoformat() if lst.as_of else None}
+        head = {
+            "list_id": lst.list_id,
+            "kind": lst.kind,
+            "source": lst.source,
+            "as_of": lst.as_of.isoformat() if lst.as_of else None,
+        }
         lines.append(orjson.dumps(head)[:-1] + b', "entries": [')
         entries = sorted(lst.entries, key=lambda x: x.entry_id)
         for ei, e in enumerate(entries):
@@ -98,8 +111,9 @@ def load_compact(path: Path) -> list[RestrictedList]:
             raise CompactFormatError(f"{where}.kind: {kind!r} is not one of {LIST_KINDS}")
         if not raw.get("list_id"):
             raise CompactFormatError(f"{where}.list_id: missing")
-        lst = RestrictedList(raw["list_id"], kind, source=str(raw.get("source") or ""),
-                             as_of=_day(raw.get("as_of"), f"{where}.as_of"))
+        lst = RestrictedList(
+            raw["list_id"], kind, source=str(raw.get("source") or ""), as_of=_day(raw.get("as_of"), f"{where}.as_of")
+        )
         for ei, e in enumerate(raw.get("entries") or []):
             at = f"{where}.entries[{ei}]"
             names = e.get("names") or []
@@ -113,19 +127,27 @@ def load_compact(path: Path) -> list[RestrictedList]:
                 on = _day(h.get("on"), f"{at}.history[{hi}].on")
                 if on is None:
                     raise CompactFormatError(f"{at}.history[{hi}].on: missing")
-                history.append(MeasureChange(on=on, status=status, by=str(h.get("by") or ""),
-                                             until=_day(h.get("until"), f"{at}.history[{hi}].until"),
-                                             note=str(h.get("note") or "")))
-            lst.entries.append(ListEntry(
-                entry_id=str(e["id"]),
-                names=tuple(ListName(str(n[0]), str(n[1]) if len(n) > 1 else "primary") for n in names),
-                entity_type=str(e.get("type") or "organization"),
-                country=e.get("country"),
-                program=e.get("program"),
-                listed_on=_day(e.get("listed_on"), f"{at}.listed_on"),
-                source=e.get("source"),
-                history=tuple(history),
-            ))
+                history.append(
+                    MeasureChange(
+                        on=on,
+                        status=status,
+                        by=str(h.get("by") or ""),
+                        until=_day(h.get("until"), f"{at}.history[{hi}].until"),
+                        note=str(h.get("note") or ""),
+                    )
+                )
+            lst.entries.append(
+                ListEntry(
+                    entry_id=str(e["id"]),
+                    names=tuple(ListName(str(n[0]), str(n[1]) if len(n) > 1 else "primary") for n in names),
+                    entity_type=str(e.get("type") or "organization"),
+                    country=e.get("country"),
+                    program=e.get("program"),
+                    listed_on=_day(e.get("listed_on"), f"{at}.listed_on"),
+                    source=e.get("source"),
+                    history=tuple(history),
+                )
+            )
         if not lst.entries:
             raise CompactFormatError(f"{where}: no entries")
         out.append(lst.seal())
