@@ -101,7 +101,8 @@ def test_party_owned_50_percent_through_a_chain_is_denied(engine: ScreeningEngin
 
 def test_minority_listed_owner_escalates_but_does_not_deny(engine: ScreeningEngine, make_accepted: Make) -> None:
     parties = end_user("Antriebstechnik Nord GmbH")
-    parties[1]["owners"] = _owned([("Leidos", "30", []), ("Family Trust", "70", [])])
+    listed = "National Chung-Shan Institute of Science & Technology"  # MOFCOM 2025 No. 35, in force
+    parties[1]["owners"] = _owned([(listed, "30", []), ("Family Trust", "70", [])])
     result = screen(engine, make_accepted, civilian_application(parties=parties))
     assert result.route is Route.ENHANCED
     assert "SCR-FLAG-MINORITY-LISTED-OWNER" in result.rule_ids
@@ -319,7 +320,12 @@ def test_watch_list_party_goes_to_enhanced(engine: ScreeningEngine, make_accepte
     )
     lists = [*engine.index.lists, *load_lists(watch)]
     watched = ScreeningEngine(engine.measures, engine.policy, build_index(lists))
-    result = watched.screen(make_accepted(civilian_application()), TODAY)
+    app = civilian_application()
+    app["documents"] += [
+        {"kind": kind, "reference": f"{kind}-1", "issued_on": "2026-11-20"}
+        for kind in ("risk_assessment", "compliance_commitment")
+    ]
+    result = watched.screen(make_accepted(app), TODAY)
     assert result.route is Route.ENHANCED
     assert "SCR-PARTY-WATCH-LIST" in result.rule_ids
     assert result.list_versions["inhouse-watch"].startswith("undated+sha256:")

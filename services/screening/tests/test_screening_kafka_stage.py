@@ -214,7 +214,9 @@ async def test_list_update_rescreens_open_cases_but_not_closed_ones(
     rescreens = [r for r in results if r.payload.is_rescreen]
     assert [r.case_id for r in rescreens] == [open_case.case_id]
     again = rescreens[0]
-    assert again.payload.route is Route.ENHANCED
+    # The end user is now on the watch list: its two documents are missing (Regulations Art. 26).
+    assert again.payload.route is Route.INCOMPLETE
+    assert {"risk_assessment", "compliance_commitment"} <= set(again.payload.missing_documents)
     assert "SCR-PARTY-WATCH-LIST" in again.payload.rule_ids
     assert again.event_id == derived_id(update.event_id, "screening.completed", f"rescreen:{open_case.case_id}")
     assert again.correlation_id == open_case.correlation_id

@@ -24,6 +24,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from lanthanide_screening import __version__
 from lanthanide_screening.adapters.reference_loader import build_engine
+from lanthanide_screening.adapters.reference_store import MEASURES, ReferenceStore, ReferenceStoreError
 from lanthanide_screening.adapters.store import ScreeningStore
 from lanthanide_screening.domain.screen import ScreeningEngine
 from lanthanide_screening.settings import ScreeningSettings
@@ -89,6 +90,16 @@ class Screening:
         if envelope.event_type != "reference.updated":
             return []
         update: ReferenceUpdated = envelope.payload
+        if update.checksum is not None:
+            # The event names dataset, version and checksum; the file is this instance's own copy
+            # under its data dir, used only when it matches the checksum (`update.path` is ignored).
+            dataset = MEASURES if update.kind == "measures" else (update.list_id or "")
+            try:
+                ReferenceStore(self.settings.data_dir).activate(dataset, update.version, update.checksum)
+            except ReferenceStoreError as exc:
+                log.error("reference_update_rejected", kind=update.kind, dataset=dataset, version=update.version,
+                          error=str(exc))
+                return []
         # Loading lists takes seconds of CPU: off the event loop, so the consumer keeps its heartbeat.
         self.engine = await asyncio.to_thread(build_engine, self.settings)
         RELOADS.labels(kind=update.kind).inc()

@@ -14,18 +14,20 @@ from lanthanide_screening.domain.reference import PACKAGE_REFERENCE
 
 # services/screening/src/lanthanide_screening/settings.py -> parents[4] is the repository root.
 _REPO_ROOT = Path(__file__).resolve().parents[4]
+PACKAGE_LISTS = PACKAGE_REFERENCE / "lists"
 
 
 def shared_data_dir() -> Path:
-    """The shared reference data: LANTHANIDE_SHARED_DATA, else ../shared/data next to the repo."""
+    """The raw public list sources, for tests and benchmarks only (the service never reads them):
+    LANTHANIDE_SHARED_DATA, else a `shared/data` folder beside the repository if there is one."""
     env = os.environ.get("LANTHANIDE_SHARED_DATA")
     return Path(env) if env else (_REPO_ROOT / ".." / "shared" / "data").resolve()
 
 
 def default_lists() -> list[Path]:
-    """PRC lists, the UN Security Council list and the in-house watch list."""
-    data = shared_data_dir() / "lists"
-    return [data / "prc", data / "un_consolidated" / "UN_consolidated.xml", PACKAGE_REFERENCE / "watch_list.csv"]
+    """The lists the package ships (converted from the public sources, see reference/lists/manifest.json):
+    PRC control, unreliable entity and counter-sanctions lists, the PRC watch list, the UN list."""
+    return [PACKAGE_LISTS / "prc.json", PACKAGE_LISTS / "un.json", PACKAGE_LISTS / "watch.json"]
 
 
 class ScreeningSettings(ServiceSettings, TokenSettings):
@@ -36,7 +38,10 @@ class ScreeningSettings(ServiceSettings, TokenSettings):
     group_id: str = "lanthanide-screening"
     #: Prepended to every topic name (tests give each run its own topics on a shared broker).
     topic_prefix: str = ""
-    lists: list[Path] = Field(default_factory=default_lists)
+    #: Explicit list files/folders. Unset: the packaged lists, each replaced by the version an
+    #: operator loaded and screening activated (`lanthanide reference load`, under data_dir/reference).
+    lists: list[Path] | None = None
+    #: Explicit measures file. Unset: the packaged measures.yaml or the activated loaded version.
     measures_path: Path | None = None
     policy_path: Path | None = None
     #: Overrides the policy's alert threshold (0..1) when set.

@@ -157,12 +157,19 @@ def reference_updated(
 def _register_service_commands() -> None:
     """Commands that belong to a service's domain; absent services simply add nothing."""
     try:
-        from lanthanide_screening.cli import classify, screen
+        from lanthanide_screening import cli as screening_cli
     except ImportError:
         pass
     else:
-        app.command("screen", help="Screen names in bulk against restricted-party lists (no Kafka).")(screen)
-        app.command("classify", help="What-if: classification, measures and route on a date (no case).")(classify)
+        app.command("screen", help="Screen names in bulk against restricted-party lists (no Kafka).")(
+            screening_cli.screen
+        )
+        app.command("classify", help="What-if: classification, measures and route on a date (no case).")(
+            screening_cli.classify
+        )
+        reference_app.command("list")(screening_cli.reference_list)
+        reference_app.command("load")(screening_cli.reference_load)
+        reference_app.command("fetch")(screening_cli.reference_fetch)
     try:
         from lanthanide_review import cli as review_cli
     except ImportError:

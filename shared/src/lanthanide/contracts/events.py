@@ -312,10 +312,14 @@ class ReferenceUpdated(_Payload):
     """A restricted-party list or a control measure changed; open cases and live licences are re-screened."""
 
     kind: Literal["list", "measures"]
+    #: For kind=list: the dataset that changed (e.g. "prc", "un", "watch" or an operator's own).
     list_id: str | None = None
     version: str
+    #: Deprecated and never trusted: screening reads reference data only from its own data directory.
     path: str | None = None
     description: str = ""
+    #: sha256 (hex) of the stored file; screening reloads the version only when its copy matches.
+    checksum: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class ShipmentReported(_Payload):

@@ -1,16 +1,27 @@
 """Restricted-party screening of every party and every named owner, with the 50% ownership rule.
 
-Rule ids (one per list kind, plus ownership):
-  SCR-PARTY-CONTROL-LIST        certain match on the MOFCOM export-control control list
-  SCR-PARTY-UNRELIABLE-ENTITY   certain match on the Unreliable Entity List
+Rule ids (one per list kind, plus ownership and the watch-list consequences):
+  SCR-PARTY-CONTROL-LIST        certain match on the MOFCOM export-control control list, measures in force
+  SCR-PARTY-UNRELIABLE-ENTITY   certain match on the Unreliable Entity List, measures in force
   SCR-PARTY-COUNTER-SANCTIONS   certain match on the counter-sanctions list
   SCR-PARTY-SANCTIONS           certain match on a sanctions list (UN Security Council, OFAC ...)
-  SCR-PARTY-WATCH-LIST          match on the watch list
+  SCR-PARTY-WATCH-LIST          match on the watch list (MOFCOM 2026 No. 12; Regulations Art. 26)
   SCR-PARTY-OTHER-LIST          match on another loaded list
-  SCR-PARTY-OWNED-BY-LISTED     a party owned 50% or more (aggregated, through chains) by listed parties
+  SCR-PARTY-OWNED-BY-LISTED     50 % or more held by a control-list party (No. 61 Art. 2, while in force)
+  SCR-PARTY-OWNED-BY-WATCH-LISTED  50 % or more held by a watch-list party (idem): as a watch-list party
+  SCR-PARTY-WATCH-LIST-DOCUMENTS   watch-list party: a risk-assessment report and a compliance
+                                   commitment are required documents
+  SCR-PARTY-WATCH-LIST-NO-GENERAL-LICENCE  watch-list party: no general licence (green channel refused)
 Possible matches (alert <= score < hard_match) raise SCR-FLAG-RESEMBLES-LISTED instead; a listed
 owner below the control share raises SCR-FLAG-MINORITY-LISTED-OWNER; a listing whose measures are
-suspended on the screening date raises SCR-FLAG-LISTED-MEASURES-SUSPENDED.
+not in force on the screening date (suspended, stopped, lifted) raises
+SCR-FLAG-LISTED-MEASURES-SUSPENDED with the entry's dated measure history as evidence, never a
+denial; a majority owner the 50 % rule does not reach raises SCR-FLAG-LISTED-OWNER; different listed
+owners together at the control share raise SCR-FLAG-AGGREGATED-LISTED-OWNERS unless the policy
+aggregates them.
+
+Chains: control passes down a chain, shares are not multiplied. An owner that is itself held at or
+above the control share by a listed party stands for that party; its whole share counts.
 
 Party indices: 0 is the exporter, i + 1 is application.parties[i].
 """
@@ -22,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from lanthanide.contracts import Application, Owner, Party, PartyHit, RedFlag
+from lanthanide.contracts import Application, DocumentKind, Owner, Party, PartyHit, RedFlag
 
 from lanthanide_screening.domain.reference import Policy
 from lanthanide_screening.matching.index import ALGORITHM_VERSION, Match, NameIndex
@@ -37,6 +48,13 @@ LIST_RULES = {
     "other": "SCR-PARTY-OTHER-LIST",
 }
 OWNED_RULE = "SCR-PARTY-OWNED-BY-LISTED"
+OWNED_WATCH_RULE = "SCR-PARTY-OWNED-BY-WATCH-LISTED"
+WATCH_DOCUMENTS_RULE = "SCR-PARTY-WATCH-LIST-DOCUMENTS"
+WATCH_NO_GENERAL_LICENCE_RULE = "SCR-PARTY-WATCH-LIST-NO-GENERAL-LICENCE"
+#: The roles the watch-list consequences attach to: "importers and end users" (Regulations Art. 26).
+WATCH_ROLES = ("importer", "end_user")
+#: What a watch-list party's exporter must add (MOFCOM 2026 No. 12; Regulations Art. 26).
+WATCH_DOCUMENTS = (DocumentKind.RISK_ASSESSMENT, DocumentKind.COMPLIANCE_COMMITMENT)
 
 #: (party key, list_id, entry_id) -> True when a reviewer marked the pair a false positive.
 IsFalsePositive = Callable[[str, str, str], bool]
@@ -58,6 +76,19 @@ class PartyScreening:
     flags: list[RedFlag] = field(default_factory=list)
     suppressed: list[str] = field(default_factory=list)
     list_versions: dict[str, str] = field(default_factory=dict)
+    #: Documents the application lacks because a party is (or is held by) a watch-list party.
+    missing_documents: list[str] = field(default_factory=list)
+    #: The importer or end user is (or is 50 %-held by) a watch-list party: no general licence,
+    #: two more documents; review switches the clock off on the watch-list hit.
+    watch_listed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Holder:
+    """A listed party standing behind an owner: which entry, on which list kind."""
+
+    key: str  # list_id:entry_id
+    kind: str
 
 
 @dataclass(slots=True)
@@ -67,6 +98,7 @@ class _Screener:
     on: date
     is_false_positive: IsFalsePositive
     out: PartyScreening
+    ownership_in_force: bool
 
     def matches(self, name: str, entity_type: str) -> list[Match]:
         found = self.index.search(name, entity_type=entity_type, threshold=self.policy.thresholds.alert, top=10)
@@ -79,8 +111,7 @@ class _Screener:
             kept.append(m)
         return kept
 
-    def record(self, m: Match, role: str, index: int, chain: list[str], share: float | None) -> bool:
-        """Record a hit; True when it is a certain, in-force listing that denies."""
+    def _hit(self, m: Match, role: str, index: int, chain: list[str], share: float | None) -> str:
         self.out.list_versions[m.list_id] = m.list_version
         self.out.hits.append(
             PartyHit(
@@ -98,46 +129,73 @@ class _Screener:
                 ownership_percent=share,
             )
         )
-        who = f"{role} #{index}" + (f" via owners {' > '.join(chain)}" if chain else "")
+        return f"{role} #{index}" + (f" via owners {' > '.join(chain)}" if chain else "")
+
+    def _not_in_force(self, m: Match, who: str) -> bool:
+        """Flag a listing whose measures do not apply on the date; True when that is so."""
+        if m.entry.in_force_on(self.on):
+            return False
+        history = "; ".join(c.describe() for c in m.entry.history) or (
+            f"suspended {m.entry.suspended}, stopped from {m.entry.stopped_from}"
+        )
+        self._flag(
+            "SCR-FLAG-LISTED-MEASURES-SUSPENDED",
+            f"{who} matches {m.list_id}:{m.entry.entry_id} whose measures are not in force on {self.on} "
+            f"(score {m.score:.2f}); measure history: {history}",
+        )
+        return True
+
+    def record(self, m: Match, role: str, index: int) -> None:
+        """A party's own match: the finding its list kind calls for, or a flag."""
+        who = self._hit(m, role, index, [], None)
+        if self._not_in_force(m, who):
+            return
         action = self.policy.list_actions.get(m.list_kind, "enhanced")
         certain = m.score >= self.policy.thresholds.hard_match
-        if not m.entry.in_force_on(self.on):
-            self._flag(
-                "SCR-FLAG-LISTED-MEASURES-SUSPENDED",
-                f"{who} matches {m.list_id}:{m.entry.entry_id} whose measures are suspended or "
-                f"stopped on {self.on} (score {m.score:.2f})",
-            )
-            return False
         if not certain and action == "deny":
             self._flag(
                 "SCR-FLAG-RESEMBLES-LISTED",
                 f"{who} resembles {m.list_id}:{m.entry.entry_id} (score {m.score:.2f}); "
                 f"below the certain-match threshold {self.policy.thresholds.hard_match}",
             )
-            return False
-        if role == "owner" and action == "deny":
-            # A listed owner decides nothing by itself: its share does (owned_share).
-            return certain
+            return
+        if m.list_kind == "watch" and role in WATCH_ROLES:
+            self.out.watch_listed = True
         rule = LIST_RULES.get(m.list_kind, "SCR-PARTY-OTHER-LIST")
         self.out.findings.append((rule, action, f"{who} matches {m.list_id}:{m.entry.entry_id} (score {m.score:.2f})"))
-        return certain and action == "deny"
+
+    def owner_holder(self, m: Match, index: int, chain: list[str], share: float) -> _Holder | None:
+        """An owner's match: the listed party it stands for, when the match is certain and in force."""
+        who = self._hit(m, "owner", index, chain, share)
+        if self._not_in_force(m, who):
+            return None
+        if m.score < self.policy.thresholds.hard_match:
+            self._flag(
+                "SCR-FLAG-RESEMBLES-LISTED", f"{who} resembles {m.list_id}:{m.entry.entry_id} (score {m.score:.2f})"
+            )
+            return None
+        return _Holder(f"{m.list_id}:{m.entry.entry_id}", m.list_kind)
 
     def _flag(self, code: str, evidence: str) -> None:
         self.out.flags.append(RedFlag(code=code, description=self.policy.red_flags[code].text, evidence=evidence))
 
-    def owned_share(self, owners: list[Owner], role: str, index: int, chain: list[str]) -> Decimal:
-        """Aggregated share held by listed (or listed-owned) owners, screening each owner once."""
-        total = Decimal(0)
+    def holdings(self, owners: list[Owner], index: int, chain: list[str]) -> dict[_Holder, Decimal]:
+        """Share of the owned party held by each listed party, directly or through a chain in which
+        every link is held at or above the control share (control passes; shares do not multiply)."""
+        threshold = self.policy.ownership_control_percent
+        held: dict[_Holder, Decimal] = {}
         for owner in owners:
             path = [*chain, owner.name]
-            listed = False
+            behind: set[_Holder] = set()
             for m in self.matches(owner.name, owner.entity_type.value):
-                listed |= self.record(m, "owner", index, path, float(owner.share_percent))
-            if not listed and owner.owners:
-                listed = self.owned_share(owner.owners, role, index, path) >= self.policy.ownership_control_percent
-            if listed:
-                total += owner.share_percent
-        return total
+                holder = self.owner_holder(m, index, path, float(owner.share_percent))
+                if holder is not None:
+                    behind.add(holder)
+            if not behind and owner.owners:
+                behind = {h for h, share in self.holdings(owner.owners, index, path).items() if share >= threshold}
+            for holder in behind:
+                held[holder] = held.get(holder, Decimal(0)) + owner.share_percent
+        return held
 
 
 def screen_parties(
@@ -146,14 +204,21 @@ def screen_parties(
     policy: Policy,
     on: date,
     is_false_positive: IsFalsePositive = lambda _k, _l, _e: False,
+    *,
+    ownership_in_force: bool = True,
 ) -> PartyScreening:
-    """Screen every party and its owner chain against the index."""
+    """Screen every party and its owner chain against the index on a date.
+
+    `ownership_in_force`: whether the 50 % rule's measure (policy.ownership_rule.measure) is in
+    force on that date; the caller looks it up in the measures."""
     out = PartyScreening()
-    s = _Screener(index, policy, on, is_false_positive, out)
+    s = _Screener(index, policy, on, is_false_positive, out, ownership_in_force)
     for lst in index.lists:
         out.list_versions[lst.list_id] = lst.version
     for i, party in enumerate(app.all_parties()):
         _screen_party(s, party, i)
+    if out.watch_listed:
+        _watch_list_consequences(app, out)
     return out
 
 
@@ -162,17 +227,77 @@ def _screen_party(s: _Screener, party: Party, index: int) -> None:
     names = [party.name] + ([party.name_original_script] if party.name_original_script else [])
     for name in names:
         for m in s.matches(name, party.entity_type.value):
-            s.record(m, role, index, [], None)
-    if not party.owners:
-        return
-    share = s.owned_share(party.owners, role, index, [])
+            s.record(m, role, index)
+    if party.owners:
+        _ownership(s, s.holdings(party.owners, index, []), role, index)
+
+
+def _ownership(s: _Screener, held: dict[_Holder, Decimal], role: str, index: int) -> None:
+    """Apply the 50 % rule (No. 61 Art. 2) to what listed parties hold of one party."""
+    rule = s.policy.ownership_rule
     threshold = s.policy.ownership_control_percent
-    if share >= threshold:
-        s.out.findings.append(
-            (OWNED_RULE, "deny", f"{role} #{index} is {share}% owned by listed parties (>= {threshold}%)")
+    who = f"{role} #{index}"
+    reached = {h: share for h, share in held.items() if share >= threshold}
+    covered = {h: share for h, share in reached.items() if s.ownership_in_force and h.kind in rule.list_kinds}
+    for h, share in reached.items():
+        if h in covered:
+            continue
+        why = (
+            f"the 50% rule ({rule.source}) is not in force on {s.on}"
+            if h.kind in rule.list_kinds
+            else f"the 50% rule ({rule.source}) does not extend to the {h.kind} list"
         )
-    elif share > 0:
-        s._flag(
-            "SCR-FLAG-MINORITY-LISTED-OWNER",
-            f"{role} #{index} is {share}% owned by listed parties (below {threshold}%)",
+        s._flag("SCR-FLAG-LISTED-OWNER", f"{who} is {share}% held by {h.key}; {why}")
+    if not reached and held:
+        total = sum(held.values(), Decimal(0))
+        if total >= threshold and len(held) > 1:
+            holders = ", ".join(f"{h.key} {share}%" for h, share in held.items())
+            if s.ownership_in_force and rule.aggregate_listed_owners and all(h.kind in rule.list_kinds for h in held):
+                kind = "control" if any(h.kind == "control" for h in held) else "watch"
+                covered = {_Holder(" + ".join(sorted(h.key for h in held)), kind): total}
+            else:
+                s._flag(
+                    "SCR-FLAG-AGGREGATED-LISTED-OWNERS",
+                    f"{who} is {total}% held by different listed owners together ({holders}); no single one "
+                    f"holds {threshold}% (aggregation is off in the policy)"
+                    if not rule.aggregate_listed_owners
+                    else f"{who} is {total}% held by different listed owners together ({holders})",
+                )
+        else:
+            s._flag(
+                "SCR-FLAG-MINORITY-LISTED-OWNER",
+                f"{who} is {total}% owned by listed parties (below {threshold}%)",
+            )
+    for h, share in covered.items():
+        if h.kind == "watch":
+            s.out.watch_listed |= role in WATCH_ROLES
+            s.out.findings.append(
+                (
+                    OWNED_WATCH_RULE,
+                    "enhanced",
+                    f"{who} is {share}% held by watch-list party {h.key} (>= {threshold}%, {rule.source})",
+                )
+            )
+        else:
+            s.out.findings.append(
+                (OWNED_RULE, "deny", f"{who} is {share}% held by listed party {h.key} (>= {threshold}%, {rule.source})")
+            )
+
+
+def _watch_list_consequences(app: Application, out: PartyScreening) -> None:
+    """MOFCOM 2026 No. 12 / Regulations Art. 26: no general licence; two documents required."""
+    have = {d.kind for d in app.documents}
+    missing = [k.value for k in WATCH_DOCUMENTS if k not in have]
+    if missing:
+        out.missing_documents.extend(missing)
+        out.findings.append(
+            (WATCH_DOCUMENTS_RULE, "enhanced", f"a watch-list party requires {', '.join(missing)} (not provided)")
+        )
+    if app.general_licence_number:
+        out.findings.append(
+            (
+                WATCH_NO_GENERAL_LICENCE_RULE,
+                "enhanced",
+                f"general licence {app.general_licence_number} cannot be used for a watch-list party",
+            )
         )

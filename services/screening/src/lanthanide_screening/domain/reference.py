@@ -207,6 +207,15 @@ class HubList(_Model):
     countries: list[str]
 
 
+class OwnershipRule(_Model):
+    """The 50 % rule: its source, the measure that dates it, the list kinds it extends."""
+
+    source: str
+    measure: str
+    list_kinds: list[str]
+    aggregate_listed_owners: bool = False
+
+
 class Policy(_Model):
     """The screening policy (see reference/policy.yaml for what each part means)."""
 
@@ -214,6 +223,7 @@ class Policy(_Model):
     list_actions: dict[str, Literal["deny", "enhanced", "standard"]]
     thresholds: Thresholds
     ownership_control_percent: Decimal
+    ownership_rule: OwnershipRule
     end_use: EndUsePolicy
     red_flags: dict[str, FlagDef]
     transshipment_hubs: HubList

@@ -64,6 +64,12 @@ class ScreeningEngine:
     policy: Policy
     index: NameIndex
 
+    def ownership_in_force(self, on: date) -> bool:
+        """Whether the 50 % rule is in force on a date: it is dated with the measure the policy names
+        (MOFCOM 2025 No. 61, Art. 2); a policy naming a measure the data lacks never applies it."""
+        measure = self.measures.get(self.policy.ownership_rule.measure)
+        return measure is not None and measure.in_force(on)
+
     @property
     def reference_data_version(self) -> str:
         return f"measures:{self.measures.version};policy:{self.policy.version}"
@@ -94,7 +100,9 @@ class ScreeningEngine:
             classify(item, on, self.measures, item_index=i, destination=destination, catch_all_reason=catch_all)
             for i, item in enumerate(app.items)
         ]
-        parties = screen_parties(app, self.index, self.policy, on, is_false_positive)
+        parties = screen_parties(
+            app, self.index, self.policy, on, is_false_positive, ownership_in_force=self.ownership_in_force(on)
+        )
         flags = [*parties.flags, *raise_red_flags(app, self.policy, on)]
         licence_required = any(c.licence_required for c in classifications)
         missing = list(accepted.missing_documents)
@@ -130,6 +138,13 @@ class ScreeningEngine:
             flags.append(green_flag)
             fire(green_flag.code, "standard", f"{green_flag.description}: {green_flag.evidence}")
 
+        if parties.missing_documents:
+            # A watch-list party's documents are part of a complete application (Regulations Art. 26):
+            # without them the case waits for information, like any missing document.
+            missing += [d for d in parties.missing_documents if d not in missing]
+            complete = False
+        if parties.watch_listed:
+            green = None  # no general licence for a watch-list party
         if any(item.form is ItemForm.TECHNOLOGY for item in app.items):
             # Rare-earth technologies are also on the catalogue of technologies restricted from
             # export: a technology application is never cleared without a reviewer.

@@ -1,9 +1,10 @@
-"""Loaders for restricted-party list files: PRC JSON-LD (+ YAML sources), OFAC legacy CSV,
-UN consolidated XML, US Consolidated Screening List CSV, BIS DPL TSV and a flat in-house CSV.
+"""Loaders for restricted-party list files: the product's compact JSON (what it ships, see
+matching/compact.py), PRC JSON-LD (+ YAML sources), OFAC legacy CSV, UN consolidated XML, US
+Consolidated Screening List CSV, BIS DPL TSV, OpenSanctions simple CSV and a flat in-house CSV.
 
 `load_lists(path)` detects the format of a file or folder; every loader returns sealed lists
-(`RestrictedList.version` = list date + content hash). Formats are documented in the data
-README of the shared data folder; quirks handled here are noted where they are handled.
+(`RestrictedList.version` = list date + content hash). Quirks of the public sources are noted
+where they are handled.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from typing import Any
 import orjson
 import yaml
 
+from lanthanide_screening.matching.compact import CompactFormatError, is_compact, load_compact
 from lanthanide_screening.matching.model import LIST_KINDS, ListEntry, ListName, RestrictedList
 
 
 class ListFormatError(ValueError):
     """A list file could not be read; the message names the file and what was wrong."""
+
+
+__all__ = ["CompactFormatError", "ListFormatError", "detect_format", "load_lists"]
 
 
 # ---------------------------------------------------------------- PRC (ammitto/data-cn)
@@ -396,11 +401,56 @@ def load_flat(path: Path) -> list[RestrictedList]:
     return out
 
 
+# ---------------------------------------------------------------- OpenSanctions "simple" CSV
+
+OPENSANCTIONS_HEADER = ("id", "schema", "name", "aliases")
+_OS_TYPES = {"Person": "person", "Vessel": "vessel", "Airplane": "aircraft"}
+
+
+def load_opensanctions(path: Path) -> list[RestrictedList]:
+    """OpenSanctions `targets.simple.csv` (id, schema, name, aliases ';'-separated, countries,
+    identifiers, sanctions, dataset, first_seen, ...). UN Security Council exports are kind
+    "sanctions" (binding on the PRC); any other dataset is kind "other" (review, not denial)."""
+    entries: list[ListEntry] = []
+    datasets: set[str] = set()
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in OPENSANCTIONS_HEADER if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ListFormatError(f"{path}: missing column(s) {missing} of the OpenSanctions simple CSV")
+        for n, row in enumerate(reader, start=2):
+            name = (row.get("name") or "").strip()
+            if not name or not (row.get("id") or "").strip():
+                raise ListFormatError(f"{path}:{n}: empty id or name")
+            datasets.add((row.get("dataset") or "").strip())
+            aliases = [a.strip() for a in (row.get("aliases") or "").split(";") if a.strip() and a.strip() != name]
+            entries.append(
+                ListEntry(
+                    entry_id=row["id"].strip(),
+                    names=(ListName(name), *(ListName(a, "aka") for a in aliases)),
+                    entity_type=_OS_TYPES.get((row.get("schema") or "").strip(), "organization"),
+                    country=((row.get("countries") or "").split(";")[0].strip().upper() or None),
+                    program=(row.get("sanctions") or "").strip()[:200] or None,
+                    listed_on=_parse_date(row.get("first_seen")),
+                    source="opensanctions",
+                )
+            )
+    label = " ".join(sorted(d for d in datasets if d)) or path.stem
+    un = "security council" in label.casefold() or "un_sc" in label.casefold()
+    slug = re.sub(r"[^a-z0-9]+", "-", label.casefold()).strip("-")[:40] or "export"
+    lst = RestrictedList(f"opensanctions-{slug}", "sanctions" if un else "other", source=f"opensanctions:{path.name}")
+    lst.entries = entries
+    lst.as_of = max((e.listed_on for e in entries if e.listed_on), default=None)
+    if not entries:
+        raise ListFormatError(f"{path}: no rows")
+    return [lst.seal()]
+
+
 # ---------------------------------------------------------------- detection
 
 
 def detect_format(path: Path) -> str:
-    """One of prc, ofac, un, csl, bis_dpl, flat; ListFormatError when nothing fits."""
+    """One of compact, prc, ofac, un, csl, bis_dpl, flat, opensanctions; ListFormatError when nothing fits."""
     if path.is_dir():
         if (path / "api" / "all.jsonld").is_file() or (path / "sources" / "sanction-lists").is_dir():
             return "prc"
@@ -410,6 +460,8 @@ def detect_format(path: Path) -> str:
     if not path.is_file():
         raise ListFormatError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
+    if suffix == ".json" and is_compact(path):
+        return "compact"
     if suffix in (".jsonld", ".json"):
         return "prc"
     if suffix == ".xml":
@@ -418,6 +470,8 @@ def detect_format(path: Path) -> str:
         head = fh.readline().lstrip("\ufeff").strip().lower().replace('"', "")
     if head.startswith("list_id,"):
         return "flat"
+    if head.startswith("id,schema,name,aliases"):
+        return "opensanctions"
     if head.startswith("name\t"):
         return "bis_dpl"
     if "name" in head.split(",") and ("source" in head.split(",") or "alt_names" in head):
@@ -428,15 +482,20 @@ def detect_format(path: Path) -> str:
 
 
 _LOADERS = {
+    "compact": load_compact,
     "prc": load_prc,
     "ofac": load_ofac,
     "un": load_un,
     "csl": load_csl,
     "bis_dpl": load_bis_dpl,
     "flat": load_flat,
+    "opensanctions": load_opensanctions,
 }
 
 
 def load_lists(path: Path) -> list[RestrictedList]:
     """Load every list in a file or folder, detecting its format."""
-    return _LOADERS[detect_format(path)](path)
+    try:
+        return _LOADERS[detect_format(path)](path)
+    except CompactFormatError as exc:
+        raise ListFormatError(str(exc)) from None

@@ -20,10 +20,36 @@ class ListName:
     name_type: str = "primary"
 
 
+#: Status a measure change puts an entry's measures in (see MeasureChange).
+MEASURE_STATUSES = ("listed", "suspended", "stopped", "lifted", "in_force")
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureChange:
+    """One dated change of the measures on a listed entry, as the announcement that made it says.
+
+    `status` from `on`: listed / in_force (the measures apply), suspended (not applied, until
+    `until` inclusive when the announcement gives an end), stopped or lifted (no longer applied).
+    A later change supersedes an earlier one; a suspension past its `until` reverts to in force.
+    """
+
+    on: date
+    status: str
+    by: str
+    until: date | None = None
+    note: str = ""
+
+    def describe(self) -> str:
+        """One line for a reviewer: date, status, window and the announcement."""
+        window = f" until {self.until}" if self.until else ""
+        return f"{self.on} {self.status}{window} ({self.by})"
+
+
 @dataclass(frozen=True, slots=True)
 class ListEntry:
-    """One listed party. `suspended` holds (from, until) windows in which its measures do not apply;
-    `stopped_from` the date from which they no longer apply at all."""
+    """One listed party. Its measures' dated history is `history` (MeasureChange, oldest first);
+    entries of sources without a history may carry `suspended` (from, until) windows and a
+    `stopped_from` date instead."""
 
     entry_id: str
     names: tuple[ListName, ...]
@@ -34,13 +60,24 @@ class ListEntry:
     source: str | None = None
     suspended: tuple[tuple[date, date | None], ...] = ()
     stopped_from: date | None = None
+    history: tuple[MeasureChange, ...] = ()
 
     @property
     def primary_name(self) -> str:
         return self.names[0].name
 
     def in_force_on(self, on: date) -> bool:
-        """Whether the entry's measures apply on a date (not stopped, not suspended)."""
+        """Whether the entry's measures apply on a date (not stopped, lifted or suspended)."""
+        if self.history:
+            current = None
+            for change in sorted(self.history, key=lambda c: c.on):
+                if change.on <= on:
+                    current = change
+            if current is None or current.status in ("listed", "in_force"):
+                return True
+            if current.status == "suspended":
+                return current.until is not None and on > current.until
+            return False  # stopped, lifted
         if self.stopped_from is not None and on >= self.stopped_from:
             return False
         return not any(start <= on and (end is None or on <= end) for start, end in self.suspended)
@@ -71,6 +108,7 @@ class RestrictedList:
                         e.program,
                         str(e.suspended),
                         str(e.stopped_from),
+                        [c.describe() for c in e.history],
                     ]
                 )
             )

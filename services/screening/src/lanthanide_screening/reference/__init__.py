@@ -1,1 +1,1 @@
-"""Versioned, dated reference data shipped with the package (measures.yaml, policy.yaml, watch_list.csv)."""
+"""Versioned, dated reference data shipped with the package (measures.yaml, policy.yaml, lists/)."""
