@@ -147,7 +147,8 @@ async def test_what_if_http_needs_a_token_and_creates_no_case(engine: ScreeningE
     screening = Screening(ScreeningSettings(tokens={"tok-officer": {"user": "officer", "roles": ["exporter"]}}),
                           engine, store)
     body = {"application": civilian_application("WHATIF-HTTP"), "on": "2025-04-03"}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=make_app(screening, screening.settings.authenticator())), base_url="http://s") as client:
+    transport = httpx.ASGITransport(app=make_app(screening, screening.settings.authenticator()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
         assert (await client.post("/what-if", json=body)).status_code == 401
         assert (await client.post("/screen-name", json={"name": "x"})).status_code == 401
         assert (await client.get("/healthz")).status_code == 200
