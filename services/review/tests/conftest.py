@@ -22,6 +22,7 @@ from lanthanide.contracts import (
     Route,
     ScreeningCompleted,
 )
+from lanthanide.dates import prc_today
 from lanthanide.events import EventFactory
 from lanthanide.ids import case_id_for
 from lanthanide.testing.factories import civilian_application
@@ -77,7 +78,7 @@ def make_screening(
         reference_data_version="test-1",
         algorithm_version="test-1",
         # The as-of date the clock starts on; tests with a fixed clock pass their own day.
-        screened_on=screened_on or date.today(),
+        screened_on=screened_on or prc_today(),  # every date is a PRC date (UTC lags 8 h)
         is_rescreen=is_rescreen,
     )
     return _screening_factory.new("screening.completed", payload, case_id=case_id_for(app.exporter_key, ref))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import uuid4
@@ -18,12 +18,13 @@ from lanthanide.contracts import (
     LicenceItem,
     LicenceType,
 )
+from lanthanide.dates import prc_today
 from lanthanide.ids import case_id_for
 
 
 def civilian_application(ref: str = "PO-2026-0001", **overrides: Any) -> dict[str, Any]:
     """A complete, compliant application: Dy-bearing NdFeB magnets for EV motors in Germany."""
-    today = date.today()
+    today = prc_today()  # every date is a PRC date
     app: dict[str, Any] = {
         "external_reference": ref,
         "exporter": {
@@ -86,7 +87,7 @@ def submitted_record(app: dict[str, Any], *, producer: str = "client:test") -> t
 
 def general_licence(number: str = "GL-2026-001", **overrides: Any) -> Licence:
     """A general licence for Dy magnets to one German end user, valid from 30 days ago for ~10 months."""
-    today = date.today()
+    today = prc_today()  # every date is a PRC date
     base: dict[str, Any] = dict(
         number=number,
         type=LicenceType.GENERAL,

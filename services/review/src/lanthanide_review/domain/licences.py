@@ -105,6 +105,11 @@ def issue_licence(
 ) -> Licence:
     """Build the licence for an approval, checking validity limits and caps."""
     valid_from = terms.valid_from or today
+    if valid_from < today:
+        # A licence starts on its decision date at the earliest: no back-dated exports.
+        raise LicenceTermsError(
+            "LIC-VALIDITY-BACKDATED", "valid_from", f"{valid_from} is before the decision date {today}"
+        )
     max_days = (
         policy.single_max_validity_days
         if terms.licence_type is LicenceType.SINGLE
@@ -148,6 +153,15 @@ def issue_licence(
         )
     end_user_parties = application.parties_in_role(PartyRole.END_USER)
     end_users = terms.end_users or [p.name for p in end_user_parties]
+    screened = {" ".join(p.name.casefold().split()): p.name for p in end_user_parties}
+    for n, name in enumerate(end_users):
+        # Only end users that were screened with this application may be named on its licence.
+        if " ".join(name.casefold().split()) not in screened:
+            raise LicenceTermsError(
+                "LIC-END-USER-NOT-SCREENED", f"end_users.{n}",
+                f"{name!r} is not an end user of the screened application; named there: {sorted(screened.values())}",
+            )
+    end_users = [screened[" ".join(name.casefold().split())] for name in end_users]
     countries = sorted({p.country for p in end_user_parties if p.name in end_users})
     return Licence(
         number=number,

@@ -99,6 +99,11 @@ class Case:
     senior_only: bool = False
     countersign_required: bool = False
     recommendation: Recommendation | None = None
+    #: A single-person override waiting for its second person: {"op", "by", "reason"}.
+    pending_override: dict[str, Any] | None = None
+    #: Who suspended the case's licence (SYSTEM when re-screening did): reinstating a licence
+    #: that re-screening suspended needs two people.
+    licence_suspended_by: str | None = None
     resume_state: CaseState | None = None
     sla: SlaClock = field(default_factory=SlaClock)
     outcome: DecisionOutcome | None = None
@@ -114,6 +119,8 @@ class Case:
     new_licence: LicenceRecord | None = None
     # The validated form of `application` when known (set with it; never persisted).
     _app: Application | None = field(default=None, init=False, repr=False, compare=False)
+    # Who asked for the override a second person is confirming (during that operation only).
+    _first_signature: str = field(default="", init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------ creation and screening
 
@@ -274,6 +281,7 @@ class Case:
             if licence.status is LicenceStatus.ACTIVE:
                 licence.status = LicenceStatus.SUSPENDED
                 licence.status_reason = reason
+            self.licence_suspended_by = SYSTEM
             self._move(
                 S.LICENCE_SUSPENDED,
                 CaseEventKind.LICENCE_SUSPENDED,
@@ -404,12 +412,43 @@ class Case:
         self._decide(DecisionOutcome.DENIED, ctx, actor=actor.user, reasons=reasons)
 
     def withdraw(self, actor: Actor, ctx: Context, reason: str) -> None:
-        """The applicant withdrew (recorded by an administrator or senior reviewer)."""
+        """The applicant withdrew (recorded by an administrator or senior reviewer).
+
+        A case that needs four eyes (enhanced route or countersignature) is withdrawn only when
+        a second person confirms: the first call records the request (REV-OVERRIDE-PENDING).
+        """
         self._authorize(actor, Action.WITHDRAW, ctx)
         check_transition(self.case_id, self.state, S.WITHDRAWN, "withdraw")
+        second: str | None = None
+        if self.countersign_required or self.route is Route.ENHANCED:
+            confirmed = self._second_person("withdraw", actor, reason)
+            if confirmed is None:
+                return
+            second, reason = actor.user, confirmed
         self._decide(
-            DecisionOutcome.WITHDRAWN, ctx, actor=actor.user, reasons=[ReasonCode(code="REV-WITHDRAWN", text=reason)]
+            DecisionOutcome.WITHDRAWN, ctx, actor=self._first_signature if second else actor.user,
+            reasons=[ReasonCode(code="REV-WITHDRAWN", text=reason)], countersigned_by=second,
         )
+
+    def _second_person(self, op: str, actor: Actor, reason: str) -> str | None:
+        """Four eyes on an override: the first call records it and returns None; a call by a
+        different person confirms it and returns the first person's reason."""
+        pending = self.pending_override
+        if pending is None or pending.get("op") != op:
+            self.pending_override = {"op": op, "by": actor.user, "reason": reason}
+            self._event(
+                CaseEventKind.STATE_CHANGED, actor.user, self.state, self.state, reason=reason,
+                details={"override_requested": op, "rule_id": "REV-OVERRIDE-PENDING",
+                         "awaiting": "a second person (senior reviewer or admin) to confirm"},
+            )
+            return None
+        if pending.get("by") == actor.user:
+            raise Forbidden(
+                "REV-FOUR-EYES-SAME-PERSON", f"the {op} was requested by you: a second person must confirm it"
+            )
+        self.pending_override = None
+        self._first_signature = str(pending["by"])
+        return str(pending.get("reason") or reason)
 
     def manage_licence(self, actor: Actor, ctx: Context, licence: LicenceRecord, op: str, reason: str) -> None:
         """Suspend, reinstate or revoke the case's licence."""
@@ -418,13 +457,21 @@ class Case:
         if op == "suspend":
             check_transition(self.case_id, self.state, S.LICENCE_SUSPENDED, "suspend the licence")
             licence.status = LicenceStatus.SUSPENDED
+            self.licence_suspended_by = actor.user
             self._move(
                 S.LICENCE_SUSPENDED, CaseEventKind.LICENCE_SUSPENDED, actor.user, reason, {"licence_number": number}
             )
         elif op == "reinstate":
             if self.state is not S.LICENCE_SUSPENDED:
                 check_transition(self.case_id, self.state, S.APPROVED, "reinstate the licence")
+            if self.licence_suspended_by == SYSTEM:
+                # Re-screening found new risk: lifting that takes two people.
+                confirmed = self._second_person("reinstate", actor, reason)
+                if confirmed is None:
+                    return
+                reason = f"{confirmed} (confirmed by {actor.user}, requested by {self._first_signature})"
             licence.status = LicenceStatus.ACTIVE
+            self.licence_suspended_by = None
             self._move(
                 S.APPROVED,
                 CaseEventKind.LICENCE_REINSTATED,

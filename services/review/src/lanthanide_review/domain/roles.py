@@ -47,8 +47,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.MANAGE_LICENCE: frozenset({R.ADMIN, R.SENIOR_REVIEWER}),
 }
 
-#: Actions that shape a case's outcome: a conflict of interest bars all of them.
-CASE_ACTIONS = frozenset(set(Action) - {Action.READ, Action.MANAGE_LICENCE})
+#: Actions that shape a case's outcome or its licence: a conflict of interest bars all of them
+#: (suspending, reinstating or revoking an exporter's licence is as much a decision as issuing it).
+CASE_ACTIONS = frozenset(set(Action) - {Action.READ})
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,7 @@ def case_view(case: Case, service: ReviewService) -> dict[str, Any]:
         "countersign_required": case.countersign_required,
         "senior_only": case.senior_only,
         "recommendation": case.recommendation.model_dump(mode="json") if case.recommendation else None,
+        "pending_override": case.pending_override,
         "rule_ids": case.rule_ids,
         "policy_version": case.policy_version,
         "outcome": case.outcome.value if case.outcome else None,
