@@ -8,16 +8,20 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from lanthanide.auth import FailureLimiter
 from lanthanide.events import EventFactory, Outgoing
 from lanthanide.health import add_health_routes
 from lanthanide.ids import case_id_for
 from lanthanide.kafka import Publisher
+from lanthanide.logging import get_logger
 from lanthanide.serde import DecodeError, loads
 from lanthanide.topics import Topics
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lanthanide_intake.domain.intake import validate
-from lanthanide_intake.settings import IntakeSettings
+from lanthanide_intake.settings import IntakeSettings, SubmitterGrant
+
+log = get_logger(__name__)
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -44,23 +48,38 @@ def create_app(settings: IntakeSettings, publisher: Publisher, events: EventFact
         description="Submit export-licence applications. Every request that submits needs an API key.",
     )
 
+    grants = settings.grants()
+    limiter = FailureLimiter(10, 60.0)
+
     def client(
+        request: Request,
         authorization: Annotated[str | None, Header()] = None,
         x_api_key: Annotated[str | None, Header()] = None,
-    ) -> str:
+    ) -> SubmitterGrant:
+        peer = request.client.host if request.client else "unknown"
+        if limiter.blocked(peer):
+            log.warning("auth_rate_limited", client=peer, path=request.url.path)
+            raise HTTPException(429, "too many failed authentications; try again later", headers={"Retry-After": "60"})
         key = x_api_key or (authorization[7:] if authorization and authorization.startswith("Bearer ") else None)
+        found: SubmitterGrant | None = None
         if key:
-            for known, name in settings.api_keys.items():
+            for known, grant in grants.items():
                 if hmac.compare_digest(known.encode(), key.encode()):
-                    return name
-        raise HTTPException(401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"})
+                    found = grant
+        if found is None:
+            limiter.failed(peer)
+            log.warning("auth_failed", client=peer, path=request.url.path, reason="missing or unknown API key")
+            raise HTTPException(401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"})
+        return found
 
     @app.post("/applications", status_code=202, responses={
         401: {"description": "missing or invalid API key"},
+        403: {"description": "the API key may not submit for this exporter"},
         413: {"description": "body larger than the configured limit"},
+        429: {"description": "too many failed authentications from this client"},
         422: {"description": "field-level errors: {errors: [{loc, message, type}]}"},
     })
-    async def submit(request: Request, submitter: Annotated[str, Depends(client)]) -> Any:
+    async def submit(request: Request, submitter: Annotated[SubmitterGrant, Depends(client)]) -> Any:
         """Validate and submit one application; returns its case id (202: decided asynchronously)."""
         body = await read_limited(request, settings.max_body_bytes)
         try:
@@ -70,6 +89,13 @@ def create_app(settings: IntakeSettings, publisher: Publisher, events: EventFact
         result = validate(data)
         if isinstance(result, list):
             return JSONResponse({"errors": [e.model_dump() for e in result]}, 422)
+        if not submitter.may_submit_for(result.exporter_key, result.exporter.name):
+            # A key submits (and resubmits) only for the exporters an operator bound it to: case
+            # ids can be computed, so without this any key could take over another's case.
+            return JSONResponse({"errors": [{
+                "loc": "exporter", "type": "exporter_not_authorised",
+                "message": "this API key may not submit for this exporter; ask the operator to bind it",
+            }]}, 403)
         case_id = case_id_for(result.exporter_key, result.external_reference)
         envelope = events.new("application.submitted", result, case_id=case_id)
         await publisher.publish([Outgoing(Topics.APPLICATIONS_SUBMITTED, envelope)])
@@ -77,7 +103,7 @@ def create_app(settings: IntakeSettings, publisher: Publisher, events: EventFact
             "case_id": str(case_id),
             "external_reference": result.external_reference,
             "event_id": str(envelope.event_id),
-            "submitted_by": submitter,
+            "submitted_by": submitter.submitter,
         }
 
     async def kafka_reachable() -> None:
