@@ -63,7 +63,10 @@ async def test_two_hundred_applications_get_exactly_the_right_outcome(
     cases = build_mix(seed=20261129, tag=tag)
     assert len(cases) >= 200
     ports = {name: free_port() for name in SERVICES}
+    hook = WebhookReceiver()
     env = {
+        # Rejections reach only registered subscriptions: the receiver is registered for them.
+        "LANTHANIDE_NOTIFICATION_SUBSCRIPTIONS_FILE": str(hook.subscription_file(tmp_path / "subscriptions.yaml")),
         "LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "LANTHANIDE_DATA_DIR": str(tmp_path / "data"),
         "LANTHANIDE_LOG_LEVEL": "INFO",
@@ -81,7 +84,7 @@ async def test_two_hundred_applications_get_exactly_the_right_outcome(
         ServiceProcess(name, env=env, log_dir=tmp_path / "logs", http_port=ports[name])
         for name in SERVICES
     ]
-    async with WebhookReceiver() as hook:
+    async with hook:
         for case in cases:
             case.app["contact"] = {"webhook_url": hook.url}
         for p in procs:

@@ -323,7 +323,11 @@ async def run_chaos(plan: ChaosPlan, cluster: Any, postgres_admin_url: str, work
     rejected_refs = {c.app["external_reference"] for c in cases if c.expect == "rejected"}
     report.rejected_expected = len(rejected_refs)
 
-    async with WebhookReceiver() as hook:
+    hook = WebhookReceiver()
+    # Rejections reach only registered subscriptions: the receiver is registered for them.
+    stack.env["LANTHANIDE_NOTIFICATION_SUBSCRIPTIONS_FILE"] = str(
+        hook.subscription_file(workdir / "subscriptions.yaml"))
+    async with hook:
         for c in cases:
             c.app["contact"] = {"webhook_url": hook.url}
         await asyncio.to_thread(stack.start)

@@ -82,14 +82,22 @@ def test_decision_contact_overrides_and_merge_keeps_older_facts() -> None:
     assert "uscc:91360700MA35XXXX1A" in merged.exporter_keys
 
 
-def test_rejection_goes_to_the_contact_in_the_rejection() -> None:
+def test_rejection_goes_only_to_registered_subscriptions_never_to_the_payload_contact() -> None:
+    """An invalid application is untrusted throughout: an official rejection carrying the
+    sender's text must not go to an address the sender typed (issue: nobody alone can change a
+    decision, part 5). Operator-registered subscriptions for the exporter, or for everyone, get it."""
     rejected = F.new("application.rejected", ApplicationRejected(
         external_reference="PO-BAD", exporter_name="X",
         errors=[FieldError(loc="items.0.unit", message="bad", type="value_error")],
-        contact=ContactPoint(email="x@y.example")))
+        contact=ContactPoint(email="victim@y.example", webhook_url="http://169.254.169.254/")))
     notice = notice_for(rejected, None)
     assert notice is not None and notice.kind is NoticeKind.REJECTED
-    assert targets_for(notice, []) == [Target("email", "x@y.example")]
+    assert targets_for(notice, []) == []
+    subs = [Subscription("ops", "*", email="ops@regulator.example", kinds=frozenset({"application.rejected"})),
+            Subscription("x-erp", "X", webhook_url="https://erp.x.example/h"),
+            Subscription("other", "Y", webhook_url="https://erp.y.example/h")]
+    assert targets_for(notice, subs) == [Target("email", "ops@regulator.example", registered=True),
+                                         Target("webhook", "https://erp.x.example/h", registered=True)]
 
 
 def test_subscriptions_match_applicant_and_kind_and_dedupe_targets() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -32,6 +33,21 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
+
+    def subscription_file(self, path: Path, kinds: tuple[str, ...] = ("application.rejected",)) -> Path:
+        """Write a notification subscriptions file registering this receiver for every case.
+
+        Rejections go only to registered subscriptions (never to the address an invalid
+        application names), so a test that expects them at this receiver registers it.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        kinds_yaml = ", ".join(f'"{k}"' for k in kinds)
+        path.write_text(
+            f'subscriptions:\n  - id: test-receiver\n    applicant: "*"\n'
+            f'    webhook_url: "{self.url}"\n    kinds: [{kinds_yaml}]\n',
+            encoding="utf-8",
+        )
+        return path
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

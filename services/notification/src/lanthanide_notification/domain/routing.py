@@ -96,8 +96,9 @@ def notice_for(envelope: Envelope[Any], contact: CaseContact | None) -> Notice |
                  "external_reference": payload.external_reference,
                  "exporter_name": payload.exporter_name}
         keys = (payload.exporter_name,) if payload.exporter_name else ()
-        webhook = str(payload.contact.webhook_url) if payload.contact and payload.contact.webhook_url else None
-        email = payload.contact.email if payload.contact else None
+        # The contact of an application that failed validation is the sender's text like the
+        # rest of it: a rejection goes only to operator-registered subscriptions, never there.
+        webhook = email = None
     elif isinstance(payload, CaseEvent):
         if payload.kind is not CaseEventKind.INFO_REQUESTED:
             return None
