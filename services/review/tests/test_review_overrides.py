@@ -114,3 +114,35 @@ def test_licence_terms_name_only_screened_end_users_and_start_on_the_decision_da
     # The screened end user, spelled with other case and spaces, is the one on the licence.
     case.approve(ALICE, ctx(), ApprovalTerms(end_users=["antriebstechnik  NORD gmbh"], valid_from=NOW.date()))
     assert case.new_licence is not None and case.new_licence.licence.end_users == ["Antriebstechnik Nord GmbH"]
+
+
+def test_a_resubmission_mid_review_is_a_new_version_that_voids_earlier_steps(screening: Any) -> None:
+    """10 kg for wind turbines must not become a licence for other content through a
+    recommendation made on the earlier version (issue: nobody alone can change a decision, part 2)."""
+    from lanthanide_review.domain.model import Recommendation, StaleVersion
+
+    case = opened(screening, Route.ENHANCED)
+    assert case.application_version == 1
+    case.claim(ALICE, ctx())
+    case.recommend(ALICE, ctx(), Recommendation(by="alice", outcome=DecisionOutcome.APPROVED, application_version=1))
+    assert case.state is CaseState.AWAITING_COUNTERSIGN
+    env = screening(Route.ENHANCED, ref=case.external_reference, screened_on=NOW.date())
+    swapped = env.payload.application.model_copy(update={"end_use": env.payload.application.end_use.model_copy(
+        update={"description": "something else entirely"})})
+    case.on_screening(env.payload.model_copy(update={"application": swapped}), ctx())
+    assert case.application_version == 2 and case.state is CaseState.QUEUED
+    assert case.recommendation is None and case.assignee is None
+    assert case.application["end_use"]["description"] == "something else entirely"
+    with pytest.raises(StaleVersion):
+        case.countersign(BOB, ctx(), True, None, application_version=1)
+    # The same content again is recorded and changes nothing.
+    case.on_screening(env.payload.model_copy(update={"application": swapped}), ctx())
+    assert case.application_version == 2
+    case.claim(ALICE, ctx())
+    with pytest.raises(StaleVersion):
+        case.recommend(ALICE, ctx(), Recommendation(by="alice", outcome=DecisionOutcome.APPROVED,
+                                                    application_version=1))
+    case.recommend(ALICE, ctx(), Recommendation(by="alice", outcome=DecisionOutcome.APPROVED, application_version=2))
+    case.countersign(BOB, ctx(), True, None, application_version=2)
+    [decision] = decisions(case)
+    assert decision.outcome is DecisionOutcome.APPROVED and decision.licence is not None

@@ -64,6 +64,8 @@ class ApprovalTerms(BaseModel):
     valid_from: date | None = None
     valid_until: date | None = None
     conditions: list[str] = Field(default_factory=list)
+    #: The application version the reviewer saw (refused with REV-VERSION-STALE if not current).
+    application_version: int | None = Field(default=None, ge=1)
 
 
 #: Conditions every licence carries (DOMAIN.md "Licences": e.g. no re-export).

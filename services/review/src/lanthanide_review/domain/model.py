@@ -58,6 +58,12 @@ class AlreadyDecided(Exception):
     rule_id = "REV-DECIDED-ONCE"
 
 
+class StaleVersion(Exception):
+    """A reviewer step names an application version that is no longer current (REV-VERSION-STALE)."""
+
+    rule_id = "REV-VERSION-STALE"
+
+
 @dataclass
 class Context:
     """What a domain operation needs from outside: policy, calendar, clock, conflicts."""
@@ -78,6 +84,8 @@ class Recommendation(BaseModel):
     terms: ApprovalTerms | None = None
     reasons: list[ReasonCode] = []
     note: str | None = None
+    #: The application version the recommender saw.
+    application_version: int | None = None
 
 
 @dataclass
@@ -99,6 +107,9 @@ class Case:
     senior_only: bool = False
     countersign_required: bool = False
     recommendation: Recommendation | None = None
+    #: Each resubmission with changed content is a new version; reviewer steps taken on an
+    #: earlier version are void (recorded, never deleted).
+    application_version: int = 1
     #: A single-person override waiting for its second person: {"op", "by", "reason"}.
     pending_override: dict[str, Any] | None = None
     #: Who suspended the case's licence (SYSTEM when re-screening did): reinstating a licence
@@ -169,8 +180,39 @@ class Case:
                 details={"route": result.route.value, "applied": False},
             )
             return
+        changed = not first and result.application.model_dump(mode="json") != self.application
+        if changed:
+            self.application_version += 1
+        if changed and self.state not in WAITING_FOR_APPLICANT and self.state is not S.RECEIVED:
+            # The application changed under the reviewers: what they did was for the earlier
+            # version. The steps are void (recorded here, never deleted) and the case goes back
+            # to the queue with the new screening, so no licence is issued from swapped content.
+            voided = []
+            if self.recommendation is not None:
+                voided.append(f"recommendation by {self.recommendation.by}")
+            if self.assignee:
+                voided.append(f"claim by {self.assignee}")
+            if self.pending_override is not None:
+                voided.append(f"{self.pending_override.get('op')} requested by {self.pending_override.get('by')}")
+            self.recommendation = None
+            self.assignee = None
+            self.pending_override = None
+            self._keep_screening(result)
+            if result.route is Route.ENHANCED or result.hits:
+                self.countersign_required = True
+            self.route = result.route
+            self.queue = self.queue or "standard"
+            self._move(
+                S.QUEUED,
+                CaseEventKind.AMENDED,
+                SYSTEM,
+                "resubmission while in review: a new application version, earlier review steps are void",
+                {"route": result.route.value, "applied": True, "application_version": self.application_version,
+                 "voided": voided, "redo": ["claim", "review", "recommend/approve"]},
+            )
+            return
         if not first and self.state not in WAITING_FOR_APPLICANT and self.state is not S.RECEIVED:
-            # In review already: keep the new facts for the reviewer, stay where we are.
+            # In review already, same content: keep the new facts for the reviewer, stay where we are.
             self._keep_screening(result)
             if result.route is Route.ENHANCED:
                 self.countersign_required = True
@@ -350,9 +392,18 @@ class Case:
             self.sla.switch_off("referred for a major national-security decision")
         self._move(S.ESCALATED, CaseEventKind.ESCALATED, actor.user, reason, {"referral": referral})
 
+    def check_version(self, seen: int | None) -> None:
+        """Refuse a step taken on an application version that is no longer current."""
+        if seen is not None and seen != self.application_version:
+            raise StaleVersion(
+                f"the step was for application version {seen}; the current version is "
+                f"{self.application_version}: read the case again"
+            )
+
     def recommend(self, actor: Actor, ctx: Context, rec: Recommendation) -> None:
         """First signature of a four-eyes decision: awaits a senior countersignature."""
         self._authorize(actor, Action.RECOMMEND, ctx)
+        self.check_version(rec.application_version)
         if rec.outcome not in (DecisionOutcome.APPROVED, DecisionOutcome.DENIED):
             raise ValueError("outcome: a recommendation is 'approved' or 'denied'")
         check_transition(self.case_id, self.state, S.AWAITING_COUNTERSIGN, "recommend")
@@ -362,9 +413,12 @@ class Case:
             S.AWAITING_COUNTERSIGN, CaseEventKind.RECOMMENDED, actor.user, rec.note, {"outcome": rec.outcome.value}
         )
 
-    def countersign(self, actor: Actor, ctx: Context, agree: bool, note: str | None) -> None:
+    def countersign(
+        self, actor: Actor, ctx: Context, agree: bool, note: str | None, application_version: int | None = None
+    ) -> None:
         """Second signature: a different senior reviewer agrees (decides) or sends it back."""
         self._authorize(actor, Action.COUNTERSIGN, ctx)
+        self.check_version(application_version)
         rec = self.recommendation
         if self.state is not S.AWAITING_COUNTERSIGN or rec is None:
             # Only a recommended case can be countersigned: a 409 naming the legal moves.
@@ -396,6 +450,7 @@ class Case:
     def approve(self, actor: Actor, ctx: Context, terms: ApprovalTerms) -> None:
         """Approve and issue the licence (one signature; four-eyes cases must recommend)."""
         self._authorize(actor, Action.APPROVE, ctx)
+        self.check_version(terms.application_version)
         self._single_signature_allowed(actor, "approve")
         check_transition(self.case_id, self.state, S.APPROVED, "approve")
         self._check_assignee(actor)

@@ -25,7 +25,7 @@ from lanthanide_review.domain.licences import (
     LicenceTermsError,
     format_quantity,
 )
-from lanthanide_review.domain.model import AlreadyDecided, Case, Context, Recommendation
+from lanthanide_review.domain.model import AlreadyDecided, Case, Context, Recommendation, StaleVersion
 from lanthanide_review.domain.roles import Action, Actor, Forbidden, Role, require_role
 from lanthanide_review.domain.states import IllegalTransition
 from lanthanide_review.service_layer.handlers import (
@@ -57,11 +57,14 @@ class RecommendRequest(BaseModel):
     terms: ApprovalTerms | None = None
     reasons: list[ReasonCode] = Field(default_factory=list)
     note: str | None = None
+    #: The application version the reviewer saw (case view `application_version`).
+    application_version: int | None = Field(default=None, ge=1)
 
 
 class CountersignRequest(BaseModel):
     agree: bool = True
     note: str | None = None
+    application_version: int | None = Field(default=None, ge=1)
 
 
 class ReasonRequest(BaseModel):
@@ -88,6 +91,7 @@ def case_view(case: Case, service: ReviewService) -> dict[str, Any]:
         "senior_only": case.senior_only,
         "recommendation": case.recommendation.model_dump(mode="json") if case.recommendation else None,
         "pending_override": case.pending_override,
+        "application_version": case.application_version,
         "rule_ids": case.rule_ids,
         "policy_version": case.policy_version,
         "outcome": case.outcome.value if case.outcome else None,
@@ -163,6 +167,10 @@ def create_app(
     async def _illegal(_: Request, exc: IllegalTransition) -> JSONResponse:
         return _error(409, "illegal_transition", str(exc), state=exc.current.value, wanted=exc.wanted.value)
 
+    @app.exception_handler(StaleVersion)
+    async def _stale(_: Request, exc: StaleVersion) -> JSONResponse:
+        return _error(409, "stale_version", str(exc), rule_id=exc.rule_id)
+
     @app.exception_handler(AlreadyDecided)
     async def _decided(_: Request, exc: AlreadyDecided) -> JSONResponse:
         return _error(409, "already_decided", str(exc), rule_id=exc.rule_id)
@@ -234,7 +242,8 @@ def create_app(
     @app.post("/cases/{case_id}/recommend", tags=["actions"])
     async def recommend(case_id: UUID, body: RecommendRequest, user: User) -> dict[str, Any]:
         rec = Recommendation(
-            by=user.user, outcome=DecisionOutcome(body.outcome), terms=body.terms, reasons=body.reasons, note=body.note
+            by=user.user, outcome=DecisionOutcome(body.outcome), terms=body.terms, reasons=body.reasons, note=body.note,
+            application_version=body.application_version,
         )
         if rec.outcome is DecisionOutcome.DENIED and not rec.reasons:
             return _error(422, "invalid_request", "reasons: a denial states at least one reason")  # type: ignore[return-value]
@@ -242,7 +251,7 @@ def create_app(
 
     @app.post("/cases/{case_id}/countersign", tags=["actions"])
     async def countersign(case_id: UUID, body: CountersignRequest, user: User) -> dict[str, Any]:
-        return await run(case_id, lambda c, ctx, _l: c.countersign(user, ctx, body.agree, body.note))
+        return await run(case_id, lambda c, ctx, _l: c.countersign(user, ctx, body.agree, body.note, body.application_version))
 
     @app.post("/cases/{case_id}/approve", tags=["actions"])
     async def approve(case_id: UUID, body: ApprovalTerms, user: User) -> dict[str, Any]:
