@@ -7,14 +7,14 @@ import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 from lanthanide.events import EventFactory, Outgoing
 from lanthanide.health import add_health_routes
 from lanthanide.ids import case_id_for
 from lanthanide.kafka import Publisher
+from lanthanide.metrics import add_metrics_route
 from lanthanide.serde import DecodeError, loads
 from lanthanide.topics import Topics
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lanthanide_intake.domain.intake import validate
 from lanthanide_intake.settings import IntakeSettings
@@ -86,8 +86,6 @@ def create_app(settings: IntakeSettings, publisher: Publisher, events: EventFact
 
     add_health_routes(app, kafka_reachable)
 
-    @app.get("/metrics")
-    async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+    add_metrics_route(app)
 
     return app

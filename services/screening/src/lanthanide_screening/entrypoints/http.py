@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import FastAPI
+from lanthanide.metrics import add_metrics_route
 from pydantic import BaseModel, Field
 
 from lanthanide_screening.adapters.store import Disposition
@@ -49,9 +49,7 @@ def make_app(screening: Screening) -> FastAPI:
             "lists": {lst.list_id: lst.version for lst in engine.index.lists},
         }
 
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    add_metrics_route(app)
 
     @app.post("/dispositions", status_code=201)
     async def record_disposition(body: DispositionIn) -> dict[str, str]:
