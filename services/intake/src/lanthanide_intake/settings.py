@@ -11,8 +11,14 @@ class IntakeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LANTHANIDE_INTAKE_", extra="ignore")
 
     group_id: str = "lanthanide-intake"
+    #: Prepended to every topic name (tests share one broker without crosstalk); empty in production.
+    topic_prefix: str = ""
     http_host: str = "127.0.0.1"
     http_port: int | None = 8081
     #: API keys allowed to POST applications: {"key": "client name"}. Empty = HTTP submit refused.
     api_keys: dict[str, str] = Field(default_factory=dict)
     max_body_bytes: int = 1_000_000
+
+    def topic(self, name: str) -> str:
+        """A catalogue topic name with this deployment's prefix."""
+        return f"{self.topic_prefix}{name}"
