@@ -15,7 +15,7 @@ else the stand-in derived from the envelope (lanthanide.tracing).
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,7 +149,7 @@ def trace_headers(correlation_id: Any, event_id: Any, causation_id: Any) -> dict
     return {"traceparent": tracing.traceparent(trace_id, tracing.span_id_of(causation_id or event_id))}
 
 
-def case_context(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def case_context(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: a log line that names a case (or an event) of the batch in hand
     gets the case's correlation id (and the event's case id)."""
     ctx = _batch.get()
@@ -160,10 +160,10 @@ def case_context(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict
         found = ctx.case_of_event.get(str(event_dict.get("event_id")))
         if found is None:
             return event_dict
-        case, correlation = found
-        if case is not None:
-            event_dict["case_id"] = case
-        event_dict["correlation_id"] = correlation
+        found_case, found_correlation = found
+        if found_case is not None:
+            event_dict["case_id"] = found_case
+        event_dict["correlation_id"] = found_correlation
         return event_dict
     correlation = ctx.correlation_of_case.get(str(case))
     if correlation is not None:

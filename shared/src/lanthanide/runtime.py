@@ -66,7 +66,7 @@ async def run_service(
         return
     stopping.cancel()
     starting.result()  # start-up failures surface here
-    tasks = [asyncio.create_task(job(), name=f"{name}-bg") for job in background]
+    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(job(), name=f"{name}-bg") for job in background]
     tasks.append(asyncio.create_task(metrics.lag_loop(name, broker, lag_interval), name=f"{name}-lag"))
 
     server = None
