@@ -92,12 +92,11 @@ def handling(service: str, record: Any, envelope: Any) -> Iterator[trace.Span]:
     ctx = _batch.get() or _BatchContext()
     _remember(ctx, envelope, span)
     token = _batch.set(ctx)
-    bound = structlog.contextvars.bind_contextvars(
-        case_id=str(envelope.case_id) if envelope.case_id else None,
-        correlation_id=str(envelope.correlation_id),
-        event_id=str(envelope.event_id),
-        event_type=envelope.event_type,
-    )
+    fields = {"correlation_id": str(envelope.correlation_id), "event_id": str(envelope.event_id),
+              "event_type": envelope.event_type}
+    if envelope.case_id:
+        fields["case_id"] = str(envelope.case_id)
+    bound = structlog.contextvars.bind_contextvars(**fields)
     try:
         with trace.use_span(span, end_on_exit=True, record_exception=True):
             yield span
