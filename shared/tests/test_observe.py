@@ -6,9 +6,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 from uuid import uuid4
 
+import pytest
 import structlog
 from lanthanide import observe, tracing
-from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -16,11 +16,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 EXPORTER = InMemorySpanExporter()
 
 
-def _provider() -> None:
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
-        trace.set_tracer_provider(provider)
+@pytest.fixture
+def _provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spans to an in-memory exporter, without installing a process-wide provider."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+    monkeypatch.setattr(tracing, "tracer", lambda: provider.get_tracer("test"))
+    EXPORTER.clear()
 
 
 def _record(topic: str, headers: list[tuple[str, bytes]]) -> SimpleNamespace:
@@ -38,9 +40,8 @@ def test_without_a_span_the_traceparent_is_derived_from_the_envelope() -> None:
     assert header == f"00-{correlation.hex}-{cause.hex[:16]}-01"
 
 
+@pytest.mark.usefixtures("_provider")
 def test_a_record_is_handled_in_its_case_trace_with_its_log_context() -> None:
-    _provider()
-    EXPORTER.clear()
     upstream = _envelope(uuid4())
     carried = observe.trace_headers(upstream.correlation_id, upstream.event_id, None)["traceparent"]
     envelope = _envelope(upstream.correlation_id, upstream.event_id)
@@ -60,9 +61,8 @@ def test_a_record_is_handled_in_its_case_trace_with_its_log_context() -> None:
     assert out == f"00-{envelope.correlation_id.hex}-{span.context.span_id:016x}-01"
 
 
+@pytest.mark.usefixtures("_provider")
 def test_an_upstream_trace_is_linked_not_joined() -> None:
-    _provider()
-    EXPORTER.clear()
     foreign = f"00-{uuid4().hex}-{uuid4().hex[:16]}-01"
     envelope = _envelope(uuid4())
     with observe.handling("intake", _record("t.submitted", [("traceparent", foreign.encode())]), envelope):
