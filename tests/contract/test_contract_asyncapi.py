@@ -4,11 +4,9 @@ file and installed under .cache/ on first use)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +15,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PARSER_SRC = Path(__file__).parent / "asyncapi"
 PARSER_DIR = REPO / ".cache" / "asyncapi-parser"
-
-
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("lanthanide_asyncapi_docs", REPO / "deploy" / "asyncapi.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    module = _generator()
-    return {name: module.document(name, broker) for name, broker in module.service_brokers().items()}
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +43,8 @@ def _parse(parser: Path, paths: list[Path]) -> dict[str, dict[str, Any]]:
     return {Path(r["path"]).name: r for r in results}
 
 
-def test_committed_documents_are_what_make_docs_generates(generated: dict[str, dict[str, Any]]) -> None:
-    for service, doc in generated.items():
+def test_committed_documents_are_what_make_docs_generates(asyncapi: dict[str, dict[str, Any]]) -> None:
+    for service, doc in asyncapi.items():
         committed = REPO / "docs" / "asyncapi" / f"{service}.json"
         assert committed.exists(), f"{committed} missing: run `make docs`"
         assert json.loads(committed.read_text()) == json.loads(json.dumps(doc, sort_keys=True)), (
@@ -74,13 +57,12 @@ def test_the_official_parser_accepts_every_document_and_rejects_a_broken_one(
 ) -> None:
     committed = sorted((REPO / "docs" / "asyncapi").glob("*.json"))
     assert {p.stem for p in committed} == {"intake", "screening", "review", "notification", "audit"}
-    results = _parse(parser, committed)
-    for name, result in results.items():
-        assert result["parsed"] and not result["errors"], (name, result["errors"][:5])
     # The check can fail: a dangling $ref (what the old documents had 74 of) is an error.
     broken = json.loads((REPO / "docs" / "asyncapi" / "review.json").read_text())
     broken["components"]["schemas"].pop("DecisionMade")
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(broken))
-    result = _parse(parser, [path])["broken.json"]
-    assert result["errors"], result
+    results = _parse(parser, [*committed, path])  # one parser run: Node's start-up is the cost
+    assert results.pop("broken.json")["errors"]
+    for name, result in results.items():
+        assert result["parsed"] and not result["errors"], (name, result["errors"][:5])

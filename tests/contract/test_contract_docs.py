@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from lanthanide.contracts import Application
 from lanthanide.contracts.events import EVENT_TYPES
 from lanthanide.events import EventFactory
@@ -40,16 +37,6 @@ def test_envelope_round_trips_and_replays_get_the_same_ids() -> None:
     b = events.derive(again, "application.rejected", payload)
     assert a.event_id == b.event_id and a.causation_id == source.event_id
     assert a.correlation_id == source.correlation_id
-
-
-@pytest.fixture(scope="module")
-def asyncapi(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    spec = importlib.util.spec_from_file_location("lanthanide_asyncapi", REPO / "deploy" / "asyncapi.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return {name: module.document(name, broker) for name, broker in module.service_brokers().items()}
 
 
 def test_asyncapi_documents_cover_the_catalogue(asyncapi: dict[str, dict[str, Any]]) -> None:
