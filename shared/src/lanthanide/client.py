@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from pydantic import ValidationError
 
+from lanthanide.cloudevents import record_headers
 from lanthanide.contracts import Application, DecisionMade
 from lanthanide.contracts.envelope import SCHEMA_VERSION, Envelope, Producer
 from lanthanide.ids import case_id_for
@@ -119,11 +120,11 @@ class LanthanideClient:
         producer: AIOKafkaProducer, records: Sequence[tuple[bytes | None, bytes]]
     ) -> list[tuple[bytes | None, bytes]]:
         """Send in order and wait for every ack; returns the records to send again."""
-        headers = [("content-type", b"application/json"), ("event_type", b"application.submitted")]
         futures: list[asyncio.Future[Any]] = []
         try:
             for key, value in records:
-                futures.append(await producer.send(Topics.APPLICATIONS_SUBMITTED, value, key=key, headers=headers))
+                futures.append(await producer.send(Topics.APPLICATIONS_SUBMITTED, value, key=key,
+                                                   headers=_headers(orjson.loads(value))))
         except KafkaError as exc:
             if not (isinstance(exc, KafkaTimeoutError) or exc.retriable):
                 raise
@@ -141,8 +142,7 @@ class LanthanideClient:
         producer = await self._start_producer()
         key = str(envelope.case_id).encode() if envelope.case_id else None
         await producer.send_and_wait(
-            topic, encode(envelope), key=key,
-            headers=[("content-type", b"application/json"), ("event_type", envelope.event_type.encode())],
+            topic, encode(envelope), key=key, headers=_headers(envelope.model_dump(mode="json")),
         )
 
     # ------------------------------------------------------------ subscribing
@@ -249,3 +249,14 @@ def _receipt(raw: Any) -> Receipt:
     return Receipt(
         app.external_reference, uuid4(), case_id_for(app.exporter_key, app.external_reference), True
     )
+
+
+def _headers(envelope: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """CloudEvents binary-mode headers of an envelope, as every service writes them."""
+    headers = record_headers(
+        event_id=str(envelope["event_id"]), event_type=str(envelope["event_type"]),
+        schema_version=envelope["schema_version"], occurred_at=str(envelope["occurred_at"]),
+        service=str(envelope["producer"]["service"]),
+        case_id=str(envelope["case_id"]) if envelope.get("case_id") else None,
+    )
+    return [(k, v.encode()) for k, v in headers.items()]

@@ -26,6 +26,8 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
+from lanthanide import metrics, observe, tracing
+from lanthanide.cloudevents import record_headers
 from lanthanide.contracts.envelope import Envelope
 from lanthanide.events import Outgoing
 from lanthanide.logging import get_logger
@@ -51,6 +53,9 @@ def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
         linger_ms=settings.linger_ms,
         request_timeout_ms=30_000,
         logger=None,
+        # Metrics and traces of every consumer and of the broker's own publishes (lanthanide.metrics,
+        # lanthanide.tracing); the direct publish path below counts and propagates itself.
+        middlewares=(metrics.prometheus_middleware(client_id), tracing.telemetry_middleware()),
     )
 
 
@@ -92,12 +97,20 @@ def key_of(envelope: Envelope[Any]) -> bytes | None:
 
 
 def headers_of(envelope: Envelope[Any]) -> dict[str, str]:
-    return {
-        "content-type": "application/json",
-        "event_type": envelope.event_type,
-        "event_id": str(envelope.event_id),
-        "schema_version": str(envelope.schema_version),
-    }
+    """The record headers of an envelope: CloudEvents binary mode (lanthanide.cloudevents) and
+    the W3C trace context (lanthanide.observe.trace_headers)."""
+    return _headers(str(envelope.event_id), envelope.event_type, envelope.schema_version,
+                    envelope.occurred_at.isoformat(), envelope.producer.service,
+                    str(envelope.case_id) if envelope.case_id else None,
+                    envelope.correlation_id, envelope.causation_id)
+
+
+def _headers(event_id: str, event_type: str, schema_version: Any, occurred_at: str, service: str,
+             case_id: str | None, correlation_id: Any, causation_id: Any) -> dict[str, str]:
+    headers = record_headers(event_id=event_id, event_type=event_type, schema_version=schema_version,
+                             occurred_at=occurred_at, service=service, case_id=case_id)
+    headers.update(observe.trace_headers(correlation_id, event_id, causation_id))
+    return headers
 
 
 #: Keep at most this many original bytes in a dead-letter record. Why: a record refused for
@@ -158,12 +171,9 @@ class Publisher:
         for topic, body in records:
             data = orjson.loads(body)
             case_id = data.get("case_id")
-            headers = {
-                "content-type": "application/json",
-                "event_type": str(data["event_type"]),
-                "event_id": str(data["event_id"]),
-                "schema_version": str(data["schema_version"]),
-            }
+            headers = _headers(str(data["event_id"]), str(data["event_type"]), data["schema_version"],
+                               str(data.get("occurred_at", "")), str(data.get("producer", {}).get("service", "")),
+                               str(case_id) if case_id else None, data.get("correlation_id"), data.get("causation_id"))
             items.append((topic, body, str(case_id).encode() if case_id else None, headers))
         await self._send_all(items)
 
@@ -185,6 +195,8 @@ class Publisher:
                 for topic, body, key, headers in items
             ]
         await asyncio.gather(*futures)
+        for topic, _body, _key, headers in items:
+            metrics.produced(headers.get("ce_source", "").rsplit("/", 1)[-1], topic)
 
     async def publish_raw(self, topic: str, body: bytes, key: bytes | None, headers: dict[str, str]) -> None:
         await self.broker.publish(body, topic, key=key, headers=headers)
@@ -247,19 +259,22 @@ def register_stage(
                       isolation_level=isolation_level)
     async def on_batch(records: Any) -> None:
         outgoing: list[Outgoing] = []
-        async with batch_scope() if batch_scope is not None else nullcontext():
-            for record in records:
-                try:
-                    envelope = decode(record.value or b"")
-                except DecodeError as exc:
-                    salvaged = await on_undecodable(record, exc) if on_undecodable else None
-                    if salvaged is None:
-                        await dead_letter(publisher, record, exc.reason, service)
-                    else:
-                        outgoing.extend(salvaged)
-                    continue
-                outgoing.extend(await _handle_one(publisher, handle, envelope, record, service))
-        await publisher.publish(outgoing)
+        # One trace scope for the batch: its outputs' traceparent names the span that made them.
+        with observe.handling_batch(service, ()):
+            async with batch_scope() if batch_scope is not None else nullcontext():
+                for record in records:
+                    try:
+                        envelope = decode(record.value or b"")
+                    except DecodeError as exc:
+                        salvaged = await on_undecodable(record, exc) if on_undecodable else None
+                        if salvaged is None:
+                            await dead_letter(publisher, record, exc.reason, service)
+                        else:
+                            outgoing.extend(salvaged)
+                        continue
+                    with observe.handling(service, record, envelope):
+                        outgoing.extend(await _handle_one(publisher, handle, envelope, record, service))
+            await publisher.publish(outgoing)
 
     return on_batch
 
@@ -286,6 +301,7 @@ async def dead_letter(
     """Send a record that cannot be handled to `<topic>.dlq` with the reason (never the input)."""
     log.warning("dead_lettered", topic=record.topic, partition=record.partition,
                 offset=record.offset, error=error[:200])
+    metrics.dead_lettered(service, record.topic)
     await publisher.publish_raw(
         dlq(record.topic),
         dead_letter_body(record, error, service),

@@ -15,6 +15,8 @@ from lanthanide.settings import LoggingSettings
 
 def configure_logging(service: str, settings: LoggingSettings | None = None) -> None:
     """Configure structlog and stdlib logging once per process."""
+    from lanthanide.observe import case_context  # services only: it brings OpenTelemetry
+
     settings = settings or LoggingSettings()
     level = getattr(logging, settings.level)
     renderer: structlog.typing.Processor = (
@@ -24,6 +26,8 @@ def configure_logging(service: str, settings: LoggingSettings | None = None) -> 
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        # Lines about a case of the batch in hand get its correlation id (lanthanide.observe).
+        case_context,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -13,6 +13,7 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 
+from lanthanide import metrics, tracing
 from lanthanide.kafka import ensure_topics
 from lanthanide.logging import get_logger
 from lanthanide.settings import KafkaSettings
@@ -34,7 +35,13 @@ async def run_service(
     on_shutdown: Sequence[Hook] = (),
     background: Sequence[Hook] = (),
 ) -> None:
-    """Start everything, wait for SIGTERM/SIGINT, stop everything in the right order."""
+    """Start everything, wait for SIGTERM/SIGINT, stop everything in the right order.
+
+    Also the process's observability: the build-info metric, consumer lag measured in the
+    background (lanthanide.metrics) and span export when configured (lanthanide.tracing)."""
+    tracing.configure_tracing(name)
+    metrics.service_started(name)
+    lag_interval = metrics.MetricsSettings().lag_interval_seconds
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -59,7 +66,8 @@ async def run_service(
         return
     stopping.cancel()
     starting.result()  # start-up failures surface here
-    tasks = [asyncio.create_task(job(), name=f"{name}-bg") for job in background]
+    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(job(), name=f"{name}-bg") for job in background]
+    tasks.append(asyncio.create_task(metrics.lag_loop(name, broker, lag_interval), name=f"{name}-lag"))
 
     server = None
     server_task = None
@@ -90,6 +98,7 @@ async def run_service(
             # The broker is unreachable: what was not committed is redelivered and deduplicated.
             log.warning("drain_timeout", step=getattr(step, "__qualname__", "hook"),
                         seconds=kafka.drain_timeout_seconds)
+    tracing.shutdown_tracing()
     log.info("service_stopped")
 
 

@@ -27,6 +27,8 @@ class IntakeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LANTHANIDE_INTAKE_", extra="ignore")
 
     group_id: str = "lanthanide-intake"
+    #: Prepended to every topic name (tests share one broker without crosstalk); empty in production.
+    topic_prefix: str = ""
     http_host: str = "127.0.0.1"
     http_port: int | None = 8081
     #: API keys allowed to POST applications, each bound to the exporters it may submit for:
@@ -41,3 +43,7 @@ class IntakeSettings(ServiceSettings):
             for key, grant in self.api_keys.items()
         }
     max_body_bytes: int = 1_000_000
+
+    def topic(self, name: str) -> str:
+        """A catalogue topic name with this deployment's prefix."""
+        return f"{self.topic_prefix}{name}"

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from uuid import UUID
 
+from lanthanide import metrics
 from lanthanide.contracts import Envelope, NotificationOutcome
 from lanthanide.events import EventFactory, Outgoing
 from lanthanide.logging import get_logger
@@ -151,6 +152,9 @@ class NotificationService:
             result = DeliveryResult("failed", 0, error=f"channel {target.channel!r} is not configured")
         else:
             result = await sender.send(notice, target, body)
+        metrics.WEBHOOK_DELIVERIES.labels(
+            channel=target.channel, outcome=result.status, target=metrics.target_label(target.address)
+        ).inc()
         log.info(
             "delivery_finished", event_id=str(notice.event_id), channel=target.channel,
             kind=notice.kind.value, status=result.status, attempts=result.attempts,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial
 
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
@@ -11,6 +12,7 @@ from lanthanide import __version__
 from lanthanide.events import EventFactory
 from lanthanide.kafka import Publisher, ensure_topics, make_broker
 from lanthanide.logging import get_logger
+from lanthanide.metrics import add_metrics_route
 from lanthanide.topics import dlq
 
 from lanthanide_review.adapters.outbox import OutboxRelay
@@ -18,6 +20,7 @@ from lanthanide_review.adapters.store import Store
 from lanthanide_review.domain.policy import load_policy
 from lanthanide_review.domain.roles import ConflictRegister
 from lanthanide_review.domain.sla import PrcCalendar
+from lanthanide_review.entrypoints import metrics as review_metrics
 from lanthanide_review.entrypoints.consumer import register_consumer
 from lanthanide_review.entrypoints.http import create_app
 from lanthanide_review.service_layer.handlers import ReviewService, TopicNames
@@ -83,13 +86,14 @@ def build(settings: ReviewSettings | None = None) -> ReviewApp:
     settings = settings or ReviewSettings()
     service = build_service(settings)
     broker = make_broker(settings.kafka, f"review-{settings.instance}")
-    relay = OutboxRelay(service.store, Publisher(broker))
+    relay = OutboxRelay(service.store, Publisher(broker), on_published=review_metrics.published)
     register_consumer(broker, settings, service, relay)
 
     async def broker_ready() -> bool:
         return bool(await broker.ping(timeout=2.0))
 
     http_app = create_app(service, relay, settings.authenticator(), readiness=broker_ready)
+    add_metrics_route(http_app, before_scrape=partial(review_metrics.refresh_gauges, service))
     return ReviewApp(
         settings=settings, store=service.store, service=service, broker=broker, relay=relay, http_app=http_app
     )

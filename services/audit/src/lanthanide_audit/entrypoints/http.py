@@ -1,4 +1,4 @@
-"""HTTP: liveness, readiness, and the ledger's verification and timelines for operators.
+"""HTTP: liveness, readiness, metrics, and the ledger's verification and timelines for operators.
 
 No `from __future__ import annotations`: FastAPI resolves the local dependencies at definition time.
 """
@@ -6,8 +6,10 @@ No `from __future__ import annotations`: FastAPI resolves the local dependencies
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Response
+from lanthanide import metrics
 from lanthanide.auth import Authenticator, Principal, fastapi_principal
 from lanthanide.health import add_health_routes
+from lanthanide.metrics import add_metrics_route
 from sqlalchemy import text
 
 from lanthanide_audit.queries import case_timeline, verify
@@ -32,10 +34,13 @@ def make_http_app(app: "AuditApp", authenticator: Authenticator | None = None) -
             await conn.execute(text("SELECT 1"))
 
     add_health_routes(api, database_reachable)
+    add_metrics_route(api)
 
     @api.get("/verify")
     async def verify_chain(response: Response, _: Auditor) -> dict[str, Any]:
         report = await verify(app.store)
+        metrics.LEDGER_VERIFICATIONS.labels(result="ok" if report.ok else "broken").inc()
+        metrics.LEDGER_VERIFIED_OK.set(1 if report.ok else 0)
         if not report.ok:
             response.status_code = 409
         return {

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
+from uuid import UUID
 
+import orjson
 from faststream.kafka import KafkaBroker
+from lanthanide import metrics, observe
 from lanthanide.kafka import batch_subscriber
 from lanthanide.logging import get_logger
 from lanthanide.settings import KafkaSettings
@@ -42,11 +46,29 @@ async def append_records(store: LedgerStore, records: Sequence[Any], stats: Stag
         entry_from_record(r.value or b"", r.topic, r.partition, r.offset) for r in records
     ]
     appended = await store.append(entries)
+    metrics.LEDGER_ENTRIES.inc(appended)
     stats.received += len(entries)
     stats.appended += appended
     stats.undecodable += sum(1 for e in entries if e.event_type == UNDECODABLE)
     log.debug("ledger_appended", received=len(entries), appended=appended)
     return appended
+
+
+def _traced(records: Sequence[Any]) -> list[tuple[Any, Any]]:
+    """(record, envelope ids) of the records that carry ids, for their spans. A light parse
+    (no payload validation: the ledger records every record, decodable or not)."""
+    pairs = []
+    for record in records:
+        try:
+            data = orjson.loads(record.value or b"")
+            ids = SimpleNamespace(
+                event_id=UUID(str(data["event_id"])), correlation_id=UUID(str(data["correlation_id"])),
+                case_id=data.get("case_id"), event_type=str(data.get("event_type")),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            continue
+        pairs.append((record, ids))
+    return pairs
 
 
 def register_audit_stage(
@@ -63,6 +85,7 @@ def register_audit_stage(
     @batch_subscriber(broker, topics, group_id=group_id, service=SERVICE, settings=kafka,
                       isolation_level="read_committed", title=f"{SERVICE}:all-topics")
     async def on_batch(records: Any) -> None:
-        await append_records(store, records, stats)
+        with observe.handling_batch(SERVICE, _traced(records)):
+            await append_records(store, records, stats)
 
     return on_batch

@@ -7,16 +7,16 @@ import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 from lanthanide.auth import FailureLimiter
 from lanthanide.events import EventFactory, Outgoing
 from lanthanide.health import add_health_routes
 from lanthanide.ids import case_id_for
 from lanthanide.kafka import Publisher
 from lanthanide.logging import get_logger
+from lanthanide.metrics import add_metrics_route
 from lanthanide.serde import DecodeError, loads
 from lanthanide.topics import Topics
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lanthanide_intake.domain.intake import validate
 from lanthanide_intake.settings import IntakeSettings, SubmitterGrant
@@ -98,7 +98,7 @@ def create_app(settings: IntakeSettings, publisher: Publisher, events: EventFact
             }]}, 403)
         case_id = case_id_for(result.exporter_key, result.external_reference)
         envelope = events.new("application.submitted", result, case_id=case_id)
-        await publisher.publish([Outgoing(Topics.APPLICATIONS_SUBMITTED, envelope)])
+        await publisher.publish([Outgoing(settings.topic(Topics.APPLICATIONS_SUBMITTED), envelope)])
         return {
             "case_id": str(case_id),
             "external_reference": result.external_reference,
@@ -112,8 +112,6 @@ def create_app(settings: IntakeSettings, publisher: Publisher, events: EventFact
 
     add_health_routes(app, kafka_reachable)
 
-    @app.get("/metrics")
-    async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+    add_metrics_route(app)
 
     return app

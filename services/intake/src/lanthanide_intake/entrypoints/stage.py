@@ -23,8 +23,9 @@ from lanthanide_intake.settings import IntakeSettings
 class IntakeStage:
     """Assesses each submission and emits exactly one accepted or rejected event for it."""
 
-    def __init__(self, events: EventFactory) -> None:
+    def __init__(self, events: EventFactory, topic_prefix: str = "") -> None:
         self.events = events
+        self.topic_prefix = topic_prefix
 
     async def on_envelope(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
         if envelope.event_type != "application.submitted":
@@ -59,6 +60,7 @@ class IntakeStage:
             topic, event_type = Topics.APPLICATIONS_ACCEPTED, "application.accepted"
         else:
             topic, event_type = Topics.APPLICATIONS_REJECTED, "application.rejected"
+        topic = self.topic_prefix + topic
         envelope = self.events.new(
             event_type, result.payload, case_id=result.case_id, correlation_id=correlation_id,
             causation_id=source_id, event_id=derived_id(source_id, event_type),
@@ -74,9 +76,9 @@ def _uuid(value: Any) -> UUID | None:
 
 
 def register(broker: KafkaBroker, settings: IntakeSettings, events: EventFactory) -> IntakeStage:
-    stage = IntakeStage(events)
+    stage = IntakeStage(events, settings.topic_prefix)
     register_stage(
-        broker, topics=[Topics.APPLICATIONS_SUBMITTED], group_id=settings.group_id,
+        broker, topics=[settings.topic(Topics.APPLICATIONS_SUBMITTED)], group_id=settings.group_id,
         service="intake", handle=stage.on_envelope, settings=settings.kafka,
         on_undecodable=stage.on_undecodable,
     )

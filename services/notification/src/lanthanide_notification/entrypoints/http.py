@@ -1,4 +1,4 @@
-"""HTTP: liveness, readiness (database reachable) and delivery counts for operators."""
+"""HTTP: liveness, readiness (database reachable), metrics and delivery counts for operators."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from lanthanide.health import add_health_routes
+from lanthanide.metrics import add_metrics_route
 from sqlalchemy import text
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ def make_http_app(app: NotificationApp) -> FastAPI:
             await conn.execute(text("SELECT 1"))
 
     add_health_routes(api, database_reachable)
+    add_metrics_route(api)
 
     @api.get("/dead-letters/count")
     async def dead_letters() -> dict[str, int]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
+from lanthanide import observe
 from lanthanide.contracts import Envelope
 from lanthanide.events import Outgoing
 from lanthanide.kafka import Publisher, batch_subscriber, dead_letter
@@ -44,6 +45,7 @@ async def handle_records(
             continue
         envelopes.append(envelope)
         source[envelope.event_id] = record
+        observe.add_to_batch(SERVICE, record, envelope)
     outgoing, failed = await service.handle_batch(envelopes)
     for envelope, error in failed:
         await dead_letter(source[envelope.event_id], f"handler error: {error!r}"[:2000])
@@ -66,6 +68,8 @@ def register_notification_stage(
 
     @batch_subscriber(broker, topics, group_id=group_id, service=SERVICE, settings=kafka)
     async def on_batch(records: Any) -> None:
-        await publisher.publish(await handle_records(service, records, dead_letter_one))
+        # One scope for the batch: its spans and log context last until the outcomes are published.
+        with observe.handling_batch(SERVICE, ()):
+            await publisher.publish(await handle_records(service, records, dead_letter_one))
 
     return on_batch

@@ -7,6 +7,7 @@ next flush: downstream consumers dedupe by event_id, so nothing is lost and noth
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from lanthanide.kafka import Publisher
@@ -22,8 +23,13 @@ log = get_logger(__name__)
 class OutboxRelay:
     """Flushes unsent outbox rows to Kafka (acks=all) and marks them sent."""
 
-    def __init__(self, store: Store, publisher: Publisher, batch_size: int = 500) -> None:
+    def __init__(
+        self, store: Store, publisher: Publisher, batch_size: int = 500,
+        on_published: Callable[[bytes], None] | None = None,
+    ) -> None:
         self.store = store
+        #: Called with each published body (the business metrics count decisions there).
+        self.on_published = on_published
         self.publisher = publisher
         self.batch_size = batch_size
         self._lock = asyncio.Lock()
@@ -47,7 +53,11 @@ class OutboxRelay:
                 if not rows:
                     return total
                 # The stored body is the encoded envelope: sent as is, not decoded and re-encoded.
-                await self.publisher.publish_encoded([(r.topic, r.body.encode()) for r in rows])
+                bodies = [(r.topic, r.body.encode()) for r in rows]
+                await self.publisher.publish_encoded(bodies)
+                if self.on_published is not None:
+                    for _topic, body in bodies:
+                        self.on_published(body)
                 async with self.store.engine.begin() as conn:
                     await conn.execute(
                         update(orm.outbox)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from faststream.kafka import KafkaBroker
+from lanthanide import observe
 from lanthanide.contracts import Envelope
 from lanthanide.kafka import Publisher, batch_subscriber, dead_letter
 from lanthanide.logging import get_logger
@@ -44,12 +45,14 @@ async def process_batch(
     # Bad data in one event must not stall the partition: it comes back here to be
     # dead-lettered. Database and Kafka errors are not caught: the batch is redelivered and
     # deduplicated by event_id.
-    failures = await service.handle_batch([(envelope, record.topic) for record, envelope in decoded])
-    for index, error in failures:
-        record, envelope = decoded[index]
-        log.error("handler_failed", event_id=str(envelope.event_id), error=repr(error)[:300])
-        await dead_letter(publisher, record, f"handler error: {error!r}"[:2000], SERVICE)
-    await relay.flush()
+    # The batch's spans and log context stay open until its outputs are published.
+    with observe.handling_batch(SERVICE, decoded):
+        failures = await service.handle_batch([(envelope, record.topic) for record, envelope in decoded])
+        for index, error in failures:
+            record, envelope = decoded[index]
+            log.error("handler_failed", event_id=str(envelope.event_id), error=repr(error)[:300])
+            await dead_letter(publisher, record, f"handler error: {error!r}"[:2000], SERVICE)
+        await relay.flush()
 
 
 def register_consumer(broker: KafkaBroker, settings: ReviewSettings, service: ReviewService, relay: OutboxRelay) -> Any:

@@ -251,7 +251,8 @@ def create_app(
 
     @app.post("/cases/{case_id}/countersign", tags=["actions"])
     async def countersign(case_id: UUID, body: CountersignRequest, user: User) -> dict[str, Any]:
-        return await run(case_id, lambda c, ctx, _l: c.countersign(user, ctx, body.agree, body.note, body.application_version))
+        seen = body.application_version
+        return await run(case_id, lambda c, ctx, _l: c.countersign(user, ctx, body.agree, body.note, seen))
 
     @app.post("/cases/{case_id}/approve", tags=["actions"])
     async def approve(case_id: UUID, body: ApprovalTerms, user: User) -> dict[str, Any]:

@@ -5,11 +5,11 @@
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI
 from lanthanide.auth import Authenticator, Principal, fastapi_principal
 from lanthanide.contracts import Application
 from lanthanide.dates import prc_today
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from lanthanide.metrics import add_metrics_route
 from pydantic import BaseModel, Field
 
 from lanthanide_screening.adapters.store import Disposition
@@ -76,9 +76,7 @@ def make_app(screening: Screening, authenticator: Authenticator | None = None) -
             "lists": {lst.list_id: lst.version for lst in engine.index.lists},
         }
 
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    add_metrics_route(app)
 
     @app.post("/dispositions", status_code=201)
     async def record_disposition(body: DispositionIn, caller: Judge) -> dict[str, str]:

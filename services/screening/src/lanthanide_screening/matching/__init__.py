@@ -1,6 +1,6 @@
 """Restricted-party name matching: list loaders, normalisation, an n-gram index and scoring.
 
-Pure Python (rapidfuzz, unidecode, pypinyin, numpy); knows nothing of Kafka or storage.
+Pure Python (rapidfuzz, anyascii, pypinyin, numpy); knows nothing of Kafka or storage.
 """
 
 from lanthanide_screening.matching.model import ListEntry, ListName, RestrictedList

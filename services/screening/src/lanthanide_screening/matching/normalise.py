@@ -1,7 +1,7 @@
 """Name normalisation for screening: one canonical form for names in any script, order or legal form.
 
 Steps: Unicode NFKC; Chinese characters to pinyin syllables (pypinyin), every other script
-transliterated to ASCII (unidecode: Cyrillic, Greek, Arabic, accents); casefold; punctuation to
+transliterated to ASCII (anyascii, ISC licence: Cyrillic, Greek, Arabic, accents); casefold; punctuation to
 spaces ("&" reads "and", apostrophes vanish so O'Rourke = ORourke); legal forms canonicalised
 and set aside (Co., Ltd. = Company Limited = ltd; OOO, JSC, GmbH, LLC, ...); stopwords dropped.
 What is left are the core tokens that identify the party.
@@ -14,10 +14,23 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from unidecode import unidecode
+from anyascii import anyascii
 
 #: Bump when normalisation changes: it is part of the algorithm version in every hit.
-NORMALISATION_VERSION = "norm-2"
+#: norm-3: transliteration by anyascii (ISC) instead of unidecode (GPL); Latin, Cyrillic and
+#: Greek names fold as before (the table below), other scripts (Arabic, Hebrew) may differ.
+NORMALISATION_VERSION = "norm-3"
+
+#: The romanisation of Russian and Greek letters the lists' Latin spellings follow (Yuriy /
+#: Iurii come out alike after fuzzy matching, but Athena must stay Athena, not Athina), where
+#: anyascii's phonetic choice differs. Applied before anyascii.
+_ROMANISATION = str.maketrans({
+    "й": "i", "Й": "I", "ю": "iu", "Ю": "Iu", "я": "ia", "Я": "Ia", "ё": "io", "Ё": "Io",
+    "ѐ": "ie", "Ѐ": "Ie", "ї": "yi", "Ї": "Yi",
+    "β": "b", "Β": "B", "η": "e", "Η": "E", "ή": "e", "Ή": "E", "υ": "u", "Υ": "U", "ύ": "u",
+    "Ύ": "U", "ϋ": "u", "Ϋ": "U", "ΰ": "u", "φ": "ph", "Φ": "Ph", "χ": "kh", "Χ": "Kh",
+    "ξ": "ks", "Ξ": "Ks",
+})
 
 # Multi-word legal forms first (longest match wins); each maps to one canonical token.
 _LEGAL_FORM_PHRASES: dict[tuple[str, ...], str] = {
@@ -80,7 +93,7 @@ _LEGAL_FORM_WORDS: dict[str, str] = {
     "cjsc": "jsc",
     "pjsc": "jsc",
     "tov": "ooo",
-    # Legal forms as they come back from Cyrillic (unidecode of the Russian spelling).
+    # Legal forms as they come back from Cyrillic (transliteration of the Russian spelling).
     "kompani": "co",
     "kompaniia": "co",
     "kompaniya": "co",
@@ -154,7 +167,7 @@ def fold(text: str) -> str:
         parts.append(ch)
     if run:
         parts.append(" " + _han_to_pinyin("".join(run)) + " ")
-    ascii_text = unidecode("".join(parts)).casefold()
+    ascii_text = anyascii("".join(parts).translate(_ROMANISATION)).casefold()
     ascii_text = ascii_text.replace("&", " and ").replace("'", "").replace("`", "")
     return " ".join(_NON_WORD.sub(" ", ascii_text).split())
 
