@@ -119,13 +119,19 @@ async def test_metrics_traces_and_logs_of_a_short_run(kafka_bootstrap: str, tmp_
     assert len(picked) == 4
 
     ports = {name: free_port() for name in SERVICES}
+    hook = WebhookReceiver()
     env = {
+        # The receiver is on loopback (admitted on purpose) and registered for rejections, which
+        # never go to an address an invalid application names.
+        "LANTHANIDE_NOTIFICATION_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
+        "LANTHANIDE_NOTIFICATION_SUBSCRIPTIONS_FILE": str(hook.subscription_file(tmp_path / "subscriptions.yaml")),
         "LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "LANTHANIDE_DATA_DIR": str(tmp_path / "data"),
         "LANTHANIDE_LOG_LEVEL": "DEBUG",
         "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": SECRET,
         "LANTHANIDE_NOTIFICATION_RETRY_BASE_DELAY_SECONDS": "0.05",
         "LANTHANIDE_REVIEW_TOKENS": json.dumps({REVIEWER: {"user": "alice", "roles": ["reviewer"]}}),
+        "LANTHANIDE_AUDIT_TOKENS": json.dumps({REVIEWER: {"user": "alice", "roles": ["auditor"]}}),
         "LANTHANIDE_OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp.server_address[1]}",
         "LANTHANIDE_METRICS_TOKEN": METRICS_TOKEN,
         "LANTHANIDE_METRICS_LAG_INTERVAL_SECONDS": "0.5",
@@ -137,7 +143,7 @@ async def test_metrics_traces_and_logs_of_a_short_run(kafka_bootstrap: str, tmp_
         ("rejected", Topics.APPLICATIONS_REJECTED), ("decisions", Topics.DECISIONS),
         ("notifications", Topics.NOTIFICATIONS), ("screening", Topics.SCREENING_COMPLETED),
     )}
-    async with WebhookReceiver() as hook:
+    async with hook:
         for case in picked.values():
             case.app["contact"] = {"webhook_url": hook.url}
         for p in procs:
@@ -194,7 +200,8 @@ async def test_metrics_traces_and_logs_of_a_short_run(kafka_bootstrap: str, tmp_
                     and len(c.envelopes(t["notifications"])) >= len(hook.received), 120, "webhook deliveries")
                 await asyncio.sleep(2.0)  # lag measured, outcomes published
                 scraped = {name: await _scrape(http, ports[name]) for name in SERVICES}
-                verify = (await http.get(f"http://127.0.0.1:{ports['audit']}/verify")).json()
+                verify = (await http.get(f"http://127.0.0.1:{ports['audit']}/verify",
+                                         headers={"Authorization": f"Bearer {REVIEWER}"})).json()
                 audit_after = await _scrape(http, ports["audit"])
                 decisions = list(decided(seen).values())
                 outcomes = seen.envelopes(t["notifications"])
