@@ -4,6 +4,7 @@ from lanthanide.contracts.application import (
     Application,
     ContactPoint,
     Contract,
+    END_USER_CERTIFICATE_VALIDITY_MONTHS,
     Document,
     DocumentKind,
     ElementContent,
@@ -34,6 +35,7 @@ from lanthanide.contracts.events import (
     LicenceType,
     NotificationOutcome,
     PartyHit,
+    Reason,
     ReasonCode,
     RedFlag,
     ReferenceUpdated,
@@ -44,6 +46,7 @@ from lanthanide.contracts.events import (
 )
 
 __all__ = [
+    "END_USER_CERTIFICATE_VALIDITY_MONTHS",
     "EVENT_TYPES",
     "Application",
     "ApplicationAccepted",
@@ -75,6 +78,7 @@ __all__ = [
     "PartyRole",
     "PaymentMethod",
     "Producer",
+    "Reason",
     "ReasonCode",
     "RedFlag",
     "ReferenceUpdated",

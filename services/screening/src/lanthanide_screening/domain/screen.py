@@ -1,15 +1,18 @@
 """The screening engine: classification, party screening, end use, red flags, and the route.
 
 Route precedence (first that applies wins):
-  DENY           SCR-ENDUSE-MILITARY / -NUCLEAR / -WMD / -TERRORISM, SCR-ENDUSER-MILITARY,
+  DENY           declared facts only: SCR-ENDUSE-MILITARY / -WMD / -TERRORISM, SCR-ENDUSER-MILITARY,
                  a certain match on a deny list (SCR-PARTY-CONTROL-LIST, ...), SCR-PARTY-OWNED-BY-LISTED
   INCOMPLETE     SCR-ROUTE-INCOMPLETE: intake found documents missing or expired
-  ENHANCED       SCR-ENDUSE-ADV-SEMI, SCR-ENDUSE-AI-MILITARY, watch/other list matches, red flags of
-                 severity "enhanced" (policy.yaml)
+  ENHANCED       SCR-ENDUSE-NUCLEAR, SCR-ENDUSE-ADV-SEMI, SCR-ENDUSE-AI-MILITARY, watch/other list
+                 matches, red flags of severity "enhanced" (policy.yaml: words in free text),
+                 SCR-CLASS-CATCH-ALL (an unlisted item with a military, WMD or terrorism risk)
   GREEN_CHANNEL  SCR-ROUTE-GREEN-CHANNEL: a valid general licence covers holder, items, quantities
                  and end users, and nothing else was raised
   STANDARD       SCR-ROUTE-STANDARD: a licence is required, or a red flag of severity "standard"
   NO_LICENCE_REQUIRED  SCR-ROUTE-NLR; SCR-EXEMPT-HUMANITARIAN (with the reporting condition)
+Every reason is a structured Reason (rule id, action, text, evidence, measure or list entry and
+version); `route_reasons` is the same list rendered "RULE-ID: text" for older subscribers.
 """
 
 from __future__ import annotations
@@ -25,13 +28,14 @@ from lanthanide.contracts import (
     Licence,
     LicenceType,
     PartyRole,
+    Reason,
     RedFlag,
     Route,
     ScreeningCompleted,
 )
 
 from lanthanide_screening.domain.classify import classify
-from lanthanide_screening.domain.enduse import assess_end_use
+from lanthanide_screening.domain.enduse import assess
 from lanthanide_screening.domain.parties import IsFalsePositive, screen_parties
 from lanthanide_screening.domain.redflags import raise_red_flags
 from lanthanide_screening.domain.reference import MeasureSet, Policy
@@ -39,7 +43,8 @@ from lanthanide_screening.matching.index import ALGORITHM_VERSION, NameIndex
 from lanthanide_screening.matching.normalise import normalise_name
 
 ENGINE_VERSION = f"screening-engine-1/{ALGORITHM_VERSION}"
-_DENY_END_USE = {"military", "wmd", "terrorism"}
+#: The catch-all (Export Control Law Art. 12, Regulations Art. 14): see docs/rules.md.
+CATCH_ALL_SOURCE = "Export Control Law Art. 12; Regulations on Export Control of Dual-use Items Art. 14"
 
 
 def _same(a: str, b: str) -> bool:
@@ -69,54 +74,68 @@ class ScreeningEngine:
     ) -> ScreeningCompleted:
         """Screen one accepted application on a date and recommend a route."""
         app = accepted.application
-        end_use = assess_end_use(app, self.policy.end_use)
-        catch_all = (
-            "end use assessed as " + ", ".join(k for k in _DENY_END_USE if getattr(end_use, k))
-            if (end_use.military or end_use.wmd or end_use.terrorism)
-            else None
-        )
+        assessed = assess(app, self.policy.end_use)
+        end_use = assessed.assessment
+        catch_all = assessed.catch_all_risk
         destination = app.route.final_destination_country
         classifications = [
             classify(item, on, self.measures, item_index=i, destination=destination, catch_all_reason=catch_all)
             for i, item in enumerate(app.items)
         ]
         parties = screen_parties(app, self.index, self.policy, on, is_false_positive)
-        flags = [*parties.flags, *raise_red_flags(app, self.policy, on)]
+        flags = [*parties.flags, *raise_red_flags(app, self.policy, on, assessed)]
         licence_required = any(c.licence_required for c in classifications)
 
-        reasons: dict[str, list[str]] = {"deny": [], "enhanced": [], "standard": []}
+        reasons: dict[str, list[Reason]] = {"deny": [], "enhanced": [], "standard": []}
         rule_ids: list[str] = []
 
-        def fire(rule: str, action: str, text: str) -> None:
-            if rule not in rule_ids:
-                rule_ids.append(rule)
-            reasons[action].append(f"{rule}: {text}")
+        def fire(reason: Reason) -> None:
+            if reason.code not in rule_ids:
+                rule_ids.append(reason.code)
+            reasons[reason.action].append(reason)
 
         for c in classifications:
             for r in c.rule_ids:
                 if r not in rule_ids:
                     rule_ids.append(r)
-        for part in end_use.explanation.split("; "):
-            rule = part.split(":", 1)[0]
-            if rule in end_use.rule_ids:
-                action = "enhanced" if rule in ("SCR-ENDUSE-ADV-SEMI", "SCR-ENDUSE-AI-MILITARY") else "deny"
-                fire(rule, action, part.split(": ", 1)[-1])
+        for finding in assessed.findings:
+            fire(Reason(code=finding.rule_id, action=finding.action, text=finding.text, evidence=list(finding.evidence)))  # type: ignore[arg-type]
+        catch_all_items = [c.item_index for c in classifications if "SCR-CLASS-CATCH-ALL" in c.rule_ids]
+        if catch_all_items and catch_all:
+            # Never no-licence-required; a reviewer weighs the risk (a denial needs a declared fact).
+            fire(
+                Reason(
+                    code="SCR-CLASS-CATCH-ALL",
+                    action="enhanced",
+                    text=f"unlisted item(s) {catch_all_items} need a licence under the catch-all",
+                    evidence=[catch_all],
+                    source=CATCH_ALL_SOURCE,
+                )
+            )
         for rule, action, text in parties.findings:
-            fire(rule, action, text)
+            fire(Reason(code=rule, action=action, text=text))  # type: ignore[arg-type]
         for f in flags:
             severity = self.policy.red_flags[f.code].severity if f.code in self.policy.red_flags else "standard"
-            fire(f.code, severity, f"{f.description}: {f.evidence}")
+            fire(Reason(code=f.code, action=severity, text=f"{f.description}: {f.evidence}", evidence=[f.evidence]))
 
         green, green_flag = self._green_channel(accepted, classifications, on, general_licences or {})
         if green_flag is not None:
             flags.append(green_flag)
-            fire(green_flag.code, "standard", f"{green_flag.description}: {green_flag.evidence}")
+            fire(
+                Reason(
+                    code=green_flag.code,
+                    action="standard",
+                    text=f"{green_flag.description}: {green_flag.evidence}",
+                    evidence=[green_flag.evidence],
+                )
+            )
 
         humanitarian = self._humanitarian(accepted, on)
-        route, route_reasons = self._route(accepted, reasons, licence_required, green, humanitarian)
-        route_rule = route_reasons[0].split(":", 1)[0]
+        route, structured = self._route(accepted, reasons, classifications, licence_required, green, humanitarian)
+        route_rule = structured[0].code
         if route_rule not in rule_ids:
             rule_ids.append(route_rule)
+        route_reasons = [f"{r.code}: {r.text}" for r in structured]
         if humanitarian and route is Route.NO_LICENCE_REQUIRED:
             licence_required = False
         return ScreeningCompleted(
@@ -131,6 +150,7 @@ class ScreeningEngine:
             red_flags=flags,
             route=route,
             route_reasons=route_reasons,
+            reasons=structured,
             rule_ids=rule_ids,
             list_versions=parties.list_versions,
             reference_data_version=self.reference_data_version,
@@ -155,33 +175,69 @@ class ScreeningEngine:
     def _route(
         self,
         accepted: ApplicationAccepted,
-        reasons: dict[str, list[str]],
+        reasons: dict[str, list[Reason]],
+        classifications: list[ClassificationResult],
         licence_required: bool,
         green: str | None,
         humanitarian: str | None,
-    ) -> tuple[Route, list[str]]:
-        """The route and its reasons (each starting with the rule id that decided it)."""
+    ) -> tuple[Route, list[Reason]]:
+        """The route and its reasons (the first is the rule that decided it)."""
         deny, enhanced, standard = reasons["deny"], reasons["enhanced"], reasons["standard"]
+        version = self.measures.version
+        controlled = [
+            Reason(
+                code=rule,
+                action="standard",
+                text=f"item {c.item_index}: {c.explanation}",
+                evidence=list(c.control_codes),
+                measure_id=measure,
+                version=version,
+            )
+            for c in classifications
+            if c.licence_required
+            for measure in c.measure_ids[:1]
+            for rule in [next((r for r in c.rule_ids if r != "SCR-CLASS-NOT-CONTROLLED"), "SCR-CLASS-ELEMENT")]
+        ]
         if deny:
             return Route.DENY, deny + enhanced + standard
         if not accepted.complete:
             missing = ", ".join(accepted.missing_documents) or "documents"
-            head = f"SCR-ROUTE-INCOMPLETE: application incomplete: missing or expired {missing}"
+            head = Reason(
+                code="SCR-ROUTE-INCOMPLETE",
+                action="incomplete",
+                text=f"application incomplete: missing or expired {missing}",
+                evidence=list(accepted.missing_documents),
+            )
             return Route.INCOMPLETE, [head, *enhanced, *standard]
         if enhanced:
-            return Route.ENHANCED, enhanced + standard
+            return Route.ENHANCED, enhanced + standard + controlled
         if humanitarian and not standard:
-            return Route.NO_LICENCE_REQUIRED, [f"SCR-EXEMPT-HUMANITARIAN: {humanitarian}"]
-        if green and licence_required and not standard:
-            return Route.GREEN_CHANNEL, [f"SCR-ROUTE-GREEN-CHANNEL: {green}"]
-        if licence_required:
-            return Route.STANDARD, ["SCR-ROUTE-STANDARD: a licence is required for controlled items", *standard]
-        if standard:
-            return Route.STANDARD, [
-                "SCR-ROUTE-STANDARD: no item needs a licence, but red flags need inquiry",
-                *standard,
+            return Route.NO_LICENCE_REQUIRED, [
+                Reason(code="SCR-EXEMPT-HUMANITARIAN", action="no_licence_required", text=humanitarian)
             ]
-        return Route.NO_LICENCE_REQUIRED, ["SCR-ROUTE-NLR: no item needs a licence; no list hits; no red flags"]
+        if green and licence_required and not standard:
+            return Route.GREEN_CHANNEL, [
+                Reason(code="SCR-ROUTE-GREEN-CHANNEL", action="approve", text=green),
+                *controlled,
+            ]
+        if licence_required:
+            head = Reason(code="SCR-ROUTE-STANDARD", action="standard", text="a licence is required for controlled items")
+            return Route.STANDARD, [head, *standard, *controlled]
+        if standard:
+            head = Reason(
+                code="SCR-ROUTE-STANDARD",
+                action="standard",
+                text="no item needs a licence, but red flags need inquiry",
+            )
+            return Route.STANDARD, [head, *standard]
+        return Route.NO_LICENCE_REQUIRED, [
+            Reason(
+                code="SCR-ROUTE-NLR",
+                action="no_licence_required",
+                text="no item needs a licence; no list hits; no red flags",
+                version=version,
+            )
+        ]
 
     def _green_channel(
         self,
