@@ -39,7 +39,7 @@ def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
 class TextFinder:
     """Finds policy patterns in free text, ignoring mentions a negation scopes ("not for military use").
 
-    A negation scopes a match when it comes at most `window` words before it with no clause break
+    A negation scopes a match when at most `window` words stand between them, with no clause break
     or coordination in between; "non-" as a prefix negates the word it is attached to."""
 
     negations: frozenset[str]
@@ -56,7 +56,7 @@ class TextFinder:
             if token in self.negations:
                 return True
             words += 1
-            if words >= self.window:
+            if words > self.window:
                 return False
         return False
 
