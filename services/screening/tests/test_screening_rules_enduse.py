@@ -32,7 +32,9 @@ def end_users(**kw: Any) -> list[dict[str, Any]]:
     ("category", "rule"),
     [("military", "SCR-ENDUSE-MILITARY"), ("wmd", "SCR-ENDUSE-WMD"), ("terrorism", "SCR-ENDUSE-TERRORISM")],
 )
-def test_declared_end_use_category_denies(engine: ScreeningEngine, make_accepted: Make, category: str, rule: str) -> None:
+def test_declared_end_use_category_denies(
+    engine: ScreeningEngine, make_accepted: Make, category: str, rule: str
+) -> None:
     """SCR-ENDUSE-MILITARY / -WMD / -TERRORISM. Source: Export Control Law Art. 13 (end use weighed)
     and MOFCOM 2025 No. 18 policy statement (military users and uses, WMD and terrorism: in
     principle not approved). Fires on the declared category; the near case (same words, a civilian
@@ -84,7 +86,11 @@ def test_free_text_never_denies_it_flags_for_enhanced_review(
     assert words in flag.evidence.casefold() and "end_use.description" in flag.evidence
     reason = next(r for r in result.reasons if r.code == code)
     assert reason.action == "enhanced" and reason.evidence == [flag.evidence]
-    near = run(engine, make_accepted, civilian_application(end_use={"category": "industrial", "description": "Servo motors for packaging machines"}))
+    near = run(
+        engine,
+        make_accepted,
+        civilian_application(end_use={"category": "industrial", "description": "Servo motors for packaging machines"}),
+    )
     assert near.route is Route.STANDARD and not any(f.code.startswith("SCR-FLAG-TEXT") for f in near.red_flags)
 
 
@@ -110,7 +116,9 @@ def test_vocabulary_covers_the_forces(engine: ScreeningEngine, make_accepted: Ma
     desc = f"Motors for the {words} training centre"
     result = run(engine, make_accepted, civilian_application(end_use={"category": "industrial", "description": desc}))
     assert "SCR-FLAG-TEXT-MILITARY" in result.rule_ids
-    near = civilian_application(end_use={"category": "industrial", "description": "Motors for navigation armoire units"})
+    near = civilian_application(
+        end_use={"category": "industrial", "description": "Motors for navigation armoire units"}
+    )
     assert "SCR-FLAG-TEXT-MILITARY" not in run(engine, make_accepted, near).rule_ids
 
 
@@ -142,16 +150,27 @@ def test_catch_all_uncontrolled_item_with_military_risk_needs_a_licence(
     Export Control of Dual-use Items Art. 14. An uncontrolled item (cerium oxide) with a military
     risk in the application needs a licence and goes to review, never no-licence-required; the near
     case (the same item, a civilian text) is no-licence-required."""
-    item = {"description": "Cerium oxide polishing powder", "form": "oxide", "hs_code": "2846101000",
-            "elements": [{"element": "Ce", "percent": "99"}], "quantity": "100", "unit": "kg",
-            "value": "900", "currency": "USD"}
-    risky = civilian_application(items=[item], end_use={"category": "industrial", "description": "Lens polishing for missile seekers"})
+    item = {
+        "description": "Cerium oxide polishing powder",
+        "form": "oxide",
+        "hs_code": "2846101000",
+        "elements": [{"element": "Ce", "percent": "99"}],
+        "quantity": "100",
+        "unit": "kg",
+        "value": "900",
+        "currency": "USD",
+    }
+    risky = civilian_application(
+        items=[item], end_use={"category": "industrial", "description": "Lens polishing for missile seekers"}
+    )
     result = run(engine, make_accepted, risky)
     assert result.licence_required and result.route is Route.ENHANCED
     assert "SCR-CLASS-CATCH-ALL" in result.classifications[0].rule_ids
     reason = next(r for r in result.reasons if r.code == "SCR-CLASS-CATCH-ALL")
     assert reason.source and "Art. 12" in reason.source and reason.action == "enhanced"
-    near = civilian_application(items=[item], end_use={"category": "industrial", "description": "Lens polishing for cameras"})
+    near = civilian_application(
+        items=[item], end_use={"category": "industrial", "description": "Lens polishing for cameras"}
+    )
     near_result = run(engine, make_accepted, near)
     assert near_result.route is Route.NO_LICENCE_REQUIRED and not near_result.licence_required
 
@@ -175,10 +194,19 @@ def test_quantity_out_of_line_per_element_and_form(engine: ScreeningEngine, make
 
     def tb(kg: str) -> dict[str, Any]:
         return civilian_application(
-            items=[{"description": "Terbium metal 99.9%", "form": "metal", "hs_code": "2805301300",
-                    "elements": [{"element": "Tb", "percent": "99.9"}], "quantity": kg, "unit": "kg",
-                    "value": "100000", "currency": "USD"}],
-            end_use={"category": "consumer_electronics", "description": "Hobby magnets for model makers"},
+            items=[
+                {
+                    "description": "Terbium metal 99.9%",
+                    "form": "metal",
+                    "hs_code": "2805301300",
+                    "elements": [{"element": "Tb", "percent": "99.9"}],
+                    "quantity": kg,
+                    "unit": "kg",
+                    "value": "100000",
+                    "currency": "USD",
+                }
+            ],
+            end_use={"category": "permanent_magnets_motors", "description": "Hobby magnets for model makers"},
         )
 
     result = run(engine, make_accepted, tb("40000"))

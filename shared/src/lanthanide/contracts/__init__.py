@@ -1,10 +1,10 @@
 """Event contracts: the envelope and every payload in the event catalogue."""
 
 from lanthanide.contracts.application import (
+    END_USER_CERTIFICATE_VALIDITY_MONTHS,
     Application,
     ContactPoint,
     Contract,
-    END_USER_CERTIFICATE_VALIDITY_MONTHS,
     Document,
     DocumentKind,
     ElementContent,

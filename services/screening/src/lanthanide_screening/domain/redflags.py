@@ -27,9 +27,7 @@ def _same_party(a: str, b: str) -> bool:
     return normalise_name(a).sorted_key == normalise_name(b).sorted_key
 
 
-def raise_red_flags(
-    app: Application, policy: Policy, on: date, end_use: EndUseResult | None = None
-) -> list[RedFlag]:
+def raise_red_flags(app: Application, policy: Policy, on: date, end_use: EndUseResult | None = None) -> list[RedFlag]:
     """Every red flag the application raises on a date (`end_use`: the assessment, if made)."""
     flags: list[RedFlag] = []
 

@@ -99,7 +99,9 @@ class ScreeningEngine:
                 if r not in rule_ids:
                     rule_ids.append(r)
         for finding in assessed.findings:
-            fire(Reason(code=finding.rule_id, action=finding.action, text=finding.text, evidence=list(finding.evidence)))  # type: ignore[arg-type]
+            fire(
+                Reason(code=finding.rule_id, action=finding.action, text=finding.text, evidence=list(finding.evidence))
+            )
         catch_all_items = [c.item_index for c in classifications if "SCR-CLASS-CATCH-ALL" in c.rule_ids]
         if catch_all_items and catch_all:
             # Never no-licence-required; a reviewer weighs the risk (a denial needs a declared fact).
@@ -113,7 +115,7 @@ class ScreeningEngine:
                 )
             )
         for rule, action, text in parties.findings:
-            fire(Reason(code=rule, action=action, text=text))  # type: ignore[arg-type]
+            fire(Reason(code=rule, action=action, text=text))
         for f in flags:
             severity = self.policy.red_flags[f.code].severity if f.code in self.policy.red_flags else "standard"
             fire(Reason(code=f.code, action=severity, text=f"{f.description}: {f.evidence}", evidence=[f.evidence]))
@@ -221,7 +223,9 @@ class ScreeningEngine:
                 *controlled,
             ]
         if licence_required:
-            head = Reason(code="SCR-ROUTE-STANDARD", action="standard", text="a licence is required for controlled items")
+            head = Reason(
+                code="SCR-ROUTE-STANDARD", action="standard", text="a licence is required for controlled items"
+            )
             return Route.STANDARD, [head, *standard, *controlled]
         if standard:
             head = Reason(
