@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lanthanide.contracts.application import Application, ContactPoint, PartyRole
 
@@ -248,6 +248,14 @@ class DecisionMade(_Payload):
     policy_version: str
     decided_at: datetime
     contact: ContactPoint | None = None
+
+    @field_validator("reasons", mode="before")
+    @classmethod
+    def _reason_codes_are_reasons(cls, value: Any) -> Any:
+        # Callers of this major version build decisions from plain ReasonCode objects.
+        if isinstance(value, list):
+            return [v.model_dump() if type(v) is ReasonCode else v for v in value]
+        return value
 
 
 # ---------------------------------------------------------------- notification, reference, shipments
