@@ -24,8 +24,6 @@ def missing_documents(app: Application, today: date) -> list[str]:
         if not docs:
             problems.append(f"{kind.value}:missing")
             continue
-        if kind is DocumentKind.END_USER_CERTIFICATE and not any(
-            d.valid_on(today) for d in docs
-        ):
+        if kind is DocumentKind.END_USER_CERTIFICATE and not any(d.valid_on(today) for d in docs):
             problems.append(f"{kind.value}:expired")
     return problems
