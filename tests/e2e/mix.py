@@ -9,6 +9,7 @@ from typing import Any
 
 from lanthanide.testing.factories import civilian_application
 from mix_rulesa import rulesa_cases
+from mix_rulesb import rulesb_cases
 
 # Controlled elements (Announcement 2025 No. 18) with a form and a matching HS code.
 CONTROLLED = [
@@ -43,10 +44,11 @@ class Case:
     """One submission and what must come of it."""
 
     app: dict[str, Any]
-    expect: str  # approve_manually | no_licence_required | denied | rejected | info_requested
-    reason: str | None = None  # rule id that must be among the decision's reason codes
+    expect: str  # approve_manually | no_licence_required | denied | rejected | info_requested | queued
+    reason: str | None = None  # rule id that must be among the decision's reason codes (or screening's)
     field: str | None = None  # for rejections: the field that must be named
     duplicate: bool = False  # a resubmission of another case (same exporter and reference)
+    queue: str | None = None  # for "queued": the review queue it must wait in, undecided
 
 
 def _app(ref: str, rng: random.Random, country: str, item: tuple[str, str, str, str]) -> dict[str, Any]:
@@ -100,7 +102,10 @@ def build_mix(seed: int = 7, tag: str = "E2E") -> list[Case]:
             {"category": "military", "description": "Magnets for actuators"},
             {"category": "industrial", "description": "Guidance fins actuators for missile programmes"},
         ])
-        cases.append(Case(app, "denied", reason="SCR-ENDUSE-MILITARY"))
+        if app["end_use"]["category"] == "military":
+            cases.append(Case(app, "denied", reason="SCR-ENDUSE-MILITARY"))
+        else:  # words in free text never deny: enhanced review with the words as evidence
+            cases.append(Case(app, "queued", queue="enhanced", reason="SCR-FLAG-TEXT-MILITARY"))
     for i in range(30):
         app = _app(ref(), rng, rng.choice(COUNTRIES), rng.choice(CONTROLLED))
         listed = LISTED_END_USERS[i % len(LISTED_END_USERS)]
@@ -127,6 +132,7 @@ def build_mix(seed: int = 7, tag: str = "E2E") -> list[Case]:
         app["documents"] = [d for d in app["documents"] if d["kind"] != "end_user_certificate"]
         cases.append(Case(app, "info_requested"))
     cases += rulesa_cases(rng, ref)
+    cases += rulesb_cases(ref)
     originals = [i for i, c in enumerate(cases) if c.expect in ("no_licence_required", "denied")]
     for i in rng.sample(originals, 20):
         cases.append(Case(copy.deepcopy(cases[i].app), cases[i].expect, reason=cases[i].reason, duplicate=True))

@@ -159,11 +159,12 @@ async def _run(cases: list[Case], bootstrap: str, hook: WebhookReceiver, review_
             auth = {"Authorization": f"Bearer {REVIEWER}"}
             assert (await api.get("/queue")).status_code == 401
             queued: set[str] = set()
+            waiting = {str(case_ids[i]): c.queue for i, c in enumerate(cases) if c.expect == "queued"}
             for _ in range(120):
                 resp = await api.get("/queue", headers=auth)
                 assert resp.status_code == 200, resp.text
                 queued = {str(item["case_id"]) for item in resp.json()}
-                if {str(c) for c in manual} <= queued:
+                if {str(c) for c in manual} | set(waiting) <= queued:
                     break
                 await __import__("asyncio").sleep(1)
             assert {str(c) for c in manual} <= queued
@@ -171,6 +172,9 @@ async def _run(cases: list[Case], bootstrap: str, hook: WebhookReceiver, review_
                 r = await api.post(f"/cases/{case_id}/approve", headers=auth,
                                    json={"licence_type": "single", "conditions": ["no re-export"]})
                 assert r.status_code == 200, r.text
+            # "queued": waits, undecided, in the named queue (enhanced review needs four eyes).
+            in_queue = {str(item["case_id"]): item["queue"] for item in (await api.get("/queue", headers=auth)).json()}
+            assert {k: in_queue.get(k) for k in waiting} == waiting
         await seen.wait_for(lambda c: manual | auto <= decided(c), 120, "manual approvals")
         # Every decision and rejection reaches the applicant's webhook.
         def undelivered(c: TopicCollector) -> set[str]:
@@ -187,8 +191,14 @@ async def _run(cases: list[Case], bootstrap: str, hook: WebhookReceiver, review_
         for case_id, events in decisions.items():
             assert len({e.payload.decision_id for e in events}) == 1, f"two decisions for {case_id}"
             assert len(events) == 1, f"decision for {case_id} published {len(events)} times"
+        screened_rules = {e.case_id: set(e.payload.rule_ids) for e in seen.envelopes(Topics.SCREENING_COMPLETED)
+                          if mine(e)}
         for i, c in enumerate(cases):
             if c.expect in ("rejected", "info_requested"):
+                continue
+            if c.expect == "queued":
+                assert case_ids[i] not in decisions, (ref_of[i], "decided, must wait in review")
+                assert c.reason in screened_rules[case_ids[i]], (ref_of[i], c.reason)
                 continue
             (decision,) = decisions[case_ids[i]]
             p = decision.payload

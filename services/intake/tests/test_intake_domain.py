@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from lanthanide.contracts.application import add_months
 from lanthanide.testing.factories import civilian_application
-from lanthanide_intake.domain.documents import add_months, missing_documents
+from lanthanide_intake.domain.documents import missing_documents
 from lanthanide_intake.domain.intake import Accepted, Rejected, assess
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)

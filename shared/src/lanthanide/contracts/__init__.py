@@ -1,6 +1,7 @@
 """Event contracts: the envelope and every payload in the event catalogue."""
 
 from lanthanide.contracts.application import (
+    END_USER_CERTIFICATE_VALIDITY_MONTHS,
     Application,
     ContactPoint,
     Contract,
@@ -37,6 +38,7 @@ from lanthanide.contracts.events import (
     LicenceType,
     NotificationOutcome,
     PartyHit,
+    Reason,
     ReasonCode,
     RedFlag,
     ReferenceUpdated,
@@ -47,6 +49,7 @@ from lanthanide.contracts.events import (
 )
 
 __all__ = [
+    "END_USER_CERTIFICATE_VALIDITY_MONTHS",
     "EVENT_TYPES",
     "Application",
     "ApplicationAccepted",
@@ -81,6 +84,7 @@ __all__ = [
     "PartyRole",
     "PaymentMethod",
     "Producer",
+    "Reason",
     "ReasonCode",
     "RedFlag",
     "ReferenceUpdated",

@@ -1,4 +1,4 @@
-"""The licence application as upstream systems submit it (see DOMAIN.md, "Applications").
+"""The licence application as upstream systems submit it.
 
 Validation normalises as it goes: countries to ISO 3166-1 alpha-2, currencies to ISO 4217,
 units to a canonical code, names to single-spaced NFC text. The model forbids unknown
@@ -7,6 +7,7 @@ fields so a typo in an upstream payload is reported instead of silently dropped.
 
 from __future__ import annotations
 
+import calendar
 import unicodedata
 from datetime import date
 from decimal import Decimal
@@ -174,6 +175,11 @@ class Party(_Model):
     )
     owners: list[Owner] = Field(default_factory=list, max_length=20)
     business_description: LongText | None = None
+    # A declared fact, not a guess from the name: the party is a military user (armed forces,
+    # a defence ministry, a military unit or its procurement office). Only this denies as a
+    # military end user (rule SCR-ENDUSER-MILITARY); words in the name or the business
+    # description are evidence for a reviewer (SCR-FLAG-ENDUSER-MILITARY-TEXT).
+    military_end_user: bool = False
 
 
 # ---------------------------------------------------------------- items
@@ -252,6 +258,8 @@ class EndUseCategory(StrEnum):
     SEMICONDUCTOR = "semiconductor"
     ARTIFICIAL_INTELLIGENCE = "artificial_intelligence"
     MILITARY = "military"
+    WMD = "wmd"
+    TERRORISM = "terrorism"
     NUCLEAR = "nuclear"
     HUMANITARIAN = "humanitarian"
     OTHER = "other"
@@ -299,8 +307,21 @@ class DocumentKind(StrEnum):
     OTHER = "other"
 
 
+#: An end-user certificate is valid six calendar months from its issue date (rule
+#: DOC-EUC-VALIDITY in docs/rules.md). The one definition: intake's completeness check and
+#: screening's red flag both call `Document.valid_until`.
+END_USER_CERTIFICATE_VALIDITY_MONTHS = 6
+
+
+def add_months(day: date, months: int) -> date:
+    """Same day-of-month `months` later, clamped to the month's end (31 Aug + 6 = 28/29 Feb)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
 class Document(_Model):
-    """A supporting document. The end-user certificate is valid 6 months from issue."""
+    """A supporting document. The end-user certificate is valid six calendar months from issue."""
 
     kind: DocumentKind
     reference: Text
@@ -311,6 +332,21 @@ class Document(_Model):
     states_end_user: Name | None = None
     states_contract_number: Text | None = None
     no_re_export_commitment: bool | None = None
+
+    def valid_until(self) -> date | None:
+        """The last day (inclusive) the document is valid, or None when it does not expire.
+
+        An end-user certificate: six calendar months from issue, or its own earlier expiry date;
+        a stated expiry never extends the six months."""
+        if self.kind is DocumentKind.END_USER_CERTIFICATE:
+            last = add_months(self.issued_on, END_USER_CERTIFICATE_VALIDITY_MONTHS)
+            return min(last, self.expires_on) if self.expires_on is not None else last
+        return self.expires_on
+
+    def valid_on(self, day: date) -> bool:
+        """Issued on or before `day` and not expired on it."""
+        until = self.valid_until()
+        return self.issued_on <= day and (until is None or day <= until)
 
 
 class ContactPoint(_Model):

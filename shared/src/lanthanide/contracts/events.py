@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lanthanide.contracts.application import Application, ContactPoint, PartyRole
 from lanthanide.dates import prc_date
@@ -140,6 +140,30 @@ class EndUseAssessment(_Payload):
     explanation: str = ""
 
 
+class ReasonCode(_Payload):
+    """A stated reason: a stable code (grep-able rule id) and human text."""
+
+    code: str
+    text: str
+
+
+class Reason(ReasonCode):
+    """One structured reason: the rule that fired, what it decided, on which evidence, and the
+    measure or list entry (with its version) it rests on. `code` is the rule id (docs/rules.md).
+
+    Carried in screening.completed (`reasons`) and decision.made (`reasons`): consumers read the
+    fields, never parse text. A Reason is a ReasonCode with more fields, so a subscriber that reads
+    only `code` and `text` keeps working."""
+
+    action: Literal["deny", "enhanced", "standard", "incomplete", "approve", "no_licence_required", "info"] = "info"
+    evidence: list[str] = Field(default_factory=list, description="What was found, e.g. the words matched")
+    source: str | None = Field(default=None, description="The legal source, e.g. 'Export Control Law Art. 12'")
+    measure_id: str | None = None
+    list_id: str | None = None
+    entry_id: str | None = None
+    version: str | None = Field(default=None, description="Version of the measure set or list relied on")
+
+
 class ScreeningCompleted(_Payload):
     """Screening's verdict: classification, list hits, end use, red flags and a recommended route."""
 
@@ -153,7 +177,10 @@ class ScreeningCompleted(_Payload):
     end_use: EndUseAssessment
     red_flags: list[RedFlag] = Field(default_factory=list)
     route: Route
+    # `route_reasons` is `reasons` rendered as "RULE-ID: text" for subscribers of this major
+    # version; read `reasons` instead (it will replace route_reasons in the next major version).
     route_reasons: list[str] = Field(default_factory=list)
+    reasons: list[Reason] = Field(default_factory=list)
     rule_ids: list[str] = Field(default_factory=list)
     list_versions: dict[str, str] = Field(default_factory=dict)
     reference_data_version: str
@@ -225,13 +252,6 @@ class DecisionOutcome(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-class ReasonCode(_Payload):
-    """A stated reason: a stable code (grep-able rule id) and human text."""
-
-    code: str
-    text: str
-
-
 class LicenceType(StrEnum):
     SINGLE = "single"
     GENERAL = "general"
@@ -266,7 +286,8 @@ class DecisionMade(_Payload):
     external_reference: str
     exporter_name: str
     route: Route | None = None
-    reasons: list[ReasonCode] = Field(default_factory=list)
+    # Structured (Reason); a reviewer's stated reasons carry code and text only.
+    reasons: list[Reason] = Field(default_factory=list)
     licence: Licence | None = None
     decided_by: str = Field(description="'auto' for an automatic decision, else the reviewer id")
     countersigned_by: str | None = None
@@ -281,6 +302,14 @@ class DecisionMade(_Payload):
         default=None, description="No-licence-required: the last PRC day the answer holds"
     )
     conditions: list[DecisionCondition] = Field(default_factory=list)
+
+    @field_validator("reasons", mode="before")
+    @classmethod
+    def _reason_codes_are_reasons(cls, value: Any) -> Any:
+        # Callers of this major version build decisions from plain ReasonCode objects.
+        if isinstance(value, list):
+            return [v.model_dump() if type(v) is ReasonCode else v for v in value]
+        return value
 
 
 class DecisionCondition(_Payload):

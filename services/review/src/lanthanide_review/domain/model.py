@@ -9,6 +9,7 @@ envelopes and stores them with the case in one transaction. A case is decided at
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from lanthanide.contracts import (
     DecisionMade,
     DecisionOutcome,
     Licence,
+    Reason,
     ReasonCode,
     Route,
     ScreeningCompleted,
@@ -598,7 +600,10 @@ class Case:
         text = f"no licence required for these items and end use, decided for {on}"
         if until is not None:
             text += f", valid until {until} (re-apply after that date)"
-        reasons = [ReasonCode(code=rule_id, text=text)]
+        reasons: list[Reason] = [
+            Reason(code=rule_id, action="no_licence_required", text=text, version=ctx.policy.version),
+            *result.reasons,
+        ]
         conditions: list[DecisionCondition] = []
         if (ex := result.exemption) is not None:
             start = ex.planned_export_date or on
@@ -633,7 +638,7 @@ class Case:
         ctx: Context,
         *,
         actor: str,
-        reasons: list[ReasonCode] | None = None,
+        reasons: Sequence[ReasonCode] | None = None,
         licence: Licence | None = None,
         countersigned_by: str | None = None,
         extra_rule_ids: list[str] | None = None,
@@ -663,7 +668,7 @@ class Case:
                 external_reference=self.external_reference,
                 exporter_name=self.exporter_name,
                 route=self.route,
-                reasons=reasons or [],
+                reasons=[as_reason(r) for r in reasons or []],
                 licence=licence,
                 decided_by=actor,
                 countersigned_by=countersigned_by,
@@ -727,18 +732,25 @@ def decision_id_for(case_id: UUID) -> UUID:
     return decision_id
 
 
-def denial_reasons(result: ScreeningCompleted) -> list[ReasonCode]:
-    """Reasons for a hard denial, one per reason screening stated, in its order (the grounds for
-    denial first). Screening writes each as "RULE-ID: text"; reasons without that prefix are
-    paired with the rule ids that fired."""
+def as_reason(stated: ReasonCode) -> Reason:
+    """A stated reason as a structured Reason (a reviewer's reasons carry code and text only)."""
+    return stated if isinstance(stated, Reason) else Reason(code=stated.code, text=stated.text)
+
+
+def denial_reasons(result: ScreeningCompleted) -> list[Reason]:
+    """Reasons for a hard denial, built from screening's structured reasons (the grounds for denial
+    first, each with its evidence, measure or list entry and version). A result from a producer
+    older than the structured reasons has only "RULE-ID: text" strings: those are read as before."""
+    if result.reasons:
+        return list(result.reasons)
     parsed = [_split_reason(stated) for stated in result.route_reasons]
     if parsed and all(code for code, _ in parsed):
-        return [ReasonCode(code=code, text=text) for code, text in parsed if code]
+        return [Reason(code=code, text=text) for code, text in parsed if code]
     codes = list(dict.fromkeys([*result.rule_ids, *result.end_use.rule_ids])) or ["POL-AUTO-DENY"]
     if len(codes) == len(result.route_reasons):
-        return [ReasonCode(code=c, text=t) for c, t in zip(codes, result.route_reasons, strict=True)]
+        return [Reason(code=c, text=t) for c, t in zip(codes, result.route_reasons, strict=True)]
     text = "; ".join(result.route_reasons) or "hard denial recommended by screening"
-    return [ReasonCode(code=c, text=text) for c in codes]
+    return [Reason(code=c, text=text) for c in codes]
 
 
 def _split_reason(stated: str) -> tuple[str | None, str]:

@@ -1,4 +1,4 @@
-"""Coded red flags (DOMAIN.md "Red flags"), each with its evidence. A red flag means "inquire":
+"""Coded red flags (know-your-customer indicators), each with its evidence. A red flag means "inquire":
 unresolved, it routes the case to review (standard or enhanced by policy severity); it never denies.
 
 Codes and their meaning are in reference/policy.yaml (`red_flags`); the checks are here.
@@ -7,7 +7,7 @@ Codes and their meaning are in reference/policy.yaml (`red_flags`); the checks a
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 
 from lanthanide.contracts import (
     Application,
@@ -18,24 +18,24 @@ from lanthanide.contracts import (
     RedFlag,
 )
 
-from lanthanide_screening.domain.enduse import finder_for
+from lanthanide_screening.domain.enduse import EndUseResult, assess, finder_for
 from lanthanide_screening.domain.reference import Policy
 from lanthanide_screening.matching.normalise import normalise_name
-
-#: An end-user certificate is valid 6 months from issue (DOMAIN.md "Applications").
-EUC_VALIDITY = timedelta(days=183)
 
 
 def _same_party(a: str, b: str) -> bool:
     return normalise_name(a).sorted_key == normalise_name(b).sorted_key
 
 
-def raise_red_flags(app: Application, policy: Policy, on: date) -> list[RedFlag]:
-    """Every red flag the application raises on a date."""
+def raise_red_flags(app: Application, policy: Policy, on: date, end_use: EndUseResult | None = None) -> list[RedFlag]:
+    """Every red flag the application raises on a date (`end_use`: the assessment, if made)."""
     flags: list[RedFlag] = []
 
     def flag(code: str, evidence: str) -> None:
         flags.append(RedFlag(code=code, description=policy.red_flags[code].text, evidence=evidence))
+
+    for code, evidence in (end_use or assess(app, policy.end_use)).text_flags:
+        flag(code, evidence)
 
     finder = finder_for(policy.end_use)
     end_users = app.parties_in_role(PartyRole.END_USER)
@@ -78,12 +78,7 @@ def raise_red_flags(app: Application, policy: Policy, on: date) -> list[RedFlag]
 
     if app.end_use.re_export_intended:
         flag("SCR-FLAG-RE-EXPORT", "the application states that re-export is intended")
-    limits = policy.quantity_limits_kg
-    limit = limits.get(app.end_use.category.value, limits.get("default"))
-    for i, item in enumerate(app.items):
-        kg = item.quantity_kg()
-        if limit is not None and kg is not None and kg > limit:
-            flag("SCR-FLAG-QUANTITY", f"item {i}: {kg} kg exceeds {limit} kg for end use {app.end_use.category.value}")
+    _quantity_flags(app, policy, on, flag)
     if len(app.end_use.description) < policy.end_use.vague_min_chars or (
         app.end_use.category is EndUseCategory.OTHER
         and len(app.end_use.description) < 2 * policy.end_use.vague_min_chars
@@ -96,13 +91,42 @@ def raise_red_flags(app: Application, policy: Policy, on: date) -> list[RedFlag]
     return flags
 
 
+def _quantity_flags(app: Application, policy: Policy, on: date, emit: Callable[[str, str], None]) -> None:
+    """SCR-FLAG-QUANTITY: an item's mass over the end-use limit, or an element's contained mass
+    over its element/form threshold (policy data), once per item."""
+    category = app.end_use.category.value
+    limits = policy.quantity_limits_kg
+    limit = limits.get(category, limits.get("default"))
+    table = policy.quantity_thresholds
+    for i, item in enumerate(app.items):
+        kg = item.quantity_kg()
+        if kg is None:
+            continue
+        found: list[str] = []
+        if on >= table.effective_from:
+            for content in item.elements:
+                contained = kg * content.percent / 100
+                for t in table.thresholds:
+                    if t.element == content.element and item.form.value in t.forms:
+                        cap = t.limit_for(category)
+                        if contained > cap:
+                            found.append(
+                                f"item {i}: {contained.normalize():f} kg of {t.element} as {item.form.value} "
+                                f"exceeds {cap} kg for end use {category} ({table.source})"
+                            )
+        if not found and limit is not None and kg > limit:
+            found.append(f"item {i}: {kg} kg exceeds {limit} kg for end use {category}")
+        if found:
+            emit("SCR-FLAG-QUANTITY", "; ".join(found))
+
+
 def _euc_flags(app: Application, on: date, emit: Callable[[str, str], None]) -> None:
     end_user_names = [p.name for p in app.parties_in_role(PartyRole.END_USER)]
     for doc in app.documents:
         if doc.kind is not DocumentKind.END_USER_CERTIFICATE:
             continue
-        expiry = doc.expires_on or (doc.issued_on + EUC_VALIDITY)
-        if expiry < on:
+        expiry = doc.valid_until()
+        if expiry is not None and expiry < on:
             emit("SCR-FLAG-EUC-EXPIRED", f"certificate {doc.reference} valid until {expiry}")
         if doc.states_end_user and not any(_same_party(doc.states_end_user, n) for n in end_user_names):
             emit(

@@ -189,7 +189,9 @@ class Thresholds(_Model):
 
 
 class EndUsePolicy(_Model):
+    # Declared end-use category -> rule id. Only declared facts deny; free text raises flags.
     deny_categories: dict[str, str]
+    enhanced_categories: dict[str, str] = Field(default_factory=dict)
     military_patterns: list[str]
     wmd_patterns: list[str]
     terrorism_patterns: list[str]
@@ -216,6 +218,28 @@ class OwnershipRule(_Model):
     aggregate_listed_owners: bool = False
 
 
+class QuantityThreshold(_Model):
+    """Contained mass of one element, in one of some forms, above which an item is out of line
+    with the stated end use (per end-use category, else `default_kg`)."""
+
+    element: str = Field(pattern=r"^[A-Z][a-z]?$")
+    forms: list[str] = Field(min_length=1)
+    default_kg: Decimal = Field(gt=0)
+    by_end_use_kg: dict[str, Decimal] = Field(default_factory=dict)
+
+    def limit_for(self, category: str) -> Decimal:
+        """The threshold for an end-use category."""
+        return self.by_end_use_kg.get(category, self.default_kg)
+
+
+class QuantityThresholds(_Model):
+    """Element/form thresholds as policy data with their source and date."""
+
+    source: str
+    effective_from: date
+    thresholds: list[QuantityThreshold]
+
+
 class Policy(_Model):
     """The screening policy (see reference/policy.yaml for what each part means)."""
 
@@ -228,6 +252,7 @@ class Policy(_Model):
     red_flags: dict[str, FlagDef]
     transshipment_hubs: HubList
     quantity_limits_kg: dict[str, Decimal]
+    quantity_thresholds: QuantityThresholds
     unrelated_business_patterns: list[str]
     forwarder_patterns: list[str]
 

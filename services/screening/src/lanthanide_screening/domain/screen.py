@@ -1,12 +1,13 @@
 """The screening engine: classification, party screening, end use, red flags, and the route.
 
 Route precedence (first that applies wins):
-  DENY           SCR-ENDUSE-MILITARY / -NUCLEAR / -WMD / -TERRORISM, SCR-ENDUSER-MILITARY,
+  DENY           declared facts only: SCR-ENDUSE-MILITARY / -WMD / -TERRORISM, SCR-ENDUSER-MILITARY,
                  a certain match on a deny list (SCR-PARTY-CONTROL-LIST, ...), SCR-PARTY-OWNED-BY-LISTED
   INCOMPLETE     SCR-ROUTE-INCOMPLETE: intake found documents missing or expired, or an item lacks
                  the data to classify it (SCR-CLASS-COMPOSITION-MISSING: information requested)
-  ENHANCED       SCR-ENDUSE-ADV-SEMI, SCR-ENDUSE-AI-MILITARY, watch/other list matches, red flags of
-                 severity "enhanced" (policy.yaml)
+  ENHANCED       SCR-ENDUSE-NUCLEAR, SCR-ENDUSE-ADV-SEMI, SCR-ENDUSE-AI-MILITARY, watch/other list
+                 matches, red flags of severity "enhanced" (policy.yaml: words in free text),
+                 SCR-CLASS-CATCH-ALL (an unlisted item with a military, WMD or terrorism risk)
   GREEN_CHANNEL  SCR-ROUTE-GREEN-CHANNEL: a valid general licence covers holder, items, quantities
                  and end users, and nothing else was raised
   STANDARD       SCR-ROUTE-STANDARD: a licence is required, or a red flag of severity "standard";
@@ -17,6 +18,9 @@ Route precedence (first that applies wins):
 Every rule is evaluated on one date: the application's as-of date (its PRC receipt date,
 `ApplicationAccepted.as_of_date`), the re-screen date when re-screening, or a what-if date;
 `ScreeningCompleted.as_of_basis` says which.
+
+Every reason is a structured Reason (rule id, action, text, evidence, measure or list entry and
+version); `route_reasons` is the same list rendered "RULE-ID: text" for older subscribers.
 """
 
 from __future__ import annotations
@@ -35,13 +39,14 @@ from lanthanide.contracts import (
     Licence,
     LicenceType,
     PartyRole,
+    Reason,
     RedFlag,
     Route,
     ScreeningCompleted,
 )
 
 from lanthanide_screening.domain.classify import classify, no_licence_valid_until
-from lanthanide_screening.domain.enduse import assess_end_use
+from lanthanide_screening.domain.enduse import assess
 from lanthanide_screening.domain.parties import IsFalsePositive, screen_parties
 from lanthanide_screening.domain.redflags import raise_red_flags
 from lanthanide_screening.domain.reference import MeasureSet, Policy
@@ -49,7 +54,8 @@ from lanthanide_screening.matching.index import ALGORITHM_VERSION, NameIndex
 from lanthanide_screening.matching.normalise import normalise_name
 
 ENGINE_VERSION = f"screening-engine-1/{ALGORITHM_VERSION}"
-_DENY_END_USE = {"military", "wmd", "terrorism"}
+#: The catch-all (Export Control Law Art. 12, Regulations Art. 14): see docs/rules.md.
+CATCH_ALL_SOURCE = "Export Control Law Art. 12; Regulations on Export Control of Dual-use Items Art. 14"
 
 
 def _same(a: str, b: str) -> bool:
@@ -89,12 +95,9 @@ class ScreeningEngine:
         `on` is the as-of date: `accepted.as_of_date` for a first screening, the re-screen date
         (is_rescreen) or a what-if date (basis="what_if")."""
         app = accepted.application
-        end_use = assess_end_use(app, self.policy.end_use)
-        catch_all = (
-            "end use assessed as " + ", ".join(k for k in _DENY_END_USE if getattr(end_use, k))
-            if (end_use.military or end_use.wmd or end_use.terrorism)
-            else None
-        )
+        assessed = assess(app, self.policy.end_use)
+        end_use = assessed.assessment
+        catch_all = assessed.catch_all_risk
         destination = app.route.final_destination_country
         classifications = [
             classify(item, on, self.measures, item_index=i, destination=destination, catch_all_reason=catch_all)
@@ -103,40 +106,61 @@ class ScreeningEngine:
         parties = screen_parties(
             app, self.index, self.policy, on, is_false_positive, ownership_in_force=self.ownership_in_force(on)
         )
-        flags = [*parties.flags, *raise_red_flags(app, self.policy, on)]
+        flags = [*parties.flags, *raise_red_flags(app, self.policy, on, assessed)]
         licence_required = any(c.licence_required for c in classifications)
         missing = list(accepted.missing_documents)
         for c in classifications:
             missing += [f"items.{c.item_index}.{what}:missing" for what in c.information_requested]
         complete = accepted.complete and len(missing) == len(accepted.missing_documents)
 
-        reasons: dict[str, list[str]] = {"deny": [], "enhanced": [], "standard": []}
+        reasons: dict[str, list[Reason]] = {"deny": [], "enhanced": [], "standard": []}
         rule_ids: list[str] = []
 
-        def fire(rule: str, action: str, text: str) -> None:
-            if rule not in rule_ids:
-                rule_ids.append(rule)
-            reasons[action].append(f"{rule}: {text}")
+        def fire(reason: Reason) -> None:
+            if reason.code not in rule_ids:
+                rule_ids.append(reason.code)
+            reasons[reason.action].append(reason)
+
+        def fire_text(rule: str, action: str, text: str) -> None:
+            fire(Reason(code=rule, action=action, text=text))
 
         for c in classifications:
             for r in c.rule_ids:
                 if r not in rule_ids:
                     rule_ids.append(r)
-        for part in end_use.explanation.split("; "):
-            rule = part.split(":", 1)[0]
-            if rule in end_use.rule_ids:
-                action = "enhanced" if rule in ("SCR-ENDUSE-ADV-SEMI", "SCR-ENDUSE-AI-MILITARY") else "deny"
-                fire(rule, action, part.split(": ", 1)[-1])
+        for finding in assessed.findings:
+            fire(
+                Reason(code=finding.rule_id, action=finding.action, text=finding.text, evidence=list(finding.evidence))
+            )
+        catch_all_items = [c.item_index for c in classifications if "SCR-CLASS-CATCH-ALL" in c.rule_ids]
+        if catch_all_items and catch_all:
+            # Never no-licence-required; a reviewer weighs the risk (a denial needs a declared fact).
+            fire(
+                Reason(
+                    code="SCR-CLASS-CATCH-ALL",
+                    action="enhanced",
+                    text=f"unlisted item(s) {catch_all_items} need a licence under the catch-all",
+                    evidence=[catch_all],
+                    source=CATCH_ALL_SOURCE,
+                )
+            )
         for rule, action, text in parties.findings:
-            fire(rule, action, text)
+            fire_text(rule, action, text)
         for f in flags:
             severity = self.policy.red_flags[f.code].severity if f.code in self.policy.red_flags else "standard"
-            fire(f.code, severity, f"{f.description}: {f.evidence}")
+            fire(Reason(code=f.code, action=severity, text=f"{f.description}: {f.evidence}", evidence=[f.evidence]))
 
         green, green_flag = self._green_channel(accepted, classifications, on, general_licences or {})
         if green_flag is not None:
             flags.append(green_flag)
-            fire(green_flag.code, "standard", f"{green_flag.description}: {green_flag.evidence}")
+            fire(
+                Reason(
+                    code=green_flag.code,
+                    action="standard",
+                    text=f"{green_flag.description}: {green_flag.evidence}",
+                    evidence=[green_flag.evidence],
+                )
+            )
 
         if parties.missing_documents:
             # A watch-list party's documents are part of a complete application (Regulations Art. 26):
@@ -148,10 +172,10 @@ class ScreeningEngine:
         if any(item.form is ItemForm.TECHNOLOGY for item in app.items):
             # Rare-earth technologies are also on the catalogue of technologies restricted from
             # export: a technology application is never cleared without a reviewer.
-            fire("SCR-CLASS-TECH-REVIEW", "standard", "an application for technology is decided by a reviewer")
-        exemption = self._humanitarian(accepted, classifications, on, fire)
-        route, route_reasons = self._route(complete, missing, reasons, licence_required, green, exemption)
-        route_rule = route_reasons[0].split(":", 1)[0]
+            fire_text("SCR-CLASS-TECH-REVIEW", "standard", "an application for technology is decided by a reviewer")
+        exemption = self._humanitarian(accepted, classifications, on, fire_text)
+        route, structured = self._route(complete, missing, reasons, classifications, licence_required, green, exemption)
+        route_rule = structured[0].code
         if route_rule not in rule_ids:
             rule_ids.append(route_rule)
         applied = exemption if route is Route.NO_LICENCE_REQUIRED else None
@@ -161,7 +185,9 @@ class ScreeningEngine:
         if route is Route.NO_LICENCE_REQUIRED:
             valid_until = no_licence_valid_until(on, app.items, self.measures)
         if valid_until is not None:
-            route_reasons[0] += f" (decided for {on}, valid until {valid_until})"
+            structured[0] = structured[0].model_copy(
+                update={"text": f"{structured[0].text} (decided for {on}, valid until {valid_until})"})
+        route_reasons = [f"{r.code}: {r.text}" for r in structured]
         return ScreeningCompleted(
             external_reference=accepted.external_reference,
             application=app,
@@ -174,6 +200,7 @@ class ScreeningEngine:
             red_flags=flags,
             route=route,
             route_reasons=route_reasons,
+            reasons=structured,
             rule_ids=rule_ids,
             list_versions=parties.list_versions,
             reference_data_version=self.reference_data_version,
@@ -227,33 +254,72 @@ class ScreeningEngine:
         self,
         complete: bool,
         missing: list[str],
-        reasons: dict[str, list[str]],
+        reasons: dict[str, list[Reason]],
+        classifications: list[ClassificationResult],
         licence_required: bool,
         green: str | None,
         exemption: ExemptionApplied | None,
-    ) -> tuple[Route, list[str]]:
-        """The route and its reasons (each starting with the rule id that decided it)."""
+    ) -> tuple[Route, list[Reason]]:
+        """The route and its reasons (the first is the rule that decided it)."""
         deny, enhanced, standard = reasons["deny"], reasons["enhanced"], reasons["standard"]
+        version = self.measures.version
+        controlled = [
+            Reason(
+                code=rule,
+                action="standard",
+                text=f"item {c.item_index}: {c.explanation}",
+                evidence=list(c.control_codes),
+                measure_id=measure,
+                version=version,
+            )
+            for c in classifications
+            if c.licence_required
+            for measure in c.measure_ids[:1]
+            for rule in [next((r for r in c.rule_ids if r != "SCR-CLASS-NOT-CONTROLLED"), "SCR-CLASS-ELEMENT")]
+        ]
         if deny:
             return Route.DENY, deny + enhanced + standard
         if not complete:
             what = ", ".join(missing) or "documents"
-            head = f"SCR-ROUTE-INCOMPLETE: application incomplete: missing or expired {what}"
+            head = Reason(
+                code="SCR-ROUTE-INCOMPLETE",
+                action="incomplete",
+                text=f"application incomplete: missing or expired {what}",
+                evidence=list(missing),
+            )
             return Route.INCOMPLETE, [head, *enhanced, *standard]
         if enhanced:
-            return Route.ENHANCED, enhanced + standard
+            return Route.ENHANCED, enhanced + standard + controlled
         if exemption is not None and not standard:
-            return Route.NO_LICENCE_REQUIRED, [f"{exemption.rule_id}: {exemption.text}"]
-        if green and licence_required and not standard:
-            return Route.GREEN_CHANNEL, [f"SCR-ROUTE-GREEN-CHANNEL: {green}"]
-        if licence_required:
-            return Route.STANDARD, ["SCR-ROUTE-STANDARD: a licence is required for controlled items", *standard]
-        if standard:
-            return Route.STANDARD, [
-                "SCR-ROUTE-STANDARD: no item needs a licence, but findings need a reviewer's inquiry",
-                *standard,
+            return Route.NO_LICENCE_REQUIRED, [
+                Reason(code=exemption.rule_id, action="no_licence_required", text=exemption.text,
+                       measure_id=exemption.measure_id, version=version)
             ]
-        return Route.NO_LICENCE_REQUIRED, ["SCR-ROUTE-NLR: no item needs a licence; no list hits; no red flags"]
+        if green and licence_required and not standard:
+            return Route.GREEN_CHANNEL, [
+                Reason(code="SCR-ROUTE-GREEN-CHANNEL", action="approve", text=green),
+                *controlled,
+            ]
+        if licence_required:
+            head = Reason(
+                code="SCR-ROUTE-STANDARD", action="standard", text="a licence is required for controlled items"
+            )
+            return Route.STANDARD, [head, *standard, *controlled]
+        if standard:
+            head = Reason(
+                code="SCR-ROUTE-STANDARD",
+                action="standard",
+                text="no item needs a licence, but findings need a reviewer's inquiry",
+            )
+            return Route.STANDARD, [head, *standard]
+        return Route.NO_LICENCE_REQUIRED, [
+            Reason(
+                code="SCR-ROUTE-NLR",
+                action="no_licence_required",
+                text="no item needs a licence; no list hits; no red flags",
+                version=version,
+            )
+        ]
 
     def _green_channel(
         self,
