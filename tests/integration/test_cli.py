@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from lanthanide.cli.main import read_applications
+from lanthanide_cli.main import read_applications
 from lanthanide.testing.collector import TopicCollector
 from lanthanide.testing.factories import civilian_application
 from lanthanide.topics import Topics
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _cli(*args: str, bootstrap: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS": bootstrap}
-    return subprocess.run([sys.executable, "-m", "lanthanide.cli.main", *args],
+    return subprocess.run([sys.executable, "-m", "lanthanide_cli", *args],
                           capture_output=True, text=True, env=env, timeout=120)
 
 

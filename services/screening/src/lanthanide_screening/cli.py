@@ -1,6 +1,8 @@
-"""Batch name screening: `lanthanide screen --list PATH [--list PATH ...] --input Q.csv --output R.csv`.
+"""Screening's `lanthanide` commands, registered through the `lanthanide.cli` entry point
+(services/screening/pyproject.toml names `commands` below): add a command here with
+`@commands.command(...)`, or a group with `commands.add_typer(...)`, and `lanthanide` has it.
 
-The lead registers `screen` in the `lanthanide` CLI (`app.command("screen")(screen)`).
+Batch name screening: `lanthanide screen --list PATH [--list PATH ...] --input Q.csv --output R.csv`.
 QUERIES.csv: header `query_id,name` plus optional `entity_type,country`.
 RESULTS.csv: header `query_id,rank,score,list_id,entry_id,matched_name`; up to --top rows per
 query with score >= --threshold (default: the policy's alert threshold); no row = no match.
@@ -18,6 +20,9 @@ from rich.progress import Progress
 from lanthanide_screening.domain.reference import load_policy
 from lanthanide_screening.matching.index import build_index
 from lanthanide_screening.matching.loaders import ListFormatError, load_lists
+
+#: Merged into the root `lanthanide` command (groups of the same name, e.g. `reference`, are merged).
+commands = typer.Typer()
 
 RESULT_HEADER = ("query_id", "rank", "score", "list_id", "entry_id", "matched_name")
 _ENTITY_TYPES = ("organization", "person", "vessel", "aircraft")
@@ -41,6 +46,7 @@ def _read_queries(path: Path) -> list[dict[str, str]]:
     return rows
 
 
+@commands.command("screen")
 def screen(
     list: list[Path] = typer.Option(..., "--list", help="List file or folder (format auto-detected); repeatable."),  # noqa: B008
     input: Path = typer.Option(..., "--input", help="QUERIES.csv: query_id,name[,entity_type,country]"),  # noqa: B008
@@ -48,7 +54,10 @@ def screen(
     top: int = typer.Option(5, "--top", min=1, max=100, help="Matches per query"),
     threshold: float | None = typer.Option(None, "--threshold", min=0.0, max=1.0, help="Minimum score"),
 ) -> None:
-    """Screen a CSV of names against restricted-party lists and write the best matches."""
+    """Screen a CSV of names against restricted-party lists and write the best matches (no Kafka).
+
+    Example: lanthanide screen --list reference/lists --input queries.csv --output results.csv
+    """
     err = Console(stderr=True)
     try:
         lists = [lst for path in list for lst in load_lists(path)]
