@@ -10,8 +10,9 @@ from pydantic_settings import SettingsConfigDict
 class IntakeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LANTHANIDE_INTAKE_", extra="ignore")
 
+    store_name = "intake"
+
     group_id: str = "lanthanide-intake"
-    http_host: str = "127.0.0.1"
     http_port: int | None = 8081
     #: API keys allowed to POST applications: {"key": "client name"}. Empty = HTTP submit refused.
     api_keys: dict[str, str] = Field(default_factory=dict)

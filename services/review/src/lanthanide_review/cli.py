@@ -37,7 +37,7 @@ def _with_service(job: Callable[[ReviewService], Awaitable[T]]) -> T:
 
     async def main() -> T:
         settings = ReviewSettings()
-        store = Store(settings.database_url())
+        store = Store(settings.store_url())
         try:
             return await job(build_service(settings, store))
         finally:

@@ -72,7 +72,7 @@ def create_app(settings: IntakeSettings, publisher: Publisher, events: EventFact
             return JSONResponse({"errors": [e.model_dump() for e in result]}, 422)
         case_id = case_id_for(result.exporter_key, result.external_reference)
         envelope = events.new("application.submitted", result, case_id=case_id)
-        await publisher.publish([Outgoing(Topics.APPLICATIONS_SUBMITTED, envelope)])
+        await publisher.publish([Outgoing(settings.topic(Topics.APPLICATIONS_SUBMITTED), envelope)])
         return {
             "case_id": str(case_id),
             "external_reference": result.external_reference,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -23,8 +23,9 @@ from lanthanide_intake.settings import IntakeSettings
 class IntakeStage:
     """Assesses each submission and emits exactly one accepted or rejected event for it."""
 
-    def __init__(self, events: EventFactory) -> None:
+    def __init__(self, events: EventFactory, topic: Callable[[str], str] = str) -> None:
         self.events = events
+        self.topic = topic  # the deployment's topic name for a catalogue topic (its prefix)
 
     async def on_envelope(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
         if envelope.event_type != "application.submitted":
@@ -63,7 +64,7 @@ class IntakeStage:
             event_type, result.payload, case_id=result.case_id, correlation_id=correlation_id,
             causation_id=source_id, event_id=derived_id(source_id, event_type),
         )
-        return Outgoing(topic, envelope)
+        return Outgoing(self.topic(topic), envelope)
 
 
 def _uuid(value: Any) -> UUID | None:
@@ -74,9 +75,9 @@ def _uuid(value: Any) -> UUID | None:
 
 
 def register(broker: KafkaBroker, settings: IntakeSettings, events: EventFactory) -> IntakeStage:
-    stage = IntakeStage(events)
+    stage = IntakeStage(events, settings.topic)
     register_stage(
-        broker, topics=[Topics.APPLICATIONS_SUBMITTED], group_id=settings.group_id,
+        broker, topics=[settings.topic(Topics.APPLICATIONS_SUBMITTED)], group_id=settings.group_id,
         service="intake", handle=stage.on_envelope, settings=settings.kafka,
         on_undecodable=stage.on_undecodable,
     )
