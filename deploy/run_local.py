@@ -71,6 +71,34 @@ def start_mail_sink(folder: Path, port: int) -> object:
     return controller
 
 
+def warm_up(bootstrap: str, partitions: int) -> None:
+    """Create the catalogue's topics and wait for the group coordinator. On a new broker the
+    first consumer group makes Kafka create __consumer_offsets; until it exists every service's
+    consumer logged "GroupCoordinatorNotAvailableError" at ERROR, though nothing was wrong."""
+    import asyncio
+    import logging
+
+    from aiokafka import AIOKafkaConsumer
+    from lanthanide.kafka import ensure_topics
+    from lanthanide.settings import KafkaSettings
+    from lanthanide.topics import Topics
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the same noise, here, by design
+
+    async def go() -> None:
+        await ensure_topics(KafkaSettings(bootstrap_servers=bootstrap, partitions=partitions))
+        consumer = AIOKafkaConsumer(Topics.DECISIONS, bootstrap_servers=bootstrap, group_id="lanthanide-warm-up")
+        await consumer.start()
+        try:
+            deadline = time.monotonic() + 60
+            while not consumer.assignment() and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+        finally:
+            await consumer.stop()
+
+    asyncio.run(go())
+
+
 def main() -> int:
     data_dir = Path(os.environ.get("LANTHANIDE_DATA_DIR", REPO / ".data")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +106,7 @@ def main() -> int:
     cluster = kafka_runner.KafkaCluster(nodes=1, port=port, data_dir=data_dir / "kafka", num_partitions=6)
     print(f"starting Kafka on 127.0.0.1:{port} (data in {data_dir / 'kafka'}) ...", flush=True)
     cluster.start()
+    warm_up(cluster.bootstrap_servers, 6)
     api_key = os.environ.get("LANTHANIDE_DEV_API_KEY") or secrets.token_urlsafe(16)
     tokens = {
         f"{user}-{secrets.token_urlsafe(8)}": {"user": user, "roles": roles}
