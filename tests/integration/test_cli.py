@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from lanthanide_cli.main import read_applications
 from lanthanide.testing.collector import TopicCollector
 from lanthanide.testing.factories import civilian_application
 from lanthanide.topics import Topics
+from lanthanide_cli.main import read_applications
 
 REPO = Path(__file__).resolve().parents[2]
 

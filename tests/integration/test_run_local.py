@@ -55,7 +55,8 @@ def test_the_banner_shows_the_settings_in_effect(tmp_path: Path) -> None:
     ports = {"intake": "18081", "review": "18082", "notification": "18083", "audit": "18084", "screening": "18085"}
     env = {"LANTHANIDE_NOTIFICATION_SMTP_HOST": "127.0.0.1", "LANTHANIDE_NOTIFICATION_SMTP_PORT": "18025",
            "LANTHANIDE_LOG_FORMAT": "console"}
-    text = run_local.banner("127.0.0.1:19392", tmp_path, ports, "KEY", {"tok": {"user": "alice", "roles": ["reviewer"]}},
+    tokens = {"tok": {"user": "alice", "roles": ["reviewer"]}}
+    text = run_local.banner("127.0.0.1:19392", tmp_path, ports, "KEY", tokens,
                             env, tmp_path / "mail")
     assert "-b 127.0.0.1:19392" in text and "http://127.0.0.1:18081/docs" in text and "X-API-Key: KEY" in text
     for name in ("screening", "notification", "audit"):
