@@ -4,6 +4,10 @@ its service; Ctrl-C stops everything and leaves no process behind.
 
 Credentials for the HTTP APIs are generated at start and printed (nothing secret is stored in
 the repository). Override any setting with LANTHANIDE_* environment variables.
+
+E-mail: a local mail sink (aiosmtpd) listens on 127.0.0.1:LANTHANIDE_MAIL_PORT (default 8025) and
+notification's SMTP points at it, so every e-mail notice lands as an .eml file under
+<data dir>/mail/ instead of failing (set LANTHANIDE_NOTIFICATION_SMTP_HOST to use a real server).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ SERVICES = {  # service -> HTTP port (None: no HTTP API)
     "audit": 8084,
     "screening": 8085,
 }
+MAIL_PORT = int(os.environ.get("LANTHANIDE_MAIL_PORT", "8025"))
 COLOURS = {"intake": 32, "screening": 36, "review": 33, "notification": 35, "audit": 34}
 
 
@@ -41,6 +46,59 @@ def _pump(name: str, stream: object) -> None:
         print(f"{prefix} | {line}", flush=True)
 
 
+class MailDir:
+    """aiosmtpd handler: each message received is written to `<folder>/<time>-<n>.eml`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.count += 1
+        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{self.count:04d}.eml"
+        content = envelope.original_content or envelope.content  # type: ignore[attr-defined]
+        (self.folder / name).write_bytes(content if isinstance(content, bytes) else str(content).encode())
+        return "250 OK"
+
+
+def start_mail_sink(folder: Path, port: int) -> object:
+    """The local SMTP sink (aiosmtpd, a dev dependency) on 127.0.0.1:port, in its own thread."""
+    from aiosmtpd.controller import Controller
+
+    folder.mkdir(parents=True, exist_ok=True)
+    controller = Controller(MailDir(folder), hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller
+
+
+def warm_up(bootstrap: str, partitions: int) -> None:
+    """Create the catalogue's topics and wait for the group coordinator. On a new broker the
+    first consumer group makes Kafka create __consumer_offsets; until it exists every service's
+    consumer logged "GroupCoordinatorNotAvailableError" at ERROR, though nothing was wrong."""
+    import asyncio
+    import logging
+
+    from aiokafka import AIOKafkaConsumer
+    from lanthanide.kafka import ensure_topics
+    from lanthanide.settings import KafkaSettings
+    from lanthanide.topics import Topics
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the same noise, here, by design
+
+    async def go() -> None:
+        await ensure_topics(KafkaSettings(bootstrap_servers=bootstrap, partitions=partitions))
+        consumer = AIOKafkaConsumer(Topics.DECISIONS, bootstrap_servers=bootstrap, group_id="lanthanide-warm-up")
+        await consumer.start()
+        try:
+            deadline = time.monotonic() + 60
+            while not consumer.assignment() and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+        finally:
+            await consumer.stop()
+
+    asyncio.run(go())
+
+
 def main() -> int:
     data_dir = Path(os.environ.get("LANTHANIDE_DATA_DIR", REPO / ".data")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -48,6 +106,7 @@ def main() -> int:
     cluster = kafka_runner.KafkaCluster(nodes=1, port=port, data_dir=data_dir / "kafka", num_partitions=6)
     print(f"starting Kafka on 127.0.0.1:{port} (data in {data_dir / 'kafka'}) ...", flush=True)
     cluster.start()
+    warm_up(cluster.bootstrap_servers, 6)
     api_key = os.environ.get("LANTHANIDE_DEV_API_KEY") or secrets.token_urlsafe(16)
     tokens = {
         f"{user}-{secrets.token_urlsafe(8)}": {"user": user, "roles": roles}
@@ -70,11 +129,20 @@ def main() -> int:
         "LANTHANIDE_NOTIFICATION_WEBHOOK_ALLOW_NETWORKS": os.environ.get(
             "LANTHANIDE_NOTIFICATION_WEBHOOK_ALLOW_NETWORKS", "127.0.0.1/32,::1/128"),
     }
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    mail_dir = data_dir / "mail"
+    sink = None
+    if "LANTHANIDE_NOTIFICATION_SMTP_HOST" not in os.environ:
+        sink = start_mail_sink(mail_dir, MAIL_PORT)
+        env["LANTHANIDE_NOTIFICATION_SMTP_HOST"] = "127.0.0.1"
+        env["LANTHANIDE_NOTIFICATION_SMTP_PORT"] = str(MAIL_PORT)
+    ports: dict[str, str] = {}
     for name, http_port in SERVICES.items():
+        var = f"LANTHANIDE_{name.upper()}_HTTP_PORT"
+        ports[name] = os.environ.get(var) or str(http_port)
+        env[var] = ports[name]
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    for name in SERVICES:
         svc_env = {**env}
-        if http_port is not None:
-            svc_env.setdefault(f"LANTHANIDE_{name.upper()}_HTTP_PORT", str(http_port))
         proc = subprocess.Popen(
             [sys.executable, "-m", f"lanthanide_{name}"], env=svc_env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
@@ -82,17 +150,8 @@ def main() -> int:
         procs[name] = proc
         threading.Thread(target=_pump, args=(name, proc.stdout), daemon=True).start()
 
-    print(
-        "\nLanthanide is running.\n"
-        f"  Kafka:          {cluster.bootstrap_servers}\n"
-        f"  intake API:     http://127.0.0.1:{SERVICES['intake']}/docs   (X-API-Key: {api_key})\n"
-        f"  reviewer API:   http://127.0.0.1:{SERVICES['review']}/docs\n"
-        + "".join(f"    bearer token {t}  ({v['user']}: {', '.join(v['roles'])})\n" for t, v in tokens.items())
-        + "  submit:         uv run lanthanide submit examples/applications.jsonl\n"
-        "  decisions:      uv run lanthanide decisions --follow\n"
-        "Ctrl-C stops everything.\n",
-        flush=True,
-    )
+    print(banner(cluster.bootstrap_servers, data_dir, ports, api_key, tokens, env,
+                 mail_dir if sink is not None else None), flush=True)
 
     stopping = threading.Event()
 
@@ -121,10 +180,44 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    if sink is not None:
+        sink.stop()  # type: ignore[attr-defined]
     print("stopping Kafka ...", flush=True)
     cluster.stop()
     print("stopped.", flush=True)
     return exit_code
+
+
+def banner(
+    bootstrap: str, data_dir: Path, ports: dict[str, str], api_key: str, tokens: dict[str, dict[str, object]],
+    env: dict[str, str], mail_dir: Path | None,
+) -> str:
+    """What is running where, from the settings actually passed to the services."""
+    host = "127.0.0.1"
+    smtp = (f"{env['LANTHANIDE_NOTIFICATION_SMTP_HOST']}:{env.get('LANTHANIDE_NOTIFICATION_SMTP_PORT', '25')}"
+            if env.get("LANTHANIDE_NOTIFICATION_SMTP_HOST") else "off")
+    lines = [
+        "",
+        "Lanthanide is running.",
+        f"  Kafka:           {bootstrap}   (CLI: -b {bootstrap}, or LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS)",
+        f"  data dir:        {data_dir}   (LANTHANIDE_DATA_DIR; SQLite stores, Kafka logs)",
+        f"  intake API:      http://{host}:{ports['intake']}/docs   (header X-API-Key: {api_key})",
+        f"  reviewer API:    http://{host}:{ports['review']}/docs",
+        *(f"    bearer token {t}  ({v['user']}: {', '.join(v['roles'])})"  # type: ignore[arg-type]
+          for t, v in tokens.items()),
+        *(f"  {name + ':':<16} http://{host}:{ports[name]}/healthz  /readyz  /metrics"
+          for name in ("screening", "notification", "audit")),
+        f"  e-mail (SMTP):   {smtp}"
+        + (f"   -> messages land in {mail_dir}/*.eml" if mail_dir is not None else ""),
+        f"  logs:            {env.get('LANTHANIDE_LOG_FORMAT', 'json')} format, "
+        f"level {env.get('LANTHANIDE_LOG_LEVEL', 'INFO')}",
+        f"  submit:          uv run lanthanide submit examples/applications.jsonl -b {bootstrap}",
+        f"  decisions:       uv run lanthanide decisions --follow -b {bootstrap}",
+        f"  rejections:      uv run lanthanide rejections --follow -b {bootstrap}",
+        f"  dead letters:    uv run lanthanide dead-letters list -b {bootstrap}",
+        "Ctrl-C stops everything.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -101,18 +101,18 @@ async def test_two_hundred_applications_get_exactly_the_right_outcome(
         )
     # The audit ledger holds every step of a decided case and its hash chain verifies.
     cli_env = {**os.environ, "LANTHANIDE_DATA_DIR": env["LANTHANIDE_DATA_DIR"]}
-    verify = subprocess.run([sys.executable, "-m", "lanthanide.cli.main", "audit", "verify"],
+    verify = subprocess.run([sys.executable, "-m", "lanthanide_cli", "audit", "verify"],
                             capture_output=True, text=True, env=cli_env, timeout=120)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     denied_case = next(c for c in cases if c.expect == "denied").app
     timeline = subprocess.run(
-        [sys.executable, "-m", "lanthanide.cli.main", "audit", str(_case_id(denied_case))],
+        [sys.executable, "-m", "lanthanide_cli", "audit", str(_case_id(denied_case))],
         capture_output=True, text=True, env=cli_env, timeout=120,
     )
     assert timeline.returncode == 0, timeline.stdout + timeline.stderr
     assert "every causation link holds" in timeline.stdout
     exported = subprocess.run(
-        [sys.executable, "-m", "lanthanide.cli.main", "audit", "export", str(_case_id(denied_case))],
+        [sys.executable, "-m", "lanthanide_cli", "audit", "export", str(_case_id(denied_case))],
         capture_output=True, text=True, env=cli_env, timeout=120, check=True,
     ).stdout
     for step in ("application.submitted", "application.accepted", "screening.completed", "decision.made"):
@@ -234,7 +234,7 @@ async def _run(cases: list[Case], bootstrap: str, hook: WebhookReceiver, review_
         # The CLI reads a case's history in order.
         some_case = next(iter(auto))
         out = subprocess.run(  # type: ignore[assignment]
-            [sys.executable, "-m", "lanthanide.cli.main", "case", "show", str(some_case), "-b", bootstrap],
+            [sys.executable, "-m", "lanthanide_cli", "case", "show", str(some_case), "-b", bootstrap],
             capture_output=True, text=True, timeout=120,
         )
         assert out.returncode == 0, out.stderr[-3000:]

@@ -382,7 +382,7 @@ async def run_chaos(plan: ChaosPlan, cluster: Any, postgres_admin_url: str, work
     report.approvals = dict(approver.answers)
     verify = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "lanthanide.cli.main", "audit", "verify"],
+        [sys.executable, "-m", "lanthanide_cli", "audit", "verify"],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "LANTHANIDE_AUDIT_DB_URL": stack.db_urls["audit"]},
     )

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -22,12 +23,12 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError
 from pydantic import ValidationError
 
 from lanthanide.cloudevents import record_headers
-from lanthanide.contracts import Application, DecisionMade
+from lanthanide.contracts import Application, ApplicationRejected, DecisionMade
 from lanthanide.contracts.envelope import SCHEMA_VERSION, Envelope, Producer
 from lanthanide.ids import case_id_for
 from lanthanide.serde import DecodeError, decode, encode
 from lanthanide.settings import KafkaSettings
-from lanthanide.topics import Topics
+from lanthanide.topics import Topics, dlq
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,40 @@ class Receipt:
     case_id: UUID | None
     valid: bool
     errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One record of a `<topic>.dlq` topic: where it came from, why it was refused, its bytes.
+
+    `original` is None when the dead-letter body kept only a prefix of a too-large record
+    (`truncated`): such a record cannot be replayed, but its size and sha256 identify it."""
+
+    dlq_topic: str
+    partition: int
+    offset: int
+    topic: str
+    original_partition: int | None
+    original_offset: int | None
+    key: str | None
+    service: str | None
+    error: str
+    dead_lettered_at: str | None
+    original_bytes: int
+    original_sha256: str | None
+    truncated: bool
+    original: bytes | None
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the original bytes (which may hold personal data)."""
+        return {
+            "dlq_topic": self.dlq_topic, "partition": self.partition, "offset": self.offset,
+            "topic": self.topic, "original_partition": self.original_partition,
+            "original_offset": self.original_offset, "key": self.key, "service": self.service,
+            "error": self.error, "dead_lettered_at": self.dead_lettered_at,
+            "original_bytes": self.original_bytes, "original_sha256": self.original_sha256,
+            "truncated": self.truncated,
+        }
 
 
 class LanthanideClient:
@@ -58,8 +93,13 @@ class LanthanideClient:
             # Imported on first use: the Kafka factory pulls in FastStream, which readers never need.
             from lanthanide.kafka import make_producer
 
-            self._producer = make_producer(self.settings, self.client_id)
-            await self._producer.start()
+            producer = make_producer(self.settings, self.client_id)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()  # e.g. no broker: release its connections and tasks
+                raise
+            self._producer = producer
         return self._producer
 
     async def __aenter__(self) -> LanthanideClient:
@@ -145,6 +185,27 @@ class LanthanideClient:
             topic, encode(envelope), key=key, headers=_headers(envelope.model_dump(mode="json")),
         )
 
+    async def replay(self, letters: Iterable[DeadLetter]) -> int:
+        """Publish dead letters' original bytes again to the topics they came from, with their
+        keys (so each lands on its case's partition). Event ids are unchanged, so a record that
+        had been processed after all is deduplicated downstream. Truncated ones are refused."""
+        letters = list(letters)
+        if any(letter.original is None for letter in letters):
+            raise ValueError(
+                "a dead letter without its full original bytes (truncated, or not a dead-letter body) "
+                "cannot be replayed"
+            )
+        producer = await self._start_producer()
+        futures = [
+            await producer.send(
+                letter.topic, letter.original, key=letter.key.encode() if letter.key is not None else None,
+                headers=[("content-type", b"application/json"), ("replayed_from", letter.dlq_topic.encode())],
+            )
+            for letter in letters
+        ]
+        await asyncio.gather(*futures)
+        return len(futures)
+
     # ------------------------------------------------------------ subscribing
 
     async def decisions(
@@ -172,6 +233,35 @@ class LanthanideClient:
             if count is not None and len(seen) >= count:
                 return
 
+    async def rejections(
+        self,
+        *,
+        follow: bool = False,
+        count: int | None = None,
+        timeout: float | None = None,
+        from_beginning: bool = True,
+    ) -> AsyncIterator[Envelope[ApplicationRejected]]:
+        """application.rejected events (deduplicated by event id): which fields, and why.
+
+        Stops like `decisions`: after `count`, after `timeout` idle seconds, or at the end."""
+        seen: set[UUID] = set()
+        async for env in self.read_topics(
+            [Topics.APPLICATIONS_REJECTED], follow=follow, idle_timeout=timeout, from_beginning=from_beginning
+        ):
+            if not isinstance(env.payload, ApplicationRejected) or env.event_id in seen:
+                continue
+            seen.add(env.event_id)
+            yield env
+            if count is not None and len(seen) >= count:
+                return
+
+    async def dead_letters(self, topics: Sequence[str] | None = None) -> list[DeadLetter]:
+        """Every record now on the dead-letter topics (default: the whole catalogue's)."""
+        letters = []
+        async for record in self.read_records(list(topics or [dlq(t) for t in Topics.all()])):
+            letters.append(_dead_letter(record))
+        return letters
+
     async def case_history(self, case_id: UUID, topics: Sequence[str] | None = None) -> list[Envelope[Any]]:
         """Every event of one case across the catalogue, in time order (read from Kafka)."""
         events = [
@@ -190,6 +280,24 @@ class LanthanideClient:
         key: bytes | None = None,
     ) -> AsyncIterator[Envelope[Any]]:
         """Read envelopes without a consumer group (nothing committed, nothing disturbed)."""
+        async for record in self.read_records(
+            topics, follow=follow, idle_timeout=idle_timeout, from_beginning=from_beginning, key=key
+        ):
+            try:
+                yield decode(record.value or b"")
+            except DecodeError:
+                continue
+
+    async def read_records(
+        self,
+        topics: list[str],
+        *,
+        follow: bool = False,
+        idle_timeout: float | None = None,
+        from_beginning: bool = True,
+        key: bytes | None = None,
+    ) -> AsyncIterator[Any]:
+        """Read raw aiokafka records without a consumer group (nothing committed)."""
         # No group: every partition of the topics is assigned to us; nothing is committed.
         consumer = AIOKafkaConsumer(
             *topics,
@@ -198,7 +306,11 @@ class LanthanideClient:
             group_id=None, enable_auto_commit=False, isolation_level="read_committed",
             auto_offset_reset="earliest" if from_beginning else "latest",
         )
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()  # e.g. no broker: release its connections and tasks
+            raise
         try:
             deadline = time.monotonic() + 10
             while not consumer.assignment() and time.monotonic() < deadline:
@@ -218,10 +330,7 @@ class LanthanideClient:
                     for record in records:
                         if key is not None and record.key != key:
                             continue
-                        try:
-                            yield decode(record.value or b"")
-                        except DecodeError:
-                            continue
+                        yield record
                 if batch:
                     last_seen = time.monotonic()
                 if not follow and await _caught_up(consumer, end):
@@ -237,6 +346,42 @@ async def _caught_up(consumer: AIOKafkaConsumer, end: dict[Any, int]) -> bool:
         if await consumer.position(tp) < offset:
             return False
     return True
+
+
+def _dead_letter(record: Any) -> DeadLetter:
+    """A dead-letter record as written by lanthanide.kafka.dead_letter_body; a body that is not
+    one (written by hand, or by an older version) is shown with its error and never replayed."""
+    try:
+        body = orjson.loads(record.value or b"")
+        if not isinstance(body, dict):
+            raise TypeError("not an object")
+    except (orjson.JSONDecodeError, TypeError):
+        body = {}
+    truncated = bool(body.get("original_truncated", False))
+    raw_b64 = body.get("original_b64")
+    original = base64.b64decode(raw_b64) if isinstance(raw_b64, str) and not truncated else None
+    key = record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else None
+    origin = record.topic[: -len(".dlq")] if record.topic.endswith(".dlq") else record.topic
+    return DeadLetter(
+        dlq_topic=record.topic, partition=record.partition, offset=record.offset,
+        topic=str(body.get("topic") or origin),
+        original_partition=body.get("partition"), original_offset=body.get("offset"),
+        key=body.get("key", key), service=body.get("service"),
+        error=str(body.get("error") or "not a dead-letter body"),
+        dead_lettered_at=body.get("dead_lettered_at"),
+        original_bytes=int(body.get("original_bytes") or 0),
+        original_sha256=body.get("original_sha256"), truncated=truncated, original=original,
+    )
+
+
+def validate_application(raw: Any) -> list[str]:
+    """The problems intake would reject `raw` for, as `field: reason` (never the input values);
+    empty when it is a valid application."""
+    try:
+        Application.model_validate(raw)
+    except ValidationError as exc:
+        return [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)]
+    return []
 
 
 def _receipt(raw: Any) -> Receipt:

@@ -16,32 +16,46 @@ import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
-from faststream.message import StreamMessage
 
 from lanthanide import metrics, observe, tracing
 from lanthanide.cloudevents import record_headers
 from lanthanide.contracts.envelope import Envelope
 from lanthanide.events import Outgoing
-from lanthanide.logging import get_logger
 from lanthanide.serde import DecodeError, decode, encode
 from lanthanide.settings import KafkaSettings
 from lanthanide.topics import all_topics_with_dlq, dlq
 
-log = get_logger(__name__)
+if TYPE_CHECKING:
+    # FastStream and structlog are the services' runtime (lanthanide-shared[service]); the
+    # client's producer comes from this module too and must import without them.
+    from faststream.kafka import KafkaBroker
+    from faststream.message import StreamMessage
+
+
+class _Log:
+    """The module logger, bound on first use (structlog is not a client dependency)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from lanthanide.logging import get_logger
+
+        return getattr(get_logger(__name__), name)
+
+
+log = _Log()
 
 Handler = Callable[[Envelope[Any]], Awaitable[Sequence[Outgoing]]]
 
 
 def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
     """A FastStream Kafka broker with durable, idempotent production (acks=all, enable_idempotence)."""
+    from faststream.kafka import KafkaBroker
+
     return KafkaBroker(
         # A list, not the comma-separated string: FastStream wraps a string into a one-element
         # list and aiokafka then reads "h1:p1,h2:p2" as one host, so no multi-broker cluster
@@ -217,6 +231,8 @@ def batch_subscriber(
     only after the handler returns (AckPolicy.NACK_ON_ERROR: an exception means redelivery).
     The handler must therefore make its outputs durable (publish, or commit an outbox) before it
     returns. Use as a decorator: `@batch_subscriber(broker, topics, ...)`."""
+    from faststream import AckPolicy
+
     return broker.subscriber(
         *topics,
         group_id=group_id,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,9 +42,18 @@ class LoggingSettings(BaseSettings):
 
 
 class ServiceSettings(BaseSettings):
-    """Base of each service's settings class; a service adds its own fields and env prefix."""
+    """Base of each service's settings class; a service adds its own fields and env prefix.
+
+    The names every service shares are defined here once, read with the service's prefix:
+    LANTHANIDE_<SERVICE>_DATABASE_URL, _HTTP_HOST, _HTTP_PORT, _TOPIC_PREFIX (and the global
+    LANTHANIDE_DATA_DIR, LANTHANIDE_INSTANCE, LANTHANIDE_KAFKA_*, LANTHANIDE_LOG_*)."""
 
     model_config = SettingsConfigDict(env_prefix="LANTHANIDE_", extra="ignore", populate_by_name=True)
+
+    #: The store's file name under data_dir when no database_url is given (set by each service).
+    store_name: ClassVar[str] = "service"
+    #: Older names of shared settings, still read: {field: (env suffix, keyword)}.
+    legacy_names: ClassVar[dict[str, tuple[str, str]]] = {"database_url": ("DB_URL", "db_url")}
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
@@ -55,6 +65,38 @@ class ServiceSettings(BaseSettings):
     instance: str = Field(
         default_factory=socket.gethostname, validation_alias=AliasChoices("LANTHANIDE_INSTANCE", "instance")
     )
+
+    #: SQLAlchemy async URL of the service's store (sqlite+aiosqlite:// or postgresql+asyncpg://);
+    #: none = a SQLite file under data_dir. The older LANTHANIDE_<SERVICE>_DB_URL is still read.
+    database_url: str | None = None
+    #: Where the service's HTTP API (health, readiness, metrics and its own routes) listens;
+    #: http_port none = no HTTP server. 0.0.0.0 in a container.
+    http_host: str = "127.0.0.1"
+    http_port: int | None = None
+    #: Prepended to every topic name (tests give each run its own topics on one broker); empty in production.
+    topic_prefix: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_legacy_names(cls, data: Any) -> Any:
+        """Keep the older per-service names working (the new name wins when both are set)."""
+        if not isinstance(data, dict):
+            return data
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        for name, (suffix, keyword) in cls.legacy_names.items():
+            if data.get(name) is None:
+                old = data.get(keyword) or os.environ.get(f"{prefix}{suffix}")
+                if old:
+                    data = {**data, name: old}
+        return data
+
+    def topic(self, name: str) -> str:
+        """A catalogue topic name with this deployment's prefix."""
+        return f"{self.topic_prefix}{name}"
+
+    def store_url(self) -> str:
+        """The store's URL: database_url, else the SQLite file `<data_dir>/<store_name>.db`."""
+        return self.database_url or self.sqlite_url(self.store_name)
 
     def sqlite_url(self, service: str) -> str:
         """The embedded default store of a service: one SQLite file under the data dir."""

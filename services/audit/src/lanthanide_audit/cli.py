@@ -1,6 +1,7 @@
-"""Command-line functions over the audit ledger (the lead wires them into `lanthanide`).
+"""`lanthanide audit ...`: commands over the audit ledger, registered through the `lanthanide.cli`
+entry point (`commands` below).
 
-    lanthanide case show CASE_ID          -> audit_case
+    lanthanide audit CASE_ID              -> audit_case (short for `audit show CASE_ID`)
     lanthanide audit verify               -> audit_verify   (exit code 1 if the chain is broken)
     lanthanide audit export CASE_ID ...   -> audit_export
 
@@ -14,13 +15,15 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from uuid import UUID
 
+import click
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from lanthanide_audit.domain.ledger import VerifyReport
 from lanthanide_audit.domain.timeline import Timeline
@@ -89,7 +92,10 @@ def audit_case(
     case_id: Annotated[str, typer.Argument(help="The case id (UUID)")],
     db_url: DbUrl = None,
 ) -> None:
-    """Show a case's timeline: every event in causal order with producer, rule ids and versions."""
+    """Show a case's timeline: every event in causal order with producer, rule ids and versions.
+
+    Example: lanthanide audit show 1b4e28ba-2fa1-11d2-883f-0016d3cca427
+    """
     cid = _case_id(case_id)
     timeline = _run(db_url, lambda store: case_timeline(store, cid))
     console = Console()
@@ -102,7 +108,10 @@ def audit_case(
 
 
 def audit_verify(db_url: DbUrl = None) -> None:
-    """Walk the hash chain; report the first broken record and exit 1 if there is one."""
+    """Walk the hash chain; report the first broken record and exit 1 if there is one.
+
+    Example: lanthanide audit verify
+    """
     report: VerifyReport = _run(db_url, verify)
     console = Console()
     if report.ok:
@@ -122,7 +131,10 @@ def audit_export(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout)")] = None,
     db_url: DbUrl = None,
 ) -> None:
-    """Export a case's timeline for an auditor, as JSON or CSV."""
+    """Export a case's timeline for an auditor, as JSON or CSV.
+
+    Example: lanthanide audit export 1b4e28ba-2fa1-11d2-883f-0016d3cca427 --format csv -o case.csv
+    """
     cid = _case_id(case_id)
     timeline = _run(db_url, lambda store: case_timeline(store, cid))
     text = export_json(timeline) if format is ExportFormat.JSON else export_csv(timeline)
@@ -133,8 +145,31 @@ def audit_export(
         typer.echo(f"wrote {len(timeline.steps)} events to {output}", err=True)
 
 
-#: `lanthanide audit ...` as a typer sub-app, if the lead prefers add_typer to single commands.
-app = typer.Typer(name="audit", help="The audit ledger: timelines, verification, exports.", no_args_is_help=True)
-app.command("case")(audit_case)
+class _AuditGroup(TyperGroup):
+    """`lanthanide audit CASE_ID` is short for `lanthanide audit show CASE_ID`."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] not in self.commands:
+            try:
+                UUID(args[0])
+            except ValueError:
+                pass
+            else:
+                args.insert(0, "show")
+        return super().resolve_command(ctx, args)
+
+
+#: `lanthanide audit ...` as a typer sub-app (also runnable alone: `python -m lanthanide_audit.cli`).
+app = typer.Typer(
+    name="audit", cls=_AuditGroup, no_args_is_help=True,
+    help="The audit ledger: `audit CASE_ID` (timeline), `audit verify`, `audit export CASE_ID`.\n\n"
+         "Example: lanthanide audit verify",
+)
+app.command("show")(audit_case)
+app.command("case", hidden=True)(audit_case)
 app.command("verify")(audit_verify)
 app.command("export")(audit_export)
+
+#: Merged into the root `lanthanide` command (the `lanthanide.cli` entry point).
+commands = typer.Typer()
+commands.add_typer(app, name="audit")

@@ -26,10 +26,9 @@ class SubmitterGrant(BaseModel):
 class IntakeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LANTHANIDE_INTAKE_", extra="ignore")
 
+    store_name = "intake"
+
     group_id: str = "lanthanide-intake"
-    #: Prepended to every topic name (tests share one broker without crosstalk); empty in production.
-    topic_prefix: str = ""
-    http_host: str = "127.0.0.1"
     http_port: int | None = 8081
     #: API keys allowed to POST applications, each bound to the exporters it may submit for:
     #: {"key": {"submitter": "acme-erp", "exporters": ["uscc:91360700MA35XXXX1A"]}}. The older

@@ -19,12 +19,10 @@ class NotificationSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="LANTHANIDE_NOTIFICATION_", extra="ignore")
 
+    store_name = SERVICE
+
     group_id: str = "lanthanide-notification"
-    #: Prepended to every topic name; tests use it to share one broker without crosstalk.
-    topic_prefix: str = ""
-    db_url: str | None = Field(default=None, description="SQLAlchemy async URL; default SQLite under data_dir")
     subscriptions_file: Path | None = None
-    http_port: int | None = Field(default=None, description="Port of /healthz, /readyz and /metrics; none = no HTTP")
 
     webhook_secret: SecretStr | None = Field(
         default=None, description="HMAC-SHA256 key for X-Lanthanide-Signature; required to sign webhooks"
@@ -73,14 +71,6 @@ class NotificationSettings(ServiceSettings):
             except ValueError:
                 raise ValueError(f"{network!r} is not a network in CIDR form (e.g. 127.0.0.1/32)") from None
         return value
-
-    def store_url(self) -> str:
-        """The delivery log's database URL."""
-        return self.db_url or self.sqlite_url(SERVICE)
-
-    def topic(self, name: str) -> str:
-        """A catalogue topic name with this deployment's prefix."""
-        return f"{self.topic_prefix}{name}"
 
     def input_topics(self) -> list[str]:
         """The topics this service consumes."""

@@ -71,7 +71,7 @@ class ReviewApp:
 def build_service(settings: ReviewSettings, store: Store | None = None) -> ReviewService:
     """The use cases over the configured store and policy (also used by the CLI)."""
     return ReviewService(
-        store=store or Store(settings.database_url()),
+        store=store or Store(settings.store_url()),
         policy=load_policy(settings.policy_file),
         calendar=PrcCalendar(),
         conflicts=ConflictRegister(settings.conflicts),

@@ -1,5 +1,6 @@
-"""Review command-line tools. The lead registers these as `lanthanide policy replay` and
-`lanthanide sla report`; `python -m lanthanide_review.cli --help` runs them standalone.
+"""Review command-line tools: `lanthanide policy replay` and `lanthanide sla report`, registered
+through the `lanthanide.cli` entry point (`commands` below); `python -m lanthanide_review.cli
+--help` runs them standalone.
 
 Both read the store configured by LANTHANIDE_REVIEW_DB_URL (or the default SQLite file) and
 write nothing.
@@ -36,7 +37,7 @@ def _with_service(job: Callable[[ReviewService], Awaitable[T]]) -> T:
 
     async def main() -> T:
         settings = ReviewSettings()
-        store = Store(settings.database_url())
+        store = Store(settings.store_url())
         try:
             return await job(build_service(settings, store))
         finally:
@@ -50,7 +51,10 @@ def policy_replay(
     policy_file: Annotated[Path, typer.Argument(help="The routing policy YAML to try")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
 ) -> None:
-    """Re-run a routing policy over the stored cases and print what would change (no side effects)."""
+    """Re-run a routing policy over the stored cases and print what would change (no side effects).
+
+    Example: lanthanide policy replay my-policy.yaml --json
+    """
     try:
         new_policy = load_policy(policy_file)
     except (PolicyError, OSError) as exc:
@@ -79,7 +83,10 @@ def policy_replay(
 def sla_report(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
 ) -> None:
-    """Per queue: open cases, due soon, breached, and median PRC working days to decision."""
+    """Per queue: open cases, due soon, breached, and median PRC working days to decision.
+
+    Example: lanthanide sla report --json
+    """
     rows: list[dict[str, Any]] = _with_service(lambda svc: svc.sla_report())
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -100,6 +107,16 @@ def sla_report(
     for r in rows:
         table.add_row(*("-" if r[c] is None else str(r[c]) for c in cols))
     console.print(table)
+
+
+#: `lanthanide policy replay` and `lanthanide sla report` (the `lanthanide.cli` entry point).
+commands = typer.Typer()
+_policy = typer.Typer(help="Routing policy.\n\nExample: lanthanide policy replay my-policy.yaml", no_args_is_help=True)
+_sla = typer.Typer(help="Review-time SLA.\n\nExample: lanthanide sla report", no_args_is_help=True)
+_policy.command("replay")(policy_replay)
+_sla.command("report")(sla_report)
+commands.add_typer(_policy, name="policy")
+commands.add_typer(_sla, name="sla")
 
 
 if __name__ == "__main__":

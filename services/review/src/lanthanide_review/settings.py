@@ -18,24 +18,16 @@ class ReviewSettings(ServiceSettings, TokenSettings):
 
     model_config = SettingsConfigDict(env_prefix="LANTHANIDE_REVIEW_", extra="ignore")
 
-    db_url: str | None = Field(default=None, description="Async SQLAlchemy URL; default SQLite file")
-    http_host: str = "127.0.0.1"
-    http_port: int = 8082
+    store_name = "review"
+
+    http_port: int | None = 8082
     group_id: str = "lanthanide-review"
-    #: Prepended to every topic name (isolates tests sharing one broker); empty in production.
-    topic_prefix: str = ""
     #: {"alice": ["Exporter Name Co., Ltd."]}: users who must not decide cases of these exporters.
     conflicts: dict[str, list[str]] = Field(default_factory=dict)
     policy_file: Path | None = None
     outbox_interval_s: float = Field(default=1.0, gt=0)
     sla_interval_s: float = Field(default=60.0, gt=0)
     timezone: str = "Asia/Shanghai"
-
-    def database_url(self) -> str:
-        return self.db_url or self.sqlite_url("review")
-
-    def topic(self, name: str) -> str:
-        return f"{self.topic_prefix}{name}"
 
     @property
     def input_topics(self) -> list[str]:

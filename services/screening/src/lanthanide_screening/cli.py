@@ -27,6 +27,12 @@ from lanthanide_screening.domain.reference import load_policy
 from lanthanide_screening.matching.index import build_index
 from lanthanide_screening.matching.loaders import ListFormatError, load_lists
 
+#: Merged into the root `lanthanide` command through the `lanthanide.cli` entry point
+#: (services/screening/pyproject.toml); groups of the same name (e.g. `reference`) are merged.
+commands = typer.Typer()
+reference_commands = typer.Typer(help="Reference data: restricted-party lists and control measures.")
+commands.add_typer(reference_commands, name="reference")
+
 RESULT_HEADER = ("query_id", "rank", "score", "list_id", "entry_id", "matched_name")
 _ENTITY_TYPES = ("organization", "person", "vessel", "aircraft")
 
@@ -49,6 +55,7 @@ def _read_queries(path: Path) -> list[dict[str, str]]:
     return rows
 
 
+@commands.command("screen")
 def screen(
     list: list[Path] = typer.Option(..., "--list", help="List file or folder (format auto-detected); repeatable."),  # noqa: B008
     input: Path = typer.Option(..., "--input", help="QUERIES.csv: query_id,name[,entity_type,country]"),  # noqa: B008
@@ -56,7 +63,10 @@ def screen(
     top: int = typer.Option(5, "--top", min=1, max=100, help="Matches per query"),
     threshold: float | None = typer.Option(None, "--threshold", min=0.0, max=1.0, help="Minimum score"),
 ) -> None:
-    """Screen a CSV of names against restricted-party lists and write the best matches."""
+    """Screen a CSV of names against restricted-party lists and write the best matches (no Kafka).
+
+    Example: lanthanide screen --list reference/lists --input queries.csv --output results.csv
+    """
     err = Console(stderr=True)
     try:
         lists = [lst for path in list for lst in load_lists(path)]
@@ -86,6 +96,7 @@ def screen(
     )
 
 
+@commands.command("classify")
 def classify(
     application: Path = typer.Argument(..., help="APPLICATION.json: one application as submitted"),  # noqa: B008
     on: str | None = typer.Option(None, "--on", help="PRC date YYYY-MM-DD to evaluate on (default: today in PRC)"),
@@ -148,6 +159,7 @@ def _prc_today() -> date:
     return datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
+@reference_commands.command("list")
 def reference_list(
     data_dir: Path | None = typer.Option(None, "--data-dir", help=_DATA_DIR_HELP),  # noqa: B008
     as_json: bool = typer.Option(False, "--json", help="JSON Lines instead of a table"),
@@ -217,6 +229,7 @@ _BOOTSTRAP = typer.Option(
 _PREFIX = typer.Option("", "--topic-prefix", envvar="LANTHANIDE_SCREENING_TOPIC_PREFIX", help="Topic prefix in use")
 
 
+@reference_commands.command("load")
 def reference_load(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The new list or measures file"),  # noqa: B008
     kind: str = typer.Option(..., "--kind", help=_KIND_HELP),
@@ -233,6 +246,7 @@ def reference_load(
     _store_and_announce(file, kind, version, file.name, data_dir, bootstrap_servers, topic_prefix, announce)
 
 
+@reference_commands.command("fetch")
 def reference_fetch(
     url: str = typer.Argument(..., help="http(s) URL of an official or OpenSanctions export"),
     kind: str = typer.Option(..., "--kind", help=_KIND_HELP),

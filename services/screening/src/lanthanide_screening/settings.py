@@ -35,9 +35,9 @@ class ScreeningSettings(ServiceSettings, TokenSettings):
 
     model_config = SettingsConfigDict(env_prefix="LANTHANIDE_SCREENING_", extra="ignore")
 
+    store_name = "screening"
+
     group_id: str = "lanthanide-screening"
-    #: Prepended to every topic name (tests give each run its own topics on a shared broker).
-    topic_prefix: str = ""
     #: Explicit list files/folders. Unset: the packaged lists, each replaced by the version an
     #: operator loaded and screening activated (`lanthanide reference load`, under data_dir/reference).
     lists: list[Path] | None = None
@@ -46,15 +46,3 @@ class ScreeningSettings(ServiceSettings, TokenSettings):
     policy_path: Path | None = None
     #: Overrides the policy's alert threshold (0..1) when set.
     alert_threshold: float | None = Field(default=None, ge=0, le=1)
-    #: SQLAlchemy async URL of the store; default: a SQLite file under the data dir.
-    database_url: str | None = None
-    http_port: int | None = None
-    http_host: str = "127.0.0.1"
-
-    def store_url(self) -> str:
-        """The store's URL (database_url, else SQLite under data_dir)."""
-        return self.database_url or self.sqlite_url("screening")
-
-    def topic(self, name: str) -> str:
-        """A catalogue topic name with this instance's prefix."""
-        return f"{self.topic_prefix}{name}"

@@ -9,9 +9,11 @@ without forking it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from lanthanide.db import make_engine as make_db_engine
+from lanthanide.migrations import migrate_to_head
 from sqlalchemy import (
     Column,
     Index,
@@ -30,6 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from lanthanide_audit.domain.ledger import GENESIS, LedgerEntry, NewEntry, chain
 
 metadata = MetaData()
+#: The store's Alembic migrations (adapters/migrations/versions), applied at start.
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The tables of revision 0001 (what create_all made before migrations).
+BASELINE_TABLES = ("ledger", "chain_head")
 
 ledger = Table(
     "ledger",
@@ -119,12 +125,15 @@ class LedgerStore:
 
     async def create_schema(self) -> None:
         """Create the tables and the chain head if missing (idempotent)."""
+        # Alembic migrations (lanthanide.migrations: advisory lock on PostgreSQL, a database made
+        # by create_all before migrations is adopted as the baseline).
+        await migrate_to_head(
+            self.engine, MIGRATIONS, lock_id=7423004, baseline_tables=BASELINE_TABLES
+        )
         async with self.engine.begin() as conn:
             if self.engine.dialect.name == "postgresql":
-                # Two instances starting at once on one database raced on CREATE TABLE and one
-                # crashed (duplicate pg_type row): serialise schema creation per database.
+                # Instances starting at once would both insert the genesis head: one at a time.
                 await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7423004)")
-            await conn.run_sync(metadata.create_all)
             if (await conn.execute(select(chain_head.c.id))).first() is None:
                 await conn.execute(chain_head.insert().values(id=1, seq=0, hash=GENESIS))
 

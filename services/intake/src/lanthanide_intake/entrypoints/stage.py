@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -23,9 +23,9 @@ from lanthanide_intake.settings import IntakeSettings
 class IntakeStage:
     """Assesses each submission and emits exactly one accepted or rejected event for it."""
 
-    def __init__(self, events: EventFactory, topic_prefix: str = "") -> None:
+    def __init__(self, events: EventFactory, topic: Callable[[str], str] = str) -> None:
         self.events = events
-        self.topic_prefix = topic_prefix
+        self.topic = topic  # the deployment's topic name for a catalogue topic (its prefix)
 
     async def on_envelope(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
         if envelope.event_type != "application.submitted":
@@ -60,12 +60,11 @@ class IntakeStage:
             topic, event_type = Topics.APPLICATIONS_ACCEPTED, "application.accepted"
         else:
             topic, event_type = Topics.APPLICATIONS_REJECTED, "application.rejected"
-        topic = self.topic_prefix + topic
         envelope = self.events.new(
             event_type, result.payload, case_id=result.case_id, correlation_id=correlation_id,
             causation_id=source_id, event_id=derived_id(source_id, event_type),
         )
-        return Outgoing(topic, envelope)
+        return Outgoing(self.topic(topic), envelope)
 
 
 def _uuid(value: Any) -> UUID | None:
@@ -76,7 +75,7 @@ def _uuid(value: Any) -> UUID | None:
 
 
 def register(broker: KafkaBroker, settings: IntakeSettings, events: EventFactory) -> IntakeStage:
-    stage = IntakeStage(events, settings.topic_prefix)
+    stage = IntakeStage(events, settings.topic)
     register_stage(
         broker, topics=[settings.topic(Topics.APPLICATIONS_SUBMITTED)], group_id=settings.group_id,
         service="intake", handle=stage.on_envelope, settings=settings.kafka,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import orjson
 from lanthanide.db import make_engine as make_db_engine
+from lanthanide.migrations import migrate_to_head
 from sqlalchemy import (
     Column,
     DateTime,
@@ -40,6 +42,10 @@ from lanthanide_notification.domain.model import (
 from lanthanide_notification.domain.ports import DeliveryKey, DeliveryRecord
 
 metadata = MetaData()
+#: The store's Alembic migrations (adapters/migrations/versions), applied at start.
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The tables of revision 0001 (what create_all made before migrations).
+BASELINE_TABLES = ("deliveries", "dead_letters", "case_contacts", "subscriptions")
 
 deliveries = Table(
     "deliveries",
@@ -135,12 +141,11 @@ class SqlDeliveryLog:
 
     async def create_schema(self) -> None:
         """Create the tables if missing (idempotent)."""
-        async with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                # Two instances starting at once on one database raced on CREATE TABLE and one
-                # crashed (duplicate pg_type row): serialise schema creation per database.
-                await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7423003)")
-            await conn.run_sync(metadata.create_all)
+        # Alembic migrations (lanthanide.migrations: advisory lock on PostgreSQL, a database made
+        # by create_all before migrations is adopted as the baseline).
+        await migrate_to_head(
+            self.engine, MIGRATIONS, lock_id=7423003, baseline_tables=BASELINE_TABLES
+        )
 
     async def close(self) -> None:
         await self.engine.dispose()

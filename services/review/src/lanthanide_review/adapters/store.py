@@ -76,23 +76,12 @@ def _migrations_dir() -> Path:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Apply the Alembic migrations up to head on this engine's database."""
-    from alembic import command
-    from alembic.config import Config
+    """Apply the Alembic migrations up to head on this engine's database (lanthanide.migrations:
+    two review instances starting at once on one database both ran the migrations and one
+    crashed on "relation alembic_version already exists"; the advisory lock serialises them)."""
+    from lanthanide.migrations import migrate_to_head
 
-    def _upgrade(sync_conn: Any) -> None:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(_migrations_dir()))
-        cfg.attributes["connection"] = sync_conn
-        command.upgrade(cfg, "head")
-
-    async with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            # Two review instances starting at once on one database both ran the migrations and
-            # one crashed on "relation alembic_version already exists": serialise them (the lock
-            # is released when this transaction ends).
-            await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7423001)")
-        await conn.run_sync(_upgrade)
+    await migrate_to_head(engine, _migrations_dir(), lock_id=7423001)
 
 
 # ---------------------------------------------------------------- row mapping

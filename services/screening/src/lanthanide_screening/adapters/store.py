@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from lanthanide.contracts import ApplicationAccepted, DecisionMade, DecisionOutcome, Licence, LicenceType
 from lanthanide.db import make_engine
+from lanthanide.migrations import migrate_to_head
 from sqlalchemy import Column, Date, DateTime, MetaData, String, Table, Text, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -24,6 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 _IN_CHUNK = 500
 
 metadata = MetaData()
+#: The store's Alembic migrations (adapters/migrations/versions), applied at start.
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The tables of revision 0001 (what create_all made before migrations).
+BASELINE_TABLES = ("screening_cases", "screening_general_licences", "screening_dispositions")
 
 cases = Table(
     "screening_cases",
@@ -134,12 +140,11 @@ class ScreeningStore:
 
     async def start(self) -> None:
         """Create the tables if needed and cache the false-positive dispositions."""
-        async with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                # Two instances starting at once on one database raced on CREATE TABLE and one
-                # crashed (duplicate pg_type row): serialise schema creation per database.
-                await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7423002)")
-            await conn.run_sync(metadata.create_all)
+        # Alembic migrations (lanthanide.migrations: advisory lock on PostgreSQL, a database made
+        # by create_all before migrations is adopted as the baseline).
+        await migrate_to_head(
+            self.engine, MIGRATIONS, lock_id=7423002, baseline_tables=BASELINE_TABLES
+        )
         await self._reload_dispositions()
         await self.refresh_general_licences()
 

@@ -47,7 +47,8 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    url = os.environ.get("LANTHANIDE_REVIEW_DB_URL") or config.get_main_option("sqlalchemy.url")
+    url = (os.environ.get("LANTHANIDE_REVIEW_DATABASE_URL") or os.environ.get("LANTHANIDE_REVIEW_DB_URL")
+           or config.get_main_option("sqlalchemy.url"))
     if not url:
         raise SystemExit("set LANTHANIDE_REVIEW_DB_URL (an async SQLAlchemy URL) to migrate")
     asyncio.run(_run_async(url))

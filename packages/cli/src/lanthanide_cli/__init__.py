@@ -1,0 +1,1 @@
+"""The `lanthanide` command line: core commands, plus the commands services register (entry points)."""

@@ -1,0 +1,65 @@
+"""`make run`'s pieces: the local mail sink keeps every e-mail as an .eml file, and the banner
+shows the settings actually passed to the services (not the defaults)."""
+
+from __future__ import annotations
+
+import importlib.util
+import smtplib
+import socket
+import sys
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run_local():  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(REPO / "deploy" / "kafka"))
+    spec = importlib.util.spec_from_file_location("run_local", REPO / "deploy" / "run_local.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_mail_sink_keeps_each_message_as_an_eml_file(tmp_path: Path) -> None:
+    run_local = _run_local()
+    port = _free_port()
+    sink = run_local.start_mail_sink(tmp_path / "mail", port)
+    try:
+        for n in (1, 2):
+            msg = EmailMessage()
+            msg["From"], msg["To"], msg["Subject"] = "no-reply@lanthanide.local", "a@example.com", f"Decision {n}"
+            msg.set_content("Your application was approved.")
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+                smtp.send_message(msg)
+        deadline = time.monotonic() + 30
+        while len(list((tmp_path / "mail").glob("*.eml"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        sink.stop()
+    files = sorted((tmp_path / "mail").glob("*.eml"))
+    assert len(files) == 2
+    assert "Subject: Decision 1" in files[0].read_text() and "Subject: Decision 2" in files[1].read_text()
+
+
+def test_the_banner_shows_the_settings_in_effect(tmp_path: Path) -> None:
+    run_local = _run_local()
+    ports = {"intake": "18081", "review": "18082", "notification": "18083", "audit": "18084", "screening": "18085"}
+    env = {"LANTHANIDE_NOTIFICATION_SMTP_HOST": "127.0.0.1", "LANTHANIDE_NOTIFICATION_SMTP_PORT": "18025",
+           "LANTHANIDE_LOG_FORMAT": "console"}
+    tokens = {"tok": {"user": "alice", "roles": ["reviewer"]}}
+    text = run_local.banner("127.0.0.1:19392", tmp_path, ports, "KEY", tokens,
+                            env, tmp_path / "mail")
+    assert "-b 127.0.0.1:19392" in text and "http://127.0.0.1:18081/docs" in text and "X-API-Key: KEY" in text
+    for name in ("screening", "notification", "audit"):
+        assert f"http://127.0.0.1:{ports[name]}/healthz" in text
+    assert "127.0.0.1:18025" in text and f"{tmp_path / 'mail'}/*.eml" in text
+    assert "8081" not in text.replace("18081", "")  # no default port where another one is in effect
