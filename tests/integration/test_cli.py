@@ -115,13 +115,16 @@ async def test_shipment_report_and_dead_letters_list_and_replay(kafka_bootstrap:
         assert mine["err"][1] == f"{topic}:0:7" and mine["err"][2] == "review"
         assert "(truncated)" in mine["big"][3]
         offset_of = {k: v[0].rsplit(":", 1)[1] for k, v in mine.items()}
+        # The two dead letters may sit on different partitions at the same offset: name both.
+        partition_of = {k: v[0].rsplit(":", 2)[1] for k, v in mine.items()}
 
-        refused = _cli("dead-letters", "replay", topic, "--offset", offset_of["big"], bootstrap=kafka_bootstrap)
+        refused = _cli("dead-letters", "replay", topic, "--offset", offset_of["big"],
+                       "--partition", partition_of["big"], bootstrap=kafka_bootstrap)
         assert refused.returncode == 2 and "kept only part of the original" in refused.stderr
 
         before = sum(1 for c in seen.items if c.record.value == original)
         replayed = _cli("dead-letters", "replay", f"{topic}.dlq", "--offset", offset_of["err"],
-                        bootstrap=kafka_bootstrap)
+                        "--partition", partition_of["err"], bootstrap=kafka_bootstrap)
         assert replayed.returncode == 0, replayed.stderr
         assert replayed.stdout.strip() == f"replayed 1 record(s) to {topic}"
         await seen.wait_for(lambda c: any(x.record.value == original and x.record.key == b"k1" for x in c.items),

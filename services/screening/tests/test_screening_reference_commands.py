@@ -17,14 +17,14 @@ from typing import Any, ClassVar
 
 import orjson
 import pytest
-from lanthanide.cli.main import app as lanthanide_app
+from lanthanide_cli.main import build
 from lanthanide.contracts import Envelope, ReferenceUpdated
 from lanthanide.events import EventFactory
 from lanthanide_screening.adapters.reference_store import ReferenceStore
 from lanthanide_screening.bootstrap import Screening, bootstrap
 from lanthanide_screening.matching.loaders import load_lists
 from lanthanide_screening.settings import PACKAGE_LISTS, ScreeningSettings
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 WATCH_CSV = (
     "list_id,entry_id,name,name_type,entity_type,country,program,list_kind\n"
@@ -87,7 +87,7 @@ def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 
 
 def _run(*args: str) -> Any:
-    return CliRunner().invoke(lanthanide_app, list(args), catch_exceptions=False)
+    return CliRunner().invoke(build(), list(args), catch_exceptions=False)
 
 
 def _watch_names(s: Screening) -> set[str]:

@@ -113,8 +113,8 @@ def test_what_if_cli_prints_classification_measures_and_route(monkeypatch: pytes
     """`lanthanide classify APP --on DATE`: the same application answers differently either side of No. 70's end."""
     import json
 
-    from lanthanide.cli.main import app as cli
-    from typer.testing import CliRunner
+    from lanthanide_cli.main import build
+    from click.testing import CliRunner
 
     path = tmp_path / "app.json"
     path.write_text(
@@ -126,8 +126,8 @@ def test_what_if_cli_prints_classification_measures_and_route(monkeypatch: pytes
     )
     monkeypatch.setenv("LANTHANIDE_DATA_DIR", str(tmp_path / "data"))
     runner = CliRunner()
-    before = runner.invoke(cli, ["classify", str(path), "--on", "2026-11-10"])
-    after = runner.invoke(cli, ["classify", str(path), "--on", "2026-11-11"])
+    before = runner.invoke(build(), ["classify", str(path), "--on", "2026-11-10"])
+    after = runner.invoke(build(), ["classify", str(path), "--on", "2026-11-11"])
     assert before.exit_code == 0 and after.exit_code == 0, before.output + after.output
     b = json.loads(before.stdout[before.stdout.index("{") :])
     a = json.loads(after.stdout[after.stdout.index("{") :])
@@ -136,7 +136,7 @@ def test_what_if_cli_prints_classification_measures_and_route(monkeypatch: pytes
     no57 = {m["id"]: m for m in a["measures"]}["MOFCOM-2025-57"]
     assert no57["in_force"] and no57["touches_items"]
     assert not {m["id"]: m for m in b["measures"]}["MOFCOM-2025-57"]["in_force"]
-    bad = runner.invoke(cli, ["classify", str(path), "--on", "11/11/2026"])
+    bad = runner.invoke(build(), ["classify", str(path), "--on", "11/11/2026"])
     assert bad.exit_code != 0 and "--on" in bad.output
 
 

@@ -23,7 +23,6 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from lanthanide import metrics, observe, tracing
 from lanthanide.cloudevents import record_headers
 from lanthanide.contracts.envelope import Envelope
 from lanthanide.events import Outgoing
@@ -55,6 +54,8 @@ Handler = Callable[[Envelope[Any]], Awaitable[Sequence[Outgoing]]]
 def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
     """A FastStream Kafka broker with durable, idempotent production (acks=all, enable_idempotence)."""
     from faststream.kafka import KafkaBroker
+
+    from lanthanide import metrics, tracing  # service side only: the slim client imports this module
 
     return KafkaBroker(
         # A list, not the comma-separated string: FastStream wraps a string into a one-element
@@ -121,6 +122,7 @@ def headers_of(envelope: Envelope[Any]) -> dict[str, str]:
 
 def _headers(event_id: str, event_type: str, schema_version: Any, occurred_at: str, service: str,
              case_id: str | None, correlation_id: Any, causation_id: Any) -> dict[str, str]:
+    from lanthanide import observe  # service side only: the slim client imports this module
     headers = record_headers(event_id=event_id, event_type=event_type, schema_version=schema_version,
                              occurred_at=occurred_at, service=service, case_id=case_id)
     headers.update(observe.trace_headers(correlation_id, event_id, causation_id))
@@ -192,6 +194,7 @@ class Publisher:
         await self._send_all(items)
 
     async def _send_all(self, items: Sequence[tuple[str, bytes, bytes | None, dict[str, str]]]) -> None:
+        from lanthanide import metrics  # service side only: the slim client imports this module
         if not items:
             return
         producer = self._aiokafka_producer()
@@ -274,6 +277,7 @@ def register_stage(
     @batch_subscriber(broker, topics, group_id=group_id, service=service, settings=settings,
                       isolation_level=isolation_level)
     async def on_batch(records: Any) -> None:
+        from lanthanide import observe  # service side only: the slim client imports this module
         outgoing: list[Outgoing] = []
         # One trace scope for the batch: its outputs' traceparent names the span that made them.
         with observe.handling_batch(service, ()):
@@ -315,6 +319,7 @@ async def dead_letter(
     publisher: Publisher, record: ConsumerRecord[Any, Any], error: str, service: str
 ) -> None:
     """Send a record that cannot be handled to `<topic>.dlq` with the reason (never the input)."""
+    from lanthanide import metrics  # service side only: the slim client imports this module
     log.warning("dead_lettered", topic=record.topic, partition=record.partition,
                 offset=record.offset, error=error[:200])
     metrics.dead_lettered(service, record.topic)
