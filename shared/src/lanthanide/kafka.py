@@ -13,18 +13,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram512
 
 from lanthanide.contracts.envelope import Envelope
 from lanthanide.events import Outgoing
@@ -38,13 +41,62 @@ log = get_logger(__name__)
 Handler = Callable[[Envelope[Any]], Awaitable[Sequence[Outgoing]]]
 
 
+# --------------------------------------------------------------------------- client factory
+#
+# Every Kafka client of the project (service brokers, CLI, Python client, benchmarks, tests) is
+# made here, so security settings (SASL, TLS) apply to all of them alike.
+
+#: The Kafka client library's own errors (connection refused, authentication failed, record too
+#: large) must reach the service log: WARNING and up, whatever the service's log level.
+logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+def ssl_context_of(settings: KafkaSettings) -> ssl.SSLContext | None:
+    """The TLS context for SASL_SSL/SSL (CA bundle, optional client certificate), else None."""
+    if not settings.uses_tls:
+        return None
+    context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+    context.check_hostname = settings.ssl_check_hostname
+    if settings.ssl_certfile is not None and settings.ssl_keyfile is not None:
+        context.load_cert_chain(str(settings.ssl_certfile), str(settings.ssl_keyfile))
+    return context
+
+
+def security_of(settings: KafkaSettings) -> BaseSecurity | None:
+    """FastStream's security object for the settings (None = PLAINTEXT)."""
+    context = ssl_context_of(settings)
+    if settings.security_protocol.startswith("SASL_"):
+        user, password = settings.sasl_username or "", settings.password() or ""
+        cls = SASLScram512 if settings.sasl_mechanism == "SCRAM-SHA-512" else SASLPlaintext
+        return cls(user, password, ssl_context=context, use_ssl=context is not None)
+    if context is not None:
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    return None
+
+
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """aiokafka keyword arguments for bootstrap servers and security (producer, consumer, admin)."""
+    options: dict[str, Any] = {
+        # A list, not the comma-separated string: FastStream wraps a string into a one-element
+        # list and aiokafka then reads "h1:p1,h2:p2" as one host.
+        "bootstrap_servers": [s.strip() for s in settings.bootstrap_servers.split(",") if s.strip()],
+        "security_protocol": settings.security_protocol,
+    }
+    context = ssl_context_of(settings)
+    if context is not None:
+        options["ssl_context"] = context
+    if settings.security_protocol.startswith("SASL_"):
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.password()
+    return options
+
+
 def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
     """A FastStream Kafka broker with durable, idempotent production (acks=all, enable_idempotence)."""
     return KafkaBroker(
-        # A list, not the comma-separated string: FastStream wraps a string into a one-element
-        # list and aiokafka then reads "h1:p1,h2:p2" as one host, so no multi-broker cluster
-        # could be reached.
-        [s.strip() for s in settings.bootstrap_servers.split(",") if s.strip()],
+        client_options(settings)["bootstrap_servers"],
+        security=security_of(settings),
         client_id=f"{settings.client_id_prefix}-{client_id}",
         acks="all" if settings.acks == "all" else 1,
         enable_idempotence=settings.acks == "all",
@@ -55,35 +107,53 @@ def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
 
 
 def make_producer(settings: KafkaSettings, client_id: str, **kwargs: Any) -> AIOKafkaProducer:
-    """A plain aiokafka producer (CLI, clients, transactional use)."""
+    """A plain aiokafka producer (CLI, clients, transactional use); acks=all, idempotent."""
+    options: dict[str, Any] = {"acks": "all", "enable_idempotence": True, "linger_ms": settings.linger_ms}
+    options.update(kwargs)
     return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id=f"{settings.client_id_prefix}-{client_id}",
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=settings.linger_ms,
-        **kwargs,
+        client_id=f"{settings.client_id_prefix}-{client_id}", **client_options(settings), **options
     )
+
+
+def make_consumer(settings: KafkaSettings, *topics: str, client_id: str, **kwargs: Any) -> AIOKafkaConsumer:
+    """A plain aiokafka consumer (readers, the client's decision reader, tests, benchmarks)."""
+    return AIOKafkaConsumer(
+        *topics, client_id=f"{settings.client_id_prefix}-{client_id}", **client_options(settings), **kwargs
+    )
+
+
+def make_admin(settings: KafkaSettings, client_id: str = "admin") -> AIOKafkaAdminClient:
+    """An aiokafka admin client (topic creation, ACLs)."""
+    return AIOKafkaAdminClient(client_id=f"{settings.client_id_prefix}-{client_id}", **client_options(settings))
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Sequence[str] | None = None) -> None:
     """Create the catalogue's topics (and their DLQs) with the configured partitions; idempotent."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = make_admin(settings, "ensure-topics")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [t for t in (topics or all_topics_with_dlq()) if t not in existing]
         if wanted:
             try:
-                await admin.create_topics([
+                response = await admin.create_topics([
                     NewTopic(t, num_partitions=settings.partitions,
                              replication_factor=settings.replication_factor)
                     for t in wanted
                 ])
             except TopicAlreadyExistsError:
-                pass  # another service won the race: fine
+                return  # another service won the race: fine
+            refused = [t[0] for t in getattr(response, "topic_errors", ()) if t[1] == _TOPIC_AUTHORIZATION_FAILED]
+            if refused:
+                # On a secured cluster services have no Create right: an administrator creates
+                # the topics (`python -m lanthanide.kafka_acls apply`); a missing one shows up
+                # as the consumer's or producer's own error.
+                log.warning("topics_not_created_no_permission", topics=refused[:20])
     finally:
         await admin.close()
+
+
+_TOPIC_AUTHORIZATION_FAILED = 29
 
 
 def key_of(envelope: Envelope[Any]) -> bytes | None:
