@@ -11,7 +11,7 @@ Pure Python: no SQL, no Kafka.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -121,17 +121,59 @@ class Break:
     reason: str
 
 
+def content_fingerprint(canonical: bytes) -> str:
+    """What must be equal for a second record with a known event id to be the same event: the
+    payload (a redelivered or re-emitted event may carry a new occurred_at or producer instance,
+    never a different payload). Undecodable records compare by their bytes."""
+    try:
+        value = orjson.loads(canonical)
+    except orjson.JSONDecodeError:
+        value = None
+    body = canonical_bytes(value.get("payload")) if isinstance(value, dict) else canonical
+    return hashlib.sha256(body).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A record whose event id the ledger already holds, with a different payload: a forgery or
+    a bug upstream, never a duplicate. The first stays in the chain, this one is kept beside it."""
+
+    event_id: str
+    first_fingerprint: str
+    entry: NewEntry
+
+    @property
+    def fingerprint(self) -> str:
+        return content_fingerprint(self.entry.canonical)
+
+
+def find_conflicts(entries: Sequence[NewEntry], stored: dict[str, bytes]) -> list[Conflict]:
+    """Conflicts among `entries` (in order) and against `stored` (event id -> canonical bytes of
+    the ledger's entry). The same bytes again, or the same payload, is a quiet duplicate."""
+    first: dict[str, str] = {eid: content_fingerprint(c) for eid, c in stored.items()}
+    out: list[Conflict] = []
+    seen: set[tuple[str, str]] = set()
+    for e in entries:
+        fp = content_fingerprint(e.canonical)
+        known = first.setdefault(e.event_id, fp)
+        if known != fp and (e.event_id, fp) not in seen:
+            seen.add((e.event_id, fp))
+            out.append(Conflict(e.event_id, known, e))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
-    """The result of walking the chain."""
+    """The result of walking the chain; conflicts (event ids seen with two payloads) fail it too."""
 
     checked: int
     head_hash: str
     broken: Break | None
+    conflicts: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.broken is None
+        return self.broken is None and not self.conflicts
 
 
 def _same(column: str | None, value: Any) -> bool:
