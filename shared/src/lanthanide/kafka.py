@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
+from prometheus_client import Counter
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -37,6 +38,13 @@ from lanthanide.settings import KafkaSettings
 from lanthanide.topics import all_topics_with_dlq, dlq
 
 log = get_logger(__name__)
+
+#: Records sent to a dead-letter topic, by service, source topic and reason.
+DEAD_LETTERED = Counter(
+    "lanthanide_dead_lettered_records_total",
+    "Input records sent to <topic>.dlq instead of being processed",
+    ["service", "topic", "reason"],
+)
 
 Handler = Callable[[Envelope[Any]], Awaitable[Sequence[Outgoing]]]
 
@@ -161,6 +169,22 @@ def key_of(envelope: Envelope[Any]) -> bytes | None:
     return str(envelope.case_id).encode() if envelope.case_id else None
 
 
+#: (topic, value, key, headers) of one record to publish.
+OutRecord = tuple[str, bytes, bytes | None, dict[str, str]]
+
+
+def record_of(outgoing: Outgoing) -> OutRecord:
+    """The Kafka record of an outgoing envelope."""
+    env = outgoing.envelope
+    return (outgoing.topic, encode(env), key_of(env), headers_of(env))
+
+
+def record_size(record: OutRecord) -> int:
+    """Bytes the record takes against the broker's limit (value, key, headers; framing aside)."""
+    _topic, value, key, headers = record
+    return len(value) + len(key or b"") + sum(len(k) + len(v) for k, v in headers.items())
+
+
 def headers_of(envelope: Envelope[Any]) -> dict[str, str]:
     return {
         "content-type": "application/json",
@@ -217,9 +241,11 @@ class Publisher:
 
     async def publish(self, outgoing: Sequence[Outgoing]) -> None:
         """Send every envelope (acks as configured on the broker: all) and wait for every ack."""
-        await self._send_all([
-            (o.topic, encode(o.envelope), key_of(o.envelope), headers_of(o.envelope)) for o in outgoing
-        ])
+        await self._send_all([record_of(o) for o in outgoing])
+
+    async def publish_records(self, records: Sequence[OutRecord]) -> None:
+        """Send records made by `record_of` (already sized) and wait for every ack."""
+        await self._send_all(records)
 
     async def publish_encoded(self, records: Sequence[tuple[str, bytes]]) -> None:
         """Send (topic, envelope bytes made by `encode`) pairs, e.g. from an outbox, and wait for
@@ -313,10 +339,26 @@ def register_stage(
     """
     publisher = Publisher(broker)
 
+    async def sized(record: ConsumerRecord[Any, Any], produced: Sequence[Outgoing]) -> list[OutRecord]:
+        """The records of one input's outputs, or none (and the input dead-lettered) if any is
+        over the message limit: publishing it would fail, rewind the batch and stall the
+        partition forever. Bounded inputs make this rare; it must still never stall."""
+        out = [record_of(o) for o in produced]
+        too_big = [(o[0], record_size(o)) for o in out if record_size(o) > settings.max_message_bytes]
+        if not too_big:
+            return out
+        topic, size = too_big[0]
+        log.error("output_too_large", topic=record.topic, partition=record.partition, offset=record.offset,
+                  output_topic=topic, output_bytes=size, limit=settings.max_message_bytes)
+        await dead_letter(publisher, record,
+                          f"output to {topic} of {size} bytes exceeds the limit of {settings.max_message_bytes}",
+                          service, reason="output_too_large")
+        return []
+
     @batch_subscriber(broker, topics, group_id=group_id, service=service, settings=settings,
                       isolation_level=isolation_level)
     async def on_batch(records: Any) -> None:
-        outgoing: list[Outgoing] = []
+        outgoing: list[OutRecord] = []
         async with batch_scope() if batch_scope is not None else nullcontext():
             for record in records:
                 try:
@@ -326,10 +368,11 @@ def register_stage(
                     if salvaged is None:
                         await dead_letter(publisher, record, exc.reason, service)
                     else:
-                        outgoing.extend(salvaged)
+                        outgoing.extend(await sized(record, salvaged))
                     continue
-                outgoing.extend(await _handle_one(publisher, handle, envelope, record, service))
-        await publisher.publish(outgoing)
+                produced = await _handle_one(publisher, handle, envelope, record, service)
+                outgoing.extend(await sized(record, produced))
+        await publisher.publish_records(outgoing)
 
     return on_batch
 
@@ -346,19 +389,23 @@ async def _handle_one(
     except (ValueError, KeyError, TypeError, LookupError) as exc:
         # A bug or bad data in one event must not stall the partition: dead-letter it.
         log.error("handler_failed", event_id=str(envelope.event_id), error=repr(exc)[:300])
-        await dead_letter(publisher, record, f"handler error: {exc!r}"[:2000], service)
+        await dead_letter(publisher, record, f"handler error: {exc!r}"[:2000], service, reason="handler_error")
         return ()
 
 
 async def dead_letter(
-    publisher: Publisher, record: ConsumerRecord[Any, Any], error: str, service: str
+    publisher: Publisher, record: ConsumerRecord[Any, Any], error: str, service: str,
+    *, reason: str = "undecodable",
 ) -> None:
-    """Send a record that cannot be handled to `<topic>.dlq` with the reason (never the input)."""
-    log.warning("dead_lettered", topic=record.topic, partition=record.partition,
-                offset=record.offset, error=error[:200])
+    """Send a record that cannot be handled to `<topic>.dlq` with the error; count it (metric
+    lanthanide_dead_lettered_records_total) and log it at ERROR: a dead letter needs a person.
+    The log line and the header carry the reason code and coordinates, never input text."""
+    DEAD_LETTERED.labels(service=service, topic=record.topic, reason=reason).inc()
+    log.error("dead_lettered", topic=record.topic, partition=record.partition,
+              offset=record.offset, reason=reason, error=error[:200])
     await publisher.publish_raw(
         dlq(record.topic),
         dead_letter_body(record, error, service),
         key=record.key if isinstance(record.key, bytes) else None,
-        headers={"content-type": "application/json", "dlq_error": error[:200]},
+        headers={"content-type": "application/json", "dlq_reason": reason},
     )
