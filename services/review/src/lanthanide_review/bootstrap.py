@@ -89,7 +89,8 @@ def build(settings: ReviewSettings | None = None) -> ReviewApp:
     async def broker_ready() -> bool:
         return bool(await broker.ping(timeout=2.0))
 
-    http_app = create_app(service, relay, settings.tokens, readiness=broker_ready)
+    http_app = create_app(service, relay, settings.tokens, readiness=broker_ready,
+                          max_body_bytes=settings.max_body_bytes)
     return ReviewApp(
         settings=settings, store=service.store, service=service, broker=broker, relay=relay, http_app=http_app
     )

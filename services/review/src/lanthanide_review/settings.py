@@ -25,6 +25,8 @@ class ReviewSettings(ServiceSettings):
     db_url: str | None = Field(default=None, description="Async SQLAlchemy URL; default SQLite file")
     http_host: str = "127.0.0.1"
     http_port: int = 8082
+    #: Largest request body the reviewer API reads (413 above it).
+    max_body_bytes: int = Field(default=64_000, gt=0)
     group_id: str = "lanthanide-review"
     #: Prepended to every topic name (isolates tests sharing one broker); empty in production.
     topic_prefix: str = ""
