@@ -146,7 +146,9 @@ async def ensure_topics(settings: KafkaSettings, topics: Sequence[str] | None = 
             try:
                 response = await admin.create_topics([
                     NewTopic(t, num_partitions=settings.partitions,
-                             replication_factor=settings.replication_factor)
+                             replication_factor=settings.replication_factor,
+                             topic_configs={"retention.ms": str(settings.dlq_retention_ms)}
+                             if t.endswith(".dlq") else {})
                     for t in wanted
                 ])
             except TopicAlreadyExistsError:

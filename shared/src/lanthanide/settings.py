@@ -35,6 +35,9 @@ class KafkaSettings(BaseSettings):
     #: message.max.bytes and the producer's max_request_size (1 MiB by default) with headroom for
     #: the record batch framing: an output over it is dead-lettered instead of stalling a partition.
     max_message_bytes: int = 1_000_000
+    #: Dead-letter topics hold personal data (the original bytes): kept this long, then deleted
+    #: by Kafka (retention.ms, set when the topic is created). 14 days: time to find and replay.
+    dlq_retention_ms: int = 14 * 24 * 3600 * 1000
 
     # -- security (see README "Security"). PLAINTEXT only for a local quick start.
     security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
