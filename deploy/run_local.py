@@ -41,7 +41,9 @@ def _pump(name: str, stream: object) -> None:
         print(f"{prefix} | {line}", flush=True)
 
 
-def _secure_files(secure_dir: Path, cluster: kafka_runner.KafkaCluster, passwords: dict[str, str]) -> dict[str, dict[str, str]]:
+def _secure_files(
+    secure_dir: Path, cluster: kafka_runner.KafkaCluster, passwords: dict[str, str]
+) -> dict[str, dict[str, str]]:
     """Per principal: a password file and an env file (LANTHANIDE_KAFKA_* for that principal)."""
     envs: dict[str, dict[str, str]] = {}
     for name, password in passwords.items():

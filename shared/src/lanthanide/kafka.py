@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from prometheus_client import Counter
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -29,6 +28,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram512
+from prometheus_client import Counter
 
 from lanthanide.contracts.envelope import Envelope
 from lanthanide.events import Outgoing

@@ -130,7 +130,7 @@ async def apply_acls(admin_settings: KafkaSettings, acls: AclFile) -> int:
                 _Resource[b.resource].value, b.name, _Pattern[b.pattern].value, b.principal, "*",
                 _Operation[b.operation].value, _ALLOW,
             )
-            response = await admin._send_request(request)  # noqa: SLF001 (no public ACL API)
+            response = await admin._send_request(request)  # private: aiokafka has no public ACL API
             for error_code, error_message in response.creation_responses:
                 if error_code:
                     raise RuntimeError(f"CreateAcls {b}: error {error_code} {error_message}")
