@@ -54,5 +54,5 @@ def test_the_shipped_acls_give_decisions_to_review_alone() -> None:
 def test_an_acl_file_naming_an_unknown_topic_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "acls.yaml"
     bad.write_text("version: 1\nprincipals:\n  intake:\n    write: [decisons]\n")
-    with pytest.raises(ValueError, match="intake.*decisons"):
+    with pytest.raises(ValueError, match=r"intake.*decisons"):
         load_acls(bad)
