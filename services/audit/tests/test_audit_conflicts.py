@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from lanthanide.client import LanthanideClient
@@ -46,6 +47,21 @@ async def test_a_forged_decision_before_the_real_one_fails_audit_verify(
         # Both copies are kept: the first in the chain, the second beside it, once each.
         assert await app.store.conflict_ids() == [str(real.event_id)]
         assert app.stats.conflicts >= 1
+
+
+async def test_a_forged_decision_under_a_new_event_id_but_the_real_decision_id_is_a_conflict(
+    start_audit: Callable[..., Any], send_raw: Callable[..., Any], wait_until: Callable[..., Any],
+    story: list[tuple[str, Envelope[Any]]],
+) -> None:
+    real, forged = _real_and_forged(story)
+    forged = forged.model_copy(update={"event_id": uuid4()})
+    async with start_audit() as app:
+        key = str(real.case_id).encode()
+        await send_raw([(Topics.DECISIONS, key, forged), (Topics.DECISIONS, key, real)])
+        await wait_until(lambda: app.stats.received >= 2, 90, "audit to read both decisions")
+        report = await verify(app.store)
+        assert not report.ok and report.broken is None
+        assert report.conflicts == (f"decision:{real.payload.decision_id}",)
 
 
 async def test_the_same_bytes_again_is_a_quiet_duplicate(

@@ -28,7 +28,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lanthanide_audit.domain.ledger import GENESIS, Conflict, LedgerEntry, NewEntry, chain, find_conflicts
+from lanthanide_audit.domain.ledger import (
+    GENESIS,
+    Conflict,
+    LedgerEntry,
+    NewEntry,
+    chain,
+    content_fingerprint,
+    decision_id_of,
+    find_conflicts,
+)
 
 metadata = MetaData()
 
@@ -60,6 +69,8 @@ conflicts = Table(
     "conflicts",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id_kind", String(16), nullable=False),  # event_id | decision_id
+    Column("conflict_id", String(64), nullable=False),  # the id seen with two payloads
     Column("event_id", String(64), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("first_fingerprint", String(64), nullable=False),
@@ -70,7 +81,17 @@ conflicts = Table(
     Column("offset", Integer, nullable=False),
     Column("canonical", LargeBinary, nullable=False),
     Column("recorded_at", String(40), nullable=False),
-    Index("ux_conflicts_event_fp", "event_id", "fingerprint", unique=True),
+    Index("ux_conflicts_id_fp", "id_kind", "conflict_id", "fingerprint", unique=True),
+)
+
+#: Decision ids in the ledger with the fingerprint of their first decision's payload: a second
+#: decision.made with a known decision id and other content is a conflict even under a new event id.
+decision_ids = Table(
+    "decision_ids",
+    metadata,
+    Column("decision_id", String(64), primary_key=True),
+    Column("event_id", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
 )
 
 chain_head = Table(
@@ -184,10 +205,12 @@ class LedgerStore:
                     select(ledger.c.event_id, ledger.c.canonical).where(ledger.c.event_id.in_(list(known)))
                 )
                 stored = {r.event_id: bytes(r.canonical) for r in rows_known}
-            found = find_conflicts(entries, stored)
+            stored_decisions = await self._known_decisions(conn, entries)
+            found = find_conflicts(entries, stored, stored_decisions)
             if found:
                 await self._save_conflicts(conn, found)
             fresh = [e for e in unique.values() if e.event_id not in known]
+            await self._record_decisions(conn, fresh, stored_decisions)
             if not fresh:
                 return 0, found
             rows = chain(fresh, head.seq, head.hash)
@@ -198,29 +221,56 @@ class LedgerStore:
         return len(rows), found
 
     @staticmethod
+    async def _known_decisions(conn: Any, entries: Sequence[NewEntry]) -> dict[str, str]:
+        """Fingerprints of the decision ids of the batch's decisions already in the ledger."""
+        ids = {d for d in (decision_id_of(e) for e in entries) if d}
+        if not ids:
+            return {}
+        rows = await conn.execute(
+            select(decision_ids.c.decision_id, decision_ids.c.fingerprint).where(decision_ids.c.decision_id.in_(ids))
+        )
+        return {r.decision_id: r.fingerprint for r in rows}
+
+    @staticmethod
+    async def _record_decisions(conn: Any, fresh: Sequence[NewEntry], known: dict[str, str]) -> None:
+        """Remember the decision ids of newly appended decisions (the first payload wins here;
+        a different one later is a conflict)."""
+        rows: dict[str, dict[str, str]] = {}
+        for e in fresh:
+            d = decision_id_of(e)
+            if d and d not in known and d not in rows:
+                rows[d] = {"decision_id": d, "event_id": e.event_id, "fingerprint": content_fingerprint(e.canonical)}
+        if rows:
+            await conn.execute(decision_ids.insert(), list(rows.values()))
+
+    @staticmethod
     async def _save_conflicts(conn: Any, found: Sequence[Conflict]) -> None:
         """Insert the conflicts not stored yet (a redelivered batch finds them again)."""
         have = {
-            (r.event_id, r.fingerprint) for r in await conn.execute(
-                select(conflicts.c.event_id, conflicts.c.fingerprint)
-                .where(conflicts.c.event_id.in_([c.event_id for c in found]))
+            (r.id_kind, r.conflict_id, r.fingerprint) for r in await conn.execute(
+                select(conflicts.c.id_kind, conflicts.c.conflict_id, conflicts.c.fingerprint)
+                .where(conflicts.c.conflict_id.in_([c.conflict_id for c in found]))
             )
         }
         now = datetime.now(UTC).isoformat()
-        new = [c for c in found if (c.event_id, c.fingerprint) not in have]
+        new = [c for c in found if (c.id_kind, c.conflict_id, c.fingerprint) not in have]
         if new:
             await conn.execute(conflicts.insert(), [{
-                "event_id": c.event_id, "fingerprint": c.fingerprint, "first_fingerprint": c.first_fingerprint,
+                "id_kind": c.id_kind, "conflict_id": c.conflict_id, "event_id": c.event_id,
+                "fingerprint": c.fingerprint, "first_fingerprint": c.first_fingerprint,
                 "event_type": c.entry.event_type, "case_id": c.entry.case_id, "topic": c.entry.topic,
                 "partition": c.entry.partition, "offset": c.entry.offset, "canonical": c.entry.canonical,
                 "recorded_at": now,
             } for c in new])
 
     async def conflict_ids(self) -> list[str]:
-        """Event ids seen with more than one payload, in the order they were found."""
+        """Ids (event ids, and decision ids as "decision:<id>") seen with more than one payload,
+        in the order they were found."""
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(conflicts.c.event_id).order_by(conflicts.c.id))
-            return list(dict.fromkeys(r.event_id for r in rows))
+            rows = await conn.execute(select(conflicts.c.id_kind, conflicts.c.conflict_id).order_by(conflicts.c.id))
+            return list(dict.fromkeys(
+                r.conflict_id if r.id_kind == "event_id" else f"decision:{r.conflict_id}" for r in rows
+            ))
 
     async def _append_sqlite(
         self, unique: dict[str, NewEntry], entries: Sequence[NewEntry]
@@ -246,10 +296,12 @@ class LedgerStore:
                     list(known),
                 )
                 stored = {r[0]: bytes(r[1]) for r in rows_known}
-            clashes = find_conflicts(entries, stored)
+            stored_decisions = await self._known_decisions(conn, entries)
+            clashes = find_conflicts(entries, stored, stored_decisions)
             if clashes:
                 await self._save_conflicts(conn, clashes)
             fresh = [e for e in unique.values() if e.event_id not in known]
+            await self._record_decisions(conn, fresh, stored_decisions)
             if not fresh:
                 return 0, clashes
             rows = chain(fresh, head[0], head[1])

@@ -45,7 +45,7 @@ async def append_records(store: LedgerStore, records: Sequence[Any], stats: Stag
     ]
     appended, conflicts = await store.append_checked(entries)
     for c in conflicts:
-        report_conflict(SERVICE, "event_id", c.event_id, topic=c.entry.topic, case_id=c.entry.case_id,
+        report_conflict(SERVICE, c.id_kind, c.conflict_id, topic=c.entry.topic, case_id=c.entry.case_id,
                         first=c.first_fingerprint, second=c.fingerprint)
     stats.conflicts += len(conflicts)
     stats.received += len(entries)
