@@ -3,10 +3,11 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install kafka-jars run test test-unit test-chaos bench bench-cpu docs up down lint fmt clean
+.PHONY: help install kafka-jars run run-secure kafka-acls test test-unit test-chaos bench bench-cpu docs up down lint fmt clean
 
 help:
 	@echo "make run    - real Kafka (KRaft, Maven jars) + every service as its own process, SQLite stores"
+	@echo "make run-secure - the same on SASL_SSL with per-service principals and ACLs"
 	@echo "make test   - unit, integration and end-to-end tests against a real broker and PostgreSQL"
 	@echo "make bench  - benchmarks, reports in bench/results/"
 	@echo "make bench-cpu - CPU per 1,000 applications of each service, replayed in-process"
@@ -23,6 +24,14 @@ kafka-jars: install
 
 run: install kafka-jars
 	$(UV) run python deploy/run_local.py
+
+# The same, secured: SASL_SSL, one SCRAM principal per service, StandardAuthorizer + deploy/kafka/acls.yaml.
+run-secure: install kafka-jars
+	$(UV) run python deploy/run_local.py --secure
+
+# Create the topics and apply deploy/kafka/acls.yaml on a cluster (LANTHANIDE_KAFKA_* of the admin).
+kafka-acls: install
+	$(UV) run python -m lanthanide.kafka_secure apply deploy/kafka/acls.yaml
 
 test: install kafka-jars
 	$(UV) run pytest $(PYTEST_ARGS)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pytest
-from lanthanide.testing.kafka import real_kafka
+from lanthanide.testing.kafka import real_kafka, secured_kafka
 from lanthanide.testing.postgres import create_database, find_pg_bin, real_postgres
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -21,6 +22,15 @@ def kafka_bootstrap() -> Iterator[str]:
     with real_kafka() as servers:
         os.environ.setdefault("LANTHANIDE_TEST_KAFKA", servers)
         yield servers
+
+
+@pytest.fixture(scope="session")
+def secure_kafka() -> Iterator[Any]:
+    """A secured broker of this session: SASL_SSL with SCRAM-SHA-512 users for every principal
+    of deploy/kafka/acls.yaml, the StandardAuthorizer and those ACLs applied. Yields the
+    Credentials (`.settings(principal)`, `.env(principal)`; "admin" is the super user)."""
+    with secured_kafka(nodes=1, num_partitions=3) as (_cluster, creds):
+        yield creds
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from lanthanide.kafka import ensure_topics
+from aiokafka import TopicPartition
+from lanthanide.kafka import ensure_topics, make_consumer, make_producer
 from lanthanide.settings import KafkaSettings
 from lanthanide.testing.kafka import load_runner
 from lanthanide.testing.processes import SERVICES, ServiceProcess, free_port
@@ -36,8 +36,8 @@ HERE = Path(__file__).resolve().parent
 
 
 async def dump_topics(bootstrap: str, topics: list[str], out: Path) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                isolation_level="read_committed")
+    consumer = make_consumer(KafkaSettings(bootstrap_servers=bootstrap), client_id="bench-capture", group_id=None,
+                             enable_auto_commit=False, isolation_level="read_committed")
     await consumer.start()
     written = 0
     try:
@@ -75,7 +75,7 @@ async def capture(n: int, out: Path, rate: float | None = None, logs: Path | Non
                      for s in SERVICES]
             collector = DecisionCollector(bootstrap, Topics.DECISIONS)
             await collector.start()
-            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+            producer = make_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench-capture", linger_ms=0)
             await producer.start()
             try:
                 tag = f"CAPTURE-{int(time.time())}"

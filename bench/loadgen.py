@@ -18,6 +18,8 @@ from typing import Any
 
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from lanthanide.kafka import make_consumer
+from lanthanide.settings import KafkaSettings
 from lanthanide.testing.factories import civilian_application, submitted_record
 
 UNCONTROLLED = [
@@ -83,8 +85,9 @@ class DecisionCollector:
     _consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
-            self.topic, bootstrap_servers=self.bootstrap, group_id=None, auto_offset_reset="earliest",
+        self._consumer = make_consumer(
+            KafkaSettings(bootstrap_servers=self.bootstrap), self.topic, client_id="bench-loadgen",
+            group_id=None, auto_offset_reset="earliest",
             enable_auto_commit=False, isolation_level="read_committed", metadata_max_age_ms=1000,
         )
         await self._consumer.start()

@@ -16,16 +16,18 @@ import argparse
 import asyncio
 import signal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from lanthanide.kafka import make_consumer, make_producer
+from lanthanide.settings import KafkaSettings
 
 
 async def relay(bootstrap: str, sources: list[str], sink: str | None, size: int, group: str) -> None:
     """Run the hop until SIGTERM."""
-    consumer = AIOKafkaConsumer(
-        *sources, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+    consumer = make_consumer(
+        KafkaSettings(bootstrap_servers=bootstrap), *sources, client_id="bench-relay", group_id=group,
+        enable_auto_commit=False,
         auto_offset_reset="earliest", max_poll_records=500,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    producer = make_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench-relay")
     await consumer.start()
     await producer.start()
     stop = asyncio.Event()

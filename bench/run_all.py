@@ -43,8 +43,8 @@ from typing import Any
 from uuid import uuid4
 
 import psutil
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from lanthanide.kafka import ensure_topics
+from aiokafka import TopicPartition
+from lanthanide.kafka import ensure_topics, make_consumer, make_producer
 from lanthanide.settings import KafkaSettings
 from lanthanide.testing.kafka import load_runner
 from lanthanide.testing.processes import SERVICES, ServiceProcess, free_port
@@ -92,7 +92,7 @@ async def run_schedule(bootstrap: str, source: str, sink: str, steps: Steps, tag
     """Warm up, then offer each step's load and wait for its decisions; one summary per step."""
     collector = DecisionCollector(bootstrap, sink)
     await collector.start()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    producer = make_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench")
     await producer.start()
     try:
         warm = build_submissions(f"{tag}-WARM", warmup)
@@ -122,7 +122,8 @@ async def mean_sizes(bootstrap: str, topics: list[str], sample: int = 300) -> di
     """Mean value size of the first `sample` records of each topic."""
     sizes: dict[str, int] = {}
     for topic in topics:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        consumer = make_consumer(KafkaSettings(bootstrap_servers=bootstrap), client_id="bench", group_id=None,
+                                 enable_auto_commit=False)
         await consumer.start()
         try:
             parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or range(PARTITIONS))]

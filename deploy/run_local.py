@@ -99,14 +99,71 @@ def warm_up(bootstrap: str, partitions: int) -> None:
     asyncio.run(go())
 
 
+def _secure_files(
+    secure_dir: Path, cluster: kafka_runner.KafkaCluster, passwords: dict[str, str]
+) -> dict[str, dict[str, str]]:
+    """Per principal: a password file and an env file (LANTHANIDE_KAFKA_* for that principal)."""
+    envs: dict[str, dict[str, str]] = {}
+    for name, password in passwords.items():
+        pw_file = secure_dir / f"{name}.password"
+        pw_file.write_text(password)
+        pw_file.chmod(0o600)
+        env = {
+            "LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap_servers,
+            "LANTHANIDE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "LANTHANIDE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "LANTHANIDE_KAFKA_SASL_USERNAME": name,
+            "LANTHANIDE_KAFKA_SASL_PASSWORD_FILE": str(pw_file),
+            "LANTHANIDE_KAFKA_SSL_CAFILE": str(cluster.security.ca_file if cluster.security else ""),
+        }
+        (secure_dir / f"{name}.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        envs[name] = env
+    return envs
+
+
+def _start_secure(data_dir: Path, port: int) -> tuple[kafka_runner.KafkaCluster, dict[str, dict[str, str]]]:
+    """`make run-secure`: SASL_SSL, SCRAM users per principal of deploy/kafka/acls.yaml (passwords
+    generated once into .data/secure/, mode 0600), the StandardAuthorizer, topics and ACLs."""
+    import asyncio
+
+    from lanthanide.kafka_secure import ADMIN, load_acls, new_passwords, prepare_cluster
+
+    acls = load_acls(REPO / "deploy" / "kafka" / "acls.yaml")
+    secure_dir = data_dir / "secure"
+    secure_dir.mkdir(parents=True, exist_ok=True)
+    secure_dir.chmod(0o700)
+    users_file = secure_dir / "users.json"
+    if not users_file.exists():  # the kept broker data holds the SCRAM users made at format time
+        users_file.write_text(json.dumps(new_passwords(list(acls.principals))))
+        users_file.chmod(0o600)
+    passwords = json.loads(users_file.read_text())
+    cluster = kafka_runner.KafkaCluster(
+        nodes=1, port=port, data_dir=data_dir / "kafka-secure", num_partitions=6,
+        security=kafka_runner.Security("SASL_SSL", passwords),
+    )
+    print(f"starting secured Kafka (SASL_SSL) on 127.0.0.1:{port} ...", flush=True)
+    cluster.start()
+    envs = _secure_files(secure_dir, cluster, passwords)
+    from lanthanide.settings import KafkaSettings
+
+    asyncio.run(prepare_cluster(KafkaSettings(**{k.removeprefix("LANTHANIDE_KAFKA_").lower(): v
+                                                 for k, v in envs[ADMIN].items()}, partitions=6), acls))
+    return cluster, envs
+
+
 def main() -> int:
     data_dir = Path(os.environ.get("LANTHANIDE_DATA_DIR", REPO / ".data")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     port = int(os.environ.get("LANTHANIDE_KAFKA_PORT", "9092"))
-    cluster = kafka_runner.KafkaCluster(nodes=1, port=port, data_dir=data_dir / "kafka", num_partitions=6)
-    print(f"starting Kafka on 127.0.0.1:{port} (data in {data_dir / 'kafka'}) ...", flush=True)
-    cluster.start()
-    warm_up(cluster.bootstrap_servers, 6)
+    secure = "--secure" in sys.argv[1:]
+    kafka_envs: dict[str, dict[str, str]] = {}
+    if secure:
+        cluster, kafka_envs = _start_secure(data_dir, port)
+    else:
+        cluster = kafka_runner.KafkaCluster(nodes=1, port=port, data_dir=data_dir / "kafka", num_partitions=6)
+        print(f"starting Kafka on 127.0.0.1:{port} (data in {data_dir / 'kafka'}) ...", flush=True)
+        cluster.start()
+        warm_up(cluster.bootstrap_servers, 6)
     api_key = os.environ.get("LANTHANIDE_DEV_API_KEY") or secrets.token_urlsafe(16)
     tokens = {
         f"{user}-{secrets.token_urlsafe(8)}": {"user": user, "roles": roles}
@@ -142,7 +199,7 @@ def main() -> int:
         env[var] = ports[name]
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name in SERVICES:
-        svc_env = {**env}
+        svc_env = {**env, **kafka_envs.get(name, {})}
         proc = subprocess.Popen(
             [sys.executable, "-m", f"lanthanide_{name}"], env=svc_env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
@@ -152,6 +209,9 @@ def main() -> int:
 
     print(banner(cluster.bootstrap_servers, data_dir, ports, api_key, tokens, env,
                  mail_dir if sink is not None else None), flush=True)
+    if secure:
+        print(f"  Kafka clients:  SASL_SSL; per principal settings in {data_dir / 'secure'}/<name>.env, e.g.\n"
+              f"                  set -a; . {data_dir / 'secure'}/submitter.env; set +a", flush=True)
 
     stopping = threading.Event()
 

@@ -10,6 +10,11 @@ after a batch is printed. At-least-once delivery means a decision can arrive twi
 crashed after producing and before committing); the subscriber dedupes by decision_id, the id the
 review service derives deterministically per case, and counts the duplicates it dropped.
 
+On a secured cluster it reads the usual client settings from the environment
+(LANTHANIDE_KAFKA_SECURITY_PROTOCOL, _SASL_MECHANISM, _SASL_USERNAME, _SASL_PASSWORD or
+_SASL_PASSWORD_FILE, _SSL_CAFILE; README "Security"), e.g. as the `subscriber` principal, whose
+ACLs allow consumer groups starting with "lanthanide-subscriber".
+
 With --expect FILE (one external reference or case id per line) it reports, when the topic has
 been idle for --idle-exit seconds, which expected cases got no decision, and exits 1 if any.
 """
@@ -20,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,10 +51,12 @@ class DecisionLedger:
             return False
         seen = self.by_decision.get(decision_id)
         if seen is not None:
-            self.duplicates += 1
-            if seen["payload"].get("outcome") != payload.get("outcome"):
-                # Two different outcomes under one decision id would break "decided exactly once".
+            if seen["payload"] != payload:
+                # Same id, different content: a forged or buggy decision, never a duplicate.
+                # Report it (and print it) rather than keep whichever came first.
                 self.conflicts.append(decision_id)
+                return True
+            self.duplicates += 1
             return False
         self.by_decision[decision_id] = event
         return True
@@ -65,6 +73,24 @@ class DecisionLedger:
         """Expected cases (case ids or external references) with no decision."""
         decided = self.decided()
         return [e for e in expected if e not in decided]
+
+
+def security_from_env() -> dict[str, Any]:
+    """aiokafka security options from LANTHANIDE_KAFKA_* (PLAINTEXT when unset)."""
+    env = os.environ.get
+    protocol = env("LANTHANIDE_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl.create_default_context(cafile=env("LANTHANIDE_KAFKA_SSL_CAFILE") or None)
+    if protocol.startswith("SASL_"):
+        password_file = env("LANTHANIDE_KAFKA_SASL_PASSWORD_FILE")
+        options.update(
+            sasl_mechanism=env("LANTHANIDE_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+            sasl_plain_username=env("LANTHANIDE_KAFKA_SASL_USERNAME"),
+            sasl_plain_password=Path(password_file).read_text().strip() if password_file
+            else env("LANTHANIDE_KAFKA_SASL_PASSWORD"),
+        )
+    return options
 
 
 def describe(event: dict[str, Any]) -> str:
@@ -84,6 +110,7 @@ async def run(args: argparse.Namespace) -> int:
     consumer = AIOKafkaConsumer(
         args.topic,
         bootstrap_servers=args.bootstrap,
+        **security_from_env(),
         group_id=args.group,
         isolation_level="read_committed",
         enable_auto_commit=False,
@@ -113,7 +140,7 @@ async def run(args: argparse.Namespace) -> int:
     print(f"{len(ledger.by_decision)} decisions, {ledger.duplicates} duplicates dropped", file=sys.stderr)
     status = 0
     if ledger.conflicts:
-        print(f"CONFLICTING outcomes under one decision id: {ledger.conflicts}", file=sys.stderr)
+        print(f"CONFLICTING decisions under one decision id: {ledger.conflicts}", file=sys.stderr)
         status = 1
     if expected:
         missing = ledger.missing(expected)
@@ -128,7 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
     parser.add_argument("--topic", default=DECISIONS_TOPIC)
-    parser.add_argument("--group", default="example-subscriber")
+    parser.add_argument("--group", default="lanthanide-subscriber-example")
     parser.add_argument("--expect", help="file of expected case ids or external references, one a line")
     parser.add_argument("--idle-exit", type=float, default=None,
                         help="stop after this many idle seconds (default: follow forever)")

@@ -14,10 +14,15 @@ Library use::
         kafka.kill_node(2)                     # kill -9
         kafka.start_node(2)                    # restart on the same ports and data
 
+    users = {"admin": "...", "intake": "..."}  # SCRAM-SHA-512 (and PLAIN) users, made at format
+    with KafkaCluster(security=Security("SASL_SSL", users)) as kafka:
+        kafka.security.ca_file                 # PEM CA the clients trust (generated per cluster)
+
 CLI::
 
     python deploy/kafka/kafka_runner.py fetch
     python deploy/kafka/kafka_runner.py start [--port N] [--nodes 1|3] [--data-dir DIR]
+        [--security SASL_SSL|SASL_PLAINTEXT --users-file users.json]
 
 ``start`` prints ``KAFKA_BOOTSTRAP_SERVERS=host:port[,...]`` on one stdout line once the
 cluster is ready, then stays in the foreground until SIGINT/SIGTERM.
@@ -51,6 +56,7 @@ __all__ = [
     "DEFAULT_KAFKA_VERSION",
     "KafkaCluster",
     "KafkaError",
+    "Security",
     "default_libs_dir",
     "ensure_jars",
     "generate_cluster_id",
@@ -332,6 +338,135 @@ class _Watchdog:
             self._proc.wait()
 
 
+# --------------------------------------------------------------------------- security
+
+
+@dataclass
+class Security:
+    """A secured listener: SASL (SCRAM-SHA-512, and PLAIN for development) over TLS or plaintext,
+    with the KRaft StandardAuthorizer (no ACL = no access) and ``admin`` as the one super user.
+
+    ``users`` maps user name to password; every one becomes a SCRAM-SHA-512 credential at
+    format time (``kafka-storage format --add-scram``) and a PLAIN user of the broker listener.
+    ``admin`` is the principal the brokers and controllers use among themselves (inter-broker
+    SCRAM on the client listener, PLAIN on the controller listener: KRaft controllers cannot use
+    SCRAM, whose credentials live in the metadata they serve). TLS material (a CA and a broker
+    certificate for 127.0.0.1, valid for 30 days) is generated with keytool into ``tls/`` of the
+    cluster's data dir the first time; clients trust :attr:`ca_file`.
+    """
+
+    protocol: str = "SASL_SSL"
+    users: dict[str, str] = field(default_factory=dict)
+    admin: str = "admin"
+    ca_file: Path | None = None  # set by the cluster when TLS material exists
+    _store_password: str = field(default_factory=lambda: os.urandom(12).hex(), repr=False)
+
+    def __post_init__(self) -> None:
+        if self.protocol not in ("SASL_SSL", "SASL_PLAINTEXT"):
+            raise ValueError(f"protocol must be SASL_SSL or SASL_PLAINTEXT, not {self.protocol!r}")
+        if self.admin not in self.users:
+            raise ValueError(f"users must include the admin principal {self.admin!r}")
+        for name, password in self.users.items():
+            # They end up inside JAAS strings and --add-scram arguments: keep them plain.
+            if not name.replace("-", "").replace("_", "").isalnum() or not password.isalnum():
+                raise ValueError(f"user {name!r}: names are [A-Za-z0-9_-], passwords [A-Za-z0-9]")
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol == "SASL_SSL"
+
+
+def _keytool(*args: str, cwd: Path) -> None:
+    keytool = shutil.which("keytool")
+    if keytool is None:
+        raise KafkaError("'keytool' (from Java 17+) is not on PATH; it generates the TLS material")
+    proc = subprocess.run(
+        [keytool, "-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC", *args],
+        cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False,
+    )
+    if proc.returncode != 0:
+        raise KafkaError(f"keytool {args[0]} failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+
+
+def generate_tls_material(tls_dir: Path, store_password: str) -> tuple[Path, Path]:
+    """A throw-away CA and a broker key pair it signed (SAN 127.0.0.1 and localhost).
+
+    Returns (ca.pem for clients, broker.p12 holding the broker key, its chain and the CA as a
+    trusted entry: the brokers use it as key store and, for inter-broker TLS, as trust store).
+    """
+    tls_dir.mkdir(parents=True, exist_ok=True)
+    ca_pem, broker_p12 = tls_dir / "ca.pem", tls_dir / "broker.p12"
+    if ca_pem.is_file() and broker_p12.is_file() and (tls_dir / "store-password").is_file():
+        return ca_pem, broker_p12
+    for old in tls_dir.iterdir():
+        old.unlink()
+    pw = store_password
+    common = ["-storetype", "PKCS12", "-storepass", pw, "-keypass", pw]
+    key = ["-keyalg", "EC", "-groupname", "secp256r1", "-validity", "30"]
+    _keytool("-genkeypair", "-alias", "ca", "-dname", "CN=Lanthanide test CA", "-ext", "bc:c",
+             *key, "-keystore", "ca.p12", *common, cwd=tls_dir)
+    _keytool("-exportcert", "-rfc", "-alias", "ca", "-keystore", "ca.p12", "-storepass", pw,
+             "-file", "ca.pem", cwd=tls_dir)
+    _keytool("-genkeypair", "-alias", "broker", "-dname", f"CN={HOST}", *key,
+             "-keystore", "broker.p12", *common, cwd=tls_dir)
+    _keytool("-certreq", "-alias", "broker", "-keystore", "broker.p12", "-storepass", pw,
+             "-file", "broker.csr", cwd=tls_dir)
+    _keytool("-gencert", "-alias", "ca", "-keystore", "ca.p12", "-storepass", pw, "-rfc",
+             "-infile", "broker.csr", "-outfile", "broker.pem", "-validity", "30",
+             "-ext", f"SAN=ip:{HOST},dns:localhost", "-ext", "KU=digitalSignature",
+             "-ext", "EKU=serverAuth,clientAuth", cwd=tls_dir)
+    _keytool("-importcert", "-noprompt", "-alias", "ca", "-file", "ca.pem", "-keystore", "broker.p12",
+             "-storepass", pw, cwd=tls_dir)
+    _keytool("-importcert", "-noprompt", "-alias", "broker", "-file", "broker.pem",
+             "-keystore", "broker.p12", "-storepass", pw, cwd=tls_dir)
+    (tls_dir / "ca.p12").unlink()  # the CA key is not needed once the broker cert is signed
+    (tls_dir / "store-password").write_text(pw)
+    os.chmod(tls_dir / "store-password", 0o600)
+    os.chmod(broker_p12, 0o600)
+    return ca_pem, broker_p12
+
+
+def _jaas(module: str, user: str, password: str, users: Mapping[str, str] | None = None) -> str:
+    extra = "".join(f' user_{u}="{p}"' for u, p in (users or {}).items())
+    return f'{module} required username="{user}" password="{password}"{extra};'
+
+
+_SCRAM = "org.apache.kafka.common.security.scram.ScramLoginModule"
+_PLAIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
+
+
+def _security_properties(security: Security, broker_p12: Path | None, store_password: str) -> dict[str, object]:
+    admin_pw = security.users[security.admin]
+    props: dict[str, object] = {
+        "listener.security.protocol.map": f"BROKER:{security.protocol},CONTROLLER:SASL_PLAINTEXT",
+        "inter.broker.listener.name": "BROKER",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.broker.sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
+        "listener.name.broker.scram-sha-512.sasl.jaas.config": _jaas(_SCRAM, security.admin, admin_pw),
+        "listener.name.broker.plain.sasl.jaas.config": _jaas(_PLAIN, security.admin, admin_pw, security.users),
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": _jaas(
+            _PLAIN, security.admin, admin_pw, {security.admin: admin_pw}
+        ),
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": f"User:{security.admin}",
+        "allow.everyone.if.no.acl.found": "false",
+    }
+    if broker_p12 is not None:
+        props.update({
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": broker_p12,
+            "ssl.keystore.password": store_password,
+            "ssl.key.password": store_password,
+            "ssl.truststore.type": "PKCS12",
+            "ssl.truststore.location": broker_p12,
+            "ssl.truststore.password": store_password,
+            "ssl.client.auth": "none",
+        })
+    return props
+
+
 # --------------------------------------------------------------------------- cluster
 
 
@@ -414,6 +549,7 @@ class KafkaCluster:
         startup_timeout: float = 90.0,
         stop_timeout: float = 20.0,
         inherit_stderr: bool = False,
+        security: Security | None = None,
     ) -> None:
         """``heap_mb`` defaults to 512 for one node and 384 per node otherwise.
 
@@ -424,6 +560,8 @@ class KafkaCluster:
         ``extra_config`` entries override/extend every node's server.properties.
         ``inherit_stderr`` lets the JVMs' WARN+ logs reach our stderr (the CLI does this);
         otherwise they go to each node's console.log, so nothing can block on a full pipe.
+        ``security`` secures the broker listener (see :class:`Security`); without it the
+        listener is PLAINTEXT with no authorizer, as a quick local start wants.
         """
         if nodes < 1:
             raise ValueError("nodes must be >= 1")
@@ -437,6 +575,8 @@ class KafkaCluster:
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.inherit_stderr = inherit_stderr
+        self.security = security
+        self._broker_p12: Path | None = None
         self._libs_arg = libs_dir
         self._libs: Path | None = None
         self._owns_data_dir = data_dir is None
@@ -502,6 +642,14 @@ class KafkaCluster:
         self._started = True
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
+            if self.security is not None and self.security.tls:
+                tls_dir = self.data_dir / "tls"
+                existing = tls_dir / "store-password"
+                if existing.is_file():  # a kept data dir: reuse its key store and password
+                    self.security._store_password = existing.read_text().strip()
+                self.security.ca_file, self._broker_p12 = generate_tls_material(
+                    tls_dir, self.security._store_password
+                )
             self._watchdog = _Watchdog()
             for node in self._nodes.values():
                 self._write_node_files(node)
@@ -602,12 +750,13 @@ class KafkaCluster:
         rf = min(n, 3)
         min_isr = max(1, rf - 1)  # tolerate one dead replica: 1 node -> 1, 3 nodes -> 2
         voters = ",".join(f"{m.node_id}@{HOST}:{m.controller_port}" for m in self._nodes.values())
+        listener = "PLAINTEXT" if self.security is None else "BROKER"
         props: dict[str, object] = {
             "process.roles": "broker,controller",
             "node.id": node.node_id,
             "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://{HOST}:{node.port},CONTROLLER://{HOST}:{node.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{HOST}:{node.port}",
+            "listeners": f"{listener}://{HOST}:{node.port},CONTROLLER://{HOST}:{node.controller_port}",
+            "advertised.listeners": f"{listener}://{HOST}:{node.port}",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
@@ -638,6 +787,8 @@ class KafkaCluster:
             # not lower, to avoid spurious fencing when the machine is busy.
             props["broker.heartbeat.interval.ms"] = 1000
             props["broker.session.timeout.ms"] = 6000
+        if self.security is not None:
+            props.update(_security_properties(self.security, self._broker_p12, self.security._store_password))
         props.update(self.extra_config)
         return props
 
@@ -678,6 +829,7 @@ class KafkaCluster:
                 self.cluster_id,
                 "-c",
                 str(node.config_path),
+                *self._scram_args(),
             ]
             procs.append(
                 (
@@ -702,6 +854,16 @@ class KafkaCluster:
                 errors.append(f"node {node.node_id} (exit {proc.returncode}):\n{_tail(out)}")
         if errors:
             raise KafkaError("kafka StorageTool format failed for " + "\n".join(errors))
+
+    def _scram_args(self) -> list[str]:
+        """``--add-scram`` for every user: SCRAM credentials must exist before the first broker
+        authenticates (inter-broker traffic uses them), so they go into the bootstrap metadata."""
+        if self.security is None:
+            return []
+        out: list[str] = []
+        for name, password in self.security.users.items():
+            out += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
+        return out
 
     def _cds_archive_path(self) -> Path | None:
         """Archive path keyed by the fetched jars and the java binary.
@@ -868,12 +1030,20 @@ def _cmd_start(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    security = None
+    if args.security:
+        if not args.users_file:
+            print("kafka_runner: --security needs --users-file (JSON: user -> password, with 'admin')",
+                  file=sys.stderr)
+            return 2
+        security = Security(args.security, json.loads(Path(args.users_file).read_text()))
     cluster = KafkaCluster(
         nodes=args.nodes,
         port=args.port,
         data_dir=args.data_dir,
         num_partitions=args.partitions,
         inherit_stderr=True,
+        security=security,
     )
     started_at = time.monotonic()
     try:
@@ -885,6 +1055,10 @@ def _cmd_start(args: argparse.Namespace) -> int:
         return 130
     ready.set()
     print(f"KAFKA_BOOTSTRAP_SERVERS={cluster.bootstrap_servers}", flush=True)
+    if security is not None:
+        print(f"LANTHANIDE_KAFKA_SECURITY_PROTOCOL={security.protocol}", flush=True)
+        if security.ca_file is not None:
+            print(f"LANTHANIDE_KAFKA_SSL_CAFILE={security.ca_file}", flush=True)
     print(
         f"kafka_runner: {cluster.num_nodes} node(s) up in {time.monotonic() - started_at:.1f}s, "
         f"data in {cluster.data_dir}; Ctrl-C to stop",
@@ -917,6 +1091,9 @@ def main(argv: list[str] | None = None) -> int:
     p_start.add_argument("--nodes", type=int, choices=(1, 3), default=1)
     p_start.add_argument("--data-dir", default=None, help="kept after exit (default: temp dir, deleted)")
     p_start.add_argument("--partitions", type=int, default=3, help="num.partitions for new topics")
+    p_start.add_argument("--security", choices=("SASL_SSL", "SASL_PLAINTEXT"), default=None,
+                         help="secure the listener: SASL users from --users-file, StandardAuthorizer")
+    p_start.add_argument("--users-file", default=None, help="JSON object user -> password (with 'admin')")
     p_start.set_defaults(func=_cmd_start)
     args = parser.parse_args(argv)
     try:

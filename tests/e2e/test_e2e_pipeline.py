@@ -18,6 +18,7 @@ import httpx
 import orjson
 import pytest
 from lanthanide.client import LanthanideClient
+from lanthanide.kafka_secure import Credentials
 from lanthanide.testing.collector import TopicCollector
 from lanthanide.testing.processes import SERVICES, ServiceProcess, free_port
 from lanthanide.testing.webhook import WebhookReceiver
@@ -57,8 +58,10 @@ def _verify(headers: dict[str, str], body: bytes, url: str) -> bool:
 
 
 async def test_two_hundred_applications_get_exactly_the_right_outcome(
-    kafka_bootstrap: str, tmp_path: Path
+    secure_kafka: Credentials, tmp_path: Path
 ) -> None:
+    """On a secured broker (SASL_SSL, SCRAM-SHA-512, ACLs): every service as its own principal,
+    submissions as `submitter`, decisions read as `subscriber`, case history as `auditor`."""
     tag = f"E2E{uuid4().hex[:6].upper()}"
     cases = build_mix(seed=20261129, tag=tag)
     assert len(cases) >= 200
@@ -67,7 +70,6 @@ async def test_two_hundred_applications_get_exactly_the_right_outcome(
     env = {
         # Rejections reach only registered subscriptions: the receiver is registered for them.
         "LANTHANIDE_NOTIFICATION_SUBSCRIPTIONS_FILE": str(hook.subscription_file(tmp_path / "subscriptions.yaml")),
-        "LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "LANTHANIDE_DATA_DIR": str(tmp_path / "data"),
         "LANTHANIDE_LOG_LEVEL": "INFO",
         "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": SECRET,
@@ -81,7 +83,8 @@ async def test_two_hundred_applications_get_exactly_the_right_outcome(
         "LANTHANIDE_INTAKE_API_KEYS": json.dumps({SECRET: "e2e"}),
     }
     procs = [
-        ServiceProcess(name, env=env, log_dir=tmp_path / "logs", http_port=ports[name])
+        ServiceProcess(name, env={**env, **secure_kafka.env(name)}, log_dir=tmp_path / "logs",
+                       http_port=ports[name])
         for name in SERVICES
     ]
     async with hook:
@@ -93,7 +96,7 @@ async def test_two_hundred_applications_get_exactly_the_right_outcome(
             for p in procs:
                 if p.service in ("intake", "review"):
                     p.wait_http(90)
-            await _run(cases, kafka_bootstrap, hook, ports["review"], tag)
+            await _run(cases, secure_kafka, hook, ports["review"], tag)
         finally:
             codes = {p.service: p.stop() for p in procs}
         assert all(code == 0 for code in codes.values()), (
@@ -123,10 +126,14 @@ async def test_two_hundred_applications_get_exactly_the_right_outcome(
     assert "Lockheed Martin Corporation" not in logs
 
 
-async def _run(cases: list[Case], bootstrap: str, hook: WebhookReceiver, review_port: int, tag: str) -> None:
+async def _run(cases: list[Case], creds: Credentials, hook: WebhookReceiver, review_port: int, tag: str) -> None:
     topics = [Topics.APPLICATIONS_ACCEPTED, Topics.APPLICATIONS_REJECTED, Topics.SCREENING_COMPLETED,
               Topics.CASE_EVENTS, Topics.DECISIONS, Topics.NOTIFICATIONS]
-    async with TopicCollector(bootstrap, topics) as seen, LanthanideClient(bootstrap) as client:
+    bootstrap = creds.bootstrap_servers
+    # The test's own observer reads every topic as the admin; the product's clients use their
+    # least-privilege principals.
+    async with TopicCollector(bootstrap, topics, settings=creds.settings("admin")) as seen, \
+            LanthanideClient(settings=creds.settings("submitter")) as client:
         receipts = await client.submit_many([c.app for c in cases])
         ref_of = {i: c.app["external_reference"] for i, c in enumerate(cases)}
 
@@ -235,7 +242,7 @@ async def _run(cases: list[Case], bootstrap: str, hook: WebhookReceiver, review_
         some_case = next(iter(auto))
         out = subprocess.run(  # type: ignore[assignment]
             [sys.executable, "-m", "lanthanide_cli", "case", "show", str(some_case), "-b", bootstrap],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True, text=True, timeout=120, env={**os.environ, **creds.env("auditor")},
         )
         assert out.returncode == 0, out.stderr[-3000:]
         out = out.stdout.splitlines()

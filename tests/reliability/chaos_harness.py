@@ -27,6 +27,7 @@ from uuid import UUID, uuid4
 import httpx
 import orjson
 from lanthanide.client import LanthanideClient
+from lanthanide.kafka_secure import Credentials
 from lanthanide.testing.collector import TopicCollector
 from lanthanide.testing.postgres import create_database
 from lanthanide.testing.processes import SERVICES, ServiceProcess, free_port
@@ -163,7 +164,7 @@ class Stack:
     """Every service twice, as OS processes, on one cluster and one PostgreSQL server."""
 
     def __init__(self, bootstrap: str, postgres_admin_url: str, workdir: Path, secret: str,
-                 tokens: dict[str, dict[str, Any]]) -> None:
+                 tokens: dict[str, dict[str, Any]], creds: Credentials | None = None) -> None:
         tag = uuid4().hex[:8]
         self.db_urls = {svc: create_database(postgres_admin_url, f"chaos_{svc}_{tag}") for svc in DB_SERVICES}
         self.env: dict[str, str] = {
@@ -181,8 +182,10 @@ class Stack:
             "LANTHANIDE_INTAKE_API_KEYS": json.dumps({secret: "chaos"}),
             **{var: self.db_urls[svc] for svc, var in DB_SERVICES.items()},
         }
+        # On a secured cluster each service connects as its own principal.
         self.procs = [
-            ServiceProcess(svc, env=self.env, log_dir=workdir / "logs", instance=i, http_port=free_port())
+            ServiceProcess(svc, env={**self.env, **(creds.env(svc) if creds else {})}, log_dir=workdir / "logs",
+                           instance=i, http_port=free_port())
             for svc in SERVICES for i in range(INSTANCES)
         ]
 
@@ -288,18 +291,21 @@ class Approver:
                 await asyncio.sleep(1.0)
 
 
-async def read_all(bootstrap: str, topics: list[str]) -> dict[str, list[Any]]:
+async def read_all(bootstrap: str, topics: list[str], creds: Credentials | None = None) -> dict[str, list[Any]]:
     """Every envelope of the topics, as a read_committed reader without a group sees them."""
     out: dict[str, list[Any]] = defaultdict(list)
-    async with LanthanideClient(bootstrap, client_id="chaos-audit") as client:
+    settings = creds.settings("auditor") if creds else None
+    async with LanthanideClient(bootstrap, client_id="chaos-audit", settings=settings) as client:
         for topic in topics:
             async for env in client.read_topics([topic]):
                 out[topic].append(env)
     return out
 
 
-async def run_chaos(plan: ChaosPlan, cluster: Any, postgres_admin_url: str, workdir: Path) -> ChaosReport:
-    """Run the plan and count; raises nothing on bad counts (the caller asserts)."""
+async def run_chaos(plan: ChaosPlan, cluster: Any, postgres_admin_url: str, workdir: Path,
+                    creds: Credentials | None = None) -> ChaosReport:
+    """Run the plan and count; raises nothing on bad counts (the caller asserts). With `creds`
+    (a secured cluster) services, submitter and readers use their own principals."""
     started = time.monotonic()
     rng = random.Random(plan.seed)
     tag = f"CH{uuid4().hex[:6].upper()}"
@@ -309,7 +315,7 @@ async def run_chaos(plan: ChaosPlan, cluster: Any, postgres_admin_url: str, work
     bootstrap = cluster.bootstrap_servers
     # create_database runs its own event loop: build the stack off this one.
     stack = await asyncio.to_thread(Stack, bootstrap, postgres_admin_url, workdir, secret,
-                                    {reviewer: {"user": "alice", "roles": ["reviewer"]}})
+                                    {reviewer: {"user": "alice", "roles": ["reviewer"]}}, creds)
     report = ChaosReport(applications=len(cases))
     valid = [c for c in cases if c.expect != "rejected"]
     case_of = {id(c): case_id_of(c.app) for c in valid}
@@ -337,7 +343,8 @@ async def run_chaos(plan: ChaosPlan, cluster: Any, postgres_admin_url: str, work
                  asyncio.create_task(approver.run())]
         topics = [Topics.APPLICATIONS_ACCEPTED, Topics.APPLICATIONS_REJECTED, Topics.DECISIONS]
         try:
-            async with TopicCollector(bootstrap, topics) as seen, LanthanideClient(bootstrap) as client:
+            async with TopicCollector(bootstrap, topics, settings=creds.settings("admin") if creds else None) as seen, \
+                    LanthanideClient(bootstrap, settings=creds.settings("submitter") if creds else None) as client:
                 sent = 0
                 for start in range(0, len(cases), plan.submit_chunk):
                     chunk = cases[start:start + plan.submit_chunk]
@@ -375,7 +382,7 @@ async def run_chaos(plan: ChaosPlan, cluster: Any, postgres_admin_url: str, work
             if any(code not in (0, None) for code in codes.values()):
                 report.problems.append(f"exit codes after SIGTERM: {codes}")
         _count(report, await read_all(bootstrap, [Topics.APPLICATIONS_ACCEPTED, Topics.APPLICATIONS_REJECTED,
-                                                   Topics.CASE_EVENTS, Topics.DECISIONS]),
+                                                   Topics.CASE_EVENTS, Topics.DECISIONS], creds),
                hook, expect_outcome, incomplete, rejected_refs, set(case_of.values()))
     # A pending case whose approval committed just before the approver was cancelled is not a
     # problem; a manual case without a decision is already counted as lost above.

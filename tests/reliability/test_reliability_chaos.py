@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lanthanide.testing.kafka import load_runner
+from lanthanide.kafka_secure import Credentials
+from lanthanide.testing.kafka import secured_kafka
 
 sys.path.insert(0, str(Path(__file__).parent))
 from chaos_harness import ChaosPlan, ChaosReport, run_chaos
@@ -24,15 +25,11 @@ pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.postgres, pytest.m
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Any]:
-    """A 3-node KRaft cluster owned by this test (its topics see nobody else's traffic)."""
-    runner = load_runner()
-    kafka = runner.KafkaCluster(nodes=3, num_partitions=6, data_dir=tmp_path / "kafka")
-    kafka.start()
-    try:
-        yield kafka
-    finally:
-        kafka.stop(kill=True)
+def secured(tmp_path: Path) -> Iterator[tuple[Any, Credentials]]:
+    """A secured 3-node KRaft cluster owned by this test (SASL_SSL, SCRAM users per principal,
+    StandardAuthorizer and deploy/kafka/acls.yaml): its topics see nobody else's traffic."""
+    with secured_kafka(nodes=3, num_partitions=6, data_dir=tmp_path / "kafka") as (cluster, creds):
+        yield cluster, creds
 
 
 def _assert_clean(report: ChaosReport) -> None:
@@ -46,18 +43,18 @@ def _assert_clean(report: ChaosReport) -> None:
 
 @pytest.mark.timeout(900)
 async def test_small_chaos_run_loses_nothing_and_decides_once(
-    cluster: Any, postgres_server: str, tmp_path: Path
+    secured: tuple[Any, Credentials], postgres_server: str, tmp_path: Path
 ) -> None:
     """CI guard: 300 applications, 4 service kills, one broker kill."""
     plan = ChaosPlan(applications=300, service_kill_every_s=6, max_service_kills=4,
                      broker_kill_at_fraction=0.5, submit_chunk=30, submit_pause_s=1.0, settle_timeout_s=240)
-    _assert_clean(await run_chaos(plan, cluster, postgres_server, tmp_path))
+    _assert_clean(await run_chaos(plan, secured[0], postgres_server, tmp_path, secured[1]))
 
 
 @pytest.mark.chaos
 @pytest.mark.timeout(3600)
 async def test_five_thousand_applications_under_chaos(
-    cluster: Any, postgres_server: str, tmp_path: Path
+    secured: tuple[Any, Credentials], postgres_server: str, tmp_path: Path
 ) -> None:
     """5,000 applications; a random instance kill -9'd every few seconds; one broker killed once."""
     plan = ChaosPlan(
@@ -66,4 +63,4 @@ async def test_five_thousand_applications_under_chaos(
         broker_kill_at_fraction=0.3, submit_chunk=100, submit_pause_s=0.5, settle_timeout_s=1500,
         seed=int(os.environ.get("LANTHANIDE_CHAOS_SEED", "20261129")),
     )
-    _assert_clean(await run_chaos(plan, cluster, postgres_server, tmp_path))
+    _assert_clean(await run_chaos(plan, secured[0], postgres_server, tmp_path, secured[1]))

@@ -17,14 +17,14 @@ from typing import Any, ClassVar
 
 import orjson
 import pytest
-from lanthanide_cli.main import build
+from click.testing import CliRunner
 from lanthanide.contracts import Envelope, ReferenceUpdated
 from lanthanide.events import EventFactory
+from lanthanide_cli.main import build
 from lanthanide_screening.adapters.reference_store import ReferenceStore
 from lanthanide_screening.bootstrap import Screening, bootstrap
 from lanthanide_screening.matching.loaders import load_lists
 from lanthanide_screening.settings import PACKAGE_LISTS, ScreeningSettings
-from click.testing import CliRunner
 
 WATCH_CSV = (
     "list_id,entry_id,name,name_type,entity_type,country,program,list_kind\n"

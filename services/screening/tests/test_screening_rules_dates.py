@@ -113,8 +113,8 @@ def test_what_if_cli_prints_classification_measures_and_route(monkeypatch: pytes
     """`lanthanide classify APP --on DATE`: the same application answers differently either side of No. 70's end."""
     import json
 
-    from lanthanide_cli.main import build
     from click.testing import CliRunner
+    from lanthanide_cli.main import build
 
     path = tmp_path / "app.json"
     path.write_text(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -80,9 +81,21 @@ class LanthanideClient:
     """Publish applications and follow decisions and case histories over Kafka."""
 
     def __init__(
-        self, bootstrap_servers: str | None = None, *, client_id: str = "client", send_attempts: int = 5
+        self,
+        bootstrap_servers: str | None = None,
+        *,
+        client_id: str = "client",
+        send_attempts: int = 5,
+        settings: KafkaSettings | None = None,
     ) -> None:
-        self.settings = KafkaSettings(**({"bootstrap_servers": bootstrap_servers} if bootstrap_servers else {}))
+        """`settings` (LANTHANIDE_KAFKA_* by default, security included) says how to connect;
+        `bootstrap_servers`, when given, overrides its bootstrap servers."""
+        settings = settings or KafkaSettings()
+        if bootstrap_servers:
+            settings = settings.model_copy(update={"bootstrap_servers": bootstrap_servers})
+        self.settings = settings
+        #: Decisions seen twice with one decision_id and different content: (first, second).
+        self.conflicts: list[tuple[Envelope[DecisionMade], Envelope[DecisionMade]]] = []
         self.client_id = client_id
         self.send_attempts = send_attempts
         self._producer: AIOKafkaProducer | None = None  # made on first use: readers never need one
@@ -218,17 +231,36 @@ class LanthanideClient:
     ) -> AsyncIterator[Envelope[DecisionMade]]:
         """Decision events, deduplicated by decision_id, read_committed.
 
+        The same decision again (same decision_id, same content) is skipped. The same
+        decision_id with different content is a conflict (a forged or buggy decision): it is
+        logged at ERROR, counted, added to `self.conflicts` and yielded as well, so the caller
+        sees both and never just the one that came first.
+
         Stops after `count` decisions, or after `timeout` seconds without a new one, or (without
         `follow`) at the end of the topic as it was when reading started.
         """
-        seen: set[UUID] = set()
+        seen: dict[UUID, dict[str, Envelope[DecisionMade]]] = {}  # decision id -> content -> first copy
         async for env in self.read_topics(
             [Topics.DECISIONS], follow=follow, idle_timeout=timeout, from_beginning=from_beginning
         ):
             payload = env.payload
-            if not isinstance(payload, DecisionMade) or payload.decision_id in seen:
+            if not isinstance(payload, DecisionMade):
                 continue
-            seen.add(payload.decision_id)
+            fingerprint = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
+            versions = seen.get(payload.decision_id)
+            if versions is not None:
+                if fingerprint in versions:
+                    continue
+                from lanthanide.conflicts import report_conflict
+
+                first_fp, first = next(iter(versions.items()))
+                report_conflict("client", "decision_id", str(payload.decision_id), topic=Topics.DECISIONS,
+                                case_id=str(env.case_id), first=first_fp, second=fingerprint)
+                versions[fingerprint] = env
+                self.conflicts.append((first, env))
+                yield env
+                continue
+            seen[payload.decision_id] = {fingerprint: env}
             yield env
             if count is not None and len(seen) >= count:
                 return
@@ -298,11 +330,11 @@ class LanthanideClient:
         key: bytes | None = None,
     ) -> AsyncIterator[Any]:
         """Read raw aiokafka records without a consumer group (nothing committed)."""
+        from lanthanide.kafka import make_consumer
+
         # No group: every partition of the topics is assigned to us; nothing is committed.
-        consumer = AIOKafkaConsumer(
-            *topics,
-            bootstrap_servers=self.settings.bootstrap_servers,
-            client_id=f"{self.settings.client_id_prefix}-{self.client_id}-{uuid4().hex[:6]}",
+        consumer = make_consumer(
+            self.settings, *topics, client_id=f"{self.client_id}-{uuid4().hex[:6]}",
             group_id=None, enable_auto_commit=False, isolation_level="read_committed",
             auto_offset_reset="earliest" if from_beginning else "latest",
         )

@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     # client's producer comes from this module too and must import without them.
     from faststream.kafka import KafkaBroker
     from faststream.message import StreamMessage
+    from faststream.security import BaseSecurity
 
 
 class _Log:
@@ -51,6 +54,59 @@ log = _Log()
 Handler = Callable[[Envelope[Any]], Awaitable[Sequence[Outgoing]]]
 
 
+# --------------------------------------------------------------------------- client factory
+#
+# Every Kafka client of the project (service brokers, CLI, Python client, benchmarks, tests) is
+# made here, so security settings (SASL, TLS) apply to all of them alike.
+
+#: The Kafka client library's own errors (connection refused, authentication failed, record too
+#: large) must reach the service log: WARNING and up, whatever the service's log level.
+logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+def ssl_context_of(settings: KafkaSettings) -> ssl.SSLContext | None:
+    """The TLS context for SASL_SSL/SSL (CA bundle, optional client certificate), else None."""
+    if not settings.uses_tls:
+        return None
+    context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+    context.check_hostname = settings.ssl_check_hostname
+    if settings.ssl_certfile is not None and settings.ssl_keyfile is not None:
+        context.load_cert_chain(str(settings.ssl_certfile), str(settings.ssl_keyfile))
+    return context
+
+
+def security_of(settings: KafkaSettings) -> BaseSecurity | None:
+    """FastStream's security object for the settings (None = PLAINTEXT)."""
+    from faststream.security import BaseSecurity, SASLPlaintext, SASLScram512  # services' runtime only
+
+    context = ssl_context_of(settings)
+    if settings.security_protocol.startswith("SASL_"):
+        user, password = settings.sasl_username or "", settings.password() or ""
+        cls = SASLScram512 if settings.sasl_mechanism == "SCRAM-SHA-512" else SASLPlaintext
+        return cls(user, password, ssl_context=context, use_ssl=context is not None)
+    if context is not None:
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    return None
+
+
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """aiokafka keyword arguments for bootstrap servers and security (producer, consumer, admin)."""
+    options: dict[str, Any] = {
+        # A list, not the comma-separated string: FastStream wraps a string into a one-element
+        # list and aiokafka then reads "h1:p1,h2:p2" as one host.
+        "bootstrap_servers": [s.strip() for s in settings.bootstrap_servers.split(",") if s.strip()],
+        "security_protocol": settings.security_protocol,
+    }
+    context = ssl_context_of(settings)
+    if context is not None:
+        options["ssl_context"] = context
+    if settings.security_protocol.startswith("SASL_"):
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.password()
+    return options
+
+
 def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
     """A FastStream Kafka broker with durable, idempotent production (acks=all, enable_idempotence)."""
     from faststream.kafka import KafkaBroker
@@ -58,10 +114,8 @@ def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
     from lanthanide import metrics, tracing  # service side only: the slim client imports this module
 
     return KafkaBroker(
-        # A list, not the comma-separated string: FastStream wraps a string into a one-element
-        # list and aiokafka then reads "h1:p1,h2:p2" as one host, so no multi-broker cluster
-        # could be reached.
-        [s.strip() for s in settings.bootstrap_servers.split(",") if s.strip()],
+        client_options(settings)["bootstrap_servers"],
+        security=security_of(settings),
         client_id=f"{settings.client_id_prefix}-{client_id}",
         acks="all" if settings.acks == "all" else 1,
         enable_idempotence=settings.acks == "all",
@@ -75,40 +129,76 @@ def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
 
 
 def make_producer(settings: KafkaSettings, client_id: str, **kwargs: Any) -> AIOKafkaProducer:
-    """A plain aiokafka producer (CLI, clients, transactional use)."""
+    """A plain aiokafka producer (CLI, clients, transactional use); acks=all, idempotent."""
+    options: dict[str, Any] = {"acks": "all", "enable_idempotence": True, "linger_ms": settings.linger_ms}
+    options.update(kwargs)
     return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id=f"{settings.client_id_prefix}-{client_id}",
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=settings.linger_ms,
-        **kwargs,
+        client_id=f"{settings.client_id_prefix}-{client_id}", **client_options(settings), **options
     )
+
+
+def make_consumer(settings: KafkaSettings, *topics: str, client_id: str, **kwargs: Any) -> AIOKafkaConsumer:
+    """A plain aiokafka consumer (readers, the client's decision reader, tests, benchmarks)."""
+    return AIOKafkaConsumer(
+        *topics, client_id=f"{settings.client_id_prefix}-{client_id}", **client_options(settings), **kwargs
+    )
+
+
+def make_admin(settings: KafkaSettings, client_id: str = "admin") -> AIOKafkaAdminClient:
+    """An aiokafka admin client (topic creation, ACLs)."""
+    return AIOKafkaAdminClient(client_id=f"{settings.client_id_prefix}-{client_id}", **client_options(settings))
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Sequence[str] | None = None) -> None:
     """Create the catalogue's topics (and their DLQs) with the configured partitions; idempotent."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = make_admin(settings, "ensure-topics")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [t for t in (topics or all_topics_with_dlq()) if t not in existing]
         if wanted:
             try:
-                await admin.create_topics([
+                response = await admin.create_topics([
                     NewTopic(t, num_partitions=settings.partitions,
-                             replication_factor=settings.replication_factor)
+                             replication_factor=settings.replication_factor,
+                             topic_configs={"retention.ms": str(settings.dlq_retention_ms)}
+                             if t.endswith(".dlq") else {})
                     for t in wanted
                 ])
             except TopicAlreadyExistsError:
-                pass  # another service won the race: fine
+                return  # another service won the race: fine
+            refused = [t[0] for t in getattr(response, "topic_errors", ()) if t[1] == _TOPIC_AUTHORIZATION_FAILED]
+            if refused:
+                # On a secured cluster services have no Create right: an administrator creates
+                # the topics (`python -m lanthanide.kafka_acls apply`); a missing one shows up
+                # as the consumer's or producer's own error.
+                log.warning("topics_not_created_no_permission", topics=refused[:20])
     finally:
         await admin.close()
+
+
+_TOPIC_AUTHORIZATION_FAILED = 29
 
 
 def key_of(envelope: Envelope[Any]) -> bytes | None:
     """Key = case_id, so one case stays ordered on one partition."""
     return str(envelope.case_id).encode() if envelope.case_id else None
+
+
+#: (topic, value, key, headers) of one record to publish.
+OutRecord = tuple[str, bytes, bytes | None, dict[str, str]]
+
+
+def record_of(outgoing: Outgoing) -> OutRecord:
+    """The Kafka record of an outgoing envelope."""
+    env = outgoing.envelope
+    return (outgoing.topic, encode(env), key_of(env), headers_of(env))
+
+
+def record_size(record: OutRecord) -> int:
+    """Bytes the record takes against the broker's limit (value, key, headers; framing aside)."""
+    _topic, value, key, headers = record
+    return len(value) + len(key or b"") + sum(len(k) + len(v) for k, v in headers.items())
 
 
 def headers_of(envelope: Envelope[Any]) -> dict[str, str]:
@@ -176,9 +266,11 @@ class Publisher:
 
     async def publish(self, outgoing: Sequence[Outgoing]) -> None:
         """Send every envelope (acks as configured on the broker: all) and wait for every ack."""
-        await self._send_all([
-            (o.topic, encode(o.envelope), key_of(o.envelope), headers_of(o.envelope)) for o in outgoing
-        ])
+        await self._send_all([record_of(o) for o in outgoing])
+
+    async def publish_records(self, records: Sequence[OutRecord]) -> None:
+        """Send records made by `record_of` (already sized) and wait for every ack."""
+        await self._send_all(records)
 
     async def publish_encoded(self, records: Sequence[tuple[str, bytes]]) -> None:
         """Send (topic, envelope bytes made by `encode`) pairs, e.g. from an outbox, and wait for
@@ -274,11 +366,27 @@ def register_stage(
     """
     publisher = Publisher(broker)
 
+    async def sized(record: ConsumerRecord[Any, Any], produced: Sequence[Outgoing]) -> list[OutRecord]:
+        """The records of one input's outputs, or none (and the input dead-lettered) if any is
+        over the message limit: publishing it would fail, rewind the batch and stall the
+        partition forever. Bounded inputs make this rare; it must still never stall."""
+        out = [record_of(o) for o in produced]
+        too_big = [(o[0], record_size(o)) for o in out if record_size(o) > settings.max_message_bytes]
+        if not too_big:
+            return out
+        topic, size = too_big[0]
+        log.error("output_too_large", topic=record.topic, partition=record.partition, offset=record.offset,
+                  output_topic=topic, output_bytes=size, limit=settings.max_message_bytes)
+        await dead_letter(publisher, record,
+                          f"output to {topic} of {size} bytes exceeds the limit of {settings.max_message_bytes}",
+                          service, reason="output_too_large")
+        return []
+
     @batch_subscriber(broker, topics, group_id=group_id, service=service, settings=settings,
                       isolation_level=isolation_level)
     async def on_batch(records: Any) -> None:
         from lanthanide import observe  # service side only: the slim client imports this module
-        outgoing: list[Outgoing] = []
+        outgoing: list[OutRecord] = []
         # One trace scope for the batch: its outputs' traceparent names the span that made them.
         with observe.handling_batch(service, ()):
             async with batch_scope() if batch_scope is not None else nullcontext():
@@ -290,11 +398,12 @@ def register_stage(
                         if salvaged is None:
                             await dead_letter(publisher, record, exc.reason, service)
                         else:
-                            outgoing.extend(salvaged)
+                            outgoing.extend(await sized(record, salvaged))
                         continue
                     with observe.handling(service, record, envelope):
-                        outgoing.extend(await _handle_one(publisher, handle, envelope, record, service))
-            await publisher.publish(outgoing)
+                        produced = await _handle_one(publisher, handle, envelope, record, service)
+                    outgoing.extend(await sized(record, produced))
+            await publisher.publish_records(outgoing)
 
     return on_batch
 
@@ -311,21 +420,24 @@ async def _handle_one(
     except (ValueError, KeyError, TypeError, LookupError) as exc:
         # A bug or bad data in one event must not stall the partition: dead-letter it.
         log.error("handler_failed", event_id=str(envelope.event_id), error=repr(exc)[:300])
-        await dead_letter(publisher, record, f"handler error: {exc!r}"[:2000], service)
+        await dead_letter(publisher, record, f"handler error: {exc!r}"[:2000], service, reason="handler_error")
         return ()
 
 
 async def dead_letter(
-    publisher: Publisher, record: ConsumerRecord[Any, Any], error: str, service: str
+    publisher: Publisher, record: ConsumerRecord[Any, Any], error: str, service: str,
+    *, reason: str = "undecodable",
 ) -> None:
-    """Send a record that cannot be handled to `<topic>.dlq` with the reason (never the input)."""
+    """Send a record that cannot be handled to `<topic>.dlq` with the error; count it (metric
+    lanthanide_dead_letters_total) and log it at ERROR: a dead letter needs a person.
+    The log line and the header carry the reason code and coordinates, never input text."""
     from lanthanide import metrics  # service side only: the slim client imports this module
-    log.warning("dead_lettered", topic=record.topic, partition=record.partition,
-                offset=record.offset, error=error[:200])
     metrics.dead_lettered(service, record.topic)
+    log.error("dead_lettered", topic=record.topic, partition=record.partition,
+              offset=record.offset, reason=reason, error=error[:200])
     await publisher.publish_raw(
         dlq(record.topic),
         dead_letter_body(record, error, service),
         key=record.key if isinstance(record.key, bytes) else None,
-        headers={"content-type": "application/json", "dlq_error": error[:200]},
+        headers={"content-type": "application/json", "dlq_reason": reason},
     )

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,58 @@ class KafkaSettings(BaseSettings):
     #: On SIGTERM, how long to let the batch in flight finish and commit before leaving anyway
     #: (e.g. the broker is gone). Nothing is lost: uncommitted input is redelivered and deduplicated.
     drain_timeout_seconds: float = 20.0
+    #: The largest record a stage publishes (value + key + headers). Below the broker's
+    #: message.max.bytes and the producer's max_request_size (1 MiB by default) with headroom for
+    #: the record batch framing: an output over it is dead-lettered instead of stalling a partition.
+    max_message_bytes: int = 1_000_000
+    #: Dead-letter topics hold personal data (the original bytes): kept this long, then deleted
+    #: by Kafka (retention.ms, set when the topic is created). 14 days: time to find and replay.
+    dlq_retention_ms: int = 14 * 24 * 3600 * 1000
+
+    # -- security (see README "Security"). PLAINTEXT only for a local quick start.
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    #: SCRAM-SHA-512 in production; PLAIN only for development (the password crosses the wire).
+    sasl_mechanism: Literal["SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    #: A file holding the password (a mounted secret); read at start, wins over sasl_password.
+    sasl_password_file: Path | None = None
+    #: PEM bundle of the CA that signed the brokers' certificates (default: the system store).
+    ssl_cafile: Path | None = None
+    #: Client certificate and key (PEM) for brokers that require mutual TLS.
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_check_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _credentials_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL_"):
+            if not self.sasl_username:
+                raise ValueError(
+                    f"LANTHANIDE_KAFKA_SASL_USERNAME is required with security_protocol={self.security_protocol}"
+                )
+            if self.sasl_password is None and self.sasl_password_file is None:
+                raise ValueError(
+                    "LANTHANIDE_KAFKA_SASL_PASSWORD or LANTHANIDE_KAFKA_SASL_PASSWORD_FILE is required "
+                    f"with security_protocol={self.security_protocol}"
+                )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("LANTHANIDE_KAFKA_SSL_CERTFILE and LANTHANIDE_KAFKA_SSL_KEYFILE go together")
+        return self
+
+    def password(self) -> str | None:
+        """The SASL password: the file's content (trailing newline stripped) or the setting."""
+        if self.sasl_password_file is not None:
+            try:
+                return self.sasl_password_file.read_text().rstrip("\r\n")
+            except OSError as exc:
+                raise ValueError(f"LANTHANIDE_KAFKA_SASL_PASSWORD_FILE: cannot read {self.sasl_password_file}: "
+                                 f"{exc.strerror}") from None
+        return self.sasl_password.get_secret_value() if self.sasl_password is not None else None
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SASL_SSL", "SSL")
 
 
 class LoggingSettings(BaseSettings):

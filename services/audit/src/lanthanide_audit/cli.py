@@ -117,11 +117,17 @@ def audit_verify(db_url: DbUrl = None) -> None:
     if report.ok:
         console.print(f"ledger OK: {report.checked} records, head {report.head_hash}")
         return
-    assert report.broken is not None
-    console.print(
-        f"ledger BROKEN at seq {report.broken.seq} (event {report.broken.event_id or '-'}): "
-        f"{report.broken.reason}; {report.checked} records before it verified"
-    )
+    if report.broken is not None:
+        console.print(
+            f"ledger BROKEN at seq {report.broken.seq} (event {report.broken.event_id or '-'}): "
+            f"{report.broken.reason}; {report.checked} records before it verified"
+        )
+    if report.conflicts:
+        console.print(
+            f"ledger CONFLICTS: {len(report.conflicts)} event ids were seen with two different payloads "
+            f"(forged or buggy events; both copies are kept): {', '.join(report.conflicts[:50])}",
+            soft_wrap=True,
+        )
     raise typer.Exit(1)
 
 

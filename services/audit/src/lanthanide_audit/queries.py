@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 
 import orjson
 
@@ -18,13 +19,15 @@ async def case_timeline(store: LedgerStore, case_id: str) -> Timeline:
 
 
 async def verify(store: LedgerStore) -> VerifyReport:
-    """Walk the whole chain; also check it ends where the recorded head says (no rows cut off)."""
+    """Walk the whole chain; also check it ends where the recorded head says (no rows cut off),
+    and fail, naming them, if any event id was seen with two different payloads."""
     verifier = ChainVerifier()
     async for entry in store.walk():
         if not verifier.feed(entry):
-            return verifier.report()
-    verifier.check_head(*await store.head())
-    return verifier.report()
+            break
+    else:
+        verifier.check_head(*await store.head())
+    return replace(verifier.report(), conflicts=tuple(await store.conflict_ids()))
 
 
 TIMELINE_COLUMNS = ("seq", "occurred_at", "event_type", "producer", "topic", "event_id",

@@ -21,6 +21,8 @@ class ReviewSettings(ServiceSettings, TokenSettings):
     store_name = "review"
 
     http_port: int | None = 8082
+    #: Largest request body the reviewer API reads (413 above it).
+    max_body_bytes: int = Field(default=64_000, gt=0)
     group_id: str = "lanthanide-review"
     #: {"alice": ["Exporter Name Co., Ltd."]}: users who must not decide cases of these exporters.
     conflicts: dict[str, list[str]] = Field(default_factory=dict)

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from lanthanide.contracts.envelope import Envelope
 from lanthanide.serde import DecodeError, decode
+from lanthanide.settings import KafkaSettings
 
 
 @dataclass
@@ -29,13 +30,18 @@ class TopicCollector:
     bootstrap: str
     topics: Sequence[str]
     isolation_level: str = "read_committed"
+    #: How to connect (security included); None = plaintext to `bootstrap`.
+    settings: KafkaSettings | None = None
     items: list[Collected] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
     _consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> TopicCollector:
-        self._consumer = AIOKafkaConsumer(
-            *self.topics, bootstrap_servers=self.bootstrap, group_id=f"test-collector-{uuid4().hex[:8]}",
+        from lanthanide.kafka import make_consumer
+
+        settings = self.settings or KafkaSettings(bootstrap_servers=self.bootstrap)
+        self._consumer = make_consumer(
+            settings, *self.topics, client_id="test-collector", group_id=f"test-collector-{uuid4().hex[:8]}",
             auto_offset_reset="earliest", enable_auto_commit=False, isolation_level=self.isolation_level,
             metadata_max_age_ms=1000,
         )

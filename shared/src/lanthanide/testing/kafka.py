@@ -11,6 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lanthanide.kafka_secure import Credentials
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -59,3 +63,44 @@ def real_kafka() -> Iterator[str]:
         yield cluster.bootstrap_servers
     finally:
         cluster.stop()
+
+
+#: The ACL file every secured test cluster gets: the one the product ships.
+ACL_FILE = REPO_ROOT / "deploy" / "kafka" / "acls.yaml"
+
+
+@contextmanager
+def secured_kafka(
+    nodes: int = 1,
+    *,
+    protocol: str = "SASL_SSL",
+    num_partitions: int = 3,
+    data_dir: Path | None = None,
+    acl_file: Path = ACL_FILE,
+    **cluster_kwargs: object,
+) -> Iterator[tuple[Any, Credentials]]:
+    """A runner cluster with a SASL_SSL (or SASL_PLAINTEXT) listener, fresh SCRAM users for every
+    principal of `acl_file` (passwords and TLS material made by this run), the StandardAuthorizer,
+    and the catalogue's topics and ACLs applied by the admin. Yields (cluster, credentials)."""
+    import asyncio
+
+    from lanthanide.kafka_secure import ADMIN, Credentials, load_acls, new_passwords, prepare_cluster
+
+    acls = load_acls(acl_file)
+    passwords = new_passwords(list(acls.principals))
+    runner = load_runner()
+    cluster = runner.KafkaCluster(
+        nodes=nodes, num_partitions=num_partitions, data_dir=data_dir,
+        security=runner.Security(protocol, passwords), **cluster_kwargs,
+    )
+    cluster.start()
+    try:
+        creds = Credentials(cluster.bootstrap_servers, protocol, passwords, cluster.security.ca_file)
+        replication = min(nodes, 3)
+        asyncio.run(prepare_cluster(
+            creds.settings(ADMIN, partitions=num_partitions, replication_factor=replication), acls
+        ))
+        yield cluster, creds
+    finally:
+        cluster.stop(kill=True)
+

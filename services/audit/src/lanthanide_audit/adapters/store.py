@@ -9,6 +9,7 @@ without forking it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lanthanide_audit.domain.ledger import GENESIS, LedgerEntry, NewEntry, chain
+from lanthanide_audit.domain.ledger import (
+    GENESIS,
+    Conflict,
+    LedgerEntry,
+    NewEntry,
+    chain,
+    content_fingerprint,
+    decision_id_of,
+    find_conflicts,
+)
 
 metadata = MetaData()
 #: The store's Alembic migrations (adapters/migrations/versions), applied at start.
@@ -57,6 +67,37 @@ ledger = Table(
     Column("recorded_at", String(40), nullable=False),
     Column("error", Text),
     Index("ix_ledger_case", "case_id"),
+)
+
+#: Records whose event id the ledger already holds with a different payload (domain Conflict):
+#: both are kept, the first in the chain, the second here, and verification fails naming them.
+conflicts = Table(
+    "conflicts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id_kind", String(16), nullable=False),  # event_id | decision_id
+    Column("conflict_id", String(64), nullable=False),  # the id seen with two payloads
+    Column("event_id", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("first_fingerprint", String(64), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("case_id", String(36)),
+    Column("topic", String(255), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", Integer, nullable=False),
+    Column("canonical", LargeBinary, nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+    Index("ux_conflicts_id_fp", "id_kind", "conflict_id", "fingerprint", unique=True),
+)
+
+#: Decision ids in the ledger with the fingerprint of their first decision's payload: a second
+#: decision.made with a known decision id and other content is a conflict even under a new event id.
+decision_ids = Table(
+    "decision_ids",
+    metadata,
+    Column("decision_id", String(64), primary_key=True),
+    Column("event_id", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
 )
 
 chain_head = Table(
@@ -141,7 +182,13 @@ class LedgerStore:
         await self.engine.dispose()
 
     async def append(self, entries: Sequence[NewEntry]) -> int:
-        """Append the entries not yet in the ledger (by event_id), in order; returns how many.
+        """Append the entries not yet in the ledger (by event_id), in order; returns how many."""
+        return (await self.append_checked(entries))[0]
+
+    async def append_checked(self, entries: Sequence[NewEntry]) -> tuple[int, list[Conflict]]:
+        """`append`, and the conflicts found: entries whose event id is known (in the ledger or
+        earlier in the batch) with a different payload. Those are stored in `conflicts` in the
+        same transaction (once per event id and payload) and returned, for the caller to alarm.
 
         One transaction per batch: either the whole batch extends the chain or none of it does.
         """
@@ -149,9 +196,9 @@ class LedgerStore:
         for e in entries:
             unique.setdefault(e.event_id, e)
         if not unique:
-            return 0
+            return 0, []
         if self.engine.dialect.name == "sqlite":
-            return await self._append_sqlite(unique)
+            return await self._append_sqlite(unique, entries)
         async with self.engine.begin() as conn:
             head_query = select(chain_head.c.seq, chain_head.c.hash).where(chain_head.c.id == 1)
             if self.engine.dialect.name == "postgresql":
@@ -161,17 +208,82 @@ class LedgerStore:
             known = set((await conn.execute(
                 select(ledger.c.event_id).where(ledger.c.event_id.in_(list(unique)))
             )).scalars())
+            stored: dict[str, bytes] = {}
+            if known:  # duplicates are rare (redelivery): only then read the stored bytes
+                rows_known = await conn.execute(
+                    select(ledger.c.event_id, ledger.c.canonical).where(ledger.c.event_id.in_(list(known)))
+                )
+                stored = {r.event_id: bytes(r.canonical) for r in rows_known}
+            stored_decisions = await self._known_decisions(conn, entries)
+            found = find_conflicts(entries, stored, stored_decisions)
+            if found:
+                await self._save_conflicts(conn, found)
             fresh = [e for e in unique.values() if e.event_id not in known]
+            await self._record_decisions(conn, fresh, stored_decisions)
             if not fresh:
-                return 0
+                return 0, found
             rows = chain(fresh, head.seq, head.hash)
             await conn.execute(ledger.insert(), [_row(r) for r in rows])
             await conn.execute(
                 chain_head.update().where(chain_head.c.id == 1).values(seq=rows[-1].seq, hash=rows[-1].hash)
             )
-        return len(rows)
+        return len(rows), found
 
-    async def _append_sqlite(self, unique: dict[str, NewEntry]) -> int:
+    @staticmethod
+    async def _known_decisions(conn: Any, entries: Sequence[NewEntry]) -> dict[str, str]:
+        """Fingerprints of the decision ids of the batch's decisions already in the ledger."""
+        ids = {d for d in (decision_id_of(e) for e in entries) if d}
+        if not ids:
+            return {}
+        rows = await conn.execute(
+            select(decision_ids.c.decision_id, decision_ids.c.fingerprint).where(decision_ids.c.decision_id.in_(ids))
+        )
+        return {r.decision_id: r.fingerprint for r in rows}
+
+    @staticmethod
+    async def _record_decisions(conn: Any, fresh: Sequence[NewEntry], known: dict[str, str]) -> None:
+        """Remember the decision ids of newly appended decisions (the first payload wins here;
+        a different one later is a conflict)."""
+        rows: dict[str, dict[str, str]] = {}
+        for e in fresh:
+            d = decision_id_of(e)
+            if d and d not in known and d not in rows:
+                rows[d] = {"decision_id": d, "event_id": e.event_id, "fingerprint": content_fingerprint(e.canonical)}
+        if rows:
+            await conn.execute(decision_ids.insert(), list(rows.values()))
+
+    @staticmethod
+    async def _save_conflicts(conn: Any, found: Sequence[Conflict]) -> None:
+        """Insert the conflicts not stored yet (a redelivered batch finds them again)."""
+        have = {
+            (r.id_kind, r.conflict_id, r.fingerprint) for r in await conn.execute(
+                select(conflicts.c.id_kind, conflicts.c.conflict_id, conflicts.c.fingerprint)
+                .where(conflicts.c.conflict_id.in_([c.conflict_id for c in found]))
+            )
+        }
+        now = datetime.now(UTC).isoformat()
+        new = [c for c in found if (c.id_kind, c.conflict_id, c.fingerprint) not in have]
+        if new:
+            await conn.execute(conflicts.insert(), [{
+                "id_kind": c.id_kind, "conflict_id": c.conflict_id, "event_id": c.event_id,
+                "fingerprint": c.fingerprint, "first_fingerprint": c.first_fingerprint,
+                "event_type": c.entry.event_type, "case_id": c.entry.case_id, "topic": c.entry.topic,
+                "partition": c.entry.partition, "offset": c.entry.offset, "canonical": c.entry.canonical,
+                "recorded_at": now,
+            } for c in new])
+
+    async def conflict_ids(self) -> list[str]:
+        """Ids (event ids, and decision ids as "decision:<id>") seen with more than one payload,
+        in the order they were found."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(conflicts.c.id_kind, conflicts.c.conflict_id).order_by(conflicts.c.id))
+            return list(dict.fromkeys(
+                r.conflict_id if r.id_kind == "event_id" else f"decision:{r.conflict_id}" for r in rows
+            ))
+
+    async def _append_sqlite(
+        self, unique: dict[str, NewEntry], entries: Sequence[NewEntry]
+    ) -> tuple[int, list[Conflict]]:
         """`append` on SQLite in 3 driver calls plus the commit (it was 4 statements of up to 4
         aiosqlite thread round trips each, most of audit's CPU with small batches): the head and
         the known ids in one SELECT, one executemany, the head update. Same rows, same values.
@@ -186,13 +298,25 @@ class LedgerStore:
             found = await raw.execute_fetchall(_sqlite_head_and_known(len(ids)), ids)
             head = next(r for r in found if r[2] is None)
             known = {r[2] for r in found if r[2] is not None}
+            stored: dict[str, bytes] = {}
+            if known:  # duplicates are rare (redelivery): only then read the stored bytes
+                rows_known = await raw.execute_fetchall(
+                    f"SELECT event_id, canonical FROM ledger WHERE event_id IN ({', '.join('?' * len(known))})",
+                    list(known),
+                )
+                stored = {r[0]: bytes(r[1]) for r in rows_known}
+            stored_decisions = await self._known_decisions(conn, entries)
+            clashes = find_conflicts(entries, stored, stored_decisions)
+            if clashes:
+                await self._save_conflicts(conn, clashes)
             fresh = [e for e in unique.values() if e.event_id not in known]
+            await self._record_decisions(conn, fresh, stored_decisions)
             if not fresh:
-                return 0
+                return 0, clashes
             rows = chain(fresh, head[0], head[1])
             await raw.executemany(_SQLITE_INSERT, [tuple(_row(r)[c] for c in _LEDGER_COLUMNS) for r in rows])
             await raw.execute(_SQLITE_HEAD_UPDATE, (rows[-1].seq, rows[-1].hash))
-        return len(rows)
+        return len(rows), clashes
 
     async def head(self) -> tuple[int, str]:
         """(seq, hash) of the last appended entry; (0, GENESIS) for an empty ledger."""

@@ -11,7 +11,7 @@ Pure Python: no SQL, no Kafka.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -121,17 +121,88 @@ class Break:
     reason: str
 
 
+def content_fingerprint(canonical: bytes) -> str:
+    """What must be equal for a second record with a known event id to be the same event: the
+    payload (a redelivered or re-emitted event may carry a new occurred_at or producer instance,
+    never a different payload). Undecodable records compare by their bytes."""
+    try:
+        value = orjson.loads(canonical)
+    except orjson.JSONDecodeError:
+        value = None
+    body = canonical_bytes(value.get("payload")) if isinstance(value, dict) else canonical
+    return hashlib.sha256(body).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A record whose event id (or, for a decision, decision id) the ledger already holds with a
+    different payload: a forgery or a bug upstream, never a duplicate. The first stays in the
+    chain, this one is kept beside it. `id_kind` is "event_id" or "decision_id"."""
+
+    id_kind: str
+    conflict_id: str
+    first_fingerprint: str
+    entry: NewEntry
+
+    @property
+    def event_id(self) -> str:
+        return self.entry.event_id
+
+    @property
+    def fingerprint(self) -> str:
+        return content_fingerprint(self.entry.canonical)
+
+
+def decision_id_of(entry: NewEntry) -> str | None:
+    """The decision id of a decision.made entry (None for any other event)."""
+    if entry.event_type != "decision.made":
+        return None
+    try:
+        payload = orjson.loads(entry.canonical).get("payload") or {}
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    value = payload.get("decision_id") if isinstance(payload, dict) else None
+    return str(value) if value else None
+
+
+def find_conflicts(
+    entries: Sequence[NewEntry], stored: dict[str, bytes], stored_decisions: dict[str, str] | None = None
+) -> list[Conflict]:
+    """Conflicts among `entries` (in order) and against the ledger: `stored` maps known event
+    ids to their canonical bytes, `stored_decisions` known decision ids to their fingerprints.
+    The same bytes again, or the same payload, is a quiet duplicate."""
+    first: dict[str, str] = {eid: content_fingerprint(c) for eid, c in stored.items()}
+    decisions: dict[str, str] = dict(stored_decisions or {})
+    out: list[Conflict] = []
+    seen: set[tuple[str, str, str]] = set()
+    for e in entries:
+        fp = content_fingerprint(e.canonical)
+        checks = [("event_id", e.event_id, first)]
+        decision_id = decision_id_of(e)
+        if decision_id is not None:
+            checks.append(("decision_id", decision_id, decisions))
+        for kind, key, known_ids in checks:
+            known = known_ids.setdefault(key, fp)
+            if known != fp:
+                if (kind, key, fp) not in seen:
+                    seen.add((kind, key, fp))
+                    out.append(Conflict(kind, key, known, e))
+                break  # one conflict per record (by its event id first) is enough to alarm and keep it
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
-    """The result of walking the chain."""
+    """The result of walking the chain; conflicts (event ids seen with two payloads) fail it too."""
 
     checked: int
     head_hash: str
     broken: Break | None
+    conflicts: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.broken is None
+        return self.broken is None and not self.conflicts
 
 
 def _same(column: str | None, value: Any) -> bool:

@@ -49,6 +49,7 @@ def make_http_app(app: "AuditApp", authenticator: Authenticator | None = None) -
                 "seq": report.broken.seq, "event_id": report.broken.event_id,
                 "reason": report.broken.reason,
             },
+            "conflicts": list(report.conflicts),
         }
 
     @api.get("/cases/{case_id}/timeline")

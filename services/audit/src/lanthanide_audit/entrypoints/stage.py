@@ -18,6 +18,7 @@ from uuid import UUID
 import orjson
 from faststream.kafka import KafkaBroker
 from lanthanide import metrics, observe
+from lanthanide.conflicts import report_conflict
 from lanthanide.kafka import batch_subscriber
 from lanthanide.logging import get_logger
 from lanthanide.settings import KafkaSettings
@@ -37,6 +38,7 @@ class StageStats:
     received: int = 0
     appended: int = 0
     undecodable: int = 0
+    conflicts: int = 0
 
 
 async def append_records(store: LedgerStore, records: Sequence[Any], stats: StageStats) -> int:
@@ -45,8 +47,12 @@ async def append_records(store: LedgerStore, records: Sequence[Any], stats: Stag
     entries = [
         entry_from_record(r.value or b"", r.topic, r.partition, r.offset) for r in records
     ]
-    appended = await store.append(entries)
+    appended, conflicts = await store.append_checked(entries)
     metrics.LEDGER_ENTRIES.inc(appended)
+    for c in conflicts:
+        report_conflict(SERVICE, c.id_kind, c.conflict_id, topic=c.entry.topic, case_id=c.entry.case_id,
+                        first=c.first_fingerprint, second=c.fingerprint)
+    stats.conflicts += len(conflicts)
     stats.received += len(entries)
     stats.appended += appended
     stats.undecodable += sum(1 for e in entries if e.event_type == UNDECODABLE)

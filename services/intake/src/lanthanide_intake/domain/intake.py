@@ -39,6 +39,11 @@ class Rejected:
 MAX_FIELD_ERRORS = 50
 MAX_LOC_CHARS = 200
 MAX_MESSAGE_CHARS = 500
+#: The largest application (its normalised JSON) intake accepts. Why: every event derived from
+#: it (accepted, screening.completed, decision) carries the application or parts of it plus
+#: findings, and each must fit in one Kafka message (1 MB); a quarter of that leaves room for
+#: every output. The field limits of the contracts bound each part; this bounds the whole.
+MAX_APPLICATION_BYTES = 250_000
 
 
 def validate(data: Any) -> Application | list[FieldError]:
@@ -75,6 +80,14 @@ def assess(data: Any, *, received_at: datetime) -> Accepted | Rejected:
     if isinstance(result, list):
         return Rejected(case_id=_salvage_case_id(data), payload=_rejection(data, result))
     app = result
+    size = len(app.__pydantic_serializer__.to_json(app))
+    if size > MAX_APPLICATION_BYTES:
+        too_large = FieldError(
+            loc="(root)", type="too_large",
+            message=f"the application is {size} bytes of JSON; at most {MAX_APPLICATION_BYTES} are accepted",
+        )
+        raw = data if isinstance(data, dict) else app.model_dump(mode="json")
+        return Rejected(case_id=_salvage_case_id(raw), payload=_rejection(raw, [too_large]))
     missing = missing_documents(app, as_of)
     return Accepted(
         case_id=case_id_for(app.exporter_key, app.external_reference),

@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from lanthanide.auth import Authenticator, AuthError
 from lanthanide.contracts import DecisionOutcome, ReasonCode
+from lanthanide.http_limits import BodyLimitMiddleware
 from lanthanide.logging import get_logger
 from pydantic import BaseModel, Field
 
@@ -127,13 +128,18 @@ def create_app(
     relay: OutboxRelay,
     authenticator: Authenticator,
     readiness: Callable[[], Awaitable[bool]] | None = None,
+    max_body_bytes: int = 64_000,
 ) -> FastAPI:
-    """The FastAPI app over a ReviewService."""
+    """The FastAPI app over a ReviewService; request bodies over `max_body_bytes` get 413."""
     app = FastAPI(
         title="Lanthanide review",
         version="1.0",
         description="Case management for dual-use export licence applications.",
     )
+    # Reviewer actions are small JSON documents; without a limit one request could make the
+    # service buffer (and validate) gigabytes, or write a case event too large for Kafka.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+
     def actor(request: Request) -> Actor:
         client = request.client.host if request.client else "unknown"
         try:
