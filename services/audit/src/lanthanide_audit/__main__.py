@@ -27,6 +27,7 @@ def main() -> None:
         broker=app.broker,
         kafka=settings.kafka,
         asgi_app=make_http_app(app) if settings.http_port else None,
+        http_host=settings.http_host,
         http_port=settings.http_port,
         on_startup=[app.start],
         on_shutdown=[app.stop],

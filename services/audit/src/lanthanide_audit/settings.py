@@ -19,6 +19,8 @@ class AuditSettings(ServiceSettings):
     #: Prepended to every topic name; tests use it to share one broker without crosstalk.
     topic_prefix: str = ""
     db_url: str | None = Field(default=None, description="SQLAlchemy async URL; default SQLite under data_dir")
+    #: 127.0.0.1 by default; 0.0.0.0 in a container, so probes and scrapes reach it.
+    http_host: str = "127.0.0.1"
     http_port: int | None = Field(default=None, description="Port of /healthz, /readyz, /verify; none = no HTTP")
 
     def store_url(self) -> str:

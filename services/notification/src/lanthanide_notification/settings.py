@@ -23,6 +23,8 @@ class NotificationSettings(ServiceSettings):
     topic_prefix: str = ""
     db_url: str | None = Field(default=None, description="SQLAlchemy async URL; default SQLite under data_dir")
     subscriptions_file: Path | None = None
+    #: 127.0.0.1 by default; 0.0.0.0 in a container, so probes and scrapes reach it.
+    http_host: str = "127.0.0.1"
     http_port: int | None = Field(default=None, description="Port of /healthz, /readyz and /metrics; none = no HTTP")
 
     webhook_secret: SecretStr | None = Field(
