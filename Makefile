@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install kafka-jars run run-secure kafka-acls test test-unit test-chaos bench bench-cpu docs up down lint fmt clean
+.PHONY: help install kafka-jars run run-secure kafka-acls test test-unit test-chaos test-compose bench bench-cpu docs up down lint fmt clean
 
 help:
 	@echo "make run    - real Kafka (KRaft, Maven jars) + every service as its own process, SQLite stores"
@@ -12,6 +12,7 @@ help:
 	@echo "make bench  - benchmarks, reports in bench/results/"
 	@echo "make bench-cpu - CPU per 1,000 applications of each service, replayed in-process"
 	@echo "make up     - the same stack in docker compose (needs a Docker engine)"
+	@echo "make test-compose - build every image from Debian packages, run the compose stack, check it"
 	@echo "make docs   - JSON Schema and AsyncAPI documents into docs/"
 	@echo "make lint   - ruff and mypy"
 
@@ -41,6 +42,10 @@ test-unit: install
 
 test-chaos: install kafka-jars
 	$(UV) run pytest tests/reliability -m chaos -o addopts="--import-mode=importlib -ra" $(PYTEST_ARGS)
+
+# The docker compose stack for real (needs a Docker engine and compose v2; not part of make test).
+test-compose: install kafka-jars
+	deploy/compose/test_compose.sh
 
 bench: install kafka-jars
 	$(UV) run python bench/run_all.py

@@ -3,12 +3,67 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
+
+#: Where container platforms mount secrets (docker compose, Kubernetes conventions).
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+
+# The example secrets say "change-me"; a service must never start with one of them.
+_PLACEHOLDER = re.compile(r"change[-_ .]?me|replace[-_ .]?me", re.IGNORECASE)
+
+
+class PlaceholderSecretError(RuntimeError):
+    """A setting still holds an example placeholder. Not a ValueError on purpose: pydantic would
+    wrap that in a ValidationError that prints the start of the input, secrets included."""
+
+
+def secrets_dir() -> Path | None:
+    """The directory of secret files: LANTHANIDE_SECRETS_DIR, else /run/secrets when it exists.
+
+    Each file is one setting, named like its environment variable (lanthanide_review_tokens);
+    environment variables win over files.
+    """
+    given = os.environ.get("LANTHANIDE_SECRETS_DIR")
+    if given:
+        path = Path(given)
+        if not path.is_dir():
+            raise ValueError(f"LANTHANIDE_SECRETS_DIR: {path} is not a directory")
+        return path
+    return DEFAULT_SECRETS_DIR if DEFAULT_SECRETS_DIR.is_dir() else None
+
+
+def placeholder_fields(value: Any, path: str) -> Iterator[str]:
+    """Dotted paths of every string (or secret, dict key, list item) that is a placeholder.
+
+    Paths name fields and positions only, never a dict key: keys can be secrets (API keys).
+    """
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, str):
+        if _PLACEHOLDER.search(value):
+            yield path
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from placeholder_fields(getattr(value, name), f"{path}.{name}" if path else name)
+    elif isinstance(value, dict):
+        for i, (key, item) in enumerate(value.items()):
+            yield from placeholder_fields(key, f"{path}[key {i}]")
+            yield from placeholder_fields(item, f"{path}[{i}]")
+    elif isinstance(value, list | tuple | set | frozenset):
+        for i, item in enumerate(value):
+            yield from placeholder_fields(item, f"{path}[{i}]")
 
 
 class KafkaSettings(BaseSettings):
@@ -149,6 +204,48 @@ class ServiceSettings(BaseSettings):
     def store_url(self) -> str:
         """The store's URL: database_url, else the SQLite file `<data_dir>/<store_name>.db`."""
         return self.database_url or self.sqlite_url(self.store_name)
+
+    #: The store's password, kept out of the database URL (a compose secret mounted as
+    #: /run/secrets/lanthanide_database_password): filled into a db_url/database_url that names a
+    #: user but no password.
+    database_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("LANTHANIDE_DATABASE_PASSWORD", "database_password")
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then environment, then secret files (secrets_dir() decided at each start)."""
+        folder = secrets_dir()
+        if folder is None:
+            return init_settings, env_settings, dotenv_settings
+        return init_settings, env_settings, dotenv_settings, SecretsSettingsSource(settings_cls, secrets_dir=folder)
+
+    @model_validator(mode="after")
+    def _secrets_are_real(self) -> ServiceSettings:
+        found = list(placeholder_fields(self, ""))
+        if found:
+            raise PlaceholderSecretError(
+                f"{type(self).__name__}: placeholder value (change-me) in {', '.join(found)}; "
+                "set a real secret before starting"
+            )
+        password = self.database_password.get_secret_value() if self.database_password else None
+        if password:
+            for name in ("db_url", "database_url"):
+                url = getattr(self, name, None)
+                if isinstance(url, str) and not url.startswith("sqlite"):
+                    from sqlalchemy.engine import make_url  # services only (the client has no SQLAlchemy)
+
+                    parsed = make_url(url)
+                    if parsed.username and parsed.password is None:
+                        setattr(self, name, parsed.set(password=password).render_as_string(hide_password=False))
+        return self
 
     def sqlite_url(self, service: str) -> str:
         """The embedded default store of a service: one SQLite file under the data dir."""
