@@ -16,7 +16,7 @@ def test_secret_files_are_read_and_the_password_goes_into_the_url(tmp_path: Path
     monkeypatch.setenv("LANTHANIDE_REVIEW_DB_URL", "postgresql+asyncpg://lanthanide@postgres/review")
     settings = ReviewSettings()
     assert settings.tokens["tok-9f2"].roles == ["reviewer"]
-    assert settings.db_url == "postgresql+asyncpg://lanthanide:s3cr%2Ft%40x@postgres/review"
+    assert settings.database_url == "postgresql+asyncpg://lanthanide:s3cr%2Ft%40x@postgres/review"
 
 
 def test_environment_wins_over_a_secret_file(tmp_path: Path, monkeypatch) -> None:
