@@ -331,8 +331,9 @@ async def run_chaos(plan: ChaosPlan, cluster: Any, postgres_admin_url: str, work
 
     hook = WebhookReceiver()
     # Rejections reach only registered subscriptions: the receiver is registered for them.
-    stack.env["LANTHANIDE_NOTIFICATION_SUBSCRIPTIONS_FILE"] = str(
-        hook.subscription_file(workdir / "subscriptions.yaml"))
+    subscriptions = str(hook.subscription_file(workdir / "subscriptions.yaml"))
+    for proc in stack.by_service("notification"):
+        proc.env = {**proc.env, "LANTHANIDE_NOTIFICATION_SUBSCRIPTIONS_FILE": subscriptions}
     async with hook:
         for c in cases:
             c.app["contact"] = {"webhook_url": hook.url}
