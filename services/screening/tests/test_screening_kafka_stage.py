@@ -157,7 +157,13 @@ async def test_accepted_applications_are_screened_with_route_and_rule_ids(
     assert by_ref["KAFKA-INC-1"][0].payload.route is Route.INCOMPLETE
     # The HTTP side: readiness names the loaded lists; metrics count screenings by route.
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service_env['LANTHANIDE_SCREENING_HTTP_PORT']}") as http:
-        ready = (await http.get("/readyz")).json()
+        # The HTTP server may come up a moment after the consumer on a loaded machine.
+        for _ in range(120):
+            try:
+                ready = (await http.get("/readyz")).json()
+                break
+            except httpx.ConnectError:
+                await asyncio.sleep(0.5)
         metrics = (await http.get("/metrics")).text
     assert "cn-export-control-list" in ready["lists"]
     assert 'lanthanide_screening_screened_total{rescreen="false",route="deny"} 1.0' in metrics
