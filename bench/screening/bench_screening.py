@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from lanthanide.testing.sources import public_sources as shared_data_dir
 from lanthanide_screening.matching.index import ALGORITHM_VERSION, NameIndex, build_index
 from lanthanide_screening.matching.loaders import load_lists
 from lanthanide_screening.matching.model import ListEntry, ListName, RestrictedList
 from lanthanide_screening.matching.normalise import normalise_name
-from lanthanide_screening.settings import shared_data_dir
 from rapidfuzz import fuzz, process, utils
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,8 +4,7 @@
 # with screening scaled to two, submits the examples from the host through Kafka's host listener,
 # waits for their decisions, recreates the Kafka container and checks topics and committed
 # offsets survived, then tears everything down (volumes too).
-# Settings: DOCKER (CLI), LANTHANIDE_REFERENCE_DIR (lists to screen against, mounted at
-# /reference; default ../shared/data beside the repository if present), LANTHANIDE_BUILD_CA_FILE
+# Settings: DOCKER (CLI), LANTHANIDE_BUILD_CA_FILE
 # (a CA bundle the image build must trust, e.g. a TLS-inspecting proxy's).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -18,8 +17,6 @@ start=$(date +%s)
 log() { echo "[test-compose +$(( $(date +%s) - start ))s] $*" >&2; }
 
 [ -n "${LANTHANIDE_BUILD_CA_FILE:-}" ] && cp "$LANTHANIDE_BUILD_CA_FILE" deploy/build-ca/test-compose.crt
-ref="${LANTHANIDE_REFERENCE_DIR:-}"
-[ -z "$ref" ] && [ -d "$repo/../shared/data/lists" ] && ref="$(cd "$repo/../shared/data" && pwd)"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 secrets="$work/secrets"; mkdir -p "$secrets"; chmod 755 "$work"; chmod 700 "$secrets"
@@ -38,7 +35,6 @@ LANTHANIDE_REVIEW_HOST_PORT=$(free_port)
 LANTHANIDE_NOTIFICATION_HOST_PORT=$(free_port)
 LANTHANIDE_AUDIT_HOST_PORT=$(free_port)
 ENV
-if [ -n "$ref" ]; then printf 'LANTHANIDE_REFERENCE_DIR=%s\nLANTHANIDE_SHARED_DATA=/reference\n' "$ref" >> "$work/env"; fi
 compose() { $DOCKER compose -p "$project" --env-file "$work/env" -f deploy/docker-compose.yml "$@"; }
 cleanup() {
   compose down -v --remove-orphans >/dev/null 2>&1 || true

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import typer
+from lanthanide.testing.sources import public_sources as shared_data_dir
 from lanthanide_screening.cli import RESULT_HEADER, screen
-from lanthanide_screening.settings import shared_data_dir
 from typer.testing import CliRunner
 
 LISTS = shared_data_dir() / "lists"

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+from lanthanide.testing.sources import public_sources as shared_data_dir
 from lanthanide_screening.matching.loaders import load_lists
-from lanthanide_screening.settings import PACKAGE_LISTS, default_lists, shared_data_dir
+from lanthanide_screening.settings import PACKAGE_LISTS, default_lists
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "convert_lists.py"
 

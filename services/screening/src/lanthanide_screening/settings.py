@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from lanthanide.auth import TokenSettings
@@ -12,16 +11,7 @@ from pydantic_settings import SettingsConfigDict
 
 from lanthanide_screening.domain.reference import PACKAGE_REFERENCE
 
-# services/screening/src/lanthanide_screening/settings.py -> parents[4] is the repository root.
-_REPO_ROOT = Path(__file__).resolve().parents[4]
 PACKAGE_LISTS = PACKAGE_REFERENCE / "lists"
-
-
-def shared_data_dir() -> Path:
-    """The raw public list sources, for tests and benchmarks only (the service never reads them):
-    LANTHANIDE_SHARED_DATA, else a `shared/data` folder beside the repository if there is one."""
-    env = os.environ.get("LANTHANIDE_SHARED_DATA")
-    return Path(env) if env else (_REPO_ROOT / ".." / "shared" / "data").resolve()
 
 
 def default_lists() -> list[Path]:
