@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install kafka-jars run run-secure kafka-acls test test-unit test-chaos test-compose bench bench-cpu docs up down lint fmt clean
+.PHONY: help install kafka-jars run run-secure kafka-acls test test-unit test-chaos test-compose compose-secrets bench bench-cpu docs up down lint fmt clean
 
 help:
 	@echo "make run    - real Kafka (KRaft, Maven jars) + every service as its own process, SQLite stores"
@@ -11,7 +11,8 @@ help:
 	@echo "make test   - unit, integration and end-to-end tests against a real broker and PostgreSQL"
 	@echo "make bench  - benchmarks, reports in bench/results/"
 	@echo "make bench-cpu - CPU per 1,000 applications of each service, replayed in-process"
-	@echo "make up     - the same stack in docker compose (needs a Docker engine)"
+	@echo "make compose-secrets - passwords, database roles and Kafka TLS material in deploy/secrets/"
+	@echo "make up     - the same stack in docker compose, secured (needs a Docker engine)"
 	@echo "make test-compose - build every image from Debian packages, run the compose stack, check it"
 	@echo "make docs   - JSON Schema and AsyncAPI documents into docs/"
 	@echo "make lint   - ruff and mypy"
@@ -59,8 +60,14 @@ docs: install
 	$(UV) run lanthanide schema export --out docs/schemas
 	$(UV) run python deploy/asyncapi.py --out docs/asyncapi
 
-up:
-	docker compose -f deploy/docker-compose.yml up --build
+# The compose stack's secrets (never committed): keeps what exists, adds what is missing.
+compose-secrets: install
+	$(UV) run python deploy/compose/make_secrets.py deploy/secrets
+
+# Every image from Debian packages (deploy/images/build.sh; the broker must be lanthanide/kafka).
+up: compose-secrets
+	deploy/images/build.sh >/dev/null
+	docker compose -f deploy/docker-compose.yml --env-file deploy/images/debian.env up --no-build
 
 down:
 	docker compose -f deploy/docker-compose.yml down

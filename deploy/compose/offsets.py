@@ -1,17 +1,18 @@
 """Print the stack's topics and the screening group's committed offsets as JSON
-(used by test_compose.sh to show they survive recreating the Kafka container)."""
+(used by test_compose.sh to show they survive recreating the Kafka container).
+The connection comes from the LANTHANIDE_KAFKA_* settings (test_compose.sh: admin, SASL_SSL)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sys
 
-from aiokafka.admin import AIOKafkaAdminClient
+from lanthanide.kafka import make_admin
+from lanthanide.settings import KafkaSettings
 
 
-async def main(bootstrap: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def main() -> None:
+    admin = make_admin(KafkaSettings(), "test-compose-offsets")
     await admin.start()
     try:
         topics = sorted(t for t in await admin.list_topics() if t.startswith("lanthanide."))
@@ -25,4 +26,4 @@ async def main(bootstrap: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main())

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# make test-compose: the compose stack for real, on images built from Debian packages.
-# Validates the file (compose v2), builds every image (deploy/images/build.sh), starts the stack
-# with screening scaled to two, submits the examples from the host through Kafka's host listener,
-# waits for their decisions, recreates the Kafka container and checks topics and committed
-# offsets survived, then tears everything down (volumes too).
+# make test-compose: the secured compose stack for real, on images built from Debian packages.
+# Generates throw-away secrets (per-principal SCRAM passwords, per-service database roles, the
+# broker's TLS material), validates the file (compose v2), builds every image
+# (deploy/images/build.sh), starts the stack with screening scaled to two, submits the examples
+# from the host through Kafka's SASL_SSL host listener as the submitter principal, waits for their
+# decisions as the subscriber, checks the ACLs and the database roles refuse what they must,
+# recreates the Kafka container and checks topics and committed offsets survived, then tears
+# everything down (volumes too).
 # Settings: DOCKER (CLI), LANTHANIDE_BUILD_CA_FILE
 # (a CA bundle the image build must trust, e.g. a TLS-inspecting proxy's).
 set -euo pipefail
@@ -19,13 +22,8 @@ log() { echo "[test-compose +$(( $(date +%s) - start ))s] $*" >&2; }
 [ -n "${LANTHANIDE_BUILD_CA_FILE:-}" ] && cp "$LANTHANIDE_BUILD_CA_FILE" deploy/build-ca/test-compose.crt
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-secrets="$work/secrets"; mkdir -p "$secrets"; chmod 755 "$work"; chmod 700 "$secrets"
-rand() { python3 -c 'import secrets; print(secrets.token_hex(16))'; }
-rand > "$secrets/postgres_password"
-printf '{"%s": "test-compose"}\n' "$(rand)" > "$secrets/intake_api_keys.json"
-printf '{"%s": {"user": "alice", "roles": ["reviewer"]}}\n' "$(rand)" > "$secrets/review_tokens.json"
-rand > "$secrets/notification_webhook_secret"
-chmod 644 "$secrets"/*; chmod 711 "$secrets"
+secrets="$work/secrets"; chmod 755 "$work"
+$UV run python deploy/compose/make_secrets.py "$secrets" >/dev/null
 kafka_port=$(free_port)
 cat > "$work/env" <<ENV
 LANTHANIDE_SECRETS_DIR=$secrets
@@ -53,10 +51,13 @@ compose up -d --no-build --wait --wait-timeout 300 --scale screening=2
 n=$(compose ps --status running -q screening | wc -l)
 [ "$n" = 2 ] || { echo "expected 2 screening instances, got $n" >&2; exit 1; }
 
-export LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$kafka_port"
-log "submitting the examples from the host (127.0.0.1:$kafka_port)"
-$UV run lanthanide submit examples/applications.jsonl > "$work/submitted"
-$UV run lanthanide decisions --count 3 --timeout 180 > "$work/decisions"
+# The host's clients: SASL_SSL on the host listener, trusting the generated CA, one principal each.
+export LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$kafka_port" LANTHANIDE_KAFKA_SECURITY_PROTOCOL=SASL_SSL \
+  LANTHANIDE_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 LANTHANIDE_KAFKA_SSL_CAFILE="$secrets/kafka-tls/ca.pem"
+as() { LANTHANIDE_KAFKA_SASL_USERNAME="$1" LANTHANIDE_KAFKA_SASL_PASSWORD_FILE="$secrets/kafka-users/$1" "${@:2}"; }
+log "submitting the examples from the host (SASL_SSL 127.0.0.1:$kafka_port, principal submitter)"
+as submitter $UV run lanthanide submit examples/applications.jsonl > "$work/submitted"
+as subscriber $UV run lanthanide decisions --count 3 --timeout 180 > "$work/decisions"
 python3 - "$work/submitted" "$work/decisions" <<'PY'
 import json, sys
 cases = {line.split("\t")[1].strip() for line in open(sys.argv[1]) if "\t" in line and "invalid" not in line}
@@ -68,13 +69,35 @@ assert outcomes == ["denied", "denied", "no_licence_required"], outcomes
 print("decisions:", outcomes)
 PY
 
+log "checking the ACLs refuse what acls.yaml does not grant"
+as subscriber $UV run python deploy/compose/refused.py write applications.submitted
+as submitter $UV run python deploy/compose/refused.py read decisions
+as screening $UV run python deploy/compose/refused.py write decisions
+
+log "checking each service's database role reaches its own database only"
+psql_as() {  # role database sql
+  compose exec -T -e PGPASSWORD="$(cat "$secrets/db/$1")" postgres \
+    psql -h 127.0.0.1 -U "$1" -d "$2" -v ON_ERROR_STOP=1 -tAc "$3"
+}
+[ "$(psql_as audit audit "select count(*) > 0 from information_schema.tables where table_schema = 'public'")" = t ] \
+  || { echo "audit's role sees no table in its database" >&2; exit 1; }
+if psql_as review audit "select 1" >/dev/null 2>"$work/denied"; then
+  echo "the review role could connect to audit's database" >&2; exit 1
+fi
+grep -q "permission denied for database" "$work/denied" || { cat "$work/denied" >&2; exit 1; }
+psql_as review review "select 1" >/dev/null || { echo "the review role cannot reach its own database" >&2; exit 1; }
+if psql_as review postgres "select 1" >/dev/null 2>&1; then
+  echo "the review role could connect to the postgres database" >&2; exit 1
+fi
+echo "database roles: audit reads its tables, review is refused audit's database"
+
 log "recreating the Kafka container"
-$UV run python deploy/compose/offsets.py "127.0.0.1:$kafka_port" > "$work/before.json"
+as admin $UV run python deploy/compose/offsets.py > "$work/before.json"
 old=$(compose ps -q kafka)
 compose up -d --no-build --no-deps --force-recreate --wait --wait-timeout 300 kafka
 new=$(compose ps -q kafka)
 [ "$old" != "$new" ] || { echo "the Kafka container was not recreated" >&2; exit 1; }
-$UV run python deploy/compose/offsets.py "127.0.0.1:$kafka_port" > "$work/after.json"
+as admin $UV run python deploy/compose/offsets.py > "$work/after.json"
 python3 - "$work/before.json" "$work/after.json" <<'PY'
 import json, sys
 before, after = (json.load(open(p)) for p in sys.argv[1:])

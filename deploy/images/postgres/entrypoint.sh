@@ -31,10 +31,12 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres -q \
          -c "CREATE DATABASE \"$POSTGRES_DB\""
   fi
-  for f in /docker-entrypoint-initdb.d/*.sql; do
-    [ -e "$f" ] || continue
-    echo "running $f"
-    psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -q -f "$f"
+  export POSTGRES_USER POSTGRES_DB
+  for f in /docker-entrypoint-initdb.d/*; do
+    case "$f" in
+      *.sql) echo "running $f"; psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -q -f "$f" ;;
+      *.sh) echo "running $f"; bash "$f" ;;
+    esac
   done
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
 fi
