@@ -27,7 +27,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "kafka"))
 
 import kafka_runner  # noqa: E402
-
 from lanthanide.kafka_secure import ADMIN, load_acls  # noqa: E402
 
 #: The services that keep a database (intake keeps none).

@@ -8,7 +8,6 @@ import asyncio
 import sys
 
 from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
-
 from lanthanide.kafka import make_consumer, make_producer
 from lanthanide.settings import KafkaSettings
 from lanthanide.topics import PREFIX

@@ -7,8 +7,8 @@
 # decisions as the subscriber, checks the ACLs and the database roles refuse what they must,
 # recreates the Kafka container and checks topics and committed offsets survived, then tears
 # everything down (volumes too).
-# Settings: DOCKER (CLI), LANTHANIDE_BUILD_CA_FILE
-# (a CA bundle the image build must trust, e.g. a TLS-inspecting proxy's).
+# Settings: DOCKER (CLI), LANTHANIDE_BUILD_CA_FILE (a CA bundle the image build must trust, e.g. a
+# TLS-inspecting proxy's; default: the CAs added to this host in /usr/local/share/ca-certificates).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
@@ -19,7 +19,12 @@ work="$(mktemp -d)"
 start=$(date +%s)
 log() { echo "[test-compose +$(( $(date +%s) - start ))s] $*" >&2; }
 
-[ -n "${LANTHANIDE_BUILD_CA_FILE:-}" ] && cp "$LANTHANIDE_BUILD_CA_FILE" deploy/build-ca/test-compose.crt
+# The image build trusts the CAs this host added locally (a TLS-inspecting proxy's), or the file given.
+if [ -n "${LANTHANIDE_BUILD_CA_FILE:-}" ]; then
+  cp "$LANTHANIDE_BUILD_CA_FILE" deploy/build-ca/test-compose.crt
+elif compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  cat /usr/local/share/ca-certificates/*.crt > deploy/build-ca/test-compose.crt
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 secrets="$work/secrets"; chmod 755 "$work"
