@@ -8,7 +8,7 @@ What it measures
   aliases (~21k names), and on a generated 1M-name list built from real name parts (tokens of
   SDN names, legislators' names and listed companies' names).
 - Index resident memory (RSS growth while building).
-- Quality on a labelled dev set made from ../shared/data:
+- Quality on a labelled dev set made from the public list files:
   positives = rule-made variants of SDN names (primary names and aliases): exact alias, case and
   punctuation, spelling (one edit), word order, legal form, transliteration (Latin -> Cyrillic);
   negatives = US legislators, S&P 500 and Nasdaq company names, with the overlaps the data README
@@ -601,7 +601,7 @@ def markdown(r: dict[str, Any]) -> str:
         lines.append(f"| {name} | {value:.4g} | {'yes' if t['met'] else '**no**'} |")
     lines += [
         "",
-        "## Quality (dev set from ../shared/data, SDN 2021-07 with aliases)",
+        "## Quality (dev set from the public list files, SDN 2021-07 with aliases)",
         "",
         f"{r['dev_set']['positives']} positive queries, {r['dev_set']['negatives']} negatives "
         f"({r['dev_set']['negatives_by_source']}).",

@@ -156,6 +156,13 @@ def convert_watch() -> list[RestrictedList]:
     return [lst.seal()]
 
 
+def _watch_completeness() -> dict[str, Any]:
+    """How many of the announcement's entities the data holds: a partial list says so."""
+    doc = yaml.safe_load((CURATED / "prc_watch_list.yaml").read_text(encoding="utf-8"))
+    declared, held = int(doc["announcement"]["declared_entities"]), len(doc["entities"])
+    return {"declared_entities": declared, "entities": held, "complete": held >= declared}
+
+
 def _write(
     out: Path, dataset: str, lists: list[RestrictedList], source_sha: str, origin: dict[str, str]
 ) -> dict[str, Any]:
@@ -208,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                     "announcement": "MOFCOM 2026 No. 12 (2026-02-24)",
                     "curated": "scripts/curated/prc_watch_list.yaml",
                     "curated_sha256": curated_sha,
+                    **_watch_completeness(),
                 },
             ),
         ],

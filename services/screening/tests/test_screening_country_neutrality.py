@@ -1,5 +1,6 @@
-"""Country neutrality (DOMAIN.md): changing only the destination never changes the route, unless a
-dated measure names that destination."""
+"""Country neutrality (MOFCOM/GAC Announcement 2025 No. 18: the measures are "not directed at any
+specific country or region"; docs/rules.md "Country neutrality"): changing only the destination
+never changes the route, unless a dated measure names that destination."""
 
 from __future__ import annotations
 

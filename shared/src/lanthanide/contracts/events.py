@@ -162,6 +162,12 @@ class Reason(ReasonCode):
     list_id: str | None = None
     entry_id: str | None = None
     version: str | None = Field(default=None, description="Version of the measure set or list relied on")
+    # Party-based reasons (SCR-PARTY-*): which list, and which party of the application matched
+    # `entry_id`; `measure_id` is then the announcement the entry's measures rest on.
+    list_name: str | None = Field(default=None, description="Human name of the list `list_id` names")
+    party_role: str | None = Field(default=None, description="Role of the party the reason is about, or 'owner'")
+    party_index: int | None = Field(default=None, description="0 the exporter, i + 1 application.parties[i]")
+    score: float | None = Field(default=None, ge=0, le=1, description="Match score of the list hit relied on")
 
 
 class ScreeningCompleted(_Payload):

@@ -68,7 +68,7 @@ class ApprovalTerms(BaseModel):
     application_version: int | None = Field(default=None, ge=1)
 
 
-#: Conditions every licence carries (DOMAIN.md "Licences": e.g. no re-export).
+#: Conditions every licence carries (Regulations on Export Control of Dual-use Items; docs/rules.md `LIC-` rules).
 STANDARD_CONDITIONS = ("No re-export and no change of end use or end user without a new licence.",)
 
 

@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from lanthanide.contracts import Application, DocumentKind, Owner, Party, PartyHit, RedFlag
+from lanthanide.contracts import Application, DocumentKind, Owner, Party, PartyHit, Reason, RedFlag
 
 from lanthanide_screening.domain.reference import Policy
 from lanthanide_screening.matching.index import ALGORITHM_VERSION, Match, NameIndex
+from lanthanide_screening.matching.model import list_name
 from lanthanide_screening.matching.normalise import normalise_name
 
 LIST_RULES = {
@@ -71,8 +72,8 @@ class PartyScreening:
     """What party screening found: hits, the rules that fired with their action, and flags."""
 
     hits: list[PartyHit] = field(default_factory=list)
-    # (rule id, action deny|enhanced|standard, human reason)
-    findings: list[tuple[str, str, str]] = field(default_factory=list)
+    #: The rules that fired, each naming the list, entry, list version and measure it rests on.
+    findings: list[Reason] = field(default_factory=list)
     flags: list[RedFlag] = field(default_factory=list)
     suppressed: list[str] = field(default_factory=list)
     list_versions: dict[str, str] = field(default_factory=dict)
@@ -81,6 +82,8 @@ class PartyScreening:
     #: The importer or end user is (or is 50 %-held by) a watch-list party: no general licence,
     #: two more documents; review switches the clock off on the watch-list hit.
     watch_listed: bool = False
+    #: The watch-list entries behind `watch_listed` (list reference fields only), for its reasons.
+    watch_hits: list[Reason] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,26 @@ class _Screener:
     is_false_positive: IsFalsePositive
     out: PartyScreening
     ownership_in_force: bool
+    #: "list_id:entry_id" -> the owner's match standing for that listed party (for its reasons).
+    holders: dict[str, Match] = field(default_factory=dict)
+
+    def reason(self, rule: str, action: str, text: str, m: Match, role: str, index: int) -> Reason:
+        """A party-based reason: the list entry, list name and version, and the entry's measure."""
+        return Reason(
+            code=rule,
+            action=action,
+            text=text,
+            evidence=[m.explanation()],
+            source=m.entry.source,
+            measure_id=m.entry.measure_on(self.on),
+            list_id=m.list_id,
+            entry_id=m.entry.entry_id,
+            version=m.list_version,
+            list_name=list_name(m.list_id, m.list_kind),
+            party_role=role,
+            party_index=index,
+            score=min(1.0, m.score),
+        )
 
     def matches(self, name: str, entity_type: str) -> list[Match]:
         found = self.index.search(name, entity_type=entity_type, threshold=self.policy.thresholds.alert, top=10)
@@ -159,10 +182,13 @@ class _Screener:
                 f"below the certain-match threshold {self.policy.thresholds.hard_match}",
             )
             return
+        rule = LIST_RULES.get(m.list_kind, "SCR-PARTY-OTHER-LIST")
+        text = f"{who} matches {m.list_id}:{m.entry.entry_id} (score {m.score:.2f})"
+        reason = self.reason(rule, action, text, m, role, index)
+        self.out.findings.append(reason)
         if m.list_kind == "watch" and role in WATCH_ROLES:
             self.out.watch_listed = True
-        rule = LIST_RULES.get(m.list_kind, "SCR-PARTY-OTHER-LIST")
-        self.out.findings.append((rule, action, f"{who} matches {m.list_id}:{m.entry.entry_id} (score {m.score:.2f})"))
+            self.out.watch_hits.append(reason)
 
     def owner_holder(self, m: Match, index: int, chain: list[str], share: float) -> _Holder | None:
         """An owner's match: the listed party it stands for, when the match is certain and in force."""
@@ -174,7 +200,9 @@ class _Screener:
                 "SCR-FLAG-RESEMBLES-LISTED", f"{who} resembles {m.list_id}:{m.entry.entry_id} (score {m.score:.2f})"
             )
             return None
-        return _Holder(f"{m.list_id}:{m.entry.entry_id}", m.list_kind)
+        key = f"{m.list_id}:{m.entry.entry_id}"
+        self.holders.setdefault(key, m)
+        return _Holder(key, m.list_kind)
 
     def _flag(self, code: str, evidence: str) -> None:
         self.out.flags.append(RedFlag(code=code, description=self.policy.red_flags[code].text, evidence=evidence))
@@ -269,35 +297,32 @@ def _ownership(s: _Screener, held: dict[_Holder, Decimal], role: str, index: int
                 f"{who} is {total}% owned by listed parties (below {threshold}%)",
             )
     for h, share in covered.items():
-        if h.kind == "watch":
-            s.out.watch_listed |= role in WATCH_ROLES
-            s.out.findings.append(
-                (
-                    OWNED_WATCH_RULE,
-                    "enhanced",
-                    f"{who} is {share}% held by watch-list party {h.key} (>= {threshold}%, {rule.source})",
-                )
+        code, action = (OWNED_WATCH_RULE, "enhanced") if h.kind == "watch" else (OWNED_RULE, "deny")
+        kind = "watch-list" if h.kind == "watch" else "listed"
+        text = f"{who} is {share}% held by {kind} party {h.key} (>= {threshold}%, {rule.source})"
+        # One reason per listed holder (an aggregated holder names several entries).
+        for key in h.key.split(" + "):
+            m = s.holders[key]
+            reason = s.reason(code, action, text, m, role, index).model_copy(
+                update={"measure_id": rule.measure, "source": rule.source}
             )
-        else:
-            s.out.findings.append(
-                (OWNED_RULE, "deny", f"{who} is {share}% held by listed party {h.key} (>= {threshold}%, {rule.source})")
-            )
+            s.out.findings.append(reason)
+            if h.kind == "watch" and role in WATCH_ROLES:
+                s.out.watch_listed = True
+                s.out.watch_hits.append(reason)
 
 
 def _watch_list_consequences(app: Application, out: PartyScreening) -> None:
     """MOFCOM 2026 No. 12 / Regulations Art. 26: no general licence; two documents required."""
     have = {d.kind for d in app.documents}
     missing = [k.value for k in WATCH_DOCUMENTS if k not in have]
+    basis = out.watch_hits[0]  # the first watch-list entry the consequences rest on
     if missing:
         out.missing_documents.extend(missing)
-        out.findings.append(
-            (WATCH_DOCUMENTS_RULE, "enhanced", f"a watch-list party requires {', '.join(missing)} (not provided)")
-        )
+        text = f"a watch-list party requires {', '.join(missing)} (not provided)"
+        out.findings.append(basis.model_copy(update={"code": WATCH_DOCUMENTS_RULE, "action": "enhanced", "text": text}))
     if app.general_licence_number:
+        text = f"general licence {app.general_licence_number} cannot be used for a watch-list party"
         out.findings.append(
-            (
-                WATCH_NO_GENERAL_LICENCE_RULE,
-                "enhanced",
-                f"general licence {app.general_licence_number} cannot be used for a watch-list party",
-            )
+            basis.model_copy(update={"code": WATCH_NO_GENERAL_LICENCE_RULE, "action": "enhanced", "text": text})
         )

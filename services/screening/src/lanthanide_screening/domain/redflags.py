@@ -112,7 +112,8 @@ def _quantity_flags(app: Application, policy: Policy, on: date, emit: Callable[[
                         if contained > cap:
                             found.append(
                                 f"item {i}: {contained.normalize():f} kg of {t.element} as {item.form.value} "
-                                f"exceeds {cap} kg for end use {category} ({table.source})"
+                                f"exceeds {cap} kg for end use {category} "
+                                f"(policy setting, not a regulation: {table.source}; basis: {t.basis})"
                             )
         if not found and limit is not None and kg > limit:
             found.append(f"item {i}: {kg} kg exceeds {limit} kg for end use {category}")

@@ -226,6 +226,8 @@ class QuantityThreshold(_Model):
     forms: list[str] = Field(min_length=1)
     default_kg: Decimal = Field(gt=0)
     by_end_use_kg: dict[str, Decimal] = Field(default_factory=dict)
+    #: Why this number: the reasoning behind the setting (a policy setting, not a regulation).
+    basis: str = Field(min_length=1)
 
     def limit_for(self, category: str) -> Decimal:
         """The threshold for an end-use category."""
@@ -233,10 +235,16 @@ class QuantityThreshold(_Model):
 
 
 class QuantityThresholds(_Model):
-    """Element/form thresholds as policy data with their source and date."""
+    """Element/form thresholds as policy data with their source, date and basis. No regulation sets
+    these numbers: they are the operator's policy settings for the red flag "quantity out of line
+    with the stated use" (a flag means "inquire", never a denial)."""
 
     source: str
     effective_from: date
+    #: Always "policy_setting": stated in the data so no reader takes a threshold for law.
+    status: Literal["policy_setting"]
+    #: The method behind the numbers, and when they are to be reviewed.
+    basis: str = Field(min_length=1)
     thresholds: list[QuantityThreshold]
 
 

@@ -144,8 +144,8 @@ class ScreeningEngine:
                     source=CATCH_ALL_SOURCE,
                 )
             )
-        for rule, action, text in parties.findings:
-            fire_text(rule, action, text)
+        for party_reason in parties.findings:
+            fire(party_reason)
         for f in flags:
             severity = self.policy.red_flags[f.code].severity if f.code in self.policy.red_flags else "standard"
             fire(Reason(code=f.code, action=severity, text=f"{f.description}: {f.evidence}", evidence=[f.evidence]))

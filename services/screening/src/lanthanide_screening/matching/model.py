@@ -11,6 +11,30 @@ import orjson
 #: What a list is; the policy (reference/policy.yaml) maps each kind to an action.
 LIST_KINDS = ("control", "watch", "unreliable_entity", "counter_sanctions", "sanctions", "other")
 
+#: The names a decision gives the lists it cites (Reason.list_name); a list id not here is named by
+#: its kind, and an unknown kind by its id.
+LIST_NAMES = {
+    "cn-export-control-list": "MOFCOM export control list (出口管制管控名单)",
+    "cn-watch-list": "MOFCOM export control watch list (出口管制关注名单)",
+    "cn-unreliable-entity-list": "Unreliable Entity List (不可靠实体清单)",
+    "cn-counter-sanctions-list": "Counter-sanctions list (反制清单, Anti-Foreign Sanctions Law)",
+    "un-consolidated": "UN Security Council consolidated list",
+    "us-csl": "US Consolidated Screening List",
+    "us-bis-dpl": "US BIS Denied Persons List",
+}
+LIST_KIND_NAMES = {
+    "control": "export control list",
+    "watch": "export control watch list",
+    "unreliable_entity": "Unreliable Entity List",
+    "counter_sanctions": "counter-sanctions list",
+    "sanctions": "sanctions list",
+}
+
+
+def list_name(list_id: str, kind: str) -> str:
+    """The human name of a loaded list, for reasons and reports."""
+    return LIST_NAMES.get(list_id) or (f"{LIST_KIND_NAMES[kind]} ({list_id})" if kind in LIST_KIND_NAMES else list_id)
+
 
 @dataclass(frozen=True, slots=True)
 class ListName:
@@ -65,6 +89,14 @@ class ListEntry:
     @property
     def primary_name(self) -> str:
         return self.names[0].name
+
+    def measure_on(self, on: date) -> str | None:
+        """The announcement the entry's measures rest on at a date: the latest dated change on or
+        before it (e.g. "2025年第13号"), else the program that listed it."""
+        current = [c for c in self.history if c.on <= on]
+        if current:
+            return max(current, key=lambda c: c.on).by
+        return self.program
 
     def in_force_on(self, on: date) -> bool:
         """Whether the entry's measures apply on a date (not stopped, lifted or suspended)."""
