@@ -2,8 +2,8 @@
 
 Tables: deliveries (UNIQUE event_id, channel, target), dead_letters (the body of every delivery
 that failed after its last attempt and retry, listed for operators and replayable),
-pending_deliveries (waiting for a persisted retry: next_attempt_at survives restarts), case_contacts (case_id -> how to reach
-the applicant) and subscriptions (loaded from the subscriptions file, plus any added later).
+pending_deliveries (waiting for a persisted retry: next_attempt_at survives restarts),
+case_contacts (case_id -> how to reach the applicant) and subscriptions (loaded from the subscriptions file, plus any added later).
 """
 
 from __future__ import annotations
@@ -407,6 +407,27 @@ class SqlDeliveryLog:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_pending(r) for r in rows]
+
+    async def claim_due(self, now: datetime, lease_until: datetime, limit: int = 100) -> list[PendingDelivery]:
+        """Claim the due deliveries (earliest first) by moving their next attempt to
+        `lease_until`: another instance polling meanwhile does not get them, and a claim by a
+        process that dies runs out. Returns the claimed ones as they were."""
+        found = await self.due(now, limit)
+        claimed: list[PendingDelivery] = []
+        async with self.engine.begin() as conn:
+            for item in found:
+                taken = await conn.execute(update(pending_deliveries).where(
+                    pending_deliveries.c.id == item.id, pending_deliveries.c.next_attempt_at <= now,
+                ).values(next_attempt_at=lease_until))
+                if taken.rowcount == 1:
+                    claimed.append(item)
+        return claimed
+
+    async def release(self, item: PendingDelivery) -> None:
+        """Give a claimed delivery back, due when it was due before the claim."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(pending_deliveries).where(pending_deliveries.c.id == item.id)
+                               .values(next_attempt_at=item.next_attempt_at))
 
     async def pending(self) -> list[PendingDelivery]:
         """Every pending delivery, due or not (for operators and tests)."""

@@ -86,6 +86,12 @@ class DeliveryLog(Protocol):
         """Log several finished deliveries in one transaction (same rows as `record` each)."""
         ...
 
+    async def schedule_many(
+        self, items: Sequence[tuple[Notice, Target, DeliveryResult, str, datetime]]
+    ) -> None:
+        """Keep deliveries for a persisted retry at the given times (one transaction)."""
+        ...
+
     async def contact(self, case_id: UUID) -> CaseContact | None:
         """What we know about reaching the applicant of a case."""
         ...
