@@ -3,7 +3,8 @@
 Tables: deliveries (UNIQUE event_id, channel, target), dead_letters (the body of every delivery
 that failed after its last attempt and retry, listed for operators and replayable),
 pending_deliveries (waiting for a persisted retry: next_attempt_at survives restarts),
-case_contacts (case_id -> how to reach the applicant) and subscriptions (loaded from the subscriptions file, plus any added later).
+case_contacts (case_id -> how to reach the applicant) and subscriptions (loaded from the
+subscriptions file, plus any added later).
 """
 
 from __future__ import annotations
