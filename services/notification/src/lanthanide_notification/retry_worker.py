@@ -62,19 +62,26 @@ class RetryWorker:
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def start(self) -> None:
         """Run in the background until `stop`."""
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._loop())
 
-    async def stop(self) -> None:
-        """Stop polling; a delivery under way is abandoned (its lease lets it be picked up again)."""
+    async def stop(self, grace_seconds: float = 15.0) -> None:
+        """Stop polling; deliveries under way get `grace_seconds` to end, then are abandoned
+        (their lease lets them be picked up again)."""
         if self._task is not None:
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), grace_seconds)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            self._stopping = False
 
     def wake(self) -> None:
         """Look at the store now (an operator replayed a delivery)."""
@@ -86,6 +93,8 @@ class RetryWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.run_once()
             except Exception as exc:  # the store down: try again at the next tick
