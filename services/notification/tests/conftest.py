@@ -149,8 +149,8 @@ async def running_notification(
     settings = NotificationSettings(
         kafka=kafka, topic_prefix=prefix, db_url=f"sqlite+aiosqlite:///{db_path}",
         webhook_secret=TEST_SECRET, retry_base_delay_seconds=0.05, retry_max_delay_seconds=0.2,
-        group_id=f"notif-{uuid4().hex[:8]}",
-        **({"webhook_allow_networks": ["127.0.0.1/32", "::1/128"]} | overrides),
+        **({"webhook_allow_networks": ["127.0.0.1/32", "::1/128"],
+            "group_id": f"notif-{uuid4().hex[:8]}"} | overrides),
     )
     app = build(settings)
     await app.start()

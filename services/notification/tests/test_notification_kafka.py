@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -78,11 +79,14 @@ async def test_flaky_receiver_gets_exactly_one_signed_delivery(
 
 async def test_unreachable_receiver_ends_in_dead_letter_and_failed_event(
     kafka_bootstrap: str, prefix: str, start_notification: Callable[..., Any], send: Callable[..., Any],
-    closed_port_url: str,
+    closed_port_url: str, tmp_path: Path,
 ) -> None:
+    # No persisted retries here (test_notification_retries.py has those): failed after the round.
+    no_retries = tmp_path / "no-retries.yaml"
+    no_retries.write_text("version: test\nsource: test\ndelays: []\n", encoding="utf-8")
     event = approved(ContactPoint(webhook_url=closed_port_url))
     async with TopicCollector(kafka_bootstrap, [f"{prefix}{Topics.NOTIFICATIONS}"]) as c:
-        async with start_notification(retry_attempts=3) as app:
+        async with start_notification(retry_attempts=3, retry_schedule_file=no_retries) as app:
             await send(Topics.DECISIONS, event)
             await c.wait_for(lambda c: len(outcomes(c, prefix)) >= 1, what="an outcome")
             assert await app.store.dead_letter_count() == 1

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import httpx
 from faststream.kafka import KafkaBroker
 from lanthanide.events import EventFactory
-from lanthanide.kafka import make_broker
+from lanthanide.kafka import Publisher, make_broker
 from lanthanide.logging import get_logger
 from lanthanide.topics import Topics
 
 from lanthanide_notification import SERVICE
 from lanthanide_notification.adapters.email import EmailSender, MailRenderer
+from lanthanide_notification.adapters.schedule import load_schedule
 from lanthanide_notification.adapters.store import SqlDeliveryLog
 from lanthanide_notification.adapters.subscriptions import load_subscriptions
 from lanthanide_notification.adapters.webhook import WebhookSender
@@ -21,6 +22,7 @@ from lanthanide_notification.domain.addresses import AddressPolicy
 from lanthanide_notification.domain.model import Channel
 from lanthanide_notification.domain.ports import Sender
 from lanthanide_notification.entrypoints.stage import register_notification_stage
+from lanthanide_notification.retry_worker import RetryWorker
 from lanthanide_notification.service import NotificationService
 from lanthanide_notification.settings import NotificationSettings
 
@@ -36,6 +38,7 @@ class NotificationApp:
     store: SqlDeliveryLog
     http: httpx.AsyncClient
     service: NotificationService
+    worker: RetryWorker
 
     async def start(self) -> None:
         """Create the schema and load the subscriptions file (before the broker starts)."""
@@ -44,9 +47,11 @@ class NotificationApp:
             subs = load_subscriptions(self.settings.subscriptions_file)
             await self.store.replace_file_subscriptions(subs)
             log.info("subscriptions_loaded", count=len(subs))
+        self.worker.start()
 
     async def stop(self) -> None:
-        """Close the HTTP client and the database (after the broker stopped)."""
+        """Stop the retry worker, close the HTTP client and the database (after the broker stopped)."""
+        await self.worker.stop()
         await self.http.aclose()
         await self.store.close()
 
@@ -89,12 +94,18 @@ def build(settings: NotificationSettings | None = None, broker: KafkaBroker | No
             start_tls=settings.smtp_start_tls, username=settings.smtp_username,
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
         )
+    schedule = load_schedule(settings.retry_schedule_file)
     service = NotificationService(
         store=store, senders=senders, factory=EventFactory(SERVICE, instance=settings.instance),
-        outcome_topic=settings.topic(Topics.NOTIFICATIONS),
+        outcome_topic=settings.topic(Topics.NOTIFICATIONS), schedule=schedule,
+    )
+    worker = RetryWorker(
+        store=store, service=service, schedule=schedule, publish=Publisher(broker).publish,
+        interval_seconds=settings.retry_worker_interval_seconds,
     )
     register_notification_stage(
         broker, service, topics=settings.input_topics(), group_id=settings.group_id,
         kafka=settings.kafka,
     )
-    return NotificationApp(settings=settings, broker=broker, store=store, http=http, service=service)
+    return NotificationApp(settings=settings, broker=broker, store=store, http=http, service=service,
+                           worker=worker)

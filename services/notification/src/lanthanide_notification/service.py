@@ -3,6 +3,10 @@
 Idempotent by (event_id, channel, target): a delivery already in the log is never sent again;
 its outcome event is re-emitted with the same deterministic id instead, so a crash between
 "logged" and "offsets committed" loses no outcome and duplicates none downstream.
+
+A delivery whose quick in-process attempts failed for a retryable reason is not failed yet: it is
+stored for a persisted retry (the backoff schedule) before the batch's offsets are committed,
+and the retry worker (retry_worker.py) delivers it later and publishes its outcome then.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +26,7 @@ from lanthanide.serde import encode
 
 from lanthanide_notification.domain.model import CaseContact, Channel, DeliveryResult, Notice, Target
 from lanthanide_notification.domain.ports import DeliveryKey, DeliveryLog, DeliveryRecord, Sender
+from lanthanide_notification.domain.retry import BackoffSchedule
 from lanthanide_notification.domain.routing import (
     contact_from,
     merge_contacts,
@@ -41,11 +47,16 @@ class NotificationService:
         senders: dict[Channel, Sender],
         factory: EventFactory,
         outcome_topic: str,
+        schedule: BackoffSchedule | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.senders = senders
         self.factory = factory
         self.outcome_topic = outcome_topic
+        #: Persisted retries after the quick attempts; none (the default) = failed at once.
+        self.schedule = schedule or BackoffSchedule()
+        self.clock = clock
 
     async def handle_batch(
         self, envelopes: Sequence[Envelope[Any]]
@@ -83,7 +94,7 @@ class NotificationService:
         logged = await self.store.find_many(
             [(n.event_id, t.channel, t.address) for _, n, targets in planned for t in targets]
         )
-        batch = _BatchDeliveries(self.store, logged)
+        batch = _BatchDeliveries(self.store, logged, self._retry_at)
         by_case: dict[object, list[tuple[Envelope[Any], Notice, list[Target]]]] = defaultdict(list)
         for item in planned:
             by_case[item[0].case_id or item[0].event_id].append(item)
@@ -144,7 +155,27 @@ class NotificationService:
         body = encode(envelope).decode("utf-8")
         results = await asyncio.gather(*(batch.deliver(notice, t, lambda t=t: self._send(notice, t, body), body)
                                          for t in targets))
-        return [self._outcome(envelope, notice, t, r) for t, r in zip(targets, results, strict=True)]
+        # A pending delivery's outcome is published by the retry worker once it has one.
+        return [self._outcome(envelope, notice, t, r) for t, r in zip(targets, results, strict=True)
+                if r.status != "pending"]
+
+    def _retry_at(self, result: DeliveryResult) -> datetime | None:
+        """When a failed first round is retried from the store; None: it failed for good."""
+        if result.delivered or not result.retryable:
+            return None
+        delay = self.schedule.delay_before(1)
+        return None if delay is None else self.clock() + timedelta(seconds=delay)
+
+    async def deliver_once(self, notice: Notice, target: Target, body: str) -> DeliveryResult:
+        """One round of quick attempts to one target, outside any batch (the retry worker)."""
+        return await self._send(notice, target, body)
+
+    def outcome_for(
+        self, source: Envelope[Any], notice: Notice, target: Target, result: DeliveryResult,
+        *, replay: str = "",
+    ) -> Outgoing:
+        """The outcome event of a delivery that ended (see `_outcome`)."""
+        return self._outcome(source, notice, target, result, replay)
 
     async def _send(self, notice: Notice, target: Target, body: str) -> DeliveryResult:
         sender = self.senders.get(target.channel)
@@ -162,7 +193,8 @@ class NotificationService:
         return result
 
     def _outcome(
-        self, source: Envelope[Any], notice: Notice, target: Target, result: DeliveryResult
+        self, source: Envelope[Any], notice: Notice, target: Target, result: DeliveryResult,
+        replay: str = "",
     ) -> Outgoing:
         payload = NotificationOutcome(
             about_event_id=notice.event_id,
@@ -174,9 +206,10 @@ class NotificationService:
             response_status=result.response_status,
             error=result.error,
         )
-        envelope = self.factory.derive(
-            source, "notification.outcome", payload, purpose=f"{target.channel}:{target.address}"
-        )
+        # The first outcome of a delivery has an id derived from (event, target); a replay's
+        # outcome has its own (the first, failed, one was published already).
+        purpose = f"{target.channel}:{target.address}" + (f":replay:{replay}" if replay else "")
+        envelope = self.factory.derive(source, "notification.outcome", payload, purpose=purpose)
         return Outgoing(self.outcome_topic, envelope)
 
 
@@ -191,11 +224,16 @@ class _BatchDeliveries:
     transactions per batch instead of one per delivery.
     """
 
-    def __init__(self, store: DeliveryLog, logged: dict[DeliveryKey, DeliveryRecord]) -> None:
+    def __init__(
+        self, store: DeliveryLog, logged: dict[DeliveryKey, DeliveryRecord],
+        retry_at: Callable[[DeliveryResult], datetime | None] = lambda _: None,
+    ) -> None:
         self.store = store
         self.logged = logged
+        self.retry_at = retry_at
         self.running: dict[DeliveryKey, asyncio.Task[DeliveryResult]] = {}
         self.pending: list[tuple[Notice, Target, DeliveryResult, str]] = []
+        self.retries: list[tuple[Notice, Target, DeliveryResult, str, datetime]] = []
         self.writer: asyncio.Task[None] | None = None
         self.writers: list[asyncio.Task[None]] = []
 
@@ -216,22 +254,31 @@ class _BatchDeliveries:
         self, notice: Notice, target: Target, send: Callable[[], Awaitable[DeliveryResult]], body: str
     ) -> DeliveryResult:
         result = await send()
-        self.pending.append((notice, target, result, body))
+        at = self.retry_at(result)
+        if at is not None:
+            self.retries.append((notice, target, result, body, at))
+            result = DeliveryResult("pending", result.attempts, result.response_status, result.error)
+        else:
+            self.pending.append((notice, target, result, body))
         if self.writer is None or self.writer.done():
             self.writer = asyncio.ensure_future(self._write())
             self.writers.append(self.writer)
         return result
 
     async def _write(self) -> None:
-        while self.pending:
+        while self.pending or self.retries:
             items, self.pending = self.pending, []
-            await self.store.record_many(items)
+            retries, self.retries = self.retries, []
+            if items:
+                await self.store.record_many(items)
+            if retries:
+                await self.store.schedule_many(retries)
 
     async def flushed(self) -> None:
         """Wait until every started delivery finished and was logged; raise if logging failed."""
         if self.running:
             await asyncio.gather(*self.running.values(), return_exceptions=True)
-        if self.pending and (self.writer is None or self.writer.done()):
+        if (self.pending or self.retries) and (self.writer is None or self.writer.done()):
             self.writer = asyncio.ensure_future(self._write())
             self.writers.append(self.writer)
         for writer in self.writers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+from lanthanide.auth import TokenSettings
 from lanthanide.settings import ServiceSettings
 from lanthanide.topics import Topics
 from pydantic import Field, SecretStr, field_validator
@@ -14,7 +15,7 @@ from lanthanide_notification import SERVICE
 from lanthanide_notification.domain.retry import RetryPolicy
 
 
-class NotificationSettings(ServiceSettings):
+class NotificationSettings(ServiceSettings, TokenSettings):
     """Where to store deliveries, how to sign and retry webhooks, how to reach the SMTP server."""
 
     model_config = SettingsConfigDict(env_prefix="LANTHANIDE_NOTIFICATION_", extra="ignore")
@@ -39,6 +40,11 @@ class NotificationSettings(ServiceSettings):
     retry_attempts: int = Field(default=5, ge=1)
     retry_base_delay_seconds: float = Field(default=0.5, ge=0)
     retry_max_delay_seconds: float = Field(default=30.0, ge=0)
+    #: Persisted retries after the quick ones (YAML: version, source, delays); default: the
+    #: package's data/retry_schedule.yaml (30 s, 2 min, 10 min, 1 h, 4 h, 12 h, then failed).
+    retry_schedule_file: Path | None = None
+    #: How often the retry worker looks for due deliveries in the store.
+    retry_worker_interval_seconds: float = Field(default=5.0, gt=0)
 
     smtp_host: str | None = Field(default=None, description="SMTP server; none = e-mail disabled")
     smtp_port: int = 25

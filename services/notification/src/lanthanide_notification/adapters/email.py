@@ -117,4 +117,4 @@ class EmailSender:
                     last_code, last_error = None, f"{type(exc).__name__}: {exc}"[:500]
             if attempt < self.policy.attempts:
                 await self._sleep(self.policy.delay(attempt, self._rand()))
-        return DeliveryResult("failed", self.policy.attempts, last_code, last_error)
+        return DeliveryResult("failed", self.policy.attempts, last_code, last_error, retryable=True)

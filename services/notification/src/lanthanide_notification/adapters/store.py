@@ -1,8 +1,10 @@
 """The delivery log on SQLAlchemy (async): SQLite by default, PostgreSQL in production.
 
 Tables: deliveries (UNIQUE event_id, channel, target), dead_letters (the body of every delivery
-that failed after its last attempt, for a later replay), case_contacts (case_id -> how to reach
-the applicant) and subscriptions (loaded from the subscriptions file, plus any added later).
+that failed after its last attempt and retry, listed for operators and replayable),
+pending_deliveries (waiting for a persisted retry: next_attempt_at survives restarts),
+case_contacts (case_id -> how to reach the applicant) and subscriptions (loaded from the
+subscriptions file, plus any added later).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,7 +42,12 @@ from lanthanide_notification.domain.model import (
     Subscription,
     Target,
 )
-from lanthanide_notification.domain.ports import DeliveryKey, DeliveryRecord
+from lanthanide_notification.domain.ports import (
+    DeliveryKey,
+    DeliveryRecord,
+    FailedDelivery,
+    PendingDelivery,
+)
 
 metadata = MetaData()
 #: The store's Alembic migrations (adapters/migrations/versions), applied at start.
@@ -90,6 +98,28 @@ case_contacts = Table(
     Column("webhook_url", String(1000)),
     Column("email", String(254)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Deliveries waiting for a persisted retry (the backoff schedule) or an operator's replay.
+pending_deliveries = Table(
+    "pending_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("target", String(1000), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("case_id", String(36)),
+    Column("body", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("retries", Integer, nullable=False),
+    Column("replay", String(32), nullable=False),
+    Column("response_status", Integer),
+    Column("error", Text),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("event_id", "channel", "target", name="uq_pending_delivery"),
 )
 
 subscriptions = Table(
@@ -217,6 +247,19 @@ class SqlDeliveryLog:
                             result=DeliveryResult(status=status, attempts=attempts,
                                                   response_status=response_status, error=error),
                         )
+                # Waiting for a persisted retry: handled already, not to be sent again from Kafka.
+                pending = select(pending_deliveries.c.event_id, pending_deliveries.c.channel,
+                                 pending_deliveries.c.target, pending_deliveries.c.attempts,
+                                 pending_deliveries.c.response_status, pending_deliveries.c.error,
+                                 ).where(pending_deliveries.c.event_id.in_(ids[start:start + 500]))
+                for event_id, channel, target, attempts, response_status, error in await conn.execute(pending):
+                    key = (UUID(event_id), channel, target)
+                    if key in wanted and key not in found:
+                        found[key] = DeliveryRecord(
+                            event_id=key[0], channel=channel, target=target,
+                            result=DeliveryResult(status="pending", attempts=attempts,
+                                                  response_status=response_status, error=error),
+                        )
         return found
 
     async def record_many(self, items: Sequence[tuple[Notice, Target, DeliveryResult, str]]) -> None:
@@ -332,3 +375,154 @@ class SqlDeliveryLog:
         """How many deliveries ended in the dead-letter table (for health and tests)."""
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(dead_letters))).scalar_one())
+
+    # ------------------------------------------------------------------ persisted retries
+
+    async def schedule_many(self, items: Sequence[tuple[Notice, Target, DeliveryResult, str, datetime]]) -> None:
+        """Keep deliveries for a persisted retry at the given time (one transaction); a delivery
+        already waiting stays as it is (ON CONFLICT DO NOTHING, as for the delivery log)."""
+        if not items:
+            return
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "event_id": str(notice.event_id), "channel": target.channel, "target": target.address,
+                "event_type": notice.event_type, "kind": notice.kind.value,
+                "case_id": str(notice.case_id) if notice.case_id else None, "body": body,
+                "attempts": result.attempts, "retries": 0, "replay": "",
+                "response_status": result.response_status, "error": result.error,
+                "next_attempt_at": at, "created_at": now,
+            }
+            for notice, target, result, body, at in items
+        ]
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                _insert(self.engine, pending_deliveries).on_conflict_do_nothing(
+                    index_elements=["event_id", "channel", "target"]), rows,
+            )
+
+    async def due(self, now: datetime, limit: int = 100) -> list[PendingDelivery]:
+        """The pending deliveries whose next attempt is due, earliest first."""
+        query = (select(pending_deliveries).where(pending_deliveries.c.next_attempt_at <= now)
+                 .order_by(pending_deliveries.c.next_attempt_at, pending_deliveries.c.id).limit(limit))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_pending(r) for r in rows]
+
+    async def claim_due(self, now: datetime, lease_until: datetime, limit: int = 100) -> list[PendingDelivery]:
+        """Claim the due deliveries (earliest first) by moving their next attempt to
+        `lease_until`: another instance polling meanwhile does not get them, and a claim by a
+        process that dies runs out. Returns the claimed ones as they were."""
+        found = await self.due(now, limit)
+        claimed: list[PendingDelivery] = []
+        async with self.engine.begin() as conn:
+            for item in found:
+                taken = await conn.execute(update(pending_deliveries).where(
+                    pending_deliveries.c.id == item.id, pending_deliveries.c.next_attempt_at <= now,
+                ).values(next_attempt_at=lease_until))
+                if taken.rowcount == 1:
+                    claimed.append(item)
+        return claimed
+
+    async def release(self, item: PendingDelivery) -> None:
+        """Give a claimed delivery back, due when it was due before the claim."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(pending_deliveries).where(pending_deliveries.c.id == item.id)
+                               .values(next_attempt_at=item.next_attempt_at))
+
+    async def pending(self) -> list[PendingDelivery]:
+        """Every pending delivery, due or not (for operators and tests)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(pending_deliveries).order_by(pending_deliveries.c.id))).mappings().all()
+        return [_pending(r) for r in rows]
+
+    async def reschedule(self, item: PendingDelivery, result: DeliveryResult, at: datetime) -> None:
+        """Count a failed retry and set when the next one is due."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(pending_deliveries).where(pending_deliveries.c.id == item.id).values(
+                attempts=item.attempts + result.attempts, retries=item.retries + 1,
+                response_status=result.response_status, error=result.error, next_attempt_at=at,
+            ))
+
+    async def finish_pending(self, item: PendingDelivery, result: DeliveryResult) -> None:
+        """A pending delivery ended (delivered, or failed for good): log it, dead-letter it if it
+        failed, and take it off the queue, in one transaction."""
+        now = datetime.now(UTC)
+        attempts = item.attempts + result.attempts
+        case_id = None
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(pending_deliveries.c.case_id).where(
+                pending_deliveries.c.id == item.id))).first()
+            if row is None:
+                return  # finished by another instance meanwhile
+            case_id = row[0]
+            values = {"status": result.status, "attempts": attempts, "response_status": result.response_status,
+                      "error": result.error, "finished_at": now}
+            stmt = _insert(self.engine, deliveries).values(
+                event_id=str(item.event_id), channel=item.channel, target=item.target,
+                event_type=item.event_type, kind=item.kind, case_id=case_id, **values,
+            )
+            # A replayed delivery was logged as failed before: the replay's result replaces it.
+            await conn.execute(stmt.on_conflict_do_update(
+                index_elements=["event_id", "channel", "target"], set_=values))
+            if not result.delivered:
+                await conn.execute(
+                    _insert(self.engine, dead_letters).values(
+                        event_id=str(item.event_id), channel=item.channel, target=item.target,
+                        case_id=case_id, attempts=attempts, error=result.error, body=item.body,
+                        dead_lettered_at=now,
+                    ).on_conflict_do_nothing(index_elements=["event_id", "channel", "target"])
+                )
+            await conn.execute(delete(pending_deliveries).where(pending_deliveries.c.id == item.id))
+
+    async def failed_deliveries(self, limit: int = 100) -> list[FailedDelivery]:
+        """The deliveries that failed for good, newest first (the dead letters)."""
+        query = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            FailedDelivery(
+                id=r["id"], event_id=UUID(r["event_id"]), channel=r["channel"], target=r["target"],
+                case_id=UUID(r["case_id"]) if r["case_id"] else None, attempts=r["attempts"],
+                error=r["error"], failed_at=_aware(r["dead_lettered_at"]),
+            )
+            for r in rows
+        ]
+
+    async def replay(self, failed_id: int, token: str, at: datetime) -> PendingDelivery | None:
+        """Put a failed delivery back on the queue, due at `at`, with the same event id (so the
+        same webhook-id); None if there is no failed delivery `failed_id`."""
+        async with self.engine.begin() as conn:
+            dead = (await conn.execute(select(dead_letters).where(dead_letters.c.id == failed_id))).mappings().first()
+            if dead is None:
+                return None
+            logged = (await conn.execute(select(deliveries.c.event_type, deliveries.c.kind).where(
+                deliveries.c.event_id == dead["event_id"], deliveries.c.channel == dead["channel"],
+                deliveries.c.target == dead["target"]))).first()
+            event_type, kind = logged if logged is not None else ("unknown", "unknown")
+            await conn.execute(
+                _insert(self.engine, pending_deliveries).values(
+                    event_id=dead["event_id"], channel=dead["channel"], target=dead["target"],
+                    event_type=event_type, kind=kind, case_id=dead["case_id"], body=dead["body"],
+                    attempts=dead["attempts"], retries=0, replay=token, response_status=None,
+                    error=dead["error"], next_attempt_at=at, created_at=datetime.now(UTC),
+                ).on_conflict_do_nothing(index_elements=["event_id", "channel", "target"])
+            )
+            await conn.execute(delete(dead_letters).where(dead_letters.c.id == failed_id))
+            row = (await conn.execute(select(pending_deliveries).where(
+                pending_deliveries.c.event_id == dead["event_id"], pending_deliveries.c.channel == dead["channel"],
+                pending_deliveries.c.target == dead["target"]))).mappings().first()
+        return None if row is None else _pending(row)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone=True columns; they were stored as UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _pending(row: Any) -> PendingDelivery:
+    return PendingDelivery(
+        id=row["id"], event_id=UUID(row["event_id"]), channel=row["channel"], target=row["target"],
+        event_type=row["event_type"], kind=row["kind"], body=row["body"], attempts=row["attempts"],
+        retries=row["retries"], next_attempt_at=_aware(row["next_attempt_at"]), replay=row["replay"],
+    )

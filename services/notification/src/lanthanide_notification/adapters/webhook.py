@@ -163,4 +163,4 @@ class WebhookSender:
                 return DeliveryResult("failed", attempt, last_status, last_error)
             if attempt < self.policy.attempts:
                 await self._sleep(self.policy.delay(attempt, self._rand()))
-        return DeliveryResult("failed", self.policy.attempts, last_status, last_error)
+        return DeliveryResult("failed", self.policy.attempts, last_status, last_error, retryable=True)

@@ -11,7 +11,8 @@ from typing import Any, Literal
 from uuid import UUID
 
 Channel = Literal["webhook", "email"]
-Status = Literal["delivered", "failed"]
+#: "pending": failed for now, a persisted retry is scheduled (no outcome event yet).
+Status = Literal["delivered", "failed", "pending"]
 
 
 class NoticeKind(StrEnum):
@@ -106,6 +107,9 @@ class DeliveryResult:
     attempts: int
     response_status: int | None = None
     error: str | None = None
+    #: The last attempt failed for a reason a later retry may not meet (no answer, connection
+    #: refused, 5xx, 408, 429): the delivery is worth a persisted retry.
+    retryable: bool = False
 
     @property
     def delivered(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -30,6 +31,42 @@ class DeliveryRecord:
     result: DeliveryResult
 
 
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    """A delivery waiting in the store for its next persisted retry (or an operator's replay).
+
+    `replay` is empty for the first delivery of an event; an operator's replay gets a token of
+    its own, so its outcome event has an id of its own (the first delivery's failed outcome
+    was already published with the first id).
+    """
+
+    id: int
+    event_id: UUID
+    channel: Channel
+    target: str
+    event_type: str
+    kind: str
+    body: str
+    attempts: int
+    retries: int
+    next_attempt_at: datetime
+    replay: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FailedDelivery:
+    """A delivery that failed after its last attempt and retry: listed for operators, replayable."""
+
+    id: int
+    event_id: UUID
+    channel: str
+    target: str
+    case_id: UUID | None
+    attempts: int
+    error: str | None
+    failed_at: datetime
+
+
 class DeliveryLog(Protocol):
     """The store: deliveries (unique per event, channel, target), dead letters, case contacts."""
 
@@ -47,6 +84,12 @@ class DeliveryLog(Protocol):
 
     async def record_many(self, items: Sequence[tuple[Notice, Target, DeliveryResult, str]]) -> None:
         """Log several finished deliveries in one transaction (same rows as `record` each)."""
+        ...
+
+    async def schedule_many(
+        self, items: Sequence[tuple[Notice, Target, DeliveryResult, str, datetime]]
+    ) -> None:
+        """Keep deliveries for a persisted retry at the given times (one transaction)."""
         ...
 
     async def contact(self, case_id: UUID) -> CaseContact | None:

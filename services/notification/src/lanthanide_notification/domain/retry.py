@@ -27,3 +27,41 @@ class RetryPolicy:
 def is_retryable_status(status: int) -> bool:
     """5xx, 408 and 429 are worth retrying; other 4xx will fail the same way again."""
     return status >= 500 or status in (408, 429)
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffSchedule:
+    """The persisted retries of a failed delivery: the wait before each, then failed (policy data).
+
+    Unlike `RetryPolicy` (quick attempts within one delivery), these waits are stored with the
+    delivery, so a retry due in four hours happens even if the service restarted meanwhile.
+    """
+
+    delays: tuple[float, ...] = ()
+    version: str = "none"
+    source: str = ""
+
+    def delay_before(self, retry: int) -> float | None:
+        """Seconds to wait before persisted retry number `retry` (1-based); None: give up."""
+        if 1 <= retry <= len(self.delays):
+            return self.delays[retry - 1]
+        return None
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """'30s', '2m', '1h', '1d' or a number of seconds -> seconds; raises ValueError otherwise."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        value = str(text).strip().lower()
+        unit = _UNITS.get(value[-1:]) if value else None
+        try:
+            seconds = float(value[:-1]) * unit if unit else float(value)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a duration (e.g. 30s, 2m, 1h, 1d)") from None
+    if seconds < 0:
+        raise ValueError(f"{text!r} is negative; a wait is 0 or more")
+    return seconds
