@@ -210,3 +210,17 @@ def approval_defaults(case: Case) -> dict[str, Any]:
                       "quantity": str(Decimal(str(item.get("quantity")))), "unit": item.get("unit")})
     end_users = [p["name"] for p in app.get("parties", []) if p.get("role") == "end_user"]
     return {"caps": items, "end_users": end_users}
+
+
+def parties_with_hits(case: Case) -> list[dict[str, Any]]:
+    """Every screened party (in screening's order: `Application.all_parties()`, which
+    `PartyHit.party_index` counts in) with its own hits; owner hits go with the party they own."""
+    hits = (case.screening or {}).get("hits", [])
+    out = []
+    for i, party in enumerate(case.app.all_parties()):
+        out.append({
+            "party": party.model_dump(mode="json"),
+            "hits": [h for h in hits if h["party_index"] == i and h["party_role"] != "owner"],
+            "owner_hits": [h for h in hits if h["party_index"] == i and h["party_role"] == "owner"],
+        })
+    return out

@@ -214,6 +214,7 @@ def create_console(
             request, "console/case.html", status=status, actor=actor, case=case, history=history,
             licence=licence, licence_status=licence.effective_status(today).value if licence else None,
             screening=case.screening or {}, app=case.application, usage=usage,
+            parties=views.parties_with_hits(case),
             due=case.sla.due_date(service.calendar, days),
             due_provisional=case.sla.due_date_provisional(service.calendar, days),
             days_left=case.sla.working_days_left(service.calendar, days, today),
