@@ -93,7 +93,7 @@ def build(settings: ReviewSettings | None = None) -> ReviewApp:
         return bool(await broker.ping(timeout=2.0))
 
     http_app = create_app(service, relay, settings.authenticator(), readiness=broker_ready,
-                          max_body_bytes=settings.max_body_bytes)
+                          max_body_bytes=settings.max_body_bytes, console=settings.console_options())
     add_metrics_route(http_app, before_scrape=partial(review_metrics.refresh_gauges, service))
     return ReviewApp(
         settings=settings, store=service.store, service=service, broker=broker, relay=relay, http_app=http_app

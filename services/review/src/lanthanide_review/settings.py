@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from lanthanide.auth import TokenGrant, TokenSettings
 from lanthanide.settings import ServiceSettings
 from lanthanide.topics import Topics
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 __all__ = ["ReviewSettings", "TokenGrant"]
@@ -30,6 +31,20 @@ class ReviewSettings(ServiceSettings, TokenSettings):
     outbox_interval_s: float = Field(default=1.0, gt=0)
     sla_interval_s: float = Field(default=60.0, gt=0)
     timezone: str = "Asia/Shanghai"
+    #: Signs the reviewer console's session cookie; unset: a random key per process.
+    console_session_secret: SecretStr | None = None
+    #: The console cookie is sent over HTTPS only (false only for a loopback test stack).
+    console_cookie_secure: bool = True
+    console_session_minutes: int = Field(default=480, gt=0)
+
+    def console_options(self) -> Any:
+        """The console's cookie options (a ConsoleOptions; imported here, not at module top)."""
+        from lanthanide_review.entrypoints.console import ConsoleOptions
+
+        opts = ConsoleOptions(cookie_secure=self.console_cookie_secure, session_minutes=self.console_session_minutes)
+        if self.console_session_secret is not None:
+            opts.session_secret = self.console_session_secret.get_secret_value()
+        return opts
 
     @property
     def input_topics(self) -> list[str]:

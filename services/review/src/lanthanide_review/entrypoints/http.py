@@ -29,6 +29,7 @@ from lanthanide_review.domain.licences import (
 from lanthanide_review.domain.model import AlreadyDecided, Case, Context, Recommendation, StaleVersion
 from lanthanide_review.domain.roles import Action, Actor, Forbidden, Role, require_role
 from lanthanide_review.domain.states import IllegalTransition
+from lanthanide_review.entrypoints.console import ConsoleOptions, create_console
 from lanthanide_review.service_layer.handlers import (
     CaseNotFound,
     LicenceNotFound,
@@ -129,6 +130,7 @@ def create_app(
     authenticator: Authenticator,
     readiness: Callable[[], Awaitable[bool]] | None = None,
     max_body_bytes: int = 64_000,
+    console: ConsoleOptions | None = None,
 ) -> FastAPI:
     """The FastAPI app over a ReviewService; request bodies over `max_body_bytes` get 413."""
     app = FastAPI(
@@ -299,6 +301,8 @@ def create_app(
         rec = await service.licence(number)
         return await run(UUID(rec.case_id), _licence_op(op, body.reason, user), with_licence=True)
 
+    # The reviewer console (server-rendered pages over the same service and authenticator).
+    app.mount("/console", create_console(service, relay, authenticator, console))
     return app
 
 
