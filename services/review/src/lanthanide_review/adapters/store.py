@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from lanthanide_review.adapters import orm
 from lanthanide_review.domain.licences import LicenceNumbers, LicenceRecord, LicenceStatus
 from lanthanide_review.domain.model import Case, Recommendation
+from lanthanide_review.domain.rescreen import LicenceReview
 from lanthanide_review.domain.sla import SlaClock
 from lanthanide_review.domain.states import OPEN_STATES, CaseState
 
@@ -111,6 +112,8 @@ def _case_to_row(case: Case, now: datetime) -> dict[str, Any]:
             "pending_override": case.pending_override,
             "application_version": case.application_version,
             "licence_suspended_by": case.licence_suspended_by,
+            "licence_review": case.licence_review.to_dict() if case.licence_review else None,
+            "rescreen_evidence": case.rescreen_evidence,
             "resume_state": case.resume_state.value if case.resume_state else None,
             "sla": case.sla.to_dict(),
             "decided_by": case.decided_by,
@@ -144,6 +147,8 @@ def case_from_row(row: Any) -> Case:
         pending_override=data.get("pending_override"),
         application_version=int(data.get("application_version", 1)),
         licence_suspended_by=data.get("licence_suspended_by"),
+        licence_review=LicenceReview.from_dict(data.get("licence_review")),
+        rescreen_evidence=data.get("rescreen_evidence"),
         sla=SlaClock.from_dict(data.get("sla")),
         outcome=DecisionOutcome(row.outcome) if row.outcome else None,
         decision_id=UUID(row.decision_id) if row.decision_id else None,

@@ -39,6 +39,7 @@ from lanthanide_review.domain.licences import (
     issue_licence,
 )
 from lanthanide_review.domain.policy import PolicyAction, RoutingPolicy
+from lanthanide_review.domain.rescreen import LICENCE_REVIEW_QUEUE, LicenceReview, compare
 from lanthanide_review.domain.roles import Action, Actor, ConflictRegister, Forbidden, authorize
 from lanthanide_review.domain.sla import PrcCalendar, SlaClock
 from lanthanide_review.domain.states import (
@@ -117,6 +118,11 @@ class Case:
     #: Who suspended the case's licence (SYSTEM when re-screening did): reinstating a licence
     #: that re-screening suspended needs two people.
     licence_suspended_by: str | None = None
+    #: The licence-review item re-screening opened when it suspended the licence (closed by
+    #: reinstating or revoking the licence).
+    licence_review: LicenceReview | None = None
+    #: What the last re-screen found that the screening before it did not (for the reviewer).
+    rescreen_evidence: dict[str, Any] | None = None
     resume_state: CaseState | None = None
     sla: SlaClock = field(default_factory=SlaClock)
     outcome: DecisionOutcome | None = None
@@ -306,32 +312,57 @@ class Case:
             )
 
     def _on_rescreen(self, result: ScreeningCompleted, ctx: Context, licence: LicenceRecord | None) -> None:
-        """A list or measure changed: new risk reopens an open case or suspends a live licence."""
-        new_risk = bool(result.hits) or result.route is Route.DENY
-        details = {"route": result.route.value, "hits": len(result.hits), "list_versions": dict(result.list_versions)}
-        if not new_risk:
+        """A list or measure changed. Only what the last screening did not have is new evidence:
+        an unchanged result is recorded and changes nothing (REV-RESCREEN-UNCHANGED); new evidence
+        sends an open case back to review saying which steps to redo (REV-RESCREEN-NEW-EVIDENCE),
+        or suspends a live licence and opens a licence-review item (REV-LICENCE-REVIEW)."""
+        news = compare(self.screening, result)
+        details: dict[str, Any] = {
+            "route": result.route.value,
+            "hits": len(result.hits),
+            "list_versions": dict(result.list_versions),
+        }
+        if news.unchanged:
             self._event(
                 CaseEventKind.STATE_CHANGED,
                 SYSTEM,
                 self.state,
                 self.state,
-                reason="re-screened: no new risk",
-                details=details,
+                reason="re-screened: no new hit, red flag or denial; nothing changed",
+                details={**details, "rule_id": "REV-RESCREEN-UNCHANGED", "applied": False},
             )
             return
         self.screening = result.model_dump(mode="json")
-        reason = "re-screening found " + (f"{len(result.hits)} list hit(s)" if result.hits else "a denial route")
+        evidence = news.evidence()
+        self.rescreen_evidence = evidence
+        details.update(evidence)
+        reason = news.summary()
         if self.state in (S.APPROVED,) and licence is not None:
             if licence.status is LicenceStatus.ACTIVE:
                 licence.status = LicenceStatus.SUSPENDED
                 licence.status_reason = reason
             self.licence_suspended_by = SYSTEM
+            self.licence_review = LicenceReview(
+                licence_number=licence.licence.number,
+                opened_on=ctx.today,
+                opened_at=ctx.now,
+                reason=reason,
+                evidence=evidence,
+            )
             self._move(
                 S.LICENCE_SUSPENDED,
                 CaseEventKind.LICENCE_SUSPENDED,
                 SYSTEM,
                 reason,
-                {**details, "licence_number": licence.licence.number},
+                {
+                    **details,
+                    "licence_number": licence.licence.number,
+                    "rule_id": "REV-LICENCE-REVIEW",
+                    "review_queue": LICENCE_REVIEW_QUEUE,
+                    "review_due_on": self.licence_review.due_date(
+                        ctx.calendar, ctx.policy.sla.licence_review_working_days
+                    ).isoformat(),
+                },
             )
             return
         if self.is_decided:
@@ -344,12 +375,32 @@ class Case:
                 details=details,
             )
             return
-        self.recommendation = None
-        self.route = result.route
         if result.route is Route.ENHANCED or result.hits:
             self.countersign_required = True
+        self.route = result.route
+        details["rule_id"] = "REV-RESCREEN-NEW-EVIDENCE"
+        if self.state in WAITING_FOR_APPLICANT or self.state is S.RECEIVED:
+            # Nobody has reviewed it yet: the new evidence waits for the resumed review.
+            self._event(
+                CaseEventKind.STATE_CHANGED, SYSTEM, self.state, self.state,
+                reason=f"{reason}; recorded for the review", details={**details, "redo": []},
+            )
+            return
+        voided = []
+        redo = ["review the new evidence"]
+        if self.assignee:
+            voided.append(f"claim by {self.assignee}")
+            redo.insert(0, "claim")
+        if self.recommendation is not None:
+            voided.append(f"recommendation by {self.recommendation.by}")
+        if self.pending_override is not None:
+            voided.append(f"{self.pending_override.get('op')} requested by {self.pending_override.get('by')}")
+        redo += ["recommend", "countersign"] if self.countersign_required else ["approve or deny"]
+        self.recommendation = None
+        self.assignee = None
+        self.pending_override = None
         self.queue = self.queue or "standard"
-        self._move(S.QUEUED, CaseEventKind.REOPENED, SYSTEM, reason, details)
+        self._move(S.QUEUED, CaseEventKind.REOPENED, SYSTEM, reason, {**details, "voided": voided, "redo": redo})
 
     # ------------------------------------------------------------ reviewer actions
 
@@ -534,15 +585,30 @@ class Case:
                 CaseEventKind.LICENCE_REINSTATED,
                 actor.user,
                 reason,
-                {"licence_number": number, "licence_status": "active"},
+                {
+                    "licence_number": number,
+                    "licence_status": "active",
+                    **self._close_licence_review("reinstated", actor, ctx),
+                },
             )
         elif op == "revoke":
             check_transition(self.case_id, self.state, S.LICENCE_REVOKED, "revoke the licence")
             licence.status = LicenceStatus.REVOKED
-            self._move(S.LICENCE_REVOKED, CaseEventKind.LICENCE_REVOKED, actor.user, reason, {"licence_number": number})
+            self._move(
+                S.LICENCE_REVOKED, CaseEventKind.LICENCE_REVOKED, actor.user, reason,
+                {"licence_number": number, **self._close_licence_review("revoked", actor, ctx)},
+            )
         else:
             raise ValueError(f"op: unknown licence operation {op!r}; use suspend, reinstate, revoke")
         licence.status_reason = reason
+
+    def _close_licence_review(self, outcome: str, actor: Actor, ctx: Context) -> dict[str, Any]:
+        """Reinstating or revoking closes an open licence-review item; returns event details."""
+        item = self.licence_review
+        if item is None or not item.is_open:
+            return {}
+        item.close(outcome, actor.user, ctx.now, ctx.today)
+        return {"licence_review_closed": outcome, "rule_id": "REV-LICENCE-REVIEW"}
 
     def _single_signature_allowed(self, actor: Actor, verb: str) -> None:
         if self.countersign_required:

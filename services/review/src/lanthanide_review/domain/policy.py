@@ -45,6 +45,8 @@ class SlaPolicy(_Strict):
     warning_thresholds: list[int] = Field(default_factory=lambda: [10, 5, 0])
     due_soon_working_days: int = Field(default=5, ge=0)
     clock_off_list_kinds: list[str] = Field(default_factory=lambda: ["watch"])
+    #: PRC working days to close a licence-review item (re-screening suspended a licence).
+    licence_review_working_days: int = Field(default=10, gt=0)
 
 
 class LicencePolicy(_Strict):

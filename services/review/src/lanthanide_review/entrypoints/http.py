@@ -108,6 +108,9 @@ def case_view(case: Case, service: ReviewService) -> dict[str, Any]:
         },
         "application": case.application,
         "screening": case.screening,
+        # What the last re-screen found that the screening before it did not (highlighted).
+        "rescreen_evidence": case.rescreen_evidence,
+        "licence_review": service.licence_review_view(case),
         "version": case.version,
     }
 

@@ -35,9 +35,10 @@ from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfW
 from lanthanide_review.domain.licences import LicenceNumbers, LicenceRecord
 from lanthanide_review.domain.model import SYSTEM, Case, Context
 from lanthanide_review.domain.policy import RoutingPolicy, routing_change
+from lanthanide_review.domain.rescreen import LICENCE_REVIEW_QUEUE
 from lanthanide_review.domain.roles import ConflictRegister
 from lanthanide_review.domain.sla import PrcCalendar
-from lanthanide_review.domain.states import OPEN_STATES
+from lanthanide_review.domain.states import OPEN_STATES, CaseState
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -475,8 +476,50 @@ class ReviewService:
                     "sla_off_reason": None if case.sla.applies else case.sla.off_reason,
                 }
             )
+        if queue in (None, LICENCE_REVIEW_QUEUE):
+            async with self.store.unit_of_work() as uow:
+                suspended = await uow.cases(states=[CaseState.LICENCE_SUSPENDED])
+            rows += [
+                self._licence_review_row(c, today) for c in suspended if c.licence_review and c.licence_review.is_open
+            ]
         rows.sort(key=lambda r: (r["working_days_left"] is None, r["working_days_left"] or 0))
         return rows
+
+    def licence_review_view(self, case: Case) -> dict[str, Any] | None:
+        """A case's licence-review item (re-screening suspended its licence) with its clock."""
+        item = case.licence_review
+        if item is None:
+            return None
+        days = self.policy.sla.licence_review_working_days
+        return {
+            **item.to_dict(),
+            "open": item.is_open,
+            "due_on": item.due_date(self.calendar, days).isoformat(),
+            "working_days_left": item.working_days_left(self.calendar, days, self.today()) if item.is_open else None,
+        }
+
+    def _licence_review_row(self, case: Case, today: date) -> dict[str, Any]:
+        """A queue row for an open licence-review item (REV-LICENCE-REVIEW)."""
+        item = case.licence_review
+        assert item is not None
+        days = self.policy.sla.licence_review_working_days
+        due = item.due_date(self.calendar, days)
+        return {
+            "case_id": str(case.case_id),
+            "state": case.state.value,
+            "queue": LICENCE_REVIEW_QUEUE,
+            "item": "licence_review",
+            "licence_number": item.licence_number,
+            "route": case.route.value if case.route else None,
+            "external_reference": case.external_reference,
+            "assignee": None,
+            "countersign_required": True,  # reinstating takes two people (REV-OVERRIDE-PENDING)
+            "working_days_left": item.working_days_left(self.calendar, days, today),
+            "due_on": due.isoformat(),
+            "due_on_provisional": self.calendar.provisional_between(item.opened_on, due),
+            "sla_paused": False,
+            "sla_off_reason": None,
+        }
 
     async def licence(self, number: str) -> LicenceRecord:
         async with self.store.unit_of_work() as uow:
@@ -623,6 +666,25 @@ class ReviewService:
                         - case.sla.paused_working_days,
                     )
                 )
+        review_days = sla.licence_review_working_days
+        for case in cases:
+            item = case.licence_review
+            if item is None:
+                continue
+            row = per_queue.setdefault(
+                LICENCE_REVIEW_QUEUE,
+                {"queue": LICENCE_REVIEW_QUEUE, "open": 0, "due_soon": 0, "breached": 0, "clock_off": 0,
+                 "paused": 0, "_durations": []},
+            )
+            if item.is_open:
+                row["open"] += 1
+                left = item.working_days_left(self.calendar, review_days, today)
+                if left < 0:
+                    row["breached"] += 1
+                elif left <= sla.due_soon_working_days:
+                    row["due_soon"] += 1
+            elif (closed_in := item.working_days_to_close(self.calendar)) is not None:
+                row["_durations"].append(closed_in)
         out = []
         for row in sorted(per_queue.values(), key=lambda r: r["queue"]):
             durations = sorted(row.pop("_durations"))

@@ -214,10 +214,12 @@ class ScreeningStore:
         them one by one (insert an unknown case as open; an amendment reopens a known case; a
         decision updates a known case; a general licence is upserted)."""
         ids = list(dict.fromkeys(w.case_id for w in writes if not isinstance(w, _LicenceIssued)))
-        known: set[str] = set()
+        # case id -> status, as read and then as the writes change it
+        known: dict[str, str] = {}
         for i in range(0, len(ids), _IN_CHUNK):
             chunk = ids[i : i + _IN_CHUNK]
-            known.update((await conn.execute(select(cases.c.case_id).where(cases.c.case_id.in_(chunk)))).scalars())
+            stmt = select(cases.c.case_id, cases.c.status).where(cases.c.case_id.in_(chunk))
+            known.update({r.case_id: r.status for r in (await conn.execute(stmt)).all()})
         inserts: dict[str, dict[str, Any]] = {}
         updates: dict[str, dict[str, Any]] = {}
         licences: dict[str, _LicenceIssued] = {}
@@ -231,14 +233,20 @@ class ScreeningStore:
                 values = {"correlation_id": w.correlation_id, "accepted_json": w.accepted_json, "updated_at": w.at}
                 if not exists:
                     inserts[w.case_id] = {"case_id": w.case_id, "status": "open", "licence_valid_until": None, **values}
+                    known[w.case_id] = "open"
                     continue
-                if not w.is_amendment:
+                if not w.is_amendment or known.get(w.case_id) == "licensed":
+                    # A resubmission after a licence was issued does not replace what was licensed:
+                    # re-screening screens the version the licence was issued from (review records
+                    # the resubmission without deciding again).
                     continue
                 values.update(status="open", licence_valid_until=None)
+                known[w.case_id] = "open"
             else:
                 if not exists:
                     continue  # an UPDATE of an unknown case changes nothing
                 values = {"status": w.status, "licence_valid_until": w.licence_valid_until, "updated_at": w.at}
+                known[w.case_id] = w.status
             (row if row is not None else updates.setdefault(w.case_id, {})).update(values)
         if inserts:
             await conn.execute(cases.insert(), list(inserts.values()))
