@@ -20,9 +20,10 @@ async def read_checkpoints(kafka: KafkaSettings, topic: str, timeout: float = 30
     await asyncio.wait_for(consumer.start(), timeout)
     out: list[Checkpoint] = []
     try:
-        if topic not in await asyncio.wait_for(consumer.topics(), timeout):
-            return out
-        ids = consumer.partitions_for_topic(topic) or set()
+        # The cluster metadata as fetched (partitions_for_topic alone reads a cache that is not
+        # refreshed for topics the consumer was not assigned yet).
+        cluster = await asyncio.wait_for(consumer._client.fetch_all_metadata(), timeout)  # noqa: SLF001
+        ids = cluster.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(ids)]
         if not tps:
             return out
@@ -31,7 +32,7 @@ async def read_checkpoints(kafka: KafkaSettings, topic: str, timeout: float = 30
         await consumer.seek_to_beginning(*tps)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while any(await consumer.position(tp) < end[tp] for tp in tps):
+        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
             if loop.time() > deadline:
                 raise TimeoutError(f"reading {topic} took longer than {timeout:g}s")
             batches = await consumer.getmany(*tps, timeout_ms=1000)
