@@ -25,6 +25,8 @@ rand > "$secrets/postgres_password"
 printf '{"%s": "test-compose"}\n' "$(rand)" > "$secrets/intake_api_keys.json"
 printf '{"%s": {"user": "alice", "roles": ["reviewer"]}}\n' "$(rand)" > "$secrets/review_tokens.json"
 rand > "$secrets/notification_webhook_secret"
+python3 -c 'import secrets; print(secrets.token_hex(32))' > "$secrets/audit_ledger_key"
+python3 -c 'import secrets; print(secrets.token_hex(32))' > "$secrets/audit_checkpoint_signing_key"
 chmod 644 "$secrets"/*; chmod 711 "$secrets"
 kafka_port=$(free_port)
 cat > "$work/env" <<ENV
