@@ -182,6 +182,11 @@ def main() -> int:
         "LANTHANIDE_AUDIT_TOKENS": json.dumps(tokens),
         "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": os.environ.get(
             "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET", secrets.token_hex(16)),
+        # The audit ledger's MAC key and checkpoint signing key (Ed25519 seed): generated per run
+        # like the other secrets; set them to keep one ledger verifiable across runs.
+        "LANTHANIDE_AUDIT_LEDGER_KEY": os.environ.get("LANTHANIDE_AUDIT_LEDGER_KEY", secrets.token_hex(32)),
+        "LANTHANIDE_AUDIT_CHECKPOINT_SIGNING_KEY": os.environ.get(
+            "LANTHANIDE_AUDIT_CHECKPOINT_SIGNING_KEY", secrets.token_hex(32)),
         # A local stack delivers to receivers on this machine (examples/subscriber.py).
         "LANTHANIDE_NOTIFICATION_WEBHOOK_ALLOW_NETWORKS": os.environ.get(
             "LANTHANIDE_NOTIFICATION_WEBHOOK_ALLOW_NETWORKS", "127.0.0.1/32,::1/128"),

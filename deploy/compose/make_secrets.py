@@ -12,6 +12,8 @@ PostgreSQL volumes remember), with random values:
                                     (SAN 127.0.0.1 and localhost, 30 days; needs keytool from Java 17+)
   intake_api_keys.json, review_tokens.json, notification_webhook_secret
                                     one intake API key, one reviewer token (user alice), the webhook key
+  audit_ledger_key, audit_checkpoint_signing_key
+                                    the audit ledger's MAC key and checkpoint signing key
 Files are mode 0644, DIR itself 0711 (its sub-directories 0755): the containers' users (kafka uid 1000, postgres,
 the services' uid 10001) read them through compose secrets and bind mounts.
 """
@@ -66,6 +68,9 @@ def generate(root: Path) -> list[Path]:
     put("intake_api_keys.json", json.dumps({token(): "compose"}) + "\n")
     put("review_tokens.json", json.dumps({token(): {"user": "alice", "roles": ["reviewer"]}}) + "\n")
     put("notification_webhook_secret", token())
+    # the audit ledger's MAC key and checkpoint signing key (kept outside its database)
+    put("audit_ledger_key", secrets.token_hex(32))
+    put("audit_checkpoint_signing_key", secrets.token_hex(32))
 
     tls = root / "kafka-tls"
     if not (tls / "broker.p12").exists():

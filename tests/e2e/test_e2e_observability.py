@@ -129,6 +129,9 @@ async def test_metrics_traces_and_logs_of_a_short_run(kafka_bootstrap: str, tmp_
         "LANTHANIDE_DATA_DIR": str(tmp_path / "data"),
         "LANTHANIDE_LOG_LEVEL": "DEBUG",
         "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": SECRET,
+        # The audit ledger's MAC key and checkpoint signing key (Ed25519 seed, hex): per run.
+        "LANTHANIDE_AUDIT_LEDGER_KEY": uuid4().hex + uuid4().hex,
+        "LANTHANIDE_AUDIT_CHECKPOINT_SIGNING_KEY": uuid4().hex + uuid4().hex,
         "LANTHANIDE_NOTIFICATION_RETRY_BASE_DELAY_SECONDS": "0.05",
         "LANTHANIDE_REVIEW_TOKENS": json.dumps({REVIEWER: {"user": "alice", "roles": ["reviewer"]}}),
         "LANTHANIDE_AUDIT_TOKENS": json.dumps({REVIEWER: {"user": "alice", "roles": ["auditor"]}}),

@@ -73,6 +73,9 @@ async def test_two_hundred_applications_get_exactly_the_right_outcome(
         "LANTHANIDE_DATA_DIR": str(tmp_path / "data"),
         "LANTHANIDE_LOG_LEVEL": "INFO",
         "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": SECRET,
+        # The audit ledger's MAC key and checkpoint signing key (Ed25519 seed, hex): per run.
+        "LANTHANIDE_AUDIT_LEDGER_KEY": uuid4().hex + uuid4().hex,
+        "LANTHANIDE_AUDIT_CHECKPOINT_SIGNING_KEY": uuid4().hex + uuid4().hex,
         # The test receiver listens on loopback, which applicants' webhooks may not reach unless allowed.
         "LANTHANIDE_NOTIFICATION_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
         "LANTHANIDE_NOTIFICATION_RETRY_BASE_DELAY_SECONDS": "0.05",

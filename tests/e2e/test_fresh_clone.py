@@ -43,6 +43,9 @@ def _clone_env(clone: Path, kafka: str, data_dir: Path) -> dict[str, str]:
         "LANTHANIDE_INTAKE_API_KEYS": '{"' + uuid4().hex + '": "clone-test"}',
         "LANTHANIDE_REVIEW_TOKENS": '{"' + uuid4().hex + '": {"user": "alice", "roles": ["reviewer"]}}',
         "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": uuid4().hex,
+        # The audit ledger's MAC key and checkpoint signing key (Ed25519 seed, hex): per run.
+        "LANTHANIDE_AUDIT_LEDGER_KEY": uuid4().hex + uuid4().hex,
+        "LANTHANIDE_AUDIT_CHECKPOINT_SIGNING_KEY": uuid4().hex + uuid4().hex,
     }
 
 

@@ -45,15 +45,29 @@ def prefix() -> str:
     return f"t{uuid4().hex[:10]}."
 
 
+#: The keys of the audit stage under test (the CLI reads the same from the environment).
+LEDGER_KEY = "test-ledger-key-" + "k" * 24
+SIGNING_KEY = "11" * 32
+
+
 @pytest.fixture
-def start_audit(kafka_bootstrap: str, prefix: str, tmp_path: Path) -> Callable[..., Any]:
-    """`async with start_audit(group_id=...) as app:` runs the audit stage on this test's topics."""
+def start_audit(
+    kafka_bootstrap: str, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> Callable[..., Any]:
+    """`async with start_audit(group_id=...) as app:` runs the audit stage on this test's topics,
+    with a ledger key and a checkpoint signing key (also set in the environment, with this test's
+    broker and topic prefix, for `lanthanide audit verify`)."""
+    for name, value in (("LANTHANIDE_AUDIT_LEDGER_KEY", LEDGER_KEY),
+                        ("LANTHANIDE_AUDIT_CHECKPOINT_SIGNING_KEY", SIGNING_KEY),
+                        ("LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap),
+                        ("LANTHANIDE_AUDIT_TOPIC_PREFIX", prefix)):
+        monkeypatch.setenv(name, value)
 
     @asynccontextmanager
     async def start(group_id: str | None = None) -> AsyncIterator[AuditApp]:
         kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, partitions=3)
         await ensure_topics(kafka, [f"{prefix}{t}" for t in Topics.all()])
-        settings = AuditSettings(
+        settings = AuditSettings(  # keys from the environment set above
             kafka=kafka, topic_prefix=prefix, db_url=f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}",
             group_id=group_id or f"audit-{uuid4().hex[:8]}",
         )

@@ -72,6 +72,8 @@ async def test_case_timeline_replay_and_tamper(
     ok = await invoke("verify")
     assert ok.exit_code == 0, ok.output
     assert "ledger OK: 7 records" in ok.output
+    # Both runs signed a checkpoint at shutdown and published it; verify read them off the topic.
+    assert "signed checkpoints agree (latest at position 7)" in ok.output
     exported = await invoke("export", case_id, "--format", "json")
     assert exported.exit_code == 0, exported.output
     assert len(orjson.loads(exported.stdout)["steps"]) == 6
@@ -80,6 +82,19 @@ async def test_case_timeline_replay_and_tamper(
     shown = await invoke("case", case_id)
     assert shown.exit_code == 0, shown.output
     assert "every causation link holds" in shown.output
+
+    # A database writer cuts the last record, fixes the head and deletes the stored checkpoints:
+    # the chain alone and the stored checkpoints pass, the published checkpoints do not.
+    with sqlite3.connect(db) as conn:
+        (prev,) = conn.execute("SELECT hash FROM ledger WHERE seq = 6").fetchone()
+        conn.execute("DELETE FROM ledger WHERE seq = 7")
+        conn.execute("UPDATE chain_head SET seq = 6, hash = ?", (prev,))
+        conn.execute("DELETE FROM checkpoints")
+    stored_only = await invoke("verify", "--checkpoints", "stored")
+    assert stored_only.exit_code == 0, stored_only.output
+    cut = await invoke("verify")
+    assert cut.exit_code == 1, cut.output
+    assert "ledger BROKEN at seq 7" in cut.output and "truncated" in cut.output
 
     # Tamper with the stored decision: verify names that record and exits 1.
     with sqlite3.connect(db) as conn:

@@ -20,6 +20,9 @@ class Topics:
     REFERENCE_UPDATES: Final = f"{PREFIX}.reference.updates"
     SHIPMENTS_REPORTED: Final = f"{PREFIX}.shipments.reported"
 
+    # -- audit checkpoints (issue 14.7): signed (position, head MAC) of the ledger
+    AUDIT_CHECKPOINTS: Final = f"{PREFIX}.audit.checkpoints"
+
     @classmethod
     def all(cls) -> tuple[str, ...]:
         """Every business topic (without dead-letter topics)."""
@@ -49,6 +52,7 @@ TOPIC_EVENTS: Final[dict[str, tuple[str, ...]]] = {
     Topics.NOTIFICATIONS: ("notification.outcome",),
     Topics.REFERENCE_UPDATES: ("reference.updated",),
     Topics.SHIPMENTS_REPORTED: ("shipment.reported",),
+    Topics.AUDIT_CHECKPOINTS: ("audit.checkpoint",),
 }
 
 #: Topics each service publishes to (its subscriptions are declared by its FastStream app).
@@ -57,5 +61,5 @@ PUBLISHES: Final[dict[str, tuple[str, ...]]] = {
     "screening": (Topics.SCREENING_COMPLETED,),
     "review": (Topics.CASE_EVENTS, Topics.DECISIONS),
     "notification": (Topics.NOTIFICATIONS,),
-    "audit": (),
+    "audit": (Topics.AUDIT_CHECKPOINTS,),
 }

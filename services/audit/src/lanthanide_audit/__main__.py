@@ -12,7 +12,7 @@ from lanthanide.logging import configure_logging
 from lanthanide.runtime import run_service
 
 from lanthanide_audit import SERVICE
-from lanthanide_audit.bootstrap import build
+from lanthanide_audit.bootstrap import MissingKeyError, build, require_keys
 from lanthanide_audit.entrypoints.http import make_http_app
 from lanthanide_audit.settings import AuditSettings
 
@@ -21,6 +21,10 @@ def main() -> None:
     """Configure logging, wire the service, run until SIGTERM/SIGINT."""
     settings = AuditSettings()
     configure_logging(SERVICE, settings.logging)
+    try:
+        require_keys(settings)
+    except (MissingKeyError, ValueError) as exc:
+        raise SystemExit(str(exc)) from None
     app = build(settings)
     asyncio.run(run_service(
         name=SERVICE,

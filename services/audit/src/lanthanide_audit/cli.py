@@ -107,20 +107,51 @@ def audit_case(
         raise typer.Exit(1)
 
 
-def audit_verify(db_url: DbUrl = None) -> None:
-    """Walk the hash chain; report the first broken record and exit 1 if there is one.
+class CheckpointSource(StrEnum):
+    TOPIC = "topic"
+    STORED = "stored"
+
+
+def audit_verify(
+    db_url: DbUrl = None,
+    checkpoints: Annotated[CheckpointSource, typer.Option(
+        "--checkpoints",
+        help="topic: compare with the checkpoints on audit.checkpoints and the stored ones; "
+             "stored: the stored ones only (no Kafka)")] = CheckpointSource.TOPIC,
+) -> None:
+    """Walk the MAC chain with the ledger keys (LANTHANIDE_AUDIT_LEDGER_KEY, _PREVIOUS_KEYS) and
+    compare it with the signed checkpoints; report the first broken record (truncated, rewound,
+    altered or re-hashed) and exit 1 if there is one.
 
     Example: lanthanide audit verify
     """
-    report: VerifyReport = _run(db_url, verify)
+    settings = AuditSettings()
+    try:
+        keys = settings.ledger_keys()
+        public = settings.public_keys()
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    published: list[Any] = []
+    if checkpoints is CheckpointSource.TOPIC:
+        from lanthanide_audit.adapters.checkpoint_topic import read_checkpoints
+
+        try:
+            published = asyncio.run(read_checkpoints(settings.kafka, settings.checkpoint_topic()))
+        except Exception as exc:
+            raise click.ClickException(
+                f"cannot read the checkpoints on {settings.checkpoint_topic()}: {exc!r}"[:300]
+                + " (--checkpoints stored compares with the stored ones only)") from None
+    report: VerifyReport = _run(db_url, lambda store: verify(store, keys, published, public))
     console = Console()
+    where = (f"; {report.checkpoints} signed checkpoints agree (latest at position {report.checkpoint_position})"
+             if report.checkpoints else "; no signed checkpoint to compare with")
     if report.ok:
-        console.print(f"ledger OK: {report.checked} records, head {report.head_hash}")
+        console.print(f"ledger OK: {report.checked} records, head {report.head_hash}{where}", soft_wrap=True)
         return
     if report.broken is not None:
         console.print(
             f"ledger BROKEN at seq {report.broken.seq} (event {report.broken.event_id or '-'}): "
-            f"{report.broken.reason}; {report.checked} records before it verified"
+            f"{report.broken.reason}; {report.checked} records before it verified", soft_wrap=True,
         )
     if report.conflicts:
         console.print(

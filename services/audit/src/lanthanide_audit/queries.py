@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import orjson
 
 from lanthanide_audit.adapters.store import LedgerStore
-from lanthanide_audit.domain.ledger import ChainVerifier, VerifyReport
+from lanthanide_audit.domain import checkpoints as cps
+from lanthanide_audit.domain.checkpoints import Checkpoint
+from lanthanide_audit.domain.ledger import ChainVerifier, LedgerKey, VerifyReport
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from lanthanide_audit.domain.timeline import Timeline, build_timeline
 
 
@@ -18,16 +25,33 @@ async def case_timeline(store: LedgerStore, case_id: str) -> Timeline:
     return build_timeline(case_id, await store.case_entries(case_id))
 
 
-async def verify(store: LedgerStore) -> VerifyReport:
-    """Walk the whole chain; also check it ends where the recorded head says (no rows cut off),
-    and fail, naming them, if any event id was seen with two different payloads."""
-    verifier = ChainVerifier()
+async def verify(
+    store: LedgerStore,
+    keys: Iterable[LedgerKey] | None = None,
+    checkpoints: Iterable[Checkpoint] = (),
+    public_keys: Iterable[Ed25519PublicKey] = (),
+) -> VerifyReport:
+    """Walk the whole chain checking each MAC with the trusted `keys` (default: the store's own
+    key); also check it ends where the recorded head says (no rows cut off), that it agrees with
+    every signed checkpoint (the given ones, e.g. read from the audit.checkpoints topic, and the
+    ones stored beside the ledger; only those signed by one of `public_keys` count), and fail,
+    naming them, if any event id was seen with two different payloads."""
+    trusted_keys = list(keys) if keys is not None else ([store.key] if store.key is not None else [])
+    public = list(public_keys)
+    signed: list[Checkpoint] = []
+    if public:
+        signed, _forged = cps.trusted([*checkpoints, *await store.checkpoints()], public)
+    verifier = ChainVerifier(trusted_keys, watch={cp.position for cp in signed})
     async for entry in store.walk():
         if not verifier.feed(entry):
             break
     else:
         verifier.check_head(*await store.head())
-    return replace(verifier.report(), conflicts=tuple(await store.conflict_ids()))
+    report = verifier.report()
+    if report.broken is None and signed:
+        report = replace(report, broken=cps.compare(signed, verifier.checked, verifier.seen))
+    return replace(report, conflicts=tuple(await store.conflict_ids()), checkpoints=len(signed),
+                   checkpoint_position=max((cp.position for cp in signed), default=0))
 
 
 TIMELINE_COLUMNS = ("seq", "occurred_at", "event_type", "producer", "topic", "event_id",

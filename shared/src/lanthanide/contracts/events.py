@@ -395,3 +395,23 @@ def payload_model(event_type: str) -> type[BaseModel]:
         return EVENT_TYPES[event_type]
     except KeyError:
         raise KeyError(f"unknown event_type {event_type!r}; known: {sorted(EVENT_TYPES)}") from None
+
+
+# ---------------------------------------------------------------- audit checkpoints (issue 14.7)
+
+
+class LedgerCheckpoint(_Payload):
+    """The audit ledger's signed head: `position` records ending in `head_mac` existed at `at`.
+
+    `signature` is Ed25519 (base64) by the key whose id is `signer`, over the sorted-key JSON of
+    position, head_mac, at, key_id and signer; verifiable with the public key alone."""
+
+    position: int = Field(ge=0)
+    head_mac: str
+    at: str
+    key_id: str | None = None
+    signer: str
+    signature: str
+
+
+EVENT_TYPES["audit.checkpoint"] = LedgerCheckpoint

@@ -30,10 +30,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from lanthanide_audit.domain.checkpoints import Checkpoint
 from lanthanide_audit.domain.ledger import (
     GENESIS,
     Conflict,
     LedgerEntry,
+    LedgerKey,
     NewEntry,
     chain,
     content_fingerprint,
@@ -66,6 +68,8 @@ ledger = Table(
     Column("hash", String(64), nullable=False),
     Column("recorded_at", String(40), nullable=False),
     Column("error", Text),
+    #: The ledger key that MACed the row (domain LedgerKey.key_id); NULL for legacy sha256 rows.
+    Column("key_id", String(32)),
     Index("ix_ledger_case", "case_id"),
 )
 
@@ -109,6 +113,21 @@ chain_head = Table(
 )
 
 
+#: Signed checkpoints (domain Checkpoint), kept outside the ledger table; the copies published to
+#: the audit.checkpoints topic are the ones a database writer cannot take back.
+checkpoint_table = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("position", Integer, nullable=False),
+    Column("head_mac", String(64), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("key_id", String(32)),
+    Column("signer", String(32), nullable=False),
+    Column("signature", String(128), nullable=False),
+)
+
+
 def make_engine(url: str) -> AsyncEngine:
     """The service's engine (lanthanide.db.make_engine: WAL and a busy timeout on SQLite)."""
     return make_db_engine(url)
@@ -138,7 +157,7 @@ def _row(r: LedgerEntry) -> dict[str, Any]:
         "producer": r.producer, "occurred_at": r.occurred_at, "topic": r.topic,
         "partition": r.partition, "offset": r.offset, "canonical": r.canonical,
         "prev_hash": r.prev_hash, "hash": r.hash, "recorded_at": r.recorded_at,
-        "error": r.error,
+        "error": r.error, "key_id": r.key_id,
     }
 
 
@@ -149,20 +168,22 @@ def _entry(row: Any) -> LedgerEntry:
         producer=row["producer"], occurred_at=row["occurred_at"], topic=row["topic"],
         partition=row["partition"], offset=row["offset"], canonical=bytes(row["canonical"]),
         prev_hash=row["prev_hash"], hash=row["hash"], recorded_at=row["recorded_at"],
-        error=row["error"],
+        error=row["error"], key_id=row["key_id"],
     )
 
 
 class LedgerStore:
     """Appends entries to the chain and reads them back."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, key: LedgerKey | None = None) -> None:
         self.engine = engine
+        #: The key new rows are MACed with (None: legacy sha256, for reading tools and old tests).
+        self.key = key
 
     @classmethod
-    def from_url(cls, url: str) -> LedgerStore:
+    def from_url(cls, url: str, key: LedgerKey | None = None) -> LedgerStore:
         """A store on the database at `url` (sqlite+aiosqlite:// or postgresql+asyncpg://)."""
-        return cls(make_engine(url))
+        return cls(make_engine(url), key)
 
     async def create_schema(self) -> None:
         """Create the tables and the chain head if missing (idempotent)."""
@@ -222,7 +243,7 @@ class LedgerStore:
             await self._record_decisions(conn, fresh, stored_decisions)
             if not fresh:
                 return 0, found
-            rows = chain(fresh, head.seq, head.hash)
+            rows = chain(fresh, head.seq, head.hash, self.key)
             await conn.execute(ledger.insert(), [_row(r) for r in rows])
             await conn.execute(
                 chain_head.update().where(chain_head.c.id == 1).values(seq=rows[-1].seq, hash=rows[-1].hash)
@@ -313,7 +334,7 @@ class LedgerStore:
             await self._record_decisions(conn, fresh, stored_decisions)
             if not fresh:
                 return 0, clashes
-            rows = chain(fresh, head[0], head[1])
+            rows = chain(fresh, head[0], head[1], self.key)
             await raw.executemany(_SQLITE_INSERT, [tuple(_row(r)[c] for c in _LEDGER_COLUMNS) for r in rows])
             await raw.execute(_SQLITE_HEAD_UPDATE, (rows[-1].seq, rows[-1].hash))
         return len(rows), clashes
@@ -358,3 +379,21 @@ class LedgerStore:
                 )).mappings().all()
                 entries.extend(_entry(r) for r in extra)
         return entries
+
+    async def head_entry(self) -> tuple[int, str, str | None]:
+        """(seq, MAC, key id) of the last row (0, GENESIS, None for an empty ledger)."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(ledger.c.seq, ledger.c.hash, ledger.c.key_id).order_by(ledger.c.seq.desc()).limit(1)
+            )).first()
+        return (row.seq, row.hash, row.key_id) if row else (0, GENESIS, None)
+
+    async def save_checkpoint(self, cp: Checkpoint) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(checkpoint_table.insert().values(**cp.as_dict()))
+
+    async def checkpoints(self) -> list[Checkpoint]:
+        """The stored checkpoints, oldest first."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(checkpoint_table).order_by(checkpoint_table.c.id))).mappings().all()
+        return [Checkpoint.from_dict(r) for r in rows]

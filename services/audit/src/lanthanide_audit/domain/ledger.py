@@ -1,9 +1,14 @@
-"""The hash chain: canonical bytes, entry hashes, and verification of a stored chain.
+"""The MAC chain: canonical bytes, entry MACs, and verification of a stored chain.
 
-Each entry's hash is sha256 over: the previous entry's hash (hex), a newline, the canonical
+Each entry's MAC is HMAC-SHA256, keyed with a ledger key that lives outside the database
+(LANTHANIDE_AUDIT_LEDGER_KEY or _FILE), over: the previous entry's hash (hex), a newline, the canonical
 event bytes, a newline, and the entry's position "seq|topic|partition|offset". Including the
 position means a row moved or re-attributed to another topic breaks the chain as surely as an
-edited payload. The first entry's previous hash is GENESIS.
+edited payload. The first entry's previous hash is GENESIS. Each
+row records the id of the key that MACed it (`key_id`, derived from the key), so keys can rotate:
+verification takes every key still trusted. Rows written before keyed MACs (key_id NULL) carry a
+plain sha256 over the same bytes; they are accepted only as the ledger's prefix, before the first
+keyed row. Whoever can write the table but lacks the key cannot re-hash an edited record.
 
 Pure Python: no SQL, no Kafka.
 """
@@ -11,8 +16,9 @@ Pure Python: no SQL, no Kafka.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -45,6 +51,33 @@ def entry_hash(prev_hash: str, canonical: bytes, seq: int, topic: str, partition
     h.update(b"\n")
     h.update(f"{seq}|{topic}|{partition}|{offset}".encode())
     return h.hexdigest()
+
+
+def _message(prev_hash: str, canonical: bytes, seq: int, topic: str, partition: int, offset: int) -> bytes:
+    return b"".join((prev_hash.encode("ascii"), b"\n", canonical, b"\n",
+                     f"{seq}|{topic}|{partition}|{offset}".encode()))
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerKey:
+    """A MAC key and its id (the id is derived from the key, so it names it without revealing it)."""
+
+    key_id: str
+    secret: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, secret: bytes | str) -> LedgerKey:
+        raw = secret.encode() if isinstance(secret, str) else secret
+        if len(raw) < 16:
+            raise ValueError("a ledger key must be at least 16 bytes")
+        return cls(hashlib.sha256(b"lanthanide-ledger-key-id\n" + raw).hexdigest()[:16], raw)
+
+
+def entry_mac(key: LedgerKey, prev_hash: str, canonical: bytes, seq: int, topic: str, partition: int,
+              offset: int) -> str:
+    """The keyed MAC of one ledger entry, chained to `prev_hash`."""
+    return hmac.new(key.secret, _message(prev_hash, canonical, seq, topic, partition, offset),
+                    hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +118,8 @@ class LedgerEntry:
     hash: str
     recorded_at: str
     error: str | None = None
+    #: The id of the key that MACed this entry; None for a legacy (unkeyed sha256) entry.
+    key_id: str | None = None
 
     def event(self) -> dict[str, Any] | None:
         """The stored event as JSON, or None for an undecodable record."""
@@ -94,19 +129,23 @@ class LedgerEntry:
         return value if isinstance(value, dict) else None
 
 
-def chain(entries: Iterable[NewEntry], head_seq: int, head_hash: str) -> list[LedgerEntry]:
-    """Assign seq, prev_hash and hash to new entries after the head (seq, hash)."""
+def chain(entries: Iterable[NewEntry], head_seq: int, head_hash: str,
+          key: LedgerKey | None = None) -> list[LedgerEntry]:
+    """Assign seq, prev_hash and hash (the keyed MAC with `key`; legacy sha256 without) to new
+    entries after the head (seq, hash)."""
     out: list[LedgerEntry] = []
     seq, prev = head_seq, head_hash
     now = datetime.now(UTC).isoformat()
     for e in entries:
         seq += 1
-        h = entry_hash(prev, e.canonical, seq, e.topic, e.partition, e.offset)
+        h = (entry_mac(key, prev, e.canonical, seq, e.topic, e.partition, e.offset) if key is not None
+             else entry_hash(prev, e.canonical, seq, e.topic, e.partition, e.offset))
         out.append(LedgerEntry(
             seq=seq, event_id=e.event_id, event_type=e.event_type, case_id=e.case_id,
             correlation_id=e.correlation_id, causation_id=e.causation_id, producer=e.producer,
             occurred_at=e.occurred_at, topic=e.topic, partition=e.partition, offset=e.offset,
             canonical=e.canonical, prev_hash=prev, hash=h, recorded_at=now, error=e.error,
+            key_id=key.key_id if key is not None else None,
         ))
         prev = h
     return out
@@ -199,6 +238,11 @@ class VerifyReport:
     head_hash: str
     broken: Break | None
     conflicts: tuple[str, ...] = ()
+    #: Leading entries from before keyed MACs (plain sha256).
+    legacy: int = 0
+    #: Signed checkpoints the ledger was compared against (and the latest one's position).
+    checkpoints: int = 0
+    checkpoint_position: int = 0
 
     @property
     def ok(self) -> bool:
@@ -227,12 +271,34 @@ def _columns_match(entry: LedgerEntry) -> str | None:
 
 
 class ChainVerifier:
-    """Checks entries one at a time, in seq order, so a long ledger verifies in flat memory."""
+    """Checks entries one at a time, in seq order, so a long ledger verifies in flat memory.
 
-    def __init__(self) -> None:
+    `keys` are the trusted ledger keys (the current one and any rotated out); a keyed entry whose
+    key id is not among them, or whose MAC does not match, breaks the chain. `watch` are positions
+    whose MAC to remember (the checkpoints' positions, compared afterwards)."""
+
+    def __init__(self, keys: Iterable[LedgerKey] = (), watch: Iterable[int] = ()) -> None:
         self.prev = GENESIS
         self.checked = 0
         self.broken: Break | None = None
+        self.keys = {k.key_id: k for k in keys}
+        self.legacy = 0
+        self.watch = set(watch)
+        self.seen: dict[int, tuple[str, str | None]] = {}
+
+    def _expected(self, entry: LedgerEntry) -> tuple[str | None, str | None]:
+        """(expected hash, reason it cannot be computed)."""
+        args = (self.prev, entry.canonical, entry.seq, entry.topic, entry.partition, entry.offset)
+        if entry.key_id is None:
+            if self.checked > self.legacy:
+                return None, ("an unkeyed record after keyed ones (re-hashed without the ledger key, "
+                              "or the key id was removed)")
+            return entry_hash(*args), None
+        key = self.keys.get(entry.key_id)
+        if key is None:
+            return None, (f"MACed with key id {entry.key_id!r}, which is not a trusted ledger key"
+                          if self.keys else "keyed record but no ledger key was given to verify it")
+        return entry_mac(key, *args), None
 
     def feed(self, entry: LedgerEntry) -> bool:
         """Check the next entry; False (and `broken` set) at the first that does not hold."""
@@ -244,14 +310,21 @@ class ChainVerifier:
             reason = f"seq {entry.seq} where {expected_seq} was expected (a row was removed)"
         elif entry.prev_hash != self.prev:
             reason = "prev_hash does not match the previous entry's hash"
-        elif entry_hash(self.prev, entry.canonical, entry.seq, entry.topic, entry.partition,
-                        entry.offset) != entry.hash:
-            reason = "hash does not match the stored bytes (the record was altered)"
         else:
-            reason = _columns_match(entry)
+            expected, reason = self._expected(entry)
+            if reason is None and expected != entry.hash:
+                reason = ("MAC does not match the stored bytes (the record was altered or re-hashed "
+                          "without the ledger key)" if entry.key_id is not None
+                          else "hash does not match the stored bytes (the record was altered)")
+            if reason is None:
+                reason = _columns_match(entry)
         if reason is not None:
             self.broken = Break(entry.seq, entry.event_id, reason)
             return False
+        if entry.key_id is None:
+            self.legacy += 1
+        if entry.seq in self.watch:
+            self.seen[entry.seq] = (entry.hash, entry.key_id)
         self.prev, self.checked = entry.hash, self.checked + 1
         return True
 
@@ -265,12 +338,12 @@ class ChainVerifier:
             )
 
     def report(self) -> VerifyReport:
-        return VerifyReport(self.checked, self.prev, self.broken)
+        return VerifyReport(self.checked, self.prev, self.broken, legacy=self.legacy)
 
 
-def verify_entries(entries: Iterable[LedgerEntry]) -> VerifyReport:
+def verify_entries(entries: Iterable[LedgerEntry], keys: Iterable[LedgerKey] = ()) -> VerifyReport:
     """Walk entries in seq order; report the first that breaks the chain."""
-    verifier = ChainVerifier()
+    verifier = ChainVerifier(keys)
     for entry in entries:
         if not verifier.feed(entry):
             break

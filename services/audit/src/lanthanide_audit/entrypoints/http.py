@@ -38,7 +38,9 @@ def make_http_app(app: "AuditApp", authenticator: Authenticator | None = None) -
 
     @api.get("/verify")
     async def verify_chain(response: Response, _: Auditor) -> dict[str, Any]:
-        report = await verify(app.store)
+        # Stored checkpoints only here (the CLI also reads the audit.checkpoints topic).
+        report = await verify(app.store, app.settings.ledger_keys() or None,
+                              public_keys=app.settings.public_keys())
         metrics.LEDGER_VERIFICATIONS.labels(result="ok" if report.ok else "broken").inc()
         metrics.LEDGER_VERIFIED_OK.set(1 if report.ok else 0)
         if not report.ok:
@@ -50,6 +52,7 @@ def make_http_app(app: "AuditApp", authenticator: Authenticator | None = None) -
                 "reason": report.broken.reason,
             },
             "conflicts": list(report.conflicts),
+            "checkpoints": report.checkpoints, "checkpoint_position": report.checkpoint_position,
         }
 
     @api.get("/cases/{case_id}/timeline")
