@@ -165,6 +165,7 @@ def licence_from_row(row: Any) -> LicenceRecord:
         drawn=[Decimal(d) for d in data["drawn"]],
         shipments=int(data.get("shipments", 0)),
         status_reason=data.get("status_reason"),
+        draws=list(data.get("draws", [])),
     )
 
 
