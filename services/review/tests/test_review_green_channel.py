@@ -7,13 +7,17 @@ last of a cap."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import lanthanide_cli.main
 import orjson
 import pytest
+from click.testing import CliRunner
 from lanthanide.contracts import (
     ClassificationResult,
     DecisionMade,
@@ -38,17 +42,26 @@ ALICE = Actor("alice", frozenset({Role.REVIEWER}))
 
 
 def _items(quantity: str) -> list[dict[str, Any]]:
-    return [{
-        "description": "Sintered NdFeB magnets containing dysprosium", "form": "magnet", "hs_code": "8505111000",
-        "elements": [{"element": "Nd", "percent": "28"}, {"element": "Dy", "percent": "4"}],
-        "quantity": quantity, "unit": "kg", "value": "45000", "currency": "USD",
-    }]
+    return [
+        {
+            "description": "Sintered NdFeB magnets containing dysprosium",
+            "form": "magnet",
+            "hs_code": "8505111000",
+            "elements": [{"element": "Nd", "percent": "28"}, {"element": "Dy", "percent": "4"}],
+            "quantity": quantity,
+            "unit": "kg",
+            "value": "45000",
+            "currency": "USD",
+        }
+    ]
 
 
 def _with_codes(env: Envelope[Any], *codes: str) -> Envelope[Any]:
-    payload = env.payload.model_copy(update={"classifications": [
-        ClassificationResult(item_index=0, control_codes=list(codes), licence_required=True)
-    ]})
+    payload = env.payload.model_copy(
+        update={
+            "classifications": [ClassificationResult(item_index=0, control_codes=list(codes), licence_required=True)]
+        }
+    )
     return env.model_copy(update={"payload": payload})
 
 
@@ -88,9 +101,7 @@ async def _decision(service: ReviewService, case: Case) -> DecisionMade:
     """The decision as the outbox will publish it."""
     async with service.store.engine.connect() as conn:
         bodies = (await conn.execute(select(orm.outbox.c.body).where(orm.outbox.c.event_type == "decision.made"))).all()
-    [payload] = [
-        p for b in bodies if (p := orjson.loads(b.body))["case_id"] == str(case.case_id)
-    ]
+    [payload] = [p for b in bodies if (p := orjson.loads(b.body))["case_id"] == str(case.case_id)]
     return DecisionMade.model_validate(payload["payload"])
 
 
@@ -147,11 +158,18 @@ async def test_a_green_channel_export_is_valid_no_longer_than_its_general_licenc
 
 async def test_an_unnamed_end_user_goes_to_a_reviewer(service: ReviewService, screening: Any) -> None:
     number = await _issue_general(service, screening)
-    env = _with_codes(screening(
-        Route.GREEN_CHANNEL, items=_items("100"), general_licence_number=number,
-        parties=[{"role": "importer", "name": "Other Motors SA", "country": "FR"},
-                 {"role": "end_user", "name": "Other Motors SA", "country": "FR"}],
-    ), "1C905.a")
+    env = _with_codes(
+        screening(
+            Route.GREEN_CHANNEL,
+            items=_items("100"),
+            general_licence_number=number,
+            parties=[
+                {"role": "importer", "name": "Other Motors SA", "country": "FR"},
+                {"role": "end_user", "name": "Other Motors SA", "country": "FR"},
+            ],
+        ),
+        "1C905.a",
+    )
     await service.handle(env, SCREENING)
     case, _, _ = await service.get_case(env.case_id)
     assert case.state is CaseState.QUEUED and "REV-GL-END-USER" in case.rule_ids
@@ -178,9 +196,7 @@ async def test_two_concurrent_applications_over_the_cap_do_not_both_pass(
     assert (await service.licence(number)).remaining() == [Decimal(400)]
 
 
-async def test_concurrent_applications_in_one_batch_do_not_both_pass(
-    service: ReviewService, screening: Any
-) -> None:
+async def test_concurrent_applications_in_one_batch_do_not_both_pass(service: ReviewService, screening: Any) -> None:
     number = await _issue_general(service, screening)
     envs = [
         _with_codes(screening(Route.GREEN_CHANNEL, items=_items("600"), general_licence_number=number), "1C905.a")
@@ -205,3 +221,51 @@ async def test_a_three_year_general_licence_spanning_29_february_is_issued(
     with pytest.raises(LicenceTermsError) as err:
         await _issue_general(service, screening, valid_until=add_years(start, 3) + timedelta(days=1))
     assert err.value.rule_id == "LIC-VALIDITY-TOO-LONG"
+
+
+async def test_usage_report_per_general_licence_and_cumulative_across_both_kinds(
+    service: ReviewService, screening: Any
+) -> None:
+    number = await _issue_general(service, screening)
+    first = await _apply(service, screening, number, "300")
+    await _apply(service, screening, number, "200")
+    report = await service.general_licence_usage(number)
+    assert [(i["control_codes"], i["quantity_cap"], i["drawn"], i["remaining"]) for i in report["items"]] == [
+        (["1C905.a"], "1000", "500", "500")
+    ]
+    assert report["exports"][0]["case_id"] == str(first.case_id)
+    assert [e["items"][0]["quantity"] for e in report["exports"]] == ["300", "200"]
+    totals = await service.usage()
+    [de] = [r for r in totals["by_country"] if r["country"] == "DE"]
+    assert Decimal(de["quantity"]) == Decimal(500)  # green-channel draws count; no shipment yet
+    [user] = totals["by_end_user"]
+    assert user["end_user"] == "antriebstechnik nord gmbh" and Decimal(user["quantity"]) == Decimal(500)
+
+
+def test_licence_usage_command_prints_the_report(
+    tmp_path: Path, screening: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'review.db'}"
+
+    async def fill() -> str:
+        store = Store(url)
+        await store.migrate()
+        try:
+            svc = build_service(ReviewSettings(), store)
+            number = await _issue_general(svc, screening)
+            await _apply(svc, screening, number, "250")
+            return number
+        finally:
+            await store.dispose()
+
+    number = asyncio.run(fill())
+    monkeypatch.setenv("LANTHANIDE_REVIEW_DB_URL", url)
+    cli = lanthanide_cli.main.build()
+    result = CliRunner().invoke(cli, ["licence", "usage", number, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["items"][0]["remaining"] == "750" and len(report["exports"]) == 1
+    table = CliRunner().invoke(cli, ["licence", "usage", number])
+    assert table.exit_code == 0 and "750" in table.output
+    missing = CliRunner().invoke(cli, ["licence", "usage", "LNT-1999-000001"])
+    assert missing.exit_code == 1 and "no licence LNT-1999-000001" in missing.output

@@ -31,8 +31,10 @@ NUMBER = "GL-2026-001"
 def _accepted(received_at: datetime, **app: Any) -> ApplicationAccepted:
     body = civilian_application(f"REF-{uuid4().hex[:8]}", general_licence_number=NUMBER, **app)
     return ApplicationAccepted(
-        external_reference=body["external_reference"], application=Application.model_validate(body),
-        received_at=received_at, complete=True,
+        external_reference=body["external_reference"],
+        application=Application.model_validate(body),
+        received_at=received_at,
+        complete=True,
     )
 
 
@@ -130,4 +132,3 @@ async def test_usage_reported_before_the_issuing_decision_is_kept(store: Screeni
     await store.record_decision(str(uuid4()), decision_made(DecisionOutcome.APPROVED, _licence()))
     on = prc_today()
     assert store.valid_general_licences(on)[NUMBER].items[0].quantity_cap == Decimal(300)
-

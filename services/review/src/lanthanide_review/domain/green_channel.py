@@ -47,9 +47,7 @@ def _same(a: str, b: str) -> bool:
     return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
 
 
-def check(
-    rec: LicenceRecord | None, result: ScreeningCompleted, today: date
-) -> GreenChannelRefusal | Draw:
+def check(rec: LicenceRecord | None, result: ScreeningCompleted, today: date) -> GreenChannelRefusal | Draw:
     """Does general licence `rec` cover the screened application today, within what remains?"""
     app: Application = result.application
     number = app.general_licence_number
@@ -80,8 +78,10 @@ def check(
     for i, item in enumerate(app.items):
         codes = codes_by_item.get(i) or ([item.control_code] if item.control_code else [])
         covering = [
-            (n, li) for n, li in enumerate(lic.items)
-            if codes and all(any(code_covers(lc, c) for lc in li.control_codes) for c in codes)
+            (n, li)
+            for n, li in enumerate(lic.items)
+            if codes
+            and all(any(code_covers(lc, c) for lc in li.control_codes) for c in codes)
             and _to_unit(item.quantity, item.unit, li.unit) is not None
         ]
         if not covering:
@@ -106,8 +106,16 @@ def check(
     return Draw(taken)
 
 
-def draw(rec: LicenceRecord, d: Draw, *, case_id: str, external_reference: str, export_licence: str,
-         end_users: list[dict[str, str]], at: str) -> None:
+def draw(
+    rec: LicenceRecord,
+    d: Draw,
+    *,
+    case_id: str,
+    external_reference: str,
+    export_licence: str,
+    end_users: list[dict[str, str]],
+    at: str,
+) -> None:
     """Draw an authorised export down from the general licence (in the caller's transaction)."""
     for n, qty in d.quantities.items():
         rec.drawn[n] += qty

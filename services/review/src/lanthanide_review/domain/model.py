@@ -636,7 +636,9 @@ class Case:
             green_channel.draw(
                 general, draw, case_id=str(self.case_id), external_reference=self.external_reference,
                 export_licence=licence.number,
-                end_users=[{"name": p.name, "country": p.country} for p in self.app.parties_in_role(PartyRole.END_USER)],
+                end_users=[
+                    {"name": p.name, "country": p.country} for p in self.app.parties_in_role(PartyRole.END_USER)
+                ],
                 at=ctx.now.isoformat(),
             )
             self.drawn_licence = general

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID
@@ -31,6 +30,7 @@ from lanthanide.topics import Topics
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
+from lanthanide_review import usage_views
 from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfWork, outgoing_rows
 from lanthanide_review.domain.licences import LicenceNumbers, LicenceRecord
 from lanthanide_review.domain.model import SYSTEM, Case, Context
@@ -500,26 +500,18 @@ class ReviewService:
         return rec
 
     async def usage(self) -> dict[str, Any]:
-        """Cumulative shipped quantities per end user and per country, across all licences."""
+        """Cumulative quantities per end user and per country, across all licences of both kinds."""
         async with self.store.unit_of_work() as uow:
             rows = await uow.accepted_shipments()
-        by_user: dict[tuple[str, str, str], Decimal] = {}
-        by_country: dict[tuple[str, str], Decimal] = {}
-        for r in rows:
-            qty = Decimal(r.quantity)
-            key_u = (r.end_user.casefold(), r.end_user_country, r.unit)
-            by_user[key_u] = by_user.get(key_u, Decimal(0)) + qty
-            key_c = (r.end_user_country, r.unit)
-            by_country[key_c] = by_country.get(key_c, Decimal(0)) + qty
-        return {
-            "by_end_user": [
-                {"end_user": u, "country": c, "unit": unit, "quantity": str(q)}
-                for (u, c, unit), q in sorted(by_user.items())
-            ],
-            "by_country": [
-                {"country": c, "unit": unit, "quantity": str(q)} for (c, unit), q in sorted(by_country.items())
-            ],
-        }
+            general = await uow.general_licences()
+        return usage_views.cumulative_usage(rows, general)
+
+    async def general_licence_usage(self, number: str) -> dict[str, Any]:
+        """One general licence: drawn and remaining per item, and the exports under it."""
+        rec = await self.licence(number)
+        if rec.licence.type.value != "general":
+            raise LicenceNotFound(f"{number} is a {rec.licence.type.value} licence, not a general licence")
+        return usage_views.general_licence_usage(rec, self.today())
 
     # ------------------------------------------------------------ SLA
 

@@ -378,7 +378,10 @@ def _general_licence_problem(
             return f"item {cls.item_index} ({sorted(codes) or 'unclassified'}) is not covered"
         # The caps screening holds are what remains (review reports usage with each draw-down).
         if covering and all(item.quantity > li.quantity_cap for li in covering):
-            return f"item {cls.item_index} quantity {item.quantity} {item.unit} exceeds the cap remaining under the licence"
+            return (
+                f"item {cls.item_index} quantity {item.quantity} {item.unit} "
+                "exceeds the cap remaining under the licence"
+            )
     return None
 
 
