@@ -74,7 +74,7 @@ def _post(rp: Any, path: str, token: str, body: dict[str, Any] | None = None) ->
 async def test_auto_routes_decide_once_and_never_twice(io: Any, screening: Any) -> None:
     nlr = screening(Route.NO_LICENCE_REQUIRED, contact={"email": "trade@example.com"})
     deny = screening(Route.DENY, rule_ids=["SCR-ENDUSE-MILITARY"], reasons=["military end use"])
-    green = screening(Route.GREEN_CHANNEL, general_licence_number="GL-2026-0007")
+    green = screening(Route.GREEN_CHANNEL)  # (under a general licence: test_review_green_channel)
     standard = screening(Route.STANDARD)
     incomplete = screening(Route.INCOMPLETE, complete=False, missing=["end_user_certificate"])
     for env in (nlr, deny, green, standard, incomplete, nlr):  # nlr twice: same event id

@@ -109,13 +109,74 @@ def sla_report(
     console.print(table)
 
 
-#: `lanthanide policy replay` and `lanthanide sla report` (the `lanthanide.cli` entry point).
+def _lookup(job: Callable[[ReviewService], Awaitable[T]]) -> T:
+    from lanthanide_review.service_layer.handlers import LicenceNotFound
+
+    try:
+        return _with_service(job)
+    except LicenceNotFound as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command("licence-usage")
+def licence_usage(
+    number: Annotated[
+        str | None, typer.Argument(help="A general licence number; omit for per end user/country")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """A general licence's usage (drawn and remaining per item, the exports under it), or without a
+    number the cumulative quantities per end user and per country across all licences.
+
+    Example: lanthanide licence usage LNT-2026-000001 --json
+    """
+    if number is None:
+        totals: dict[str, Any] = _with_service(lambda svc: svc.usage())
+        if as_json:
+            typer.echo(json.dumps(totals, indent=2))
+            return
+        for key, cols in (("by_end_user", ("end_user", "country", "unit", "quantity")),
+                          ("by_country", ("country", "unit", "quantity"))):
+            table = Table(title=f"Cumulative quantities {key.replace('_', ' ')}")
+            for col in cols:
+                table.add_column(col)
+            for r in totals[key]:
+                table.add_row(*(str(r[c]) for c in cols))
+            console.print(table)
+        return
+    report: dict[str, Any] = _lookup(lambda svc: svc.general_licence_usage(number))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"General licence {report['number']} ({report['status']}, valid "
+                        f"{report['valid_from']}..{report['valid_until']}), holder {report['holder']}")
+    for col in ("item", "control codes", "unit", "cap", "drawn", "remaining"):
+        table.add_column(col)
+    for it in report["items"]:
+        table.add_row(str(it["item_index"]), ", ".join(it["control_codes"]), it["unit"], it["quantity_cap"],
+                      it["drawn"], it["remaining"])
+    console.print(table)
+    exports = Table(title=f"{len(report['exports'])} green-channel export(s) under it")
+    for col in ("reference", "export licence", "quantities", "at"):
+        exports.add_column(col)
+    for e in report["exports"]:
+        qty = "; ".join(f"item {i['item_index']}: {i['quantity']} {i['unit']}" for i in e["items"])
+        exports.add_row(e["external_reference"], e["export_licence"], qty, e["at"])
+    console.print(exports)
+
+
+#: `lanthanide policy replay`, `lanthanide sla report`, `lanthanide licence usage` (the
+#: `lanthanide.cli` entry point).
 commands = typer.Typer()
 _policy = typer.Typer(help="Routing policy.\n\nExample: lanthanide policy replay my-policy.yaml", no_args_is_help=True)
 _sla = typer.Typer(help="Review-time SLA.\n\nExample: lanthanide sla report", no_args_is_help=True)
 _policy.command("replay")(policy_replay)
 _sla.command("report")(sla_report)
+_licence = typer.Typer(help="Licences.\n\nExample: lanthanide licence usage LNT-2026-000001", no_args_is_help=True)
+_licence.command("usage")(licence_usage)
 commands.add_typer(_policy, name="policy")
+commands.add_typer(_licence, name="licence")
 commands.add_typer(_sla, name="sla")
 
 

@@ -308,6 +308,12 @@ class DecisionMade(_Payload):
         default=None, description="No-licence-required: the last PRC day the answer holds"
     )
     conditions: list[DecisionCondition] = Field(default_factory=list)
+    general_licence_number: str | None = Field(
+        default=None, description="Green channel: the general licence this export is authorised under"
+    )
+    general_licence_usage: GeneralLicenceUsage | None = Field(
+        default=None, description="Green channel: the general licence's usage after this export was drawn down"
+    )
 
     @field_validator("reasons", mode="before")
     @classmethod
@@ -368,6 +374,21 @@ class ShipmentReported(_Payload):
     end_user: str
     end_user_country: str
     shipped_on: date
+
+
+# ---------------------------------------------------------------- general-licence usage (green channel)
+
+
+class GeneralLicenceUsage(_Payload):
+    """A general licence's usage as review (its truth) holds it after a green-channel draw-down.
+
+    Remaining quantities only ever go down, so a consumer keeps the smallest it has seen per item
+    (events for one licence come keyed by different cases and may arrive out of order)."""
+
+    number: str
+    remaining: list[Decimal] = Field(description="Remaining quantity per licence item, in the item's unit")
+    exhausted: bool = False
+    draws: int = Field(default=0, ge=0, description="Exports drawn down under the licence so far")
 
 
 # ---------------------------------------------------------------- catalogue

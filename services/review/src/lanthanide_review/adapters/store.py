@@ -170,6 +170,7 @@ def licence_from_row(row: Any) -> LicenceRecord:
         drawn=[Decimal(d) for d in data["drawn"]],
         shipments=int(data.get("shipments", 0)),
         status_reason=data.get("status_reason"),
+        draws=list(data.get("draws", [])),
     )
 
 
@@ -579,6 +580,11 @@ class UnitOfWork:
 
     async def accepted_shipments(self) -> list[Any]:
         return list((await self.conn.execute(select(orm.shipments).where(orm.shipments.c.accepted.is_(True)))).all())
+
+    async def general_licences(self) -> list[LicenceRecord]:
+        """Every general licence, by number (for usage reports; not locked)."""
+        stmt = select(orm.licences).where(orm.licences.c.type == "general").order_by(orm.licences.c.number)
+        return [licence_from_row(r) for r in (await self.conn.execute(stmt)).all()]
 
 
 class Store:

@@ -96,6 +96,22 @@ class LicenceNumbers:
         return licence_number(self.year, self.next_sequence)
 
 
+def add_years(day: date, years: int) -> date:
+    """The same calendar day `years` later; 29 February falls on 28 February in a common year."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def code_covers(licensed: str, classified: str) -> bool:
+    """LIC-GL-ITEM-SUBITEM: a licensed control code covers the same full code (sub-item included)
+    or a finer one under it; 1C905.b never covers 1C905.a, and a base code covers only what
+    names it as its prefix (1C905 covers 1C905.a)."""
+    a, b = licensed.strip().casefold(), classified.strip().casefold()
+    return a == b or b.startswith(a + ".")
+
+
 def issue_licence(
     *,
     number: str,
@@ -104,8 +120,15 @@ def issue_licence(
     policy: LicencePolicy,
     today: date,
     extra_conditions: list[str] | None = None,
+    item_codes: list[list[str]] | None = None,
+    not_after: date | None = None,
 ) -> Licence:
-    """Build the licence for an approval, checking validity limits and caps."""
+    """Build the licence for an approval, checking validity limits and caps.
+
+    `item_codes` are the control codes each application item was classified under (the
+    licence's items carry them, so a general licence covers what was screened, not what the
+    applicant typed). `not_after` caps the validity (an export under a general licence is
+    valid no later than that licence)."""
     valid_from = terms.valid_from or today
     if valid_from < today:
         # A licence starts on its decision date at the earliest: no back-dated exports.
@@ -118,9 +141,21 @@ def issue_licence(
         else policy.general_max_validity_days
     )
     valid_until = terms.valid_until or (valid_from + timedelta(days=min(365, max_days)))
+    if not_after is not None and valid_until > not_after:
+        valid_until = not_after
     if valid_until < valid_from:
         raise LicenceTermsError("LIC-VALIDITY-ORDER", "valid_until", f"{valid_until} is before valid_from {valid_from}")
-    if (valid_until - valid_from).days > max_days:
+    if terms.licence_type is LicenceType.GENERAL:
+        # LIC-VALIDITY-GENERAL-YEARS: up to N calendar years (a span with 29 February is fine).
+        latest = add_years(valid_from, policy.general_max_validity_years)
+        if valid_until > latest:
+            raise LicenceTermsError(
+                "LIC-VALIDITY-TOO-LONG",
+                "valid_until",
+                f"a general licence may be valid at most {policy.general_max_validity_years} calendar years; "
+                f"{valid_from}..{valid_until} ends after {latest}",
+            )
+    elif (valid_until - valid_from).days > max_days:
         raise LicenceTermsError(
             "LIC-VALIDITY-TOO-LONG",
             "valid_until",
@@ -139,6 +174,9 @@ def issue_licence(
                 f"the application has {len(application.items)} item(s); no index {cap.item_index}",
             )
         item = application.items[cap.item_index]
+        codes = list(item_codes[cap.item_index]) if item_codes and cap.item_index < len(item_codes) else []
+        if not codes and item.control_code:
+            codes = [item.control_code]
         if cap.quantity_cap > item.quantity:
             raise LicenceTermsError(
                 "LIC-CAP-EXCEEDS-APPLICATION",
@@ -148,7 +186,7 @@ def issue_licence(
         items.append(
             LicenceItem(
                 description=item.description,
-                control_codes=[item.control_code] if item.control_code else [],
+                control_codes=codes,
                 quantity_cap=cap.quantity_cap,
                 unit=item.unit,
             )
@@ -213,6 +251,8 @@ class LicenceRecord:
     drawn: list[Decimal] = field(default_factory=list)
     shipments: int = 0
     status_reason: str | None = None
+    #: Green-channel exports authorised under this general licence, in order (see green_channel).
+    draws: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.drawn:
@@ -279,4 +319,5 @@ class LicenceRecord:
             "drawn": [str(d) for d in self.drawn],
             "shipments": self.shipments,
             "status_reason": self.status_reason,
+            "draws": self.draws,
         }

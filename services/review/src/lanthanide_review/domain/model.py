@@ -22,7 +22,10 @@ from lanthanide.contracts import (
     DecisionCondition,
     DecisionMade,
     DecisionOutcome,
+    GeneralLicenceUsage,
     Licence,
+    LicenceType,
+    PartyRole,
     Reason,
     ReasonCode,
     Route,
@@ -31,6 +34,7 @@ from lanthanide.contracts import (
 from lanthanide.ids import derived_id
 from pydantic import BaseModel
 
+from lanthanide_review.domain import green_channel
 from lanthanide_review.domain.licences import (
     ApprovalTerms,
     LicenceNumbers,
@@ -38,7 +42,7 @@ from lanthanide_review.domain.licences import (
     LicenceStatus,
     issue_licence,
 )
-from lanthanide_review.domain.policy import PolicyAction, RoutingPolicy
+from lanthanide_review.domain.policy import PolicyAction, PolicyRule, RoutingPolicy
 from lanthanide_review.domain.rescreen import LICENCE_REVIEW_QUEUE, LicenceReview, compare
 from lanthanide_review.domain.roles import Action, Actor, ConflictRegister, Forbidden, authorize
 from lanthanide_review.domain.sla import PrcCalendar, SlaClock
@@ -77,6 +81,8 @@ class Context:
     now: datetime
     conflicts: ConflictRegister = field(default_factory=ConflictRegister)
     numbers: LicenceNumbers | None = None
+    #: General licences named by the green-channel cases of this unit of work, read locked.
+    general_licences: dict[str, LicenceRecord] = field(default_factory=dict)
 
 
 class Recommendation(BaseModel):
@@ -136,6 +142,8 @@ class Case:
     # Produced by the last operation, not persisted on the case itself.
     outbox: list[BaseModel] = field(default_factory=list)
     new_licence: LicenceRecord | None = None
+    #: The general licence a green-channel approval drew down (saved with the case; not persisted on it).
+    drawn_licence: LicenceRecord | None = None
     # The validated form of `application` when known (set with it; never persisted).
     _app: Application | None = field(default=None, init=False, repr=False, compare=False)
     # Who asked for the override a second person is confirming (during that operation only).
@@ -275,6 +283,8 @@ class Case:
             self._decide(
                 DecisionOutcome.DENIED, ctx, actor=AUTO, reasons=denial_reasons(result), extra_rule_ids=result.rule_ids
             )
+        elif action is PolicyAction.APPROVE and result.application.general_licence_number:
+            self._green_channel(result, ctx)
         elif action is PolicyAction.APPROVE:
             app = result.application
             terms = ApprovalTerms(licence_type=rule.licence_type)
@@ -285,22 +295,7 @@ class Case:
             )
             self._approve(terms, ctx, actor=AUTO, extra_conditions=extra)
         elif action is PolicyAction.QUEUE:
-            self.countersign_required = self.countersign_required or rule.countersign_required
-            self.queue = rule.queue
-            target = S.QUEUED
-            if resuming_from is S.INFO_REQUESTED and self.resume_state in (S.UNDER_REVIEW, S.ESCALATED):
-                target = self.resume_state  # resume where it was, with the same reviewer
-            self.resume_state = None
-            details: dict[str, Any] = {
-                "queue": rule.queue,
-                "rule_id": rule.id,
-                "countersign_required": self.countersign_required,
-            }
-            if rule.action is PolicyAction.DENY:
-                details["proposed_outcome"] = DecisionOutcome.DENIED.value
-                details["proposed_reasons"] = [r.model_dump() for r in denial_reasons(result)]
-            kind = CaseEventKind.QUEUED if target is S.QUEUED else CaseEventKind.STATE_CHANGED
-            self._move(target, kind, SYSTEM, "routing policy", details)
+            self._queue(result, ctx, rule, resuming_from)
         else:  # request information: the clock does not start until the application is complete
             self.queue = None
             self._move(
@@ -310,6 +305,55 @@ class Case:
                 "application incomplete",
                 {"missing_documents": list(result.missing_documents), "rule_id": rule.id},
             )
+
+    def _green_channel(self, result: ScreeningCompleted, ctx: Context) -> None:
+        """Approve at once under the general licence the application names, drawing the applied
+        quantities down in this unit of work; if review's own record of that licence does not
+        cover it (cap used up by a concurrent case, sub-item, end user, validity), queue it."""
+        number = result.application.general_licence_number
+        assert number is not None
+        rec = ctx.general_licences.get(number)
+        outcome = green_channel.check(rec, result, ctx.today)
+        if isinstance(outcome, green_channel.GreenChannelRefusal):
+            standard = ctx.policy.rule_for(Route.STANDARD)
+            self.rule_ids = [standard.id, outcome.rule_id]
+            self._queue(result, ctx, standard, self.state,
+                        reason=f"{outcome.rule_id}: {outcome.reason}", refused_rule=outcome.rule_id)
+            return
+        assert rec is not None
+        rule = ctx.policy.rule_for(Route.GREEN_CHANNEL)
+        terms = ApprovalTerms(licence_type=LicenceType.SINGLE)
+        self._approve(
+            terms, ctx, actor=AUTO,
+            extra_conditions=[f"Green channel export under general licence {number}, valid no later than "
+                              f"{rec.licence.valid_until}."],
+            not_after=rec.licence.valid_until, general=rec, draw=outcome, policy_rule=rule.id,
+        )
+
+    def _queue(
+        self, result: ScreeningCompleted, ctx: Context, rule: PolicyRule, resuming_from: CaseState,
+        *, reason: str = "routing policy", refused_rule: str | None = None,
+    ) -> None:
+        """Queue the case for a reviewer under `rule` (the policy's, or standard after a refusal)."""
+        self.countersign_required = self.countersign_required or rule.countersign_required
+        self.queue = rule.queue
+        target = S.QUEUED
+        if resuming_from is S.INFO_REQUESTED and self.resume_state in (S.UNDER_REVIEW, S.ESCALATED):
+            target = self.resume_state  # resume where it was, with the same reviewer
+        self.resume_state = None
+        details: dict[str, Any] = {
+            "queue": rule.queue,
+            "rule_id": rule.id,
+            "countersign_required": self.countersign_required,
+        }
+        if rule.action is PolicyAction.DENY:
+            details["proposed_outcome"] = DecisionOutcome.DENIED.value
+            details["proposed_reasons"] = [r.model_dump() for r in denial_reasons(result)]
+        if refused_rule is not None:
+            details["green_channel_refused"] = refused_rule
+            details["general_licence_number"] = result.application.general_licence_number
+        kind = CaseEventKind.QUEUED if target is S.QUEUED else CaseEventKind.STATE_CHANGED
+        self._move(target, kind, SYSTEM, reason, details)
 
     def _on_rescreen(self, result: ScreeningCompleted, ctx: Context, licence: LicenceRecord | None) -> None:
         """A list or measure changed. Only what the last screening did not have is new evidence:
@@ -631,11 +675,16 @@ class Case:
         actor: str,
         countersigned_by: str | None = None,
         extra_conditions: list[str] | None = None,
+        not_after: date | None = None,
+        general: LicenceRecord | None = None,
+        draw: green_channel.Draw | None = None,
+        policy_rule: str | None = None,
     ) -> None:
         if self.decision_id is not None:
             raise AlreadyDecided(f"case {self.case_id} is already decided ({self.outcome})")
         if ctx.numbers is None:
             raise RuntimeError("approving needs a licence number source")
+        codes = [c.get("control_codes", []) for c in (self.screening or {}).get("classifications", [])]
         licence = issue_licence(
             number=ctx.numbers.take(),
             application=self.app,
@@ -643,10 +692,30 @@ class Case:
             policy=ctx.policy.licences,
             today=ctx.today,
             extra_conditions=extra_conditions,
+            item_codes=codes or None,
+            not_after=not_after,
         )
         self.licence_number = licence.number
         self.new_licence = LicenceRecord(licence=licence, case_id=str(self.case_id))
-        self._decide(DecisionOutcome.APPROVED, ctx, actor=actor, licence=licence, countersigned_by=countersigned_by)
+        usage: GeneralLicenceUsage | None = None
+        if general is not None and draw is not None:
+            green_channel.draw(
+                general, draw, case_id=str(self.case_id), external_reference=self.external_reference,
+                export_licence=licence.number,
+                end_users=[
+                    {"name": p.name, "country": p.country} for p in self.app.parties_in_role(PartyRole.END_USER)
+                ],
+                at=ctx.now.isoformat(),
+            )
+            self.drawn_licence = general
+            usage = GeneralLicenceUsage(**green_channel.usage_of(general))
+            if policy_rule is not None:
+                self.rule_ids = [policy_rule]
+        self._decide(
+            DecisionOutcome.APPROVED, ctx, actor=actor, licence=licence, countersigned_by=countersigned_by,
+            general_licence_number=general.licence.number if general is not None else None,
+            general_licence_usage=usage,
+        )
         self._event(
             CaseEventKind.LICENCE_ISSUED,
             actor,
@@ -711,6 +780,8 @@ class Case:
         decided_for: date | None = None,
         valid_until: date | None = None,
         conditions: list[DecisionCondition] | None = None,
+        general_licence_number: str | None = None,
+        general_licence_usage: GeneralLicenceUsage | None = None,
     ) -> None:
         if self.decision_id is not None:
             raise AlreadyDecided(f"case {self.case_id} is already decided ({self.outcome})")
@@ -745,6 +816,8 @@ class Case:
                 decided_for=decided_for,
                 valid_until=valid_until,
                 conditions=conditions or [],
+                general_licence_number=general_licence_number,
+                general_licence_usage=general_licence_usage,
             )
         )
 

@@ -52,6 +52,8 @@ class SlaPolicy(_Strict):
 class LicencePolicy(_Strict):
     single_max_validity_days: int = Field(default=365, gt=0)
     general_max_validity_days: int = Field(default=1095, gt=0)
+    #: General licences count calendar years (Regulations: at most 3 years), not days.
+    general_max_validity_years: int = Field(default=3, gt=0, le=3)
     single_consumed_by_first_shipment: bool = True
 
 

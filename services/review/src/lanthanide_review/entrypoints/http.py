@@ -280,9 +280,15 @@ def create_app(
 
     @app.get("/licences/usage", tags=["licences"])
     async def usage(user: User) -> dict[str, Any]:
-        """Cumulative shipped quantities per end user and per country (a diversion signal)."""
+        """Cumulative quantities per end user and per country, single and general licences (a diversion signal)."""
         require_role(user, Action.READ)
         return await service.usage()
+
+    @app.get("/licences/{number}/usage", tags=["licences"])
+    async def general_licence_usage(number: str, user: User) -> dict[str, Any]:
+        """A general licence's usage: cap, drawn and remaining per item; the exports under it."""
+        require_role(user, Action.READ)
+        return await service.general_licence_usage(number)
 
     @app.get("/licences/{number}", tags=["licences"])
     async def get_licence(number: str, user: User) -> dict[str, Any]:

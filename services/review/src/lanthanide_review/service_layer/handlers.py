@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID
@@ -31,6 +30,7 @@ from lanthanide.topics import Topics
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
+from lanthanide_review import usage_views
 from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfWork, outgoing_rows
 from lanthanide_review.domain.licences import LicenceNumbers, LicenceRecord
 from lanthanide_review.domain.model import SYSTEM, Case, Context
@@ -180,9 +180,14 @@ class ReviewService:
             await uow.save_licence(case.new_licence, ctx.now)
         if licence is not None:
             await uow.save_licence(licence, ctx.now)
+        if case.drawn_licence is not None:
+            # The green-channel draw-down, in the case's transaction (optimistic version check:
+            # a concurrent draw on the same licence makes this unit of work retry and re-check).
+            await uow.save_licence(case.drawn_licence, ctx.now)
         await uow.append(case.case_id, self._envelopes(case.case_id, case.correlation_id, case.outbox, source), ctx.now)
         case.outbox.clear()
         case.new_licence = None
+        case.drawn_licence = None
 
     # ------------------------------------------------------------ Kafka inputs
 
@@ -277,7 +282,10 @@ class ReviewService:
         if not pending:
             return
         cases = await uow.get_cases([env.case_id for _, env, _ in pending if env.case_id is not None])
-        licences = await uow.get_licences([c.licence_number for c in cases.values() if c.licence_number])
+        licences = await uow.get_licences(
+            [c.licence_number for c in cases.values() if c.licence_number]
+            + [n for _, env, _ in pending if (n := _general_licence_named(env.payload))]
+        )
         counters: dict[int, tuple[int | None, int]] = {}  # year -> (as read, next)
         case_saves: dict[UUID, tuple[Case, datetime, int]] = {}
         licence_saves: dict[str, tuple[LicenceRecord, datetime, int]] = {}
@@ -292,6 +300,7 @@ class ReviewService:
                 read = await uow.licence_counter(year)
                 counters[year] = (read, read or 1)
             ctx.numbers = LicenceNumbers(year=year, next_sequence=counters[year][1])
+            ctx.general_licences = licences  # draws of earlier events in the batch are seen
             result: ScreeningCompleted = env.payload
             try:
                 if env.case_id is None:
@@ -311,13 +320,14 @@ class ReviewService:
                 counters[year] = (counters[year][0], ctx.numbers.next_sequence + 1)
             saves = case_saves.get(case.case_id, (case, now, 0))[2]
             case_saves[case.case_id] = (case, now, saves + 1)
-            for rec in (case.new_licence, licence):
+            for rec in (case.new_licence, licence, case.drawn_licence):
                 if rec is not None:
                     number = rec.licence.number
                     licences[number] = rec
                     licence_saves[number] = (rec, now, licence_saves.get(number, (rec, now, 0))[2] + 1)
             case.outbox.clear()
             case.new_licence = None
+            case.drawn_licence = None
             processed.append({"event_id": str(env.event_id), "topic": topic, "processed_at": now})
             _log_case_updated(case, result)
         for year, (read, next_sequence) in counters.items():
@@ -342,6 +352,10 @@ class ReviewService:
         licence = None
         if case.licence_number:
             licence = await uow.get_licence(case.licence_number)
+        if (number := _general_licence_named(result)) and number != case.licence_number:
+            gl = await uow.get_licence(number)
+            if gl is not None:
+                ctx.general_licences[number] = gl
         case.on_screening(result, ctx, licence)
         await self._save(uow, case, ctx, env, licence)
         _log_case_updated(case, result)
@@ -529,26 +543,18 @@ class ReviewService:
         return rec
 
     async def usage(self) -> dict[str, Any]:
-        """Cumulative shipped quantities per end user and per country, across all licences."""
+        """Cumulative quantities per end user and per country, across all licences of both kinds."""
         async with self.store.unit_of_work() as uow:
             rows = await uow.accepted_shipments()
-        by_user: dict[tuple[str, str, str], Decimal] = {}
-        by_country: dict[tuple[str, str], Decimal] = {}
-        for r in rows:
-            qty = Decimal(r.quantity)
-            key_u = (r.end_user.casefold(), r.end_user_country, r.unit)
-            by_user[key_u] = by_user.get(key_u, Decimal(0)) + qty
-            key_c = (r.end_user_country, r.unit)
-            by_country[key_c] = by_country.get(key_c, Decimal(0)) + qty
-        return {
-            "by_end_user": [
-                {"end_user": u, "country": c, "unit": unit, "quantity": str(q)}
-                for (u, c, unit), q in sorted(by_user.items())
-            ],
-            "by_country": [
-                {"country": c, "unit": unit, "quantity": str(q)} for (c, unit), q in sorted(by_country.items())
-            ],
-        }
+            general = await uow.general_licences()
+        return usage_views.cumulative_usage(rows, general)
+
+    async def general_licence_usage(self, number: str) -> dict[str, Any]:
+        """One general licence: drawn and remaining per item, and the exports under it."""
+        rec = await self.licence(number)
+        if rec.licence.type.value != "general":
+            raise LicenceNotFound(f"{number} is a {rec.licence.type.value} licence, not a general licence")
+        return usage_views.general_licence_usage(rec, self.today())
 
     # ------------------------------------------------------------ SLA
 
@@ -692,6 +698,13 @@ class ReviewService:
             row["median_working_days_to_decision"] = _median(durations)
             out.append(row)
         return out
+
+
+def _general_licence_named(result: ScreeningCompleted) -> str | None:
+    """The general licence a green-channel result asks to draw on (read locked with the case)."""
+    if result.route is Route.GREEN_CHANNEL and not result.is_rescreen:
+        return result.application.general_licence_number
+    return None
 
 
 def _median(values: list[int]) -> float | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -188,9 +189,16 @@ class ScreeningStore:
         now = datetime.now(UTC)
         self._pending.append(_CaseDecided(case_id, status, licence.valid_until if licence else None, now))
         if licence is not None and licence.type is LicenceType.GENERAL:
-            text = licence.model_dump_json()
-            self._pending.append(_LicenceIssued(licence.number, text, licence.valid_until))
-            self._learn_licence(licence, text)
+            self._remember_licence(with_remaining(licence, self._licences.get(licence.number)))
+        usage = decision.general_licence_usage
+        if usage is not None and (known := self._licences.get(usage.number)) is not None:
+            # Review is the truth of a general licence's usage: screening decides on what remains.
+            self._remember_licence(with_remaining(known, None, usage.remaining))
+
+    def _remember_licence(self, licence: Licence) -> None:
+        text = licence.model_dump_json()
+        self._pending.append(_LicenceIssued(licence.number, text, licence.valid_until))
+        self._learn_licence(licence, text)
 
     @property
     def pending_writes(self) -> int:
@@ -349,3 +357,18 @@ class ScreeningStore:
     def is_false_positive(self, party_key: str, list_id: str, entry_id: str) -> bool:
         """Synchronous check the engine calls per candidate hit (served from the cache)."""
         return (party_key, list_id, entry_id) in self._false_positives
+
+
+def with_remaining(licence: Licence, known: Licence | None, remaining: list[Decimal] | None = None) -> Licence:
+    """The general licence as screening keeps it: each item's cap is what remains of it.
+
+    Remaining quantities only go down, and usage reports for one licence come keyed by different
+    cases (so possibly out of order, or before the issuing decision): keep the smallest per item."""
+    caps = [item.quantity_cap for item in licence.items]
+    for other in ([known.items[i].quantity_cap for i in range(len(known.items))] if known else [], remaining or []):
+        if len(other) == len(caps):
+            caps = [min(a, b) for a, b in zip(caps, other, strict=True)]
+    if caps == [item.quantity_cap for item in licence.items]:
+        return licence
+    items = [item.model_copy(update={"quantity_cap": cap}) for item, cap in zip(licence.items, caps, strict=True)]
+    return licence.model_copy(update={"items": items})

@@ -367,12 +367,25 @@ def _general_licence_problem(
         if licence.end_user_countries and eu.country not in licence.end_user_countries:
             return f"end-user country {eu.country} not covered"
     for item, cls in zip(app.items, classifications, strict=True):
-        codes = {c.split(".")[0] for c in cls.control_codes}
+        # Full control codes, sub-item included: a 1C905.b (oxide) licence never covers 1C905.a.
+        codes = set(cls.control_codes)
         covering = [
-            li for li in licence.items if codes & {c.split(".")[0] for c in li.control_codes} and li.unit == item.unit
+            li for li in licence.items
+            if codes and all(any(_code_covers(lc, c) for lc in li.control_codes) for c in codes)
+            and li.unit == item.unit
         ]
         if cls.licence_required and not covering:
             return f"item {cls.item_index} ({sorted(codes) or 'unclassified'}) is not covered"
+        # The caps screening holds are what remains (review reports usage with each draw-down).
         if covering and all(item.quantity > li.quantity_cap for li in covering):
-            return f"item {cls.item_index} quantity {item.quantity} {item.unit} exceeds the cap"
+            return (
+                f"item {cls.item_index} quantity {item.quantity} {item.unit} "
+                "exceeds the cap remaining under the licence"
+            )
     return None
+
+
+def _code_covers(licensed: str, classified: str) -> bool:
+    """The same full code, or a finer one under it (1C905 covers 1C905.a; 1C905.b never does)."""
+    a, b = licensed.strip().casefold(), classified.strip().casefold()
+    return a == b or b.startswith(a + ".")
