@@ -200,7 +200,7 @@ class Case:
             self.assignee = None
             self.pending_override = None
             self._keep_screening(result)
-            if result.route is Route.ENHANCED or result.hits:
+            if result.route is Route.ENHANCED or result.active_hits:
                 self.countersign_required = True
             self.route = result.route
             self.queue = self.queue or "standard"
@@ -260,7 +260,7 @@ class Case:
             # intake), not on the day review got round to it; a re-screen starts it on its own date.
             self.sla.start(result.screened_on if result.as_of_basis == "receipt" else ctx.today)
         off_kinds = set(policy.sla.clock_off_list_kinds)
-        if any(h.list_kind in off_kinds for h in result.hits):
+        if any(h.list_kind in off_kinds for h in result.active_hits):
             self.sla.switch_off("a party is on a list that switches the clock off (watch list)")
 
         if action is PolicyAction.DECIDE_NO_LICENCE_REQUIRED:
@@ -307,8 +307,8 @@ class Case:
 
     def _on_rescreen(self, result: ScreeningCompleted, ctx: Context, licence: LicenceRecord | None) -> None:
         """A list or measure changed: new risk reopens an open case or suspends a live licence."""
-        new_risk = bool(result.hits) or result.route is Route.DENY
-        details = {"route": result.route.value, "hits": len(result.hits), "list_versions": dict(result.list_versions)}
+        new_risk = bool(result.active_hits) or result.route is Route.DENY
+        details = {"route": result.route.value, "hits": len(result.active_hits), "list_versions": dict(result.list_versions)}
         if not new_risk:
             self._event(
                 CaseEventKind.STATE_CHANGED,
@@ -320,7 +320,7 @@ class Case:
             )
             return
         self.screening = result.model_dump(mode="json")
-        reason = "re-screening found " + (f"{len(result.hits)} list hit(s)" if result.hits else "a denial route")
+        reason = "re-screening found " + (f"{len(result.active_hits)} list hit(s)" if result.active_hits else "a denial route")
         if self.state in (S.APPROVED,) and licence is not None:
             if licence.status is LicenceStatus.ACTIVE:
                 licence.status = LicenceStatus.SUSPENDED
@@ -346,7 +346,7 @@ class Case:
             return
         self.recommendation = None
         self.route = result.route
-        if result.route is Route.ENHANCED or result.hits:
+        if result.route is Route.ENHANCED or result.active_hits:
             self.countersign_required = True
         self.queue = self.queue or "standard"
         self._move(S.QUEUED, CaseEventKind.REOPENED, SYSTEM, reason, details)
