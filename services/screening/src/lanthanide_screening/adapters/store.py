@@ -40,8 +40,9 @@ _IN_CHUNK = 500
 metadata = MetaData()
 #: The store's Alembic migrations (adapters/migrations/versions), applied at start.
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-#: The tables of revision 0001 (what create_all made before migrations).
-BASELINE_TABLES = ("screening_cases", "screening_general_licences", "screening_dispositions")
+#: Tables of revision 0001 that every store made by create_all before migrations has (its
+#: dispositions table is dropped by 0002, so it is not required to recognise such a store).
+BASELINE_TABLES = ("screening_cases", "screening_general_licences")
 
 cases = Table(
     "screening_cases",

@@ -19,6 +19,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    existing = set(sa.inspect(op.get_bind()).get_table_names())
+    if "screening_dispositions" in existing:
+        op.drop_table("screening_dispositions")
+    if "screening_review_dispositions" in existing:
+        return  # made by create_all while this table was new: adopt it
     op.create_table(
         "screening_review_dispositions",
         sa.Column("disposition_id", sa.String(length=100), nullable=False),
@@ -39,7 +44,6 @@ def upgrade() -> None:
         "screening_review_dispositions",
         ["party_key", "list_id", "entry_id"],
     )
-    op.drop_table("screening_dispositions")
 
 
 def downgrade() -> None:
