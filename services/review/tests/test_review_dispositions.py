@@ -62,8 +62,12 @@ async def api(db_url: str) -> AsyncIterator[Api]:
     store = Store(db_url)
     await store.migrate()
     service = ReviewService(
-        store=store, policy=load_policy(), calendar=PrcCalendar(), conflicts=ConflictRegister(CONFLICTS),
-        factory=EventFactory("review"), topics=TopicNames.with_prefix(""),
+        store=store,
+        policy=load_policy(),
+        calendar=PrcCalendar(),
+        conflicts=ConflictRegister(CONFLICTS),
+        factory=EventFactory("review"),
+        topics=TopicNames.with_prefix(""),
     )
     publisher = RecordingPublisher()
     relay = OutboxRelay(store, publisher)  # type: ignore[arg-type]
@@ -76,8 +80,15 @@ async def api(db_url: str) -> AsyncIterator[Api]:
 
 def _possible_hit() -> PartyHit:
     return PartyHit(
-        party_role="end_user", party_index=1, list_id="prc-control", list_kind="control", list_version="2026-12",
-        entry_id="C-7", matched_name="Antriebstechnik Nordost", score=0.85, algorithm_version="test-1",
+        party_role="end_user",
+        party_index=1,
+        list_id="prc-control",
+        list_kind="control",
+        list_version="2026-12",
+        entry_id="C-7",
+        matched_name="Antriebstechnik Nordost",
+        score=0.85,
+        algorithm_version="test-1",
         certain=False,
     )
 
@@ -90,8 +101,12 @@ async def _case(api: Api, screening: Any, *hits: PartyHit) -> str:
 
 def _body(hit: PartyHit, **over: Any) -> dict[str, Any]:
     return {
-        "party_index": hit.party_index, "list_id": hit.list_id, "entry_id": hit.entry_id,
-        "reason": "registry shows a different company", "expires_on": str(prc_today() + timedelta(days=90)), **over,
+        "party_index": hit.party_index,
+        "list_id": hit.list_id,
+        "entry_id": hit.entry_id,
+        "reason": "registry shows a different company",
+        "expires_on": str(prc_today() + timedelta(days=90)),
+        **over,
     }
 
 

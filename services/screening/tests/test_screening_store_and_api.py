@@ -18,10 +18,10 @@ from lanthanide.contracts import (
     DispositionRecorded,
     DispositionRevoked,
     Envelope,
-    PartyHit,
     Licence,
     LicenceItem,
     LicenceType,
+    PartyHit,
     Route,
 )
 from lanthanide.dates import prc_today

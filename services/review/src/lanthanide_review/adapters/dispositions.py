@@ -19,8 +19,12 @@ class DispositionChanged(Exception):
 async def insert(conn: AsyncConnection, d: Disposition, now: datetime) -> None:
     await conn.execute(
         orm.dispositions.insert().values(
-            disposition_id=d.disposition_id, case_id=d.case_id, status=d.status.value, data=d.to_dict(),
-            created_at=now, updated_at=now,
+            disposition_id=d.disposition_id,
+            case_id=d.case_id,
+            status=d.status.value,
+            data=d.to_dict(),
+            created_at=now,
+            updated_at=now,
         )
     )
 

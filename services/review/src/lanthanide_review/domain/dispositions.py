@@ -140,7 +140,9 @@ def propose(
         (
             h
             for h in hits
-            if h["party_index"] == party_index and h["list_id"] == list_id and h["entry_id"] == entry_id
+            if h["party_index"] == party_index
+            and h["list_id"] == list_id
+            and h["entry_id"] == entry_id
             and not h.get("suppressed")
         ),
         None,

@@ -308,7 +308,8 @@ class Case:
     def _on_rescreen(self, result: ScreeningCompleted, ctx: Context, licence: LicenceRecord | None) -> None:
         """A list or measure changed: new risk reopens an open case or suspends a live licence."""
         new_risk = bool(result.active_hits) or result.route is Route.DENY
-        details = {"route": result.route.value, "hits": len(result.active_hits), "list_versions": dict(result.list_versions)}
+        hits = result.active_hits  # hits a reviewer's disposition suppressed are no new risk
+        details = {"route": result.route.value, "hits": len(hits), "list_versions": dict(result.list_versions)}
         if not new_risk:
             self._event(
                 CaseEventKind.STATE_CHANGED,
@@ -320,7 +321,7 @@ class Case:
             )
             return
         self.screening = result.model_dump(mode="json")
-        reason = "re-screening found " + (f"{len(result.active_hits)} list hit(s)" if result.active_hits else "a denial route")
+        reason = "re-screening found " + (f"{len(hits)} list hit(s)" if hits else "a denial route")
         if self.state in (S.APPROVED,) and licence is not None:
             if licence.status is LicenceStatus.ACTIVE:
                 licence.status = LicenceStatus.SUSPENDED

@@ -49,9 +49,7 @@ def disposition_view(d: Disposition) -> dict[str, Any]:
     return d.to_dict()
 
 
-def dispositions_router(
-    dispositions: DispositionService, relay: OutboxRelay, actor: Callable[..., Actor]
-) -> APIRouter:
+def dispositions_router(dispositions: DispositionService, relay: OutboxRelay, actor: Callable[..., Actor]) -> APIRouter:
     """The disposition routes; `actor` is the review API's authentication dependency."""
     router = APIRouter(tags=["dispositions"])
     User = Annotated[Actor, Depends(actor)]
@@ -81,10 +79,19 @@ def dispositions_router(
         """Propose that a hit is a false positive. A possible match is recorded (and published)
         at once; a certain match stays pending until a senior reviewer other than the proposer
         approves it."""
-        return view(await run(dispositions.propose(
-            user, case_id, party_index=body.party_index, list_id=body.list_id, entry_id=body.entry_id,
-            reason=body.reason, expires_on=body.expires_on,
-        )))
+        return view(
+            await run(
+                dispositions.propose(
+                    user,
+                    case_id,
+                    party_index=body.party_index,
+                    list_id=body.list_id,
+                    entry_id=body.entry_id,
+                    reason=body.reason,
+                    expires_on=body.expires_on,
+                )
+            )
+        )
 
     @router.get("/cases/{case_id}/dispositions")
     async def for_case(case_id: UUID, user: User) -> list[dict[str, Any]]:

@@ -77,8 +77,14 @@ class DispositionService:
             if d.status is DispositionStatus.RECORDED:
                 out = self._outgoing(case_id, case.correlation_id, "disposition.recorded", d.recorded_event())
                 await uow.append(case_id, [out], now)
-        log.info("disposition_proposed", case_id=str(case_id), disposition_id=d.disposition_id,
-                 status=d.status.value, certain=d.certain, by=actor.user)
+        log.info(
+            "disposition_proposed",
+            case_id=str(case_id),
+            disposition_id=d.disposition_id,
+            status=d.status.value,
+            certain=d.certain,
+            by=actor.user,
+        )
         return d
 
     async def approve(self, actor: Actor, disposition_id: str) -> Disposition:
@@ -87,8 +93,13 @@ class DispositionService:
         async with self.review.store.unit_of_work() as uow:
             d, case = await self._load(uow, disposition_id)
             was = d.status
-            domain.approve(d, actor, exporter_name=case.exporter_name, today=self.review.today(now),
-                           conflicts=self.review.conflicts)
+            domain.approve(
+                d,
+                actor,
+                exporter_name=case.exporter_name,
+                today=self.review.today(now),
+                conflicts=self.review.conflicts,
+            )
             await rows.update(uow.conn, d, was, now)
             out = self._outgoing(case.case_id, case.correlation_id, "disposition.recorded", d.recorded_event())
             await uow.append(case.case_id, [out], now)
@@ -104,8 +115,9 @@ class DispositionService:
             event = domain.revoke(d, actor, reason, exporter_name=case.exporter_name, conflicts=self.review.conflicts)
             await rows.update(uow.conn, d, was, now)
             if event is not None:
-                await uow.append(case.case_id, [self._outgoing(case.case_id, case.correlation_id,
-                                                               "disposition.revoked", event)], now)
+                await uow.append(
+                    case.case_id, [self._outgoing(case.case_id, case.correlation_id, "disposition.revoked", event)], now
+                )
         log.info("disposition_revoked", case_id=d.case_id, disposition_id=d.disposition_id, by=actor.user)
         return d
 
