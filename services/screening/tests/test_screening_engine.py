@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from lanthanide.contracts import ApplicationAccepted, LicenceItem, Route
 from lanthanide.testing.factories import civilian_application, general_licence
+from lanthanide_screening.domain.parties import Suppression
 from lanthanide_screening.domain.screen import ScreeningEngine
 from lanthanide_screening.matching.index import build_index
 from lanthanide_screening.matching.loaders import load_lists
@@ -338,6 +339,14 @@ def test_reviewer_false_positive_is_suppressed_next_time(engine: ScreeningEngine
     )
     accepted = make_accepted(app)
     first = engine.screen(accepted, TODAY)
-    dismissed = {(h.list_id, h.entry_id) for h in first.hits}
-    again = engine.screen(accepted, TODAY, is_false_positive=lambda _k, lid, eid: (lid, eid) in dismissed)
-    assert first.route is Route.ENHANCED and again.route is Route.STANDARD and again.hits == []
+    dismissed = {(h.list_id, h.entry_id, h.list_version) for h in first.hits}
+
+    def find(_key: str, lid: str, eid: str, version: str, _on: date) -> Suppression | None:
+        return Suppression("disp-1", ("alice", "bob")) if (lid, eid, version) in dismissed else None
+
+    again = engine.screen(accepted, TODAY, find_disposition=find)
+    assert first.route is Route.ENHANCED and again.route is Route.STANDARD
+    # The suppressed hits stay in the result, marked, with the disposition and who approved it.
+    assert [(h.list_id, h.entry_id) for h in again.hits] == [(h.list_id, h.entry_id) for h in first.hits]
+    assert all(h.suppressed and h.disposition_id == "disp-1" and h.approved_by == ["alice", "bob"] for h in again.hits)
+    assert again.active_hits == [] and not any(h.suppressed for h in first.hits)

@@ -9,7 +9,7 @@ import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,12 @@ from lanthanide.contracts import (
     ApplicationAccepted,
     DecisionMade,
     DecisionOutcome,
+    DispositionRecorded,
     Envelope,
     ReferenceUpdated,
     Route,
 )
+from lanthanide.dates import prc_today
 from lanthanide.events import EventFactory
 from lanthanide.ids import derived_id
 from lanthanide.kafka import ensure_topics, headers_of, key_of
@@ -226,3 +228,45 @@ async def test_list_update_rescreens_open_cases_but_not_closed_ones(
     assert "SCR-PARTY-WATCH-LIST" in again.payload.rule_ids
     assert again.event_id == derived_id(update.event_id, "screening.completed", f"rescreen:{open_case.case_id}")
     assert again.correlation_id == open_case.correlation_id
+
+
+async def test_review_dispositions_on_kafka_suppress_the_hit_and_keep_it_visible(
+    service: str,
+    screening_kafka: str,
+    make_accepted: Callable[..., ApplicationAccepted],
+    make_envelope: Callable[..., Envelope[Any]],
+) -> None:
+    """disposition.recorded from review reaches every screening instance through its own group;
+    the next screening of the party keeps the hit, suppressed, with the disposition and approvers."""
+
+    def listed(ref: str) -> Envelope[Any]:
+        return make_envelope(make_accepted(civilian_application(
+            ref, parties=[{"role": "end_user", "name": "Lockheed Martin Corporation", "country": "US"}],
+            route={"final_destination_country": "US"},
+        )))
+
+    first_env = listed("KAFKA-DISP-1")
+    await _publish(screening_kafka, f"{service}{Topics.APPLICATIONS_ACCEPTED}", [first_env])
+    [first] = [r for r in await _read(screening_kafka, f"{service}{Topics.SCREENING_COMPLETED}", 1)
+               if r.case_id == first_env.case_id]
+    assert first.payload.route is Route.DENY and first.payload.hits
+    factory = EventFactory("review-test")
+    recorded = [
+        factory.new("disposition.recorded", DispositionRecorded(
+            disposition_id=f"kafka-d-{i}", party_name="Lockheed Martin Corporation", party_role=str(h.party_role),
+            party_index=h.party_index, list_id=h.list_id, entry_id=h.entry_id, list_version=h.list_version,
+            certain=True, reason="test", proposed_by="alice", approved_by=["alice", "carol"],
+            expires_on=prc_today() + timedelta(days=30),
+        ), case_id=first_env.case_id)
+        for i, h in enumerate(first.payload.hits)
+    ]
+    await _publish(screening_kafka, f"{service}{Topics.DISPOSITIONS}", recorded)
+    await asyncio.sleep(5)  # a different consumer group applies them
+    second_env = listed("KAFKA-DISP-2")
+    await _publish(screening_kafka, f"{service}{Topics.APPLICATIONS_ACCEPTED}", [second_env])
+    results = await _read(screening_kafka, f"{service}{Topics.SCREENING_COMPLETED}", 2)
+    [second] = [r for r in results if r.case_id == second_env.case_id]
+    assert second.payload.route is not Route.DENY and "SCR-PARTY-CONTROL-LIST" not in second.payload.rule_ids
+    assert len(second.payload.hits) == len(first.payload.hits) and second.payload.active_hits == []
+    assert {h.disposition_id for h in second.payload.hits} == {e.payload.disposition_id for e in recorded}
+    assert all(h.suppressed and h.approved_by == ["alice", "carol"] for h in second.payload.hits)

@@ -19,6 +19,8 @@ class Topics:
     NOTIFICATIONS: Final = f"{PREFIX}.notifications"
     REFERENCE_UPDATES: Final = f"{PREFIX}.reference.updates"
     SHIPMENTS_REPORTED: Final = f"{PREFIX}.shipments.reported"
+    # Reviewer dispositions of screening hits (review -> screening, audit); issue 14.1.
+    DISPOSITIONS: Final = f"{PREFIX}.dispositions"
 
     # -- audit checkpoints (issue 14.7): signed (position, head MAC) of the ledger
     AUDIT_CHECKPOINTS: Final = f"{PREFIX}.audit.checkpoints"
@@ -53,13 +55,14 @@ TOPIC_EVENTS: Final[dict[str, tuple[str, ...]]] = {
     Topics.REFERENCE_UPDATES: ("reference.updated",),
     Topics.SHIPMENTS_REPORTED: ("shipment.reported",),
     Topics.AUDIT_CHECKPOINTS: ("audit.checkpoint",),
+    Topics.DISPOSITIONS: ("disposition.recorded", "disposition.revoked"),
 }
 
 #: Topics each service publishes to (its subscriptions are declared by its FastStream app).
 PUBLISHES: Final[dict[str, tuple[str, ...]]] = {
     "intake": (Topics.APPLICATIONS_SUBMITTED, Topics.APPLICATIONS_ACCEPTED, Topics.APPLICATIONS_REJECTED),
     "screening": (Topics.SCREENING_COMPLETED,),
-    "review": (Topics.CASE_EVENTS, Topics.DECISIONS),
+    "review": (Topics.CASE_EVENTS, Topics.DECISIONS, Topics.DISPOSITIONS),
     "notification": (Topics.NOTIFICATIONS,),
     "audit": (Topics.AUDIT_CHECKPOINTS,),
 }

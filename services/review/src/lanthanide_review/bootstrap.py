@@ -44,7 +44,8 @@ class ReviewApp:
         """Migrate the database and create prefixed topics (tests) before consuming."""
         await self.store.migrate()
         if self.settings.topic_prefix:
-            names = [*self.settings.input_topics, self.service.topics.case_events, self.service.topics.decisions]
+            names = [*self.settings.input_topics, self.service.topics.case_events, self.service.topics.decisions,
+                     self.service.topics.dispositions]
             await ensure_topics(self.settings.kafka, [*names, *(dlq(n) for n in names)])
         log.info("review_ready", policy_version=self.service.policy.version)
 

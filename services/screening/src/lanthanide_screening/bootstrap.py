@@ -12,6 +12,8 @@ from uuid import UUID
 from lanthanide.contracts import (
     ApplicationAccepted,
     DecisionMade,
+    DispositionRecorded,
+    DispositionRevoked,
     Envelope,
     ReferenceUpdated,
     ScreeningCompleted,
@@ -116,7 +118,7 @@ class Screening:
                 case.accepted,
                 on,
                 is_rescreen=True,
-                is_false_positive=self.store.is_false_positive,
+                find_disposition=self.store.find_disposition,
                 general_licences=licences,
             )
             SCREENED.labels(route=result.route.value, rescreen="true").inc()
@@ -138,6 +140,23 @@ class Screening:
         )
         return out
 
+    async def handle_disposition(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
+        """Per-instance group: review's dispositions, applied to this instance's store and cache.
+
+        Screening takes dispositions only from this topic, which only review may write (Kafka
+        ACLs): a disposition is a reviewer action behind review's authentication and four-eyes."""
+        case_id = str(envelope.case_id) if envelope.case_id is not None else None
+        if envelope.event_type == "disposition.recorded":
+            recorded: DispositionRecorded = envelope.payload
+            await self.store.record_disposition(recorded, case_id)
+            log.info("disposition_recorded", case_id=case_id, disposition_id=recorded.disposition_id,
+                     list_id=recorded.list_id, entry_id=recorded.entry_id, list_version=recorded.list_version)
+        elif envelope.event_type == "disposition.revoked":
+            revoked: DispositionRevoked = envelope.payload
+            known = await self.store.revoke_disposition(revoked.disposition_id)
+            log.info("disposition_revoked", case_id=case_id, disposition_id=revoked.disposition_id, known=known)
+        return []
+
     async def screen(
         self, accepted: ApplicationAccepted, on: date, basis: Literal["receipt", "what_if"] = "receipt"
     ) -> ScreeningCompleted:
@@ -153,7 +172,7 @@ class Screening:
             accepted,
             on,
             basis=basis,
-            is_false_positive=self.store.is_false_positive,
+            find_disposition=self.store.find_disposition,
             general_licences=self.store.valid_general_licences(on),
         )
 

@@ -119,6 +119,19 @@ class PartyHit(_Payload):
     explanation: str = ""
     via_owner_chain: list[str] = Field(default_factory=list)
     ownership_percent: float | None = None
+    certain: bool | None = Field(
+        default=None, description="The score reached the certain-match threshold (None: older producers; "
+        "treat as certain)"
+    )
+    suppressed: bool = Field(
+        default=False, description="A reviewer disposition judged this hit a false positive: it is shown but "
+        "drives no rule, route or reason"
+    )
+    disposition_id: str | None = Field(default=None, description="The disposition that suppressed the hit")
+    approved_by: list[str] = Field(
+        default_factory=list, description="Who recorded the suppressing disposition (proposer, and the senior "
+        "reviewer who approved it for a certain match)"
+    )
 
 
 class RedFlag(_Payload):
@@ -203,6 +216,11 @@ class ScreeningCompleted(_Payload):
         "the next dated change of a measure touching the items, or the policy's default period)"
     )
     exemption: ExemptionApplied | None = None
+
+    @property
+    def active_hits(self) -> list[PartyHit]:
+        """The hits no disposition suppressed: the ones that count for routing and review."""
+        return [h for h in self.hits if not h.suppressed]
 
 
 class ExemptionApplied(_Payload):
@@ -391,6 +409,40 @@ class GeneralLicenceUsage(_Payload):
     draws: int = Field(default=0, ge=0, description="Exports drawn down under the licence so far")
 
 
+# ---------------------------------------------------------------- dispositions (review -> screening)
+
+
+class DispositionRecorded(_Payload):
+    """A reviewer judged one party / list entry pair a false positive (review; issue 14.1).
+
+    Screening suppresses the pair while the list entry is screened at `list_version` and the PRC
+    date is on or before `expires_on`; the hit stays in screening.completed as suppressed. A
+    certain match is recorded only once a second, senior reviewer approved it (`approved_by`).
+    """
+
+    disposition_id: str
+    party_name: str = Field(description="The party (or owner) name as screened")
+    party_role: str
+    party_index: int
+    list_id: str
+    entry_id: str
+    list_version: str = Field(description="The list version the hit was judged against")
+    verdict: Literal["false_positive"] = "false_positive"
+    certain: bool
+    reason: str
+    proposed_by: str
+    approved_by: list[str] = Field(description="Proposer, and the approving senior reviewer for a certain match")
+    expires_on: date = Field(description="Last PRC day the disposition applies")
+
+
+class DispositionRevoked(_Payload):
+    """A recorded disposition no longer applies (review)."""
+
+    disposition_id: str
+    revoked_by: str
+    reason: str
+
+
 # ---------------------------------------------------------------- catalogue
 
 ScreeningCompleted.model_rebuild()
@@ -407,6 +459,8 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "notification.outcome": NotificationOutcome,
     "reference.updated": ReferenceUpdated,
     "shipment.reported": ShipmentReported,
+    "disposition.recorded": DispositionRecorded,
+    "disposition.revoked": DispositionRevoked,
 }
 
 

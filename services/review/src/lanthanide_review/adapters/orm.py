@@ -117,3 +117,15 @@ licence_counters = Table(
     Column("year", Integer, primary_key=True, autoincrement=False),
     Column("next_sequence", Integer, nullable=False),
 )
+
+# Reviewer dispositions of screening hits (issue 14.1; revision 0002).
+dispositions = Table(
+    "dispositions",
+    metadata,
+    Column("disposition_id", String(36), primary_key=True),
+    Column("case_id", String(36), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

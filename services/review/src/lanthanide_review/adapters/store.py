@@ -209,6 +209,8 @@ def outgoing_rows(
                 "details": payload.details,
                 "occurred_at": env.occurred_at,
             })
+        elif env.event_type.startswith("disposition."):
+            history_rows.append(disposition_history_row(case_key, event_id, env))
         else:
             history_rows.append({
                 "case_id": case_key,
@@ -226,6 +228,24 @@ def outgoing_rows(
                 },
                 "occurred_at": env.occurred_at,
             })
+
+
+def disposition_history_row(case_key: str, event_id: str, env: Any) -> dict[str, Any]:
+    """The case history row of a disposition event (who, what, on which list entry and version)."""
+    p = env.payload
+    recorded = env.event_type == "disposition.recorded"
+    return {
+        "case_id": case_key,
+        "event_id": event_id,
+        "event_type": env.event_type,
+        "kind": "disposition_recorded" if recorded else "disposition_revoked",
+        "actor": ",".join(p.approved_by) if recorded else p.revoked_by,
+        "from_state": None,
+        "to_state": None,
+        "reason": p.reason,
+        "details": p.model_dump(mode="json"),
+        "occurred_at": env.occurred_at,
+    }
 
 
 def _chunks(keys: Sequence[str], size: int = 1000) -> list[Sequence[str]]:

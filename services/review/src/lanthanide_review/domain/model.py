@@ -214,7 +214,7 @@ class Case:
             self.assignee = None
             self.pending_override = None
             self._keep_screening(result)
-            if result.route is Route.ENHANCED or result.hits:
+            if result.route is Route.ENHANCED or result.active_hits:
                 self.countersign_required = True
             self.route = result.route
             self.queue = self.queue or "standard"
@@ -274,7 +274,7 @@ class Case:
             # intake), not on the day review got round to it; a re-screen starts it on its own date.
             self.sla.start(result.screened_on if result.as_of_basis == "receipt" else ctx.today)
         off_kinds = set(policy.sla.clock_off_list_kinds)
-        if any(h.list_kind in off_kinds for h in result.hits):
+        if any(h.list_kind in off_kinds for h in result.active_hits):
             self.sla.switch_off("a party is on a list that switches the clock off (watch list)")
 
         if action is PolicyAction.DECIDE_NO_LICENCE_REQUIRED:
@@ -419,7 +419,7 @@ class Case:
                 details=details,
             )
             return
-        if result.route is Route.ENHANCED or result.hits:
+        if result.route is Route.ENHANCED or result.active_hits:
             self.countersign_required = True
         self.route = result.route
         details["rule_id"] = "REV-RESCREEN-NEW-EVIDENCE"

@@ -67,10 +67,10 @@ class RescreenNews:
 def compare(previous: dict[str, Any] | None, result: ScreeningCompleted) -> RescreenNews:
     """What `result` adds to the `previous` screening (its stored JSON; None: everything is new)."""
     prev = previous or {}
-    seen_hits = {hit_key(h) for h in prev.get("hits", [])}
+    seen_hits = {hit_key(h) for h in prev.get("hits", []) if not h.get("suppressed")}
     seen_flags = {flag_key(f) for f in prev.get("red_flags", [])}
     return RescreenNews(
-        new_hits=[h for h in result.hits if hit_key(h) not in seen_hits],
+        new_hits=[h for h in result.active_hits if hit_key(h) not in seen_hits],  # suppressed hits are no new risk
         new_red_flags=[f for f in result.red_flags if flag_key(f) not in seen_flags],
         newly_denied=result.route is Route.DENY and prev.get("route") != Route.DENY.value,
     )

@@ -28,6 +28,10 @@ class Action(StrEnum):
     DENY = "deny"
     WITHDRAW = "withdraw"
     MANAGE_LICENCE = "manage_licence"  # suspend, reinstate, revoke
+    # Dispositions of screening hits (issue 14.1): a certain match needs a senior second person.
+    PROPOSE_DISPOSITION = "propose_disposition"
+    APPROVE_DISPOSITION = "approve_disposition"
+    REVOKE_DISPOSITION = "revoke_disposition"
 
 
 R = Role
@@ -45,6 +49,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.DENY: _CASEWORK,
     Action.WITHDRAW: frozenset({R.ADMIN, R.SENIOR_REVIEWER}),
     Action.MANAGE_LICENCE: frozenset({R.ADMIN, R.SENIOR_REVIEWER}),
+    Action.PROPOSE_DISPOSITION: _CASEWORK,
+    Action.APPROVE_DISPOSITION: frozenset({R.SENIOR_REVIEWER}),
+    Action.REVOKE_DISPOSITION: _CASEWORK,
 }
 
 #: Actions that shape a case's outcome or its licence: a conflict of interest bars all of them

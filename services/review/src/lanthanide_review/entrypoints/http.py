@@ -30,6 +30,8 @@ from lanthanide_review.domain.model import AlreadyDecided, Case, Context, Recomm
 from lanthanide_review.domain.roles import Action, Actor, Forbidden, Role, require_role
 from lanthanide_review.domain.states import IllegalTransition
 from lanthanide_review.entrypoints.console import ConsoleOptions, create_console
+from lanthanide_review.entrypoints.dispositions_http import dispositions_router
+from lanthanide_review.service_layer.dispositions import DispositionService
 from lanthanide_review.service_layer.handlers import (
     CaseNotFound,
     LicenceNotFound,
@@ -294,6 +296,9 @@ def create_app(
     async def get_licence(number: str, user: User) -> dict[str, Any]:
         require_role(user, Action.READ)
         return licence_view(await service.licence(number), service.today())
+
+    # Dispositions of screening hits (issue 14.1): their own router and service-layer module.
+    app.include_router(dispositions_router(DispositionService(service), relay, actor))
 
     def _licence_op(op: str, reason: str, user: Actor) -> Operation:
         def apply(case: Case, ctx: Context, licence: LicenceRecord | None) -> None:

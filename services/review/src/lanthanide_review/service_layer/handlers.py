@@ -86,10 +86,15 @@ class LicenceNotFound(LookupError):
 class TopicNames:
     case_events: str
     decisions: str
+    dispositions: str = Topics.DISPOSITIONS
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TopicNames:
-        return cls(case_events=f"{prefix}{Topics.CASE_EVENTS}", decisions=f"{prefix}{Topics.DECISIONS}")
+        return cls(
+            case_events=f"{prefix}{Topics.CASE_EVENTS}",
+            decisions=f"{prefix}{Topics.DECISIONS}",
+            dispositions=f"{prefix}{Topics.DISPOSITIONS}",
+        )
 
 
 class ReviewService:

@@ -4,24 +4,36 @@ Three projections, each rebuildable by replaying Kafka:
   cases            accepted applications by case id, with their status (open / licensed / closed),
                    so a list or measure change can re-screen open cases and live licences;
   general_licences issued GENERAL licences (from decisions), for the green channel;
-  dispositions     reviewer verdicts on (party, list entry) pairs: false positives are
-                   suppressed the next time the same party is screened.
+  dispositions     review's disposition.recorded / disposition.revoked events: a false positive
+                   on (party, list entry, list version) is suppressed, until its expiry, the
+                   next time the same party is screened (revision 0002; the earlier table, filled
+                   by an unauthenticated HTTP route, is dropped).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lanthanide.contracts import ApplicationAccepted, DecisionMade, DecisionOutcome, Licence, LicenceType
+from lanthanide.contracts import (
+    ApplicationAccepted,
+    DecisionMade,
+    DecisionOutcome,
+    DispositionRecorded,
+    Licence,
+    LicenceType,
+)
 from lanthanide.db import make_engine
 from lanthanide.migrations import migrate_to_head
-from sqlalchemy import Column, Date, DateTime, MetaData, String, Table, Text, bindparam, select
+from sqlalchemy import Column, Date, DateTime, Index, MetaData, String, Table, Text, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from lanthanide_screening.domain.parties import Suppression, party_key
 
 #: Case ids per `IN (...)` lookup when a batch of writes is applied (well under SQLite's limit).
 _IN_CHUNK = 500
@@ -29,8 +41,9 @@ _IN_CHUNK = 500
 metadata = MetaData()
 #: The store's Alembic migrations (adapters/migrations/versions), applied at start.
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-#: The tables of revision 0001 (what create_all made before migrations).
-BASELINE_TABLES = ("screening_cases", "screening_general_licences", "screening_dispositions")
+#: Tables of revision 0001 that every store made by create_all before migrations has (its
+#: dispositions table is dropped by 0002, so it is not required to recognise such a store).
+BASELINE_TABLES = ("screening_cases", "screening_general_licences")
 
 cases = Table(
     "screening_cases",
@@ -50,15 +63,20 @@ general_licences = Table(
     Column("valid_until", Date, nullable=False),
 )
 dispositions = Table(
-    "screening_dispositions",
+    "screening_review_dispositions",
     metadata,
-    Column("party_key", String(300), primary_key=True),
-    Column("list_id", String(100), primary_key=True),
-    Column("entry_id", String(200), primary_key=True),
-    Column("verdict", String(20), nullable=False),  # false_positive | true_positive
-    Column("reason", Text, nullable=False),
-    Column("reviewer", String(100), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("disposition_id", String(100), primary_key=True),
+    Column("case_id", String(36), nullable=True),
+    Column("party_key", String(300), nullable=False),
+    Column("list_id", String(100), nullable=False),
+    Column("entry_id", String(200), nullable=False),
+    Column("list_version", String(200), nullable=False),
+    Column("expires_on", Date, nullable=False),
+    Column("approved_by", Text, nullable=False),  # JSON list of user names
+    Column("status", String(16), nullable=False),  # recorded | revoked
+    Column("recorded_json", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_screening_review_dispositions_pair", "party_key", "list_id", "entry_id"),
 )
 
 
@@ -105,15 +123,18 @@ _Write = _CaseAccepted | _CaseDecided | _LicenceIssued
 
 @dataclass(frozen=True, slots=True)
 class Disposition:
-    """A reviewer's verdict on one party / list entry pair."""
+    """A reviewer disposition as screening holds it (from review's events)."""
 
+    disposition_id: str
+    case_id: str | None
     party_key: str
     list_id: str
     entry_id: str
-    verdict: str
-    reason: str
-    reviewer: str
-    recorded_at: datetime
+    list_version: str
+    expires_on: date
+    approved_by: tuple[str, ...]
+    status: str
+    recorded: DispositionRecorded
 
 
 class ScreeningStore:
@@ -132,7 +153,8 @@ class ScreeningStore:
         # WAL on SQLite (screening commits once per batch); no pre-ping, as before.
         self.engine: AsyncEngine = make_engine(url, pre_ping=False)
 
-        self._false_positives: set[tuple[str, str, str]] = set()
+        #: (party key, list id, entry id, list version) -> recorded dispositions (not revoked).
+        self._dispositions: dict[tuple[str, str, str, str], list[Disposition]] = {}
         self._pending: list[_Write] = []
         self._flush_lock = asyncio.Lock()
         self._licences: dict[str, Licence] = {}
@@ -140,13 +162,13 @@ class ScreeningStore:
         self._valid_licences: tuple[date, dict[str, Licence]] | None = None
 
     async def start(self) -> None:
-        """Create the tables if needed and cache the false-positive dispositions."""
+        """Create the tables if needed and cache the recorded dispositions."""
         # Alembic migrations (lanthanide.migrations: advisory lock on PostgreSQL, a database made
         # by create_all before migrations is adopted as the baseline).
         await migrate_to_head(
             self.engine, MIGRATIONS, lock_id=7423002, baseline_tables=BASELINE_TABLES
         )
-        await self._reload_dispositions()
+        await self.reload_dispositions()
         await self.refresh_general_licences()
 
     async def close(self) -> None:
@@ -330,33 +352,75 @@ class ScreeningStore:
 
     # ------------------------------------------------------------ dispositions
 
-    async def record_disposition(self, d: Disposition) -> None:
-        """Remember a reviewer's verdict (the latest verdict on a pair wins)."""
-        await self._upsert(
-            dispositions,
-            {"party_key": d.party_key, "list_id": d.list_id, "entry_id": d.entry_id},
-            {"verdict": d.verdict, "reason": d.reason, "reviewer": d.reviewer, "recorded_at": d.recorded_at},
-        )
-        await self._reload_dispositions()
+    async def record_disposition(self, recorded: DispositionRecorded, case_id: str | None) -> None:
+        """Remember a disposition.recorded event; a replay (same id) changes nothing, and a
+        revoked disposition stays revoked."""
+        async with self.engine.begin() as conn:
+            known = (
+                await conn.execute(
+                    select(dispositions.c.disposition_id).where(
+                        dispositions.c.disposition_id == recorded.disposition_id
+                    )
+                )
+            ).first()
+            if known is None:
+                await conn.execute(
+                    dispositions.insert().values(
+                        disposition_id=recorded.disposition_id,
+                        case_id=case_id,
+                        party_key=party_key(recorded.party_name),
+                        list_id=recorded.list_id,
+                        entry_id=recorded.entry_id,
+                        list_version=recorded.list_version,
+                        expires_on=recorded.expires_on,
+                        approved_by=json.dumps(recorded.approved_by),
+                        status="recorded",
+                        recorded_json=recorded.model_dump_json(),
+                        updated_at=datetime.now(UTC),
+                    )
+                )
+        await self.reload_dispositions()
+
+    async def revoke_disposition(self, disposition_id: str) -> bool:
+        """Apply a disposition.revoked event; False when the disposition is unknown here."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                dispositions.update()
+                .where(dispositions.c.disposition_id == disposition_id)
+                .values(status="revoked", updated_at=datetime.now(UTC))
+            )
+        await self.reload_dispositions()
+        return bool(result.rowcount)
 
     async def list_dispositions(self) -> list[Disposition]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(dispositions).order_by(dispositions.c.recorded_at))).all()
+            rows = (await conn.execute(select(dispositions).order_by(dispositions.c.updated_at))).all()
         return [
-            Disposition(r.party_key, r.list_id, r.entry_id, r.verdict, r.reason, r.reviewer, r.recorded_at)
+            Disposition(
+                r.disposition_id, r.case_id, r.party_key, r.list_id, r.entry_id, r.list_version, r.expires_on,
+                tuple(json.loads(r.approved_by)), r.status, DispositionRecorded.model_validate_json(r.recorded_json),
+            )
             for r in rows
         ]
 
-    async def _reload_dispositions(self) -> None:
-        self._false_positives = {
-            (d.party_key, d.list_id, d.entry_id)
-            for d in await self.list_dispositions()
-            if d.verdict == "false_positive"
-        }
+    async def reload_dispositions(self) -> None:
+        """Re-read the recorded dispositions into the cache the engine consults."""
+        cache: dict[tuple[str, str, str, str], list[Disposition]] = {}
+        for d in await self.list_dispositions():
+            if d.status == "recorded":
+                cache.setdefault((d.party_key, d.list_id, d.entry_id, d.list_version), []).append(d)
+        self._dispositions = cache
 
-    def is_false_positive(self, party_key: str, list_id: str, entry_id: str) -> bool:
-        """Synchronous check the engine calls per candidate hit (served from the cache)."""
-        return (party_key, list_id, entry_id) in self._false_positives
+    def find_disposition(
+        self, party_key: str, list_id: str, entry_id: str, list_version: str, on: date
+    ) -> Suppression | None:
+        """The recorded disposition that suppresses this hit on a date (served from the cache):
+        same party, same entry, same list version (a changed entry comes with a new version), not
+        expired."""
+        for d in self._dispositions.get((party_key, list_id, entry_id, list_version), ()):
+            if on <= d.expires_on:
+                return Suppression(d.disposition_id, d.approved_by)
+        return None
 
 
 def with_remaining(licence: Licence, known: Licence | None, remaining: list[Decimal] | None = None) -> Licence:

@@ -57,8 +57,24 @@ WATCH_ROLES = ("importer", "end_user")
 #: What a watch-list party's exporter must add (MOFCOM 2026 No. 12; Regulations Art. 26).
 WATCH_DOCUMENTS = (DocumentKind.RISK_ASSESSMENT, DocumentKind.COMPLIANCE_COMMITMENT)
 
-#: (party key, list_id, entry_id) -> True when a reviewer marked the pair a false positive.
-IsFalsePositive = Callable[[str, str, str], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """A reviewer disposition that applies to a hit: which one, and who recorded it."""
+
+    disposition_id: str
+    approved_by: tuple[str, ...]
+
+
+#: (party key, list_id, entry_id, list_version, date) -> the disposition that suppresses the hit
+#: on that date, if any (a disposition applies only to the list version it was judged against,
+#: until its expiry).
+FindDisposition = Callable[[str, str, str, str, date], "Suppression | None"]
+
+
+def no_dispositions(_key: str, _list: str, _entry: str, _version: str, _on: date) -> Suppression | None:
+    return None
 
 
 def party_key(name: str) -> str:
@@ -99,7 +115,7 @@ class _Screener:
     index: NameIndex
     policy: Policy
     on: date
-    is_false_positive: IsFalsePositive
+    find_disposition: FindDisposition
     out: PartyScreening
     ownership_in_force: bool
     #: "list_id:entry_id" -> the owner's match standing for that listed party (for its reasons).
@@ -123,18 +139,22 @@ class _Screener:
             score=min(1.0, m.score),
         )
 
-    def matches(self, name: str, entity_type: str) -> list[Match]:
+    def matches(self, name: str, entity_type: str) -> list[tuple[Match, Suppression | None]]:
+        """The name's matches, each with the disposition that suppresses it (if any)."""
         found = self.index.search(name, entity_type=entity_type, threshold=self.policy.thresholds.alert, top=10)
         key = party_key(name)
-        kept = []
-        for m in found:
-            if self.is_false_positive(key, m.list_id, m.entry.entry_id):
-                self.out.suppressed.append(f"{m.list_id}:{m.entry.entry_id}")
-                continue
-            kept.append(m)
-        return kept
+        return [(m, self.find_disposition(key, m.list_id, m.entry.entry_id, m.list_version, self.on)) for m in found]
 
-    def _hit(self, m: Match, role: str, index: int, chain: list[str], share: float | None) -> str:
+    def suppressed_hit(
+        self, m: Match, sup: Suppression, role: str, index: int, chain: list[str], share: float | None
+    ) -> None:
+        """A hit a disposition suppresses: kept in the result (marked), drives no rule or flag."""
+        self.out.suppressed.append(f"{m.list_id}:{m.entry.entry_id}")
+        self._hit(m, role, index, chain, share, sup)
+
+    def _hit(
+        self, m: Match, role: str, index: int, chain: list[str], share: float | None, sup: Suppression | None = None
+    ) -> str:
         self.out.list_versions[m.list_id] = m.list_version
         self.out.hits.append(
             PartyHit(
@@ -150,6 +170,10 @@ class _Screener:
                 explanation=m.explanation(),
                 via_owner_chain=chain,
                 ownership_percent=share,
+                certain=m.score >= self.policy.thresholds.hard_match,
+                suppressed=sup is not None,
+                disposition_id=sup.disposition_id if sup else None,
+                approved_by=list(sup.approved_by) if sup else [],
             )
         )
         return f"{role} #{index}" + (f" via owners {' > '.join(chain)}" if chain else "")
@@ -215,7 +239,10 @@ class _Screener:
         for owner in owners:
             path = [*chain, owner.name]
             behind: set[_Holder] = set()
-            for m in self.matches(owner.name, owner.entity_type.value):
+            for m, sup in self.matches(owner.name, owner.entity_type.value):
+                if sup is not None:
+                    self.suppressed_hit(m, sup, "owner", index, path, float(owner.share_percent))
+                    continue
                 holder = self.owner_holder(m, index, path, float(owner.share_percent))
                 if holder is not None:
                     behind.add(holder)
@@ -231,7 +258,7 @@ def screen_parties(
     index: NameIndex,
     policy: Policy,
     on: date,
-    is_false_positive: IsFalsePositive = lambda _k, _l, _e: False,
+    find_disposition: FindDisposition = no_dispositions,
     *,
     ownership_in_force: bool = True,
 ) -> PartyScreening:
@@ -240,7 +267,7 @@ def screen_parties(
     `ownership_in_force`: whether the 50 % rule's measure (policy.ownership_rule.measure) is in
     force on that date; the caller looks it up in the measures."""
     out = PartyScreening()
-    s = _Screener(index, policy, on, is_false_positive, out, ownership_in_force)
+    s = _Screener(index, policy, on, find_disposition, out, ownership_in_force)
     for lst in index.lists:
         out.list_versions[lst.list_id] = lst.version
     for i, party in enumerate(app.all_parties()):
@@ -254,8 +281,11 @@ def _screen_party(s: _Screener, party: Party, index: int) -> None:
     role = party.role.value
     names = [party.name] + ([party.name_original_script] if party.name_original_script else [])
     for name in names:
-        for m in s.matches(name, party.entity_type.value):
-            s.record(m, role, index)
+        for m, sup in s.matches(name, party.entity_type.value):
+            if sup is not None:
+                s.suppressed_hit(m, sup, role, index, [], None)
+            else:
+                s.record(m, role, index)
     if party.owners:
         _ownership(s, s.holdings(party.owners, index, []), role, index)
 

@@ -47,7 +47,7 @@ from lanthanide.contracts import (
 
 from lanthanide_screening.domain.classify import classify, no_licence_valid_until
 from lanthanide_screening.domain.enduse import assess
-from lanthanide_screening.domain.parties import IsFalsePositive, screen_parties
+from lanthanide_screening.domain.parties import FindDisposition, no_dispositions, screen_parties
 from lanthanide_screening.domain.redflags import raise_red_flags
 from lanthanide_screening.domain.reference import MeasureSet, Policy
 from lanthanide_screening.matching.index import ALGORITHM_VERSION, NameIndex
@@ -87,7 +87,7 @@ class ScreeningEngine:
         *,
         is_rescreen: bool = False,
         basis: Literal["receipt", "rescreen", "what_if"] | None = None,
-        is_false_positive: IsFalsePositive = lambda _k, _l, _e: False,
+        find_disposition: FindDisposition = no_dispositions,
         general_licences: Mapping[str, Licence] | None = None,
     ) -> ScreeningCompleted:
         """Screen one accepted application on a date and recommend a route.
@@ -104,7 +104,7 @@ class ScreeningEngine:
             for i, item in enumerate(app.items)
         ]
         parties = screen_parties(
-            app, self.index, self.policy, on, is_false_positive, ownership_in_force=self.ownership_in_force(on)
+            app, self.index, self.policy, on, find_disposition, ownership_in_force=self.ownership_in_force(on)
         )
         flags = [*parties.flags, *raise_red_flags(app, self.policy, on, assessed)]
         licence_required = any(c.licence_required for c in classifications)

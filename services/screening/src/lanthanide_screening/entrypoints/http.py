@@ -1,8 +1,8 @@
-"""The HTTP app: health, metrics, reviewer dispositions, ad-hoc name screening and what-if."""
+"""The HTTP app: health, metrics, the dispositions in force (read-only), ad-hoc name screening, what-if."""
 
 # No `from __future__ import annotations`: FastAPI resolves the local dependencies below at
 # definition time.
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI
@@ -12,22 +12,8 @@ from lanthanide.dates import prc_today
 from lanthanide.metrics import add_metrics_route
 from pydantic import BaseModel, Field
 
-from lanthanide_screening.adapters.store import Disposition
 from lanthanide_screening.bootstrap import Screening
-from lanthanide_screening.domain.parties import party_key
 from lanthanide_screening.domain.whatif import what_if
-
-
-class DispositionIn(BaseModel):
-    """A reviewer's verdict on a hit: party name as screened, the list entry, verdict and reason."""
-
-    party_name: str = Field(min_length=1, max_length=300)
-    list_id: str = Field(min_length=1, max_length=100)
-    entry_id: str = Field(min_length=1, max_length=200)
-    verdict: Literal["false_positive", "true_positive"]
-    reason: str = Field(min_length=3, max_length=2000)
-    #: Ignored: the reviewer is the authenticated caller (kept so existing clients still validate).
-    reviewer: str | None = Field(default=None, max_length=100)
 
 
 class NameQuery(BaseModel):
@@ -44,8 +30,7 @@ class WhatIfQuery(BaseModel):
     on: date | None = None
 
 
-#: Who may judge a hit, and who may look at judgements and probe names.
-JUDGE_ROLES = ("reviewer", "senior_reviewer")
+#: Who may look at dispositions and probe names (hits are judged in review, not here).
 READ_ROLES = ("reviewer", "senior_reviewer", "auditor")
 #: A what-if answer is for officers and for exporters planning an export.
 WHAT_IF_ROLES = (*READ_ROLES, "exporter")
@@ -59,7 +44,6 @@ def make_app(screening: Screening, authenticator: Authenticator | None = None) -
     """
     app = FastAPI(title="lanthanide-screening")
     auth = authenticator or Authenticator({})
-    Judge = Annotated[Principal, Depends(fastapi_principal(auth, *JUDGE_ROLES))]
     Reader = Annotated[Principal, Depends(fastapi_principal(auth, *READ_ROLES))]
     Planner = Annotated[Principal, Depends(fastapi_principal(auth, *WHAT_IF_ROLES))]
 
@@ -78,29 +62,21 @@ def make_app(screening: Screening, authenticator: Authenticator | None = None) -
 
     add_metrics_route(app)
 
-    @app.post("/dispositions", status_code=201)
-    async def record_disposition(body: DispositionIn, caller: Judge) -> dict[str, str]:
-        """Remember a verdict; a false positive is suppressed the next time this party is screened.
-
-        The reviewer recorded is the authenticated caller, never a name from the body.
-        """
-        key = party_key(body.party_name)
-        await screening.store.record_disposition(
-            Disposition(key, body.list_id, body.entry_id, body.verdict, body.reason, caller.user, datetime.now(UTC))
-        )
-        return {"party_key": key, "list_id": body.list_id, "entry_id": body.entry_id, "verdict": body.verdict}
-
     @app.get("/dispositions")
-    async def list_dispositions(_: Reader) -> list[dict[str, str]]:
+    async def list_dispositions(_: Reader) -> list[dict[str, Any]]:
+        """The dispositions screening applies (read-only: they are recorded in review and reach
+        screening as disposition.recorded / disposition.revoked events)."""
         return [
             {
+                "disposition_id": d.disposition_id,
+                "case_id": d.case_id,
                 "party_key": d.party_key,
                 "list_id": d.list_id,
                 "entry_id": d.entry_id,
-                "verdict": d.verdict,
-                "reason": d.reason,
-                "reviewer": d.reviewer,
-                "recorded_at": d.recorded_at.isoformat(),
+                "list_version": d.list_version,
+                "expires_on": d.expires_on.isoformat(),
+                "approved_by": list(d.approved_by),
+                "status": d.status,
             }
             for d in await screening.store.list_dispositions()
         ]

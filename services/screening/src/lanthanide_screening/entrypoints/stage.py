@@ -3,7 +3,8 @@
 Two consumer groups: the service group reads accepted applications and decisions (same key,
 same partition numbers, so with per-instance SQLite stores the instance that screened a case
 also sees its decision); a per-instance group reads reference updates, so every instance
-reloads its lists and re-screens the cases it holds.
+reloads its lists and re-screens the cases it holds; another per-instance group reads review's
+dispositions (issue 14.1), so every instance suppresses the same hits.
 
 The service group is a lanthanide.kafka.register_stage (records handled one after another,
 undecodable records and data errors dead-lettered, outputs published with acks=all, offsets
@@ -42,5 +43,14 @@ def register(broker: KafkaBroker, screening: Screening, settings: ScreeningSetti
         group_id=f"{settings.group_id}-reference-{settings.instance}",
         service=SERVICE,
         handle=screening.handle_reference,
+        settings=settings.kafka,
+    )
+    # Review's dispositions: per instance too, so every instance's cache (and store) has them.
+    register_stage(
+        broker,
+        topics=[settings.topic(Topics.DISPOSITIONS)],
+        group_id=f"{settings.group_id}-dispositions-{settings.instance}",
+        service=SERVICE,
+        handle=screening.handle_disposition,
         settings=settings.kafka,
     )
