@@ -278,3 +278,9 @@ async def test_rescreen_with_a_hit_suspends_the_live_licence(io: Any, screening:
     lic = rp.http.get(f"/licences/{number}", headers=rp.as_user(DAVE)).json()
     assert lic["status"] == "suspended"
     assert len({e.event_id for e in io.decisions(env.case_id)}) == 1
+    # ... and opened a licence-review item in the queue (REV-LICENCE-REVIEW).
+    rows = rp.http.get("/queue", params={"queue": "licence_review"}, headers=rp.as_user(DAVE)).json()
+    [row] = [r for r in rows if r["case_id"] == str(env.case_id)]
+    assert row["licence_number"] == number
+    case = rp.http.get(f"/cases/{env.case_id}", headers=rp.as_user(DAVE)).json()
+    assert case["licence_review"]["open"] and case["licence_review"]["due_on"] == row["due_on"]

@@ -231,3 +231,22 @@ def test_a_new_hit_while_waiting_for_the_applicant_is_recorded_for_the_review(sc
     case.on_screening(rescreen.payload, c, licence=None)
     assert case.state is CaseState.INCOMPLETE and case.countersign_required
     assert case.rescreen_evidence is not None and case.rescreen_evidence["new_hits"][0]["entry_id"] == "C-9"
+
+
+async def test_a_new_hit_on_an_exhausted_licence_suspends_nothing(
+    service: ReviewService, screening: Any, hits: Any
+) -> None:
+    first = screening(Route.STANDARD)
+    await service.handle(first, SCREENING)
+    await service.act(first.case_id, lambda c, ctx, _: c.approve(ALICE, ctx, ApprovalTerms()))
+
+    def exhaust(c: Case, ctx: Context, lic: Any) -> None:
+        lic.status = LicenceStatus.EXHAUSTED
+
+    await service.act(first.case_id, exhaust, with_licence=True)
+    ref = first.payload.external_reference
+    await service.handle(screening(Route.DENY, ref=ref, hits=[hits.control()], is_rescreen=True), SCREENING)
+    case, history, licence = await service.get_case(first.case_id)
+    assert case.state is CaseState.APPROVED and licence is not None and licence.status is LicenceStatus.EXHAUSTED
+    assert case.licence_review is None and await service.queue(LICENCE_REVIEW_QUEUE) == []
+    assert "no live licence" in (history[-1]["reason"] or "")

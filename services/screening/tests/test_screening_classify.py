@@ -26,6 +26,8 @@ def item(**kw: Any) -> Item:
 
 
 def test_dysprosium_magnet_is_1c905a_under_no_18_from_its_effective_date() -> None:
+    """MOFCOM/GAC Announcement 2025 No. 18, item IV (Dy, 1C905.a NdFeB magnets containing Dy), in force
+    2025-04-04: rule SCR-CLASS-ELEMENT from that date, not the day before."""
     magnet = item(form="magnet", elements=[{"element": "Nd", "percent": "28"}, {"element": "Dy", "percent": "4"}])
     before = classify(magnet, date(2025, 4, 3), MEASURES)
     after = classify(magnet, date(2025, 4, 4), MEASURES)
@@ -38,11 +40,14 @@ def test_dysprosium_magnet_is_1c905a_under_no_18_from_its_effective_date() -> No
 
 @pytest.mark.parametrize(("form", "suffix"), [("oxide", "b"), ("compound", "c"), ("sputtering_target", "a")])
 def test_sub_item_follows_the_physical_form(form: str, suffix: str) -> None:
+    """MOFCOM/GAC Announcement 2025 No. 18, item I: .a targets, .b oxide and its mixtures, .c compounds."""
     result = classify(item(form=form, elements=[{"element": "Sm", "percent": "50"}]), date(2025, 6, 1), MEASURES)
     assert result.control_codes == [f"1C902.{suffix}"]
 
 
 def test_holmium_is_free_while_no_70_is_suspended_and_controlled_after() -> None:
+    """MOFCOM 2025 No. 57 (Ho 1C909), suspended by No. 70 until 2026-11-10: not controlled on the
+    last day of the window, controlled (1C909.b) the day after."""
     oxide = item(form="oxide", elements=[{"element": "Ho", "percent": "99"}])
     suspended = classify(oxide, date(2026, 11, 10), MEASURES)
     assert not suspended.licence_required
@@ -53,6 +58,8 @@ def test_holmium_is_free_while_no_70_is_suspended_and_controlled_after() -> None
 
 
 def test_an_operator_can_extend_the_suspension_without_a_release(tmp_path: Path) -> None:
+    """MOFCOM 2025 No. 70 (suspension until 2026-11-10; extension unknown): an operator changes
+    effective_to in the data and the answer for 2027 follows, with a new data version."""
     text = (Path(__file__).resolve().parents[1] / "src/lanthanide_screening/reference/measures.yaml").read_text()
     extended = tmp_path / "measures.yaml"
     extended.write_text(text.replace("effective_to: 2026-11-10", "effective_to: 2027-11-10"))
@@ -64,22 +71,27 @@ def test_an_operator_can_extend_the_suspension_without_a_release(tmp_path: Path)
 
 
 def test_uncontrolled_light_rare_earth_needs_no_licence() -> None:
+    """MOFCOM 2025 No. 18 and No. 57 list no cerium item: SCR-CLASS-NOT-CONTROLLED."""
     result = classify(item(form="oxide", elements=[{"element": "Ce", "percent": "90"}]), date(2026, 1, 1), MEASURES)
     assert not result.licence_required and result.rule_ids == ["SCR-CLASS-NOT-CONTROLLED"]
 
 
 def test_a_reference_hs_code_without_composition_asks_for_the_composition() -> None:
+    """MOFCOM/GAC Announcement 2025 No. 18 (reference HS codes): SCR-CLASS-COMPOSITION-MISSING."""
     result = classify(item(form="metal", hs_code="2805301200"), date(2026, 1, 1), MEASURES)
     assert not result.licence_required and result.rule_ids == ["SCR-CLASS-COMPOSITION-MISSING"]
     assert result.information_requested == ["composition"]
 
 
 def test_declared_control_code_counts_even_without_elements() -> None:
+    """MOFCOM/GAC Announcement 2025 No. 18, item III (1C904): SCR-CLASS-DECLARED-CODE."""
     result = classify(item(control_code="1C904.a"), date(2026, 1, 1), MEASURES)
     assert result.licence_required and "SCR-CLASS-DECLARED-CODE" in result.rule_ids
 
 
 def test_foreign_made_magnet_above_de_minimis_after_the_suspension() -> None:
+    """MOFCOM 2025 No. 61 Art. 1 (0.1 % China-origin value), suspended by No. 70 until 2026-11-10:
+    SCR-CLASS-FOREIGN-MADE after the window; below de minimis not controlled."""
     magnet = item(
         form="magnet",
         foreign_made=True,
@@ -99,6 +111,8 @@ def test_foreign_made_magnet_above_de_minimis_after_the_suspension() -> None:
 
 
 def test_catch_all_makes_an_unlisted_item_licensable() -> None:
+    """Export Control Law Art. 12 (third paragraph); Regulations on Export Control of Dual-use Items
+    Art. 14: SCR-CLASS-CATCH-ALL."""
     result = classify(
         item(elements=[{"element": "Ce", "percent": "90"}]),
         date(2026, 1, 1),
@@ -109,6 +123,8 @@ def test_catch_all_makes_an_unlisted_item_licensable() -> None:
 
 
 def test_measure_that_names_a_destination_applies_only_there(tmp_path: Path) -> None:
+    """A measure naming a destination applies only to it (e.g. UN Security Council resolution 2397
+    for DPRK): country neutrality of MOFCOM/GAC Announcement 2025 No. 18 otherwise."""
     text = (Path(__file__).resolve().parents[1] / "src/lanthanide_screening/reference/measures.yaml").read_text()
     named = tmp_path / "measures.yaml"
     named.write_text(
@@ -124,6 +140,8 @@ def test_measure_that_names_a_destination_applies_only_there(tmp_path: Path) -> 
 
 
 def test_bad_reference_data_names_the_field(tmp_path: Path) -> None:
+    """Reference data of the measures (MOFCOM announcements as data): a bad field is refused with
+    its location, never loaded half."""
     bad = tmp_path / "measures.yaml"
     bad.write_text(
         "version: x\nsub_items: {}\nmeasures:\n  - id: M1\n    title: t\n    source: s\n"

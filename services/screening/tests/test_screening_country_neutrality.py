@@ -96,6 +96,8 @@ def test_destination_alone_never_changes_the_route(
     b: str,
     on: date,
 ) -> None:
+    """MOFCOM/GAC Announcement 2025 No. 18 ("not directed at any specific country or region"):
+    two applications differing only in destination get the same route and rules."""
     assert not any(m.destinations for m in engine.measures.measures), "packaged measures name no country"
     first = engine.screen(make_accepted(with_destination(app, a)), on)
     second = engine.screen(make_accepted(with_destination(app, b)), on)
@@ -106,6 +108,8 @@ def test_destination_alone_never_changes_the_route(
 def test_a_dated_measure_naming_a_destination_is_the_only_way_it_matters(
     engine: ScreeningEngine, make_accepted: Callable[..., ApplicationAccepted], tmp_path: Path
 ) -> None:
+    """Near case: only a dated measure that names a destination (with its legal source, e.g. UN
+    Security Council resolution 2397) makes the destination matter, and only for that country."""
     text = (PACKAGE_REFERENCE / "measures.yaml").read_text()
     # A hypothetical measure: cerium controlled for exports to one named country only.
     text = text.replace(

@@ -32,7 +32,8 @@ def test_every_threshold_is_a_policy_setting_with_its_basis() -> None:
 
 @pytest.mark.parametrize("drop", ["status", "basis"])
 def test_a_table_without_status_or_basis_is_refused(drop: str) -> None:
-    """Near case: thresholds published without saying what they rest on do not load."""
+    """Near case (know-your-customer red flag; no regulation sets a quantity): thresholds published
+    without saying what they rest on do not load."""
     doc = load_policy().quantity_thresholds.model_dump(mode="json")
     del doc[drop]
     with pytest.raises(ValidationError, match=drop):
@@ -44,7 +45,8 @@ def test_a_table_without_status_or_basis_is_refused(drop: str) -> None:
 
 
 def test_the_flag_says_it_rests_on_a_policy_setting(engine: ScreeningEngine, make_accepted: Make) -> None:
-    """SCR-FLAG-QUANTITY evidence names the setting's source and basis, not a regulation."""
+    """SCR-FLAG-QUANTITY (know-your-customer red flag "quantity out of line with the stated use"):
+    the evidence names the policy setting's source and basis, not a regulation."""
     items: list[dict[str, Any]] = [
         {
             "description": "Lutetium oxide 99.99%",

@@ -381,10 +381,11 @@ class Case:
         self.rescreen_evidence = evidence
         details.update(evidence)
         reason = news.summary()
-        if self.state in (S.APPROVED,) and licence is not None:
-            if licence.status is LicenceStatus.ACTIVE:
-                licence.status = LicenceStatus.SUSPENDED
-                licence.status_reason = reason
+        if self.state is S.APPROVED and licence is not None and licence.status is LicenceStatus.ACTIVE:
+            # A live licence: suspended until a licence review reinstates or revokes it. An
+            # exhausted or expired one is no longer live (recorded below, nothing to suspend).
+            licence.status = LicenceStatus.SUSPENDED
+            licence.status_reason = reason
             self.licence_suspended_by = SYSTEM
             self.licence_review = LicenceReview(
                 licence_number=licence.licence.number,

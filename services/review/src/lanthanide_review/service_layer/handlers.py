@@ -484,6 +484,7 @@ class ReviewService:
                     "case_id": str(case.case_id),
                     "state": case.state.value,
                     "queue": case.queue,
+                    "item": "case",
                     "route": case.route.value if case.route else None,
                     "external_reference": case.external_reference,
                     "assignee": case.assignee,
