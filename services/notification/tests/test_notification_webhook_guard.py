@@ -204,3 +204,56 @@ def test_allow_list_setting_takes_cidrs_and_refuses_nonsense(monkeypatch: pytest
     monkeypatch.setenv("LANTHANIDE_NOTIFICATION_WEBHOOK_ALLOW_NETWORKS", "everything")
     with pytest.raises(ValidationError, match="CIDR"):
         NotificationSettings()
+
+
+async def test_a_bomb_and_a_slow_receiver_in_one_batch_do_not_hurt_the_other_deliveries(
+    bomb_server: int, receiver: Any, tmp_path: Any,
+) -> None:
+    """The whole service path: one batch with a receiver answering a gzip bomb, one that never
+    answers in time and one that answers at once. The prompt one is delivered before the slow
+    one's deadline runs out, the bomb is never inflated, and each ends as it should."""
+    from datetime import UTC, datetime
+
+    from lanthanide.contracts import ContactPoint, DecisionMade, DecisionOutcome
+    from lanthanide.events import EventFactory
+    from lanthanide_notification.adapters.store import SqlDeliveryLog
+    from lanthanide_notification.service import NotificationService
+
+    review = EventFactory("review", instance="t")
+
+    def decision(url: str) -> Any:
+        return review.new("decision.made", DecisionMade(
+            decision_id=uuid4(), outcome=DecisionOutcome.APPROVED, external_reference="PO-G",
+            exporter_name="Exporter G", decided_by="auto", policy_version="p1",
+            decided_at=datetime.now(UTC), contact=ContactPoint(webhook_url=url)), case_id=uuid4())
+
+    receiver.delay_seconds["/slow"] = 20
+    bomb = decision(f"http://127.0.0.1:{bomb_server}/b")
+    slow = decision(receiver.url("/slow"))
+    prompt = decision(f"http://localhost:{receiver.port}/prompt")
+    store = SqlDeliveryLog.from_url(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
+    await store.create_schema()
+    async with httpx.AsyncClient() as client:
+        sender = make_sender(client, LOOPBACK, attempt_deadline_seconds=1.5,
+                             policy=RetryPolicy(attempts=1, base_delay=0.01, max_delay=0.02))
+        service = NotificationService(store=store, senders={"webhook": sender},
+                                      factory=EventFactory("notification"), outcome_topic="out")
+        started = time.monotonic()
+        tracemalloc.start()
+        try:
+            outgoing, failed = await service.handle_batch([bomb, slow, prompt])
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    await store.close()
+    assert not failed
+    by_cause = {o.envelope.causation_id: o.envelope.payload for o in outgoing}
+    assert by_cause[bomb.event_id].status == "delivered"
+    assert by_cause[prompt.event_id].status == "delivered"
+    assert by_cause[slow.event_id].status == "failed" and "no answer" in (by_cause[slow.event_id].error or "")
+    (prompt_request,) = [r for r in receiver.requests if r.path == "/prompt"]
+    # The prompt receiver was answered while the slow one still held its attempt (1.5 s deadline);
+    # the slow one's request is logged by the receiver only when its 20 s sleep ends.
+    assert [r.path for r in receiver.requests] == ["/prompt"] and prompt_request.status == 200
+    assert time.monotonic() - started < 10
+    assert peak < 5 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB while delivering"
