@@ -52,7 +52,7 @@ log "building the images from Debian packages"
 deploy/images/build.sh >> "$work/env"
 
 log "starting the stack, screening x2"
-compose up -d --no-build --wait --wait-timeout 300 --scale screening=2
+compose up -d --no-build --wait --wait-timeout 600 --scale screening=2
 n=$(compose ps --status running -q screening | wc -l)
 [ "$n" = 2 ] || { echo "expected 2 screening instances, got $n" >&2; exit 1; }
 
@@ -99,7 +99,7 @@ echo "database roles: audit reads its tables, review is refused audit's database
 log "recreating the Kafka container"
 as admin $UV run python deploy/compose/offsets.py > "$work/before.json"
 old=$(compose ps -q kafka)
-compose up -d --no-build --no-deps --force-recreate --wait --wait-timeout 300 kafka
+compose up -d --no-build --no-deps --force-recreate --wait --wait-timeout 600 kafka
 new=$(compose ps -q kafka)
 [ "$old" != "$new" ] || { echo "the Kafka container was not recreated" >&2; exit 1; }
 as admin $UV run python deploy/compose/offsets.py > "$work/after.json"

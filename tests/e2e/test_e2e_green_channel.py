@@ -1,0 +1,126 @@
+"""The green channel through the real services on a secured broker: a reviewer issues a general
+licence over the reviewer API, applications under it are approved at once while the cap lasts,
+the draw-down shows in the usage report, and once it is exhausted the next one waits for a
+reviewer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from lanthanide.client import LanthanideClient
+from lanthanide.kafka_secure import Credentials
+from lanthanide.testing.collector import TopicCollector
+from lanthanide.testing.factories import civilian_application
+from lanthanide.testing.processes import SERVICES, ServiceProcess, free_port
+from lanthanide.topics import Topics
+
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+
+REVIEWER = "rev-" + uuid4().hex
+AUDITOR = "aud-" + uuid4().hex
+
+
+def _app(ref: str, quantity: str, number: str | None = None) -> dict[str, Any]:
+    app = civilian_application(ref)
+    app["items"][0]["quantity"] = quantity
+    if number:
+        app["general_licence_number"] = number
+    return app
+
+
+async def test_general_licence_green_channel_draw_down_to_exhaustion(
+    secure_kafka: Credentials, tmp_path: Path
+) -> None:
+    tag = f"GC{uuid4().hex[:6].upper()}"
+    ports = {name: free_port() for name in SERVICES}
+    env = {
+        "LANTHANIDE_DATA_DIR": str(tmp_path / "data"),
+        "LANTHANIDE_LOG_LEVEL": "INFO",
+        "LANTHANIDE_REVIEW_TOKENS": json.dumps({
+            REVIEWER: {"user": "alice", "roles": ["reviewer"]},
+            AUDITOR: {"user": "dave", "roles": ["auditor"]},
+        }),
+    }
+    procs = [
+        ServiceProcess(name, env={**env, **secure_kafka.env(name)}, log_dir=tmp_path / "logs", http_port=ports[name])
+        for name in SERVICES
+    ]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            if p.service in ("intake", "review"):
+                p.wait_http(90)
+        await _run(secure_kafka, ports["review"], tag)
+    finally:
+        codes = {p.service: p.stop() for p in procs}
+    assert all(code == 0 for code in codes.values()), codes
+
+
+async def _run(creds: Credentials, review_port: int, tag: str) -> None:
+    topics = [Topics.SCREENING_COMPLETED, Topics.CASE_EVENTS, Topics.DECISIONS]
+    async with TopicCollector(creds.bootstrap_servers, topics, settings=creds.settings("admin")) as seen, \
+            LanthanideClient(settings=creds.settings("submitter")) as client, \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{review_port}", timeout=30) as api:
+        rev = {"Authorization": f"Bearer {REVIEWER}"}
+        aud = {"Authorization": f"Bearer {AUDITOR}"}
+
+        async def submit(ref: str, quantity: str, number: str | None = None) -> UUID:
+            [receipt] = await client.submit_many([_app(ref, quantity, number)])
+            assert receipt.case_id is not None
+            return receipt.case_id
+
+        def decision(c: TopicCollector, case_id: UUID) -> Any:
+            return next((e.payload for e in c.envelopes(Topics.DECISIONS) if e.case_id == case_id), None)
+
+        def queued(c: TopicCollector, case_id: UUID) -> bool:
+            events = c.envelopes(Topics.CASE_EVENTS)
+            return any(e.case_id == case_id and e.payload.kind.value == "queued" for e in events)
+
+        # 1. The general licence: one application for 1,000 kg, approved by a reviewer as general.
+        gl_case = await submit(f"{tag}-GL", "1000")
+        await seen.wait_for(lambda c: queued(c, gl_case), 120, "general-licence application queued")
+        r = await api.post(f"/cases/{gl_case}/approve", headers=rev, json={"licence_type": "general"})
+        assert r.status_code == 200, r.text
+        number = r.json()["licence_number"]
+        await seen.wait_for(lambda c: decision(c, gl_case) is not None, 60, "general licence issued")
+        issued = decision(seen, gl_case).licence
+        assert issued.type.value == "general" and issued.items[0].control_codes == ["1C905.a"]
+        # Screening learns the licence from the decision topic (its own consumer group).
+        await asyncio.sleep(8)
+
+        async def usage() -> dict[str, Any]:
+            resp = await api.get(f"/licences/{number}/usage", headers=aud)
+            assert resp.status_code == 200, resp.text
+            return dict(resp.json())
+
+        # 2. Exports under it: 400 + 400 approved at once, then 400 over the 200 left waits.
+        outcomes: list[str] = []
+        remaining: list[str] = []
+        for n, qty in enumerate(("400", "400", "400", "200", "1")):
+            case_id = await submit(f"{tag}-X{n}", qty, number)
+            await seen.wait_for(lambda c, cid=case_id: decision(c, cid) is not None or queued(c, cid), 120,
+                                f"export {n} decided or queued")
+            d = decision(seen, case_id)
+            if d is not None:
+                assert d.outcome.value == "approved" and d.decided_by == "auto"
+                assert d.general_licence_number == number and d.route.value == "green_channel"
+                assert d.licence.valid_until <= issued.valid_until
+                outcomes.append("approved")
+            else:
+                outcomes.append("queued")
+            remaining.append((await usage())["items"][0]["remaining"])
+            await asyncio.sleep(3)  # screening applies the usage the decision carried
+        assert outcomes == ["approved", "approved", "queued", "approved", "queued"]
+        assert remaining == ["600", "200", "200", "0", "0"]
+        report = await usage()
+        assert report["status"] == "exhausted" and len(report["exports"]) == 3
+        assert (await api.get(f"/licences/{number}/usage")).status_code == 401
+        totals = (await api.get("/licences/usage", headers=aud)).json()
+        assert any(r["country"] == "DE" and float(r["quantity"]) >= 1000 for r in totals["by_country"])
