@@ -160,7 +160,7 @@ async def test_reviewer_console_in_chromium(stack: dict[str, Any]) -> None:
             await page.locator("#form-claim button").click()
             assert await page.inner_text("#state") == "under_review"
             await page.get_by_label("What is missing (one per line)").fill("risk_assessment")
-            await page.get_by_label("Message to the applicant").fill("Please add a risk assessment and a compliance commitment.")
+            await page.get_by_label("Message to the applicant").fill("Please add a risk assessment.")
             await page.get_by_role("button", name="Request information").click()
             assert await page.inner_text("#state") == "info_requested"
             # A form posted without its CSRF token is refused, and changes nothing.

@@ -124,7 +124,8 @@ async def test_four_eyes_on_the_page_same_rule_ids_as_the_api(stack: Any, hits: 
     await _post(client, f"/console/cases/{other}/recommend", csrf_bob, outcome="approved")
     same = await _post(client, f"/console/cases/{other}/countersign", csrf_bob, agree="yes")
     assert same.status_code == 403 and "REV-FOUR-EYES-SAME-PERSON" in same.text
-    signed = await _post(client, f"/console/cases/{case_id}/countersign", csrf_bob, agree="yes", application_version="1")
+    signed = await _post(client, f"/console/cases/{case_id}/countersign", csrf_bob,
+                         agree="yes", application_version="1")
     assert signed.status_code == 200 and 'id="state">approved' in signed.text
     assert "Licence " in signed.text
 

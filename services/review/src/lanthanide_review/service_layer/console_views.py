@@ -11,9 +11,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from lanthanide_review.domain.model import Case
+from lanthanide_review.domain.sla import PrcCalendar
 from lanthanide_review.domain.states import OPEN_STATES
 from lanthanide_review.service_layer.handlers import ReviewService
 
@@ -33,10 +35,22 @@ class QueueFilter:
     descending: bool = False
 
 
-def queue_row(case: Case, service: ReviewService, today: date) -> dict[str, Any]:
+class MemoCalendar:
+    """The service's PRC calendar with its answers remembered for one page render: thousands of
+    cases share a handful of start dates, and the SLA clock asks the same questions for each."""
+
+    def __init__(self, calendar: PrcCalendar) -> None:
+        self.add_working_days = lru_cache(maxsize=None)(calendar.add_working_days)
+        self.working_days_between = lru_cache(maxsize=None)(calendar.working_days_between)
+        self.provisional_between = lru_cache(maxsize=None)(calendar.provisional_between)
+        self.is_working_day = lru_cache(maxsize=None)(calendar.is_working_day)
+
+
+def queue_row(case: Case, service: ReviewService, today: date, calendar: Any = None) -> dict[str, Any]:
     days = service.policy.sla.working_days
     screening = case.screening or {}
-    due = case.sla.due_date(service.calendar, days)
+    calendar = calendar or service.calendar
+    due = case.sla.due_date(calendar, days)
     return {
         "case_id": str(case.case_id),
         "external_reference": case.external_reference,
@@ -48,9 +62,9 @@ def queue_row(case: Case, service: ReviewService, today: date) -> dict[str, Any]
         "red_flags": [f["code"] for f in screening.get("red_flags", [])],
         "hits": len(screening.get("hits", [])),
         "countersign_required": case.countersign_required,
-        "working_days_left": case.sla.working_days_left(service.calendar, days, today),
+        "working_days_left": case.sla.working_days_left(calendar, days, today),
         "due_on": due,
-        "due_on_provisional": bool(case.sla.due_date_provisional(service.calendar, days)),
+        "due_on_provisional": bool(case.sla.due_date_provisional(calendar, days)),
         "sla_paused": case.sla.paused_since is not None,
         "sla_off_reason": None if case.sla.applies else case.sla.off_reason,
         "received": case.created_at,
@@ -80,6 +94,7 @@ async def queue_rows(service: ReviewService, flt: QueueFilter) -> list[dict[str,
     today = service.today()
     rows = []
     needle = flt.text.casefold() if flt.text else None
+    calendar = MemoCalendar(service.calendar)
     for case in cases:
         if flt.queue and case.queue != flt.queue:
             continue
@@ -91,7 +106,7 @@ async def queue_rows(service: ReviewService, flt: QueueFilter) -> list[dict[str,
             continue
         if needle and needle not in case.external_reference.casefold() and needle not in case.exporter_name.casefold():
             continue
-        row = queue_row(case, service, today)
+        row = queue_row(case, service, today, calendar)
         if flt.flagged and not (row["red_flags"] or row["hits"]):
             continue
         rows.append(row)
@@ -133,6 +148,7 @@ async def performance(service: ReviewService, days: int = 30) -> dict[str, Any]:
         cases = await uow.cases()
     today = service.today()
     sla_days = service.policy.sla.working_days
+    calendar: Any = MemoCalendar(service.calendar)
     first_day = today - timedelta(days=days - 1)
     per_day: dict[date, Counter[str]] = {first_day + timedelta(days=i): Counter() for i in range(days)}
     outcomes: set[str] = set()
@@ -145,8 +161,8 @@ async def performance(service: ReviewService, days: int = 30) -> dict[str, Any]:
             q = queues[key]
             if case.state in OPEN_STATES:
                 q["open"] += 1
-                left = case.sla.working_days_left(service.calendar, sla_days, today)
-                due = case.sla.due_date(service.calendar, sla_days)
+                left = case.sla.working_days_left(calendar, sla_days, today)
+                due = case.sla.due_date(calendar, sla_days)
                 if left is not None and left < 0:
                     q["breaching"] += 1
                 elif due is not None and due <= week_end:
@@ -159,7 +175,7 @@ async def performance(service: ReviewService, days: int = 30) -> dict[str, Any]:
                 q["green"] += 1
             if case.sla.started_on is not None:
                 decided_on = case.decided_at.astimezone(service.tz).date()
-                took = max(0, service.calendar.working_days_between(case.sla.started_on, decided_on)
+                took = max(0, calendar.working_days_between(case.sla.started_on, decided_on)
                            - case.sla.paused_working_days)
                 q["durations"].append(took)
                 if took <= sla_days or not case.sla.applies:

@@ -235,7 +235,7 @@ def create_console(
         except (StaleVersion, AlreadyDecided) as exc:
             return await _case_page(request, case_id, actor, 409, _Refused(409, str(exc), exc.rule_id))
         except IllegalTransition as exc:
-            return await _case_page(request, case_id, actor, 409, _Refused(409, str(exc), "REV-ILLEGAL-TRANSITION"))
+            return await _case_page(request, case_id, actor, 409, _Refused(409, f"illegal transition: {exc}"))
         except LicenceTermsError as exc:
             return await _case_page(request, case_id, actor, 422, _Refused(422, f"{exc.loc}: {exc.message}",
                                                                             exc.rule_id))
