@@ -106,8 +106,11 @@ async def test_two_hundred_applications_get_exactly_the_right_outcome(
             codes, {p.service: p.log_text()[-2000:] for p in procs if codes[p.service] != 0}
         )
     # The audit ledger holds every step of a decided case and its hash chain verifies.
-    cli_env = {**os.environ, "LANTHANIDE_DATA_DIR": env["LANTHANIDE_DATA_DIR"]}
-    verify = subprocess.run([sys.executable, "-m", "lanthanide_cli", "audit", "verify"],
+    # With the run's ledger and signing keys; the brokers' per-principal credentials are not in
+    # this environment, so the checkpoints compared are the stored ones.
+    cli_env = {**os.environ, "LANTHANIDE_DATA_DIR": env["LANTHANIDE_DATA_DIR"],
+               **{k: v for k, v in env.items() if k.startswith("LANTHANIDE_AUDIT_")}}
+    verify = subprocess.run([sys.executable, "-m", "lanthanide_cli", "audit", "verify", "--checkpoints", "stored"],
                             capture_output=True, text=True, env=cli_env, timeout=120)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     denied_case = next(c for c in cases if c.expect == "denied").app

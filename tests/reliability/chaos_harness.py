@@ -393,9 +393,10 @@ async def run_chaos(plan: ChaosPlan, cluster: Any, postgres_admin_url: str, work
     report.approvals = dict(approver.answers)
     verify = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "lanthanide_cli", "audit", "verify"],
+        [sys.executable, "-m", "lanthanide_cli", "audit", "verify", "--checkpoints", "stored"],
         capture_output=True, text=True, timeout=600,
-        env={**os.environ, "LANTHANIDE_AUDIT_DB_URL": stack.db_urls["audit"]},
+        env={**os.environ, "LANTHANIDE_AUDIT_DB_URL": stack.db_urls["audit"],
+             **{k: v for k, v in stack.env.items() if k.startswith("LANTHANIDE_AUDIT_")}},
     )
     report.audit_entries = " ".join(verify.stdout.split())[:200]
     if verify.returncode != 0:
