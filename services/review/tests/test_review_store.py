@@ -141,3 +141,47 @@ async def test_reports_read_without_writing(store: Store, screening: Any) -> Non
     assert report["(auto)"]["decided"] == 2
     assert report["(auto)"]["median_working_days_to_decision"] == 0.0
     assert await _count(store, orm.outbox) == before
+
+
+class _RawRecordingPublisher(RecordingPublisher):
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: list[tuple[str, bytes, dict[str, str]]] = []
+
+    async def publish_raw(self, topic: str, body: bytes, key: bytes | None, headers: dict[str, str]) -> None:
+        self.raw.append((topic, body, headers))
+
+
+async def test_an_outbox_row_over_the_message_limit_is_dead_lettered_and_the_rows_after_it_go_out(
+    store: Store, screening: Any
+) -> None:
+    """Issue 12 part 5 (no poison pills): an envelope the broker would refuse must not hold the
+    outbox back forever; it goes to <topic>.dlq (ERROR log, metric) and the next rows are sent."""
+    import orjson
+    from lanthanide.topics import dlq
+
+    service = _service(store)
+    first, second = screening(Route.GREEN_CHANNEL), screening(Route.GREEN_CHANNEL)
+    await service.handle(first, SCREENING)
+    await service.handle(second, SCREENING)
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(orm.outbox.c.id, orm.outbox.c.topic, orm.outbox.c.body)
+                                   .order_by(orm.outbox.c.id))).all()
+    limit = 400_000  # every real row fits; the grown one is over it (and over the DLQ's excerpt)
+    assert max(len(r.body.encode()) for r in rows) < limit
+    big = rows[1]
+    async with store.engine.begin() as conn:  # one row grown over the limit
+        await conn.execute(orm.outbox.update().where(orm.outbox.c.id == big.id)
+                           .values(body=big.body[:-1] + ', "padding": "' + "x" * limit + '"}'))
+
+    publisher = _RawRecordingPublisher()
+    relay = OutboxRelay(store, publisher, max_message_bytes=limit)  # type: ignore[arg-type]
+    assert await relay.flush() == len(rows)
+    assert await relay.flush() == 0  # marked sent: it never blocks a later flush
+    assert len(publisher.sent) == len(rows) - 1 and relay.dead_lettered == 1
+    [(topic, body, headers)] = publisher.raw
+    assert topic == dlq(big.topic)
+    dead = orjson.loads(body)
+    assert dead["outbox_id"] == big.id and dead["original_bytes"] > limit and dead["original_truncated"]
+    assert len(body) < limit and headers["dlq_reason"] == "output_too_large"
+    assert await _count(store, orm.outbox, orm.outbox.c.sent_at.is_(None)) == 0

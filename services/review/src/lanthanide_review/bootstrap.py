@@ -87,7 +87,8 @@ def build(settings: ReviewSettings | None = None) -> ReviewApp:
     settings = settings or ReviewSettings()
     service = build_service(settings)
     broker = make_broker(settings.kafka, f"review-{settings.instance}")
-    relay = OutboxRelay(service.store, Publisher(broker), on_published=review_metrics.published)
+    relay = OutboxRelay(service.store, Publisher(broker), on_published=review_metrics.published,
+                        max_message_bytes=settings.kafka.max_message_bytes)
     register_consumer(broker, settings, service, relay)
 
     async def broker_ready() -> bool:
