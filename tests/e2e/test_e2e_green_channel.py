@@ -1,4 +1,5 @@
-"""The green channel through the real services on a secured broker: a reviewer issues a general
+"""The green channel through the real services on a secured broker (and, on the same stack, the
+largest application intake accepts followed to its decision, issue 12 part 5): a reviewer issues a general
 licence over the reviewer API, applications under it are approved at once while the cap lasts,
 the draw-down shows in the usage report, and once it is exhausted the next one waits for a
 reviewer."""
@@ -16,7 +17,7 @@ import pytest
 from lanthanide.client import LanthanideClient
 from lanthanide.kafka_secure import Credentials
 from lanthanide.testing.collector import TopicCollector
-from lanthanide.testing.factories import civilian_application
+from lanthanide.testing.factories import civilian_application, padded_application
 from lanthanide.testing.processes import SERVICES, ServiceProcess, free_port
 from lanthanide.topics import Topics
 
@@ -124,3 +125,21 @@ async def _run(creds: Credentials, review_port: int, tag: str) -> None:
         assert (await api.get(f"/licences/{number}/usage")).status_code == 401
         totals = (await api.get("/licences/usage", headers=aud)).json()
         assert any(r["country"] == "DE" and float(r["quantity"]) >= 1000 for r in totals["by_country"])
+
+        # 3. The largest application intake accepts (200 items, 50 parties, just under
+        # MAX_APPLICATION_BYTES) goes through every service: screened, queued, approved by a
+        # reviewer, decided; no output on the way is over the broker's message limit.
+        from lanthanide_intake.domain.intake import MAX_APPLICATION_BYTES
+
+        big = padded_application(f"{tag}-BIG", MAX_APPLICATION_BYTES - 30_000)
+        assert len(json.dumps(big)) > 0.8 * MAX_APPLICATION_BYTES
+        [receipt] = await client.submit_many([big])
+        assert receipt.case_id is not None
+        big_case = receipt.case_id
+        await seen.wait_for(lambda c: queued(c, big_case), 180, "largest application queued")
+        r = await api.post(f"/cases/{big_case}/approve", headers=rev, json={})
+        assert r.status_code == 200, r.text
+        await seen.wait_for(lambda c: decision(c, big_case) is not None, 120, "largest application decided")
+        big_decision = decision(seen, big_case)
+        assert big_decision.outcome.value == "approved"
+        assert len(big_decision.licence.items) == len(big["items"])

@@ -11,7 +11,7 @@ import orjson
 from aiokafka import ConsumerRecord
 from lanthanide.kafka import DLQ_MAX_ORIGINAL_BYTES, dead_letter_body
 from lanthanide.serde import MAX_MESSAGE_BYTES
-from lanthanide.testing.factories import civilian_application
+from lanthanide.testing.factories import civilian_application, padded_application
 from lanthanide_intake.domain.intake import MAX_FIELD_ERRORS, Rejected, assess
 
 KAFKA_MESSAGE_LIMIT = 1_048_576  # producer max_request_size and broker message.max.bytes defaults
@@ -57,29 +57,13 @@ def test_dead_letter_of_a_small_record_keeps_every_byte() -> None:
     assert dead["original_truncated"] is False
 
 
-def _padded(ref: str, target_bytes: int) -> dict[str, object]:
-    """A valid application of about `target_bytes` of JSON, within every field limit: up to 200
-    items with long descriptions, then parties of role "other" with many long identifiers."""
-    app = civilian_application(ref)
-    item, party = app["items"][0], app["parties"][-1]
-    app["items"] = []
-    text = "NdFeB sintered magnet, grade N52, nickel plated, for traction motors; " * 6
-    while len(app["items"]) < 200 and len(orjson.dumps(app)) < target_bytes - 1_000:
-        app["items"].append({**item, "description": f"{len(app['items'])} {text}"[:480]})
-    while len(app["parties"]) < 50 and len(orjson.dumps(app)) < target_bytes - 12_000:
-        n = len(app["parties"])
-        app["parties"].append({**party, "role": "other", "name": f"Logistics Partner {n}",
-                               "identifiers": {f"id{i}": f"{n}-{i}-{text}"[:480] for i in range(20)}})
-    return app
-
-
 def test_the_largest_application_intake_accepts_makes_an_accepted_event_that_fits() -> None:
     from lanthanide.events import EventFactory
     from lanthanide.serde import encode
     from lanthanide_intake.domain.intake import MAX_APPLICATION_BYTES, Accepted
 
     # Normalising adds the defaults of every item and party: pad the raw input short of the limit.
-    app = _padded("BOUNDS-BIG", MAX_APPLICATION_BYTES - 30_000)
+    app = padded_application("BOUNDS-BIG", MAX_APPLICATION_BYTES - 30_000)
     result = assess(app, received_at=datetime(2026, 11, 20, tzinfo=UTC))
     assert isinstance(result, Accepted), getattr(result.payload, "errors", None)
     assert len(result.payload.application.model_dump_json()) > 0.9 * MAX_APPLICATION_BYTES  # near the limit
@@ -90,6 +74,6 @@ def test_the_largest_application_intake_accepts_makes_an_accepted_event_that_fit
 def test_an_application_over_the_limit_is_rejected_saying_so() -> None:
     from lanthanide_intake.domain.intake import MAX_APPLICATION_BYTES
 
-    rejected = _assess(_padded("BOUNDS-HUGE", MAX_APPLICATION_BYTES + 20_000))
+    rejected = _assess(padded_application("BOUNDS-HUGE", MAX_APPLICATION_BYTES + 20_000))
     assert [e.type for e in rejected.payload.errors] == ["too_large"]
     assert rejected.payload.external_reference == "BOUNDS-HUGE" and rejected.case_id is not None

@@ -108,3 +108,19 @@ def decision_made(outcome: DecisionOutcome, licence: Licence | None = None) -> D
         decision_id=uuid4(), outcome=outcome, external_reference="x", exporter_name="x", licence=licence,
         decided_by="auto", policy_version="t", decided_at=datetime.now(UTC),
     )
+
+
+def padded_application(ref: str, target_bytes: int) -> dict[str, object]:
+    """A valid application of about `target_bytes` of JSON, within every field limit: up to 200
+    items with long descriptions, then parties of role "other" with many long identifiers."""
+    app = civilian_application(ref)
+    item, party = app["items"][0], app["parties"][-1]
+    app["items"] = []
+    text = "NdFeB sintered magnet, grade N52, nickel plated, for traction motors; " * 6
+    while len(app["items"]) < 200 and len(orjson.dumps(app)) < target_bytes - 1_000:
+        app["items"].append({**item, "description": f"{len(app['items'])} {text}"[:480]})
+    while len(app["parties"]) < 50 and len(orjson.dumps(app)) < target_bytes - 12_000:
+        n = len(app["parties"])
+        app["parties"].append({**party, "role": "other", "name": f"Logistics Partner {n}",
+                               "identifiers": {f"id{i}": f"{n}-{i}-{text}"[:480] for i in range(20)}})
+    return app

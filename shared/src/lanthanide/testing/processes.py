@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -33,6 +34,14 @@ def wait_for_port(port: int, timeout: float = 60.0, proc: subprocess.Popen[bytes
     raise TimeoutError(f"port {port} did not open within {timeout}s")
 
 
+#: Audit refuses to start without its ledger MAC key and checkpoint signing key: a test that
+#: sets none gets these, one pair per test run (shared by every audit instance it starts).
+RUN_AUDIT_KEYS: dict[str, str] = {
+    "LANTHANIDE_AUDIT_LEDGER_KEY": secrets.token_hex(32),
+    "LANTHANIDE_AUDIT_CHECKPOINT_SIGNING_KEY": secrets.token_hex(32),
+}
+
+
 @dataclass
 class ServiceProcess:
     """One service instance: `python -m lanthanide_<service>` with its own env and log file."""
@@ -52,6 +61,10 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env, "LANTHANIDE_INSTANCE": str(self.instance)}
+        if self.service == "audit":
+            for name, value in RUN_AUDIT_KEYS.items():
+                if not env.get(name) and not env.get(f"{name}_FILE"):
+                    env[name] = value
         if self.http_port is not None:
             env[f"LANTHANIDE_{self.service.upper()}_HTTP_PORT"] = str(self.http_port)
         log = self.log_path.open("ab")
