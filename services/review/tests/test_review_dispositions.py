@@ -78,21 +78,6 @@ async def api(db_url: str) -> AsyncIterator[Api]:
     await store.dispose()
 
 
-def _possible_hit() -> PartyHit:
-    return PartyHit(
-        party_role="end_user",
-        party_index=1,
-        list_id="prc-control",
-        list_kind="control",
-        list_version="2026-12",
-        entry_id="C-7",
-        matched_name="Antriebstechnik Nordost",
-        score=0.85,
-        algorithm_version="test-1",
-        certain=False,
-    )
-
-
 async def _case(api: Api, screening: Any, *hits: PartyHit) -> str:
     env = screening(Route.ENHANCED, hits=list(hits))
     await api.service.handle(env, SCREENING)
@@ -155,8 +140,9 @@ async def test_a_single_reviewer_cannot_suppress_a_certain_match(api: Api, scree
     assert row["actor"] == "alice,carol" and row["details"]["disposition_id"] == did
 
 
-async def test_a_possible_match_is_recorded_by_one_reviewer_and_revoked(api: Api, screening: Any) -> None:
-    hit = _possible_hit()
+async def test_a_possible_match_is_recorded_by_one_reviewer_and_revoked(api: Api, screening: Any, hits: Any) -> None:
+    hit = hits.control().model_copy(update={"entry_id": "C-7", "matched_name": "Antriebstechnik Nordost",
+                                            "score": 0.85, "certain": False})
     case_id = await _case(api, screening, hit)
     r = await api.post(f"/cases/{case_id}/dispositions", "t-alice", _body(hit))
     assert r.status_code == 201 and r.json()["status"] == "recorded" and not r.json()["certain"]

@@ -228,15 +228,23 @@ DLQ_MAX_ORIGINAL_BYTES = 256_000
 def dead_letter_body(record: ConsumerRecord[Any, Any], error: str, service: str) -> bytes:
     """A dead-letter record: the error, where it came from, and the original bytes (base64;
     cut to DLQ_MAX_ORIGINAL_BYTES, with the full size and sha256 so the original can be found)."""
-    original = record.value or b""
-    return orjson.dumps({
-        "error": error,
-        "service": service,
+    return dead_letter_record(error, service, record.value or b"", {
         "topic": record.topic,
         "partition": record.partition,
         "offset": record.offset,
         "key": record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else None,
         "timestamp": record.timestamp,
+    })
+
+
+def dead_letter_record(error: str, service: str, original: bytes, origin: dict[str, Any]) -> bytes:
+    """The body of a dead-letter record: the error, the service, where the original came from
+    (`origin`: topic and offset, or an outbox row), and its bytes (base64, cut to
+    DLQ_MAX_ORIGINAL_BYTES, with the full size and sha256 so the original can be found)."""
+    return orjson.dumps({
+        "error": error,
+        "service": service,
+        **origin,
         "dead_lettered_at": datetime.now(UTC).isoformat(),
         "original_b64": base64.b64encode(original[:DLQ_MAX_ORIGINAL_BYTES]).decode(),
         "original_bytes": len(original),

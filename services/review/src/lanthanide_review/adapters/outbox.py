@@ -11,15 +11,12 @@ topic instead (ERROR log line, dead-letter metric), is marked sent, and the rela
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from lanthanide import metrics
-from lanthanide.kafka import DLQ_MAX_ORIGINAL_BYTES, Publisher
+from lanthanide.kafka import Publisher, dead_letter_record
 from lanthanide.logging import get_logger
 from lanthanide.topics import dlq
 from sqlalchemy import select, update
@@ -34,22 +31,13 @@ DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
 
 
 def outbox_dead_letter(row: Any, limit: int) -> bytes:
-    """The dead-letter record of an outbox row too large to publish: what it was, where it is
-    (outbox id, event id) and its first bytes, with the full size and sha256 to find it again."""
+    """The dead-letter record of an outbox row too large to publish (outbox id and event id say
+    where it is)."""
     body = row.body.encode()
-    return orjson.dumps({
-        "error": f"outbox envelope of {len(body)} bytes exceeds the limit of {limit}",
-        "service": "review",
-        "topic": row.topic,
-        "outbox_id": row.id,
-        "event_id": row.event_id,
-        "event_type": row.event_type,
-        "dead_lettered_at": datetime.now(UTC).isoformat(),
-        "original_b64": base64.b64encode(body[:DLQ_MAX_ORIGINAL_BYTES]).decode(),
-        "original_bytes": len(body),
-        "original_sha256": hashlib.sha256(body).hexdigest(),
-        "original_truncated": len(body) > DLQ_MAX_ORIGINAL_BYTES,
-    })
+    return dead_letter_record(
+        f"outbox envelope of {len(body)} bytes exceeds the limit of {limit}", "review", body,
+        {"topic": row.topic, "outbox_id": row.id, "event_id": row.event_id, "event_type": row.event_type},
+    )
 
 
 class OutboxRelay:
@@ -89,8 +77,9 @@ class OutboxRelay:
                 if not rows:
                     return total
                 # The stored body is the encoded envelope: sent as is, not decoded and re-encoded.
-                await self._dead_letter([r for r in rows if len(r.body.encode()) > self.max_message_bytes])
-                bodies = [(r.topic, b) for r in rows if len(b := r.body.encode()) <= self.max_message_bytes]
+                encoded = [(r, r.body.encode()) for r in rows]
+                await self._dead_letter([r for r, b in encoded if len(b) > self.max_message_bytes])
+                bodies = [(r.topic, b) for r, b in encoded if len(b) <= self.max_message_bytes]
                 await self.publisher.publish_encoded(bodies)
                 if self.on_published is not None:
                     for _topic, body in bodies:
