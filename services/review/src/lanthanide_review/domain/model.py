@@ -53,6 +53,7 @@ from lanthanide_review.domain.states import (
     IllegalTransition,
     check_transition,
 )
+from lanthanide_review.domain.versions import application_changes
 
 SYSTEM = "system"
 AUTO = "auto"
@@ -196,7 +197,10 @@ class Case:
                 details={"route": result.route.value, "applied": False},
             )
             return
-        changed = not first and result.application.model_dump(mode="json") != self.application
+        submitted = result.application.model_dump(mode="json")
+        changed = not first and submitted != self.application
+        # What the new version changed, field by field (kept in its AMENDED event).
+        changes = application_changes(self.application, submitted) if changed else None
         if changed:
             self.application_version += 1
         if changed and self.state not in WAITING_FOR_APPLICANT and self.state is not S.RECEIVED:
@@ -224,7 +228,7 @@ class Case:
                 SYSTEM,
                 "resubmission while in review: a new application version, earlier review steps are void",
                 {"route": result.route.value, "applied": True, "application_version": self.application_version,
-                 "voided": voided, "redo": ["claim", "review", "recommend/approve"]},
+                 "changes": changes, "voided": voided, "redo": ["claim", "review", "recommend/approve"]},
             )
             return
         if not first and self.state not in WAITING_FOR_APPLICANT and self.state is not S.RECEIVED:
@@ -248,7 +252,8 @@ class Case:
                 self.state,
                 self.state,
                 reason="applicant resubmitted",
-                details={"route": result.route.value, "applied": True},
+                details={"route": result.route.value, "applied": True,
+                         **({"application_version": self.application_version, "changes": changes} if changed else {})},
             )
         self._keep_screening(result)
         self._route(result, ctx)

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from lanthanide_review.domain.dispositions import Disposition, DispositionStatus
+from lanthanide_review.domain.licences import LicenceRecord
 from lanthanide_review.domain.model import Case
 from lanthanide_review.domain.sla import PrcCalendar
-from lanthanide_review.domain.states import OPEN_STATES
-from lanthanide_review.service_layer.handlers import ReviewService
+from lanthanide_review.domain.states import OPEN_STATES, CaseState
+from lanthanide_review.service_layer.handlers import LicenceNotFound, ReviewService
 
 #: Queue columns a reviewer may sort by (query value -> sort key on a row).
 SORT_KEYS = ("due", "received", "queue", "route", "state", "flags", "reference")
@@ -116,19 +119,23 @@ async def queue_rows(service: ReviewService, flt: QueueFilter) -> list[dict[str,
 
 
 async def licence_review_rows(service: ReviewService) -> list[dict[str, Any]]:
-    """Licences that re-screening (or a reviewer) suspended: they wait for a reinstate or revoke.
-
-    Hook: the licence-review queue of the re-screen work replaces this view when it lands.
-    """
-    from lanthanide_review.domain.states import CaseState
-
+    """The licence-review queue: licences that re-screening (or a reviewer) suspended, waiting
+    for a reinstate or a revoke, most urgent first. Each row has its review item (why re-screening
+    suspended it, the new evidence, its own SLA from `ReviewService.licence_review_view`) and the
+    reinstate a first person requested when a second must confirm it (REV-OVERRIDE-PENDING)."""
     async with service.store.unit_of_work() as uow:
         cases = await uow.cases(states=[CaseState.LICENCE_SUSPENDED])
-    return [
-        {"case_id": str(c.case_id), "external_reference": c.external_reference, "exporter": c.exporter_name,
-         "licence_number": c.licence_number, "suspended_by": c.licence_suspended_by}
-        for c in cases
-    ]
+    rows = []
+    for c in cases:
+        review = service.licence_review_view(c)
+        rows.append({
+            "case_id": str(c.case_id), "external_reference": c.external_reference, "exporter": c.exporter_name,
+            "licence_number": c.licence_number, "suspended_by": c.licence_suspended_by,
+            "review": review if review and review["open"] else None,
+            "pending_override": c.pending_override,
+        })
+    rows.sort(key=lambda r: (r["review"] is None, r["review"]["working_days_left"] if r["review"] else 0))
+    return rows
 
 
 def quantile(values: list[int], q: float) -> float | None:
@@ -228,15 +235,73 @@ def approval_defaults(case: Case) -> dict[str, Any]:
     return {"caps": items, "end_users": end_users}
 
 
-def parties_with_hits(case: Case) -> list[dict[str, Any]]:
+def parties_with_hits(case: Case, dispositions: Sequence[Disposition] = ()) -> list[dict[str, Any]]:
     """Every screened party (in screening's order: `Application.all_parties()`, which
-    `PartyHit.party_index` counts in) with its own hits; owner hits go with the party they own."""
+    `PartyHit.party_index` counts in) with its own hits; owner hits go with the party they own.
+
+    Each hit carries `disposition`: for a suppressed hit, review's record of the disposition that
+    suppressed it (who proposed and approved it, the list version, the expiry); for an active
+    hit, a disposition of it still waiting for its senior second person (then no new one is
+    offered)."""
     hits = (case.screening or {}).get("hits", [])
+    by_id = {d.disposition_id: d for d in dispositions}
+    pending = {(d.party_index, d.list_id, d.entry_id): d for d in dispositions
+               if d.status is DispositionStatus.PENDING}
     out = []
     for i, party in enumerate(case.app.all_parties()):
+        own = []
+        for h in hits:
+            if h["party_index"] != i:
+                continue
+            found = (by_id.get(h["disposition_id"]) if h.get("suppressed") and h.get("disposition_id")
+                     else pending.get((i, h["list_id"], h["entry_id"])))
+            own.append({**h, "disposition": found})
         out.append({
+            "index": i,
             "party": party.model_dump(mode="json"),
-            "hits": [h for h in hits if h["party_index"] == i and h["party_role"] != "owner"],
-            "owner_hits": [h for h in hits if h["party_index"] == i and h["party_role"] == "owner"],
+            "hits": [h for h in own if h["party_role"] != "owner"],
+            "owner_hits": [h for h in own if h["party_role"] == "owner"],
         })
+    return out
+
+
+def application_versions(case: Case, history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The case's application versions, oldest first: each version's number, when it arrived
+    and what it changed from the one before (field level, from its AMENDED case event; versions
+    recorded before the diff was kept show `changes` None)."""
+    received = next((h for h in history if h["kind"] == "received"), None)
+    versions: list[dict[str, Any]] = [{
+        "version": 1, "at": received["occurred_at"] if received else case.created_at, "changes": None,
+        "reason": "submitted",
+    }]
+    for h in history:
+        details = h.get("details") or {}
+        if h["kind"] == "amended" and details.get("application_version"):
+            versions.append({"version": int(details["application_version"]), "at": h["occurred_at"],
+                             "changes": details.get("changes"), "reason": h.get("reason"),
+                             "voided": details.get("voided") or []})
+    if versions[-1]["version"] < case.application_version:
+        versions.append({"version": case.application_version, "at": case.updated_at, "changes": None,
+                         "reason": "resubmitted"})
+    return versions
+
+
+async def general_licence_usage_for(
+    service: ReviewService, case: Case, licence: LicenceRecord | None
+) -> list[dict[str, Any]]:
+    """The general licences this case is about or under, each with its usage report (drawn and
+    remaining per item, the exports under it; `ReviewService.general_licence_usage`): the case's
+    own licence when it is general, and the general licence its application draws on."""
+    numbers = []
+    if licence is not None and licence.licence.type.value == "general":
+        numbers.append(licence.licence.number)
+    claimed = case.application.get("general_licence_number")
+    if claimed and claimed not in numbers:
+        numbers.append(claimed)
+    out = []
+    for number in numbers:
+        try:
+            out.append({"number": number, "usage": await service.general_licence_usage(number), "error": None})
+        except LicenceNotFound as exc:
+            out.append({"number": number, "usage": None, "error": str(exc)})
     return out

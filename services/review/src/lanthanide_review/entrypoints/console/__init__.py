@@ -2,12 +2,13 @@
 mounted at /console by the review HTTP app.
 
 Sign-in takes the same bearer tokens (users, roles, expiry, revocation, rate limit) as the JSON
-API; every action calls the same domain methods through `ReviewService.act`, so refusals carry
+API; every action calls the same domain methods through `ReviewService.act`, and dispositions
+the same `DispositionService` use cases as the API's /dispositions routes, so refusals carry
 the same rule ids (REV-...). Only CONSOLE-CSRF and sign-in are the console's own.
 """
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from secrets import token_urlsafe
@@ -23,6 +24,7 @@ from lanthanide.logging import get_logger
 from starlette.middleware.sessions import SessionMiddleware
 
 from lanthanide_review.adapters.outbox import OutboxRelay
+from lanthanide_review.domain.dispositions import MAX_TERM_DAYS, DispositionError, DispositionStatus
 from lanthanide_review.domain.licences import ApprovalTerms, ItemCap, LicenceRecord, LicenceTermsError
 from lanthanide_review.domain.model import AlreadyDecided, Case, Context, Recommendation, StaleVersion
 from lanthanide_review.domain.roles import PERMISSIONS, Action, Actor, Forbidden, Role, require_role
@@ -36,11 +38,14 @@ from lanthanide_review.entrypoints.console.sessions import (
     new_csrf_token,
 )
 from lanthanide_review.service_layer import console_views as views
+from lanthanide_review.service_layer.dispositions import DispositionNotFound, DispositionService
 from lanthanide_review.service_layer.handlers import CaseNotFound, LicenceNotFound, Operation, ReviewService
 
 log = get_logger(__name__)
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 PAGE_SIZE = 100
+#: The expiry the disposition form offers (days from today; the domain allows up to MAX_TERM_DAYS).
+DISPOSITION_DEFAULT_DAYS = min(180, MAX_TERM_DAYS)
 
 
 @dataclass
@@ -93,6 +98,7 @@ def create_console(
         max_age=options.session_minutes * 60, same_site="strict", https_only=options.cookie_secure,
     )
     sessions = SessionStore(lifetime_seconds=options.session_minutes * 60.0)
+    dispositions = DispositionService(service)
     templates = Jinja2Templates(directory=str(TEMPLATES))
     templates.env.globals.update(may=lambda actor, action: bool(actor.roles & PERMISSIONS[Action(action)]))
 
@@ -192,11 +198,17 @@ def create_console(
     async def mine(request: Request) -> HTMLResponse:
         return await _queue_page(request, "My cases", mine=True)
 
+    async def _licence_review_page(request: Request, actor: Actor, status: int = 200,
+                                   error: _Refused | None = None) -> HTMLResponse:
+        require_role(actor, Action.READ)
+        return render(request, "console/licences.html", status=status, actor=actor,
+                      rows=await views.licence_review_rows(service), error=error,
+                      done=request.query_params.get("done"),
+                      review_days=service.policy.sla.licence_review_working_days)
+
     @app.get("/licence-review", response_class=HTMLResponse)
     async def licence_review(request: Request) -> HTMLResponse:
-        actor = actor_of(request)
-        require_role(actor, Action.READ)
-        return render(request, "console/licences.html", actor=actor, rows=await views.licence_review_rows(service))
+        return await _licence_review_page(request, actor_of(request))
 
     # ------------------------------------------------------------ case page
 
@@ -208,23 +220,157 @@ def create_console(
         except CaseNotFound:
             raise _Refused(404, f"no case {case_id}") from None
         usage = views.cumulative_for(await service.usage(), case)
+        case_dispositions = await dispositions.for_case(actor, case_id)
         days = service.policy.sla.working_days
         today = service.today()
         return render(
             request, "console/case.html", status=status, actor=actor, case=case, history=history,
             licence=licence, licence_status=licence.effective_status(today).value if licence else None,
             screening=case.screening or {}, app=case.application, usage=usage,
-            parties=views.parties_with_hits(case),
+            parties=views.parties_with_hits(case, case_dispositions), dispositions=case_dispositions,
+            versions=views.application_versions(case, history),
+            general_usage=await views.general_licence_usage_for(service, case, licence),
+            disposition_expiry=today + timedelta(days=DISPOSITION_DEFAULT_DAYS),
+            disposition_max=today + timedelta(days=MAX_TERM_DAYS),
             due=case.sla.due_date(service.calendar, days),
             due_provisional=case.sla.due_date_provisional(service.calendar, days),
             days_left=case.sla.working_days_left(service.calendar, days, today),
             defaults=views.approval_defaults(case), licence_types=[t.value for t in LicenceType],
-            error=error, done=done or request.query_params.get("done"),
+            error=error, done=done or request.query_params.get("done"), pending_status=DispositionStatus.PENDING,
         )
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse)
     async def case_page(request: Request, case_id: UUID) -> HTMLResponse:
         return await _case_page(request, case_id, actor_of(request))
+
+    async def _flush() -> None:
+        try:
+            await relay.flush()
+        except Exception as exc:
+            log.warning("outbox_flush_deferred", error=repr(exc)[:200])
+
+    # ------------------------------------------------------------ dispositions (issue 14.1)
+
+    def _disposition_refusal(exc: Exception) -> _Refused:
+        """The API's answer to a refused disposition, for the page (same status and rule id)."""
+        if isinstance(exc, Forbidden):
+            return _Refused(403, exc.message, exc.rule_id)
+        if isinstance(exc, DispositionError):
+            return _Refused(409 if exc.conflict else 422, exc.message, exc.rule_id)
+        return _Refused(422, str(exc))
+
+    async def _dispositions_page(request: Request, actor: Actor, status: int = 200,
+                                 error: _Refused | None = None) -> HTMLResponse:
+        pending = await dispositions.pending(actor)
+        return render(request, "console/dispositions.html", status=status, actor=actor, rows=pending,
+                      error=error, done=request.query_params.get("done"))
+
+    @app.get("/dispositions", response_class=HTMLResponse)
+    async def pending_dispositions(request: Request) -> HTMLResponse:
+        return await _dispositions_page(request, actor_of(request))
+
+    @app.post("/cases/{case_id}/dispositions")
+    async def propose_disposition(request: Request, case_id: UUID) -> Response:
+        """Record a false-positive disposition of one of the case's hits (the API's
+        POST /cases/{id}/dispositions): a possible match at once, a certain one pending."""
+        actor = actor_of(request)
+        form = await checked_form(request)
+        try:
+            raw_index, expires = form.get("party_index", ""), form.get("expires_on", "")
+            if not raw_index.isdigit():
+                raise ValueError(f"party_index: {raw_index!r} is not a party number")
+            try:
+                expires_on = date.fromisoformat(expires)
+            except ValueError:
+                raise ValueError(f"expires_on: {expires!r} is not a date (YYYY-MM-DD)") from None
+            reason = form.get("reason", "").strip()
+            if len(reason) < 3:
+                raise ValueError("reason: say why the hit is a false positive (at least 3 characters)")
+            d = await dispositions.propose(
+                actor, case_id, party_index=int(raw_index), list_id=form.get("list_id", ""),
+                entry_id=form.get("entry_id", ""), reason=reason, expires_on=expires_on)
+        except CaseNotFound:
+            raise _Refused(404, f"no case {case_id}") from None
+        except (Forbidden, ValueError) as exc:
+            refusal = _disposition_refusal(exc)
+            return await _case_page(request, case_id, actor, refusal.status, refusal)
+        await _flush()
+        done = "disposition-recorded" if d.status is DispositionStatus.RECORDED else "disposition-pending"
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/cases/{case_id}?done={done}", status_code=303)
+
+    @app.post("/dispositions/{disposition_id}/{op}")
+    async def disposition_action(request: Request, disposition_id: str, op: str) -> Response:
+        """Approve (the senior second person) or revoke a disposition, as the API's
+        POST /dispositions/{id}/approve and /revoke. `back=pending` returns to the pending list."""
+        actor = actor_of(request)
+        form = await checked_form(request)
+        back_to_pending = form.get("back") == "pending"
+        case_id: UUID | None = None
+        try:
+            found = await dispositions.get(actor, disposition_id)
+            case_id = UUID(found.case_id)
+            if op == "approve":
+                await dispositions.approve(actor, disposition_id)
+            elif op == "revoke":
+                reason = form.get("reason", "").strip()
+                if not reason:
+                    raise ValueError("reason: say why the disposition is revoked")
+                await dispositions.revoke(actor, disposition_id, reason)
+            else:
+                raise _Refused(404, f"no disposition action {op!r}; use approve or revoke")
+        except (DispositionNotFound, CaseNotFound) as exc:
+            raise _Refused(404, str(exc)) from None
+        except (Forbidden, ValueError) as exc:
+            refusal = _disposition_refusal(exc)
+            if back_to_pending or case_id is None:
+                return await _dispositions_page(request, actor, refusal.status, refusal)
+            return await _case_page(request, case_id, actor, refusal.status, refusal)
+        await _flush()
+        base = request.scope.get("root_path", "")
+        done = f"disposition-{'approved' if op == 'approve' else 'revoked'}"
+        if back_to_pending:
+            return RedirectResponse(f"{base}/dispositions?done={done}", status_code=303)
+        return RedirectResponse(f"{base}/cases/{case_id}?done={done}", status_code=303)
+
+    # ------------------------------------------------------------ licences
+
+    @app.post("/licences/{number}/{op}")
+    async def licence_action(request: Request, number: str, op: str) -> Response:
+        """Suspend, reinstate or revoke a licence (the API's POST /licences/{number}/{op}: the same
+        role, conflict-of-interest, four-eyes and state checks, in `Case.manage_licence`).
+        `back=licence-review` returns to the licence-review queue."""
+        actor = actor_of(request)
+        form = await checked_form(request)
+        back_to_queue = form.get("back") == "licence-review"
+        if op not in ("suspend", "reinstate", "revoke"):
+            raise _Refused(404, f"no licence action {op!r}; use suspend, reinstate or revoke")
+        try:
+            rec = await service.licence(number)
+        except LicenceNotFound as exc:
+            raise _Refused(404, str(exc)) from None
+        case_id = UUID(rec.case_id)
+        why = form.get("reason", "").strip()
+        refusal: _Refused | None = None
+        try:
+            if not why:
+                raise ValueError(f"reason: say why the licence is to {op}")
+            require_role(actor, Action.MANAGE_LICENCE)
+            await service.act(case_id, _licence_op(op, why, actor), with_licence=True)
+        except Forbidden as exc:
+            refusal = _Refused(403, exc.message, exc.rule_id)
+        except IllegalTransition as exc:
+            refusal = _Refused(409, f"illegal transition: {exc}")
+        except ValueError as exc:
+            refusal = _Refused(422, str(exc))
+        if refusal is not None:
+            if back_to_queue:
+                return await _licence_review_page(request, actor, refusal.status, refusal)
+            return await _case_page(request, case_id, actor, refusal.status, refusal)
+        await _flush()
+        base = request.scope.get("root_path", "")
+        if back_to_queue:
+            return RedirectResponse(f"{base}/licence-review?done={op}", status_code=303)
+        return RedirectResponse(f"{base}/cases/{case_id}?done={op}", status_code=303)
 
     async def _act(request: Request, case_id: UUID, actor: Actor, op: Operation, done: str,
                    with_licence: bool = False) -> Response:
@@ -243,10 +389,7 @@ def create_console(
             raise _Refused(404, str(exc)) from None
         except ValueError as exc:
             return await _case_page(request, case_id, actor, 422, _Refused(422, str(exc)))
-        try:
-            await relay.flush()
-        except Exception as exc:
-            log.warning("outbox_flush_deferred", error=repr(exc)[:200])
+        await _flush()
         base = request.scope.get("root_path", "")
         return RedirectResponse(f"{base}/cases/{case_id}?done={done}", status_code=303)
 
@@ -306,10 +449,6 @@ def create_console(
         except ValueError as exc:
             return await _case_page(request, case_id, actor, 422, _Refused(422, str(exc)))
         return await _act(request, case_id, actor, op, action)
-
-    # Hook: record a false-positive disposition (second reviewer for certain matches) goes here
-    # once dispositions are review actions (the workflow-integrity work); the case page shows
-    # suppressed hits from the screening result meanwhile.
 
     # ------------------------------------------------------------ dashboard
 
