@@ -205,3 +205,13 @@ def test_party_majority_held_by_a_watch_list_party_is_treated_as_one(
     )
     assert "SCR-PARTY-OWNED-BY-WATCH-LISTED" not in minority.rule_ids
     assert "SCR-FLAG-MINORITY-LISTED-OWNER" in minority.rule_ids
+
+
+def test_a_hit_carries_its_score_parts_as_structure(engine: ScreeningEngine, make_accepted: Make) -> None:
+    """The reviewer console shows the score parts a hit's score was made from: they travel as a
+    field (name -> 0..1), not only inside the explanation text, and the score is their best."""
+    result = engine.screen(make_accepted(_with_watch_documents(_end_user("SUBARU Corporation", "JP"))), AS_OF)
+    [hit] = [h for h in result.hits if h.list_kind == "watch"]
+    assert hit.score_parts and all(0.0 <= v <= 1.0 for v in hit.score_parts.values())
+    assert max(hit.score_parts.values()) >= hit.score - 1e-4  # penalties only lower the best part
+    assert all(f"{k}=" in hit.explanation for k in hit.score_parts)

@@ -117,6 +117,10 @@ class PartyHit(_Payload):
     score: float = Field(ge=0, le=1)
     algorithm_version: str
     explanation: str = ""
+    score_parts: dict[str, float] = Field(
+        default_factory=dict, description="The matching algorithm's score parts (name -> 0..1) the score was "
+        "made from (empty from older producers)"
+    )
     via_owner_chain: list[str] = Field(default_factory=list)
     ownership_percent: float | None = None
     certain: bool | None = Field(

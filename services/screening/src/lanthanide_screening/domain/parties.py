@@ -168,6 +168,7 @@ class _Screener:
                 score=min(1.0, m.score),
                 algorithm_version=ALGORITHM_VERSION,
                 explanation=m.explanation(),
+                score_parts={k: round(float(v), 4) for k, v in m.parts.items()},
                 via_owner_chain=chain,
                 ownership_percent=share,
                 certain=m.score >= self.policy.thresholds.hard_match,
