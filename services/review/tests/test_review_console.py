@@ -25,6 +25,7 @@ from lanthanide_review.domain.dispositions import Disposition, DispositionStatus
 from lanthanide_review.domain.policy import load_policy
 from lanthanide_review.domain.roles import Actor, ConflictRegister, Role
 from lanthanide_review.domain.sla import PrcCalendar
+from lanthanide_review.domain.versions import MAX_CHANGES, application_changes
 from lanthanide_review.entrypoints.console import ConsoleOptions
 from lanthanide_review.entrypoints.console.charts import stacked_bars
 from lanthanide_review.entrypoints.http import create_app
@@ -436,3 +437,21 @@ async def test_licence_review_queue_reinstate_takes_two_people(stack: Any, hits:
     case, _, _ = await service.get_case(UUID(case_id))
     assert case.state.value == "approved" and case.licence_review is not None and not case.licence_review.is_open
     assert (await service.licence(number)).status.value == "active"
+
+
+def test_application_changes_lists_fields_added_removed_and_changed_and_stays_small() -> None:
+    old = {"items": [{"quantity": "10", "unit": "kg"}], "parties": [{"name": "A"}], "note": "x"}
+    new = {"items": [{"quantity": "11", "unit": "kg"}, {"quantity": "1", "unit": "t"}], "parties": [],
+           "contract": {"number": "C-1"}}
+    diff = application_changes(old, new)
+    assert diff["more"] == 0
+    assert diff["fields"] == [
+        {"field": "contract", "change": "added", "to": "{'number': 'C-1'}"},
+        {"field": "items[0].quantity", "change": "changed", "from": "10", "to": "11"},
+        {"field": "items[1]", "change": "added", "to": "{'quantity': '1', 'unit': 't'}"},
+        {"field": "note", "change": "removed", "from": "x"},
+        {"field": "parties[0]", "change": "removed", "from": "{'name': 'A'}"},
+    ]
+    many = application_changes({"k": list(range(100))}, {"k": [i + 1 for i in range(100)]})
+    assert len(many["fields"]) == MAX_CHANGES and many["more"] == 100 - MAX_CHANGES
+    assert application_changes(old, old) == {"fields": [], "more": 0}
