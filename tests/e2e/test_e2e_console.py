@@ -2,8 +2,10 @@
 broker, every service as its own OS process). Saves the screenshots under docs/console/.
 
 Scenario: a reviewer signs in, opens the case a submitted application created, sees its hits and
-red flags and requests information; the applicant's amendment brings it back; a senior reviewer
-recommends the enhanced case, is refused when countersigning it himself, and a different senior
+red flags and requests information; the applicant's amendment brings it back as version 2 (what
+changed is on the page); the reviewer records the watch-list hit as a false positive, which waits
+for a senior reviewer, and a senior reviewer approves it from the pending list; he recommends
+the enhanced case, is refused when countersigning it himself, and a different senior
 reviewer countersigns; an auditor sees everything and can change nothing; a form posted without
 its CSRF token is refused.
 """
@@ -156,7 +158,6 @@ async def test_reviewer_console_in_chromium(stack: dict[str, Any]) -> None:
             assert "SUBARU" in hits and "watch" in hits and "list version" in hits
             flags = await page.inner_text("#red-flags")
             assert "SCR-FLAG-TEXT-MILITARY" in flags
-            await page.screenshot(path=str(SHOTS / "case.png"), full_page=True)
             await page.locator("#form-claim button").click()
             assert await page.inner_text("#state") == "under_review"
             await page.get_by_label("What is missing (one per line)").fill("risk_assessment")
@@ -174,10 +175,32 @@ async def test_reviewer_console_in_chromium(stack: dict[str, Any]) -> None:
                 await client.submit_many([amended])
             await until_state(page, "under_review", "queued")
             assert await page.inner_text("#app-version") == "2"
+            # The versions table says what the amendment changed, field by field.
+            assert "items[0].quantity" in await page.inner_text('#versions tr[data-version="2"]')
 
-            # --- bob (senior) recommends; his own countersignature is refused on the page.
+            # --- alice records the watch-list hit as a false positive: a certain match, so it
+            # waits for a senior reviewer other than her.
+            subaru = page.locator("#parties tr", has_text="SUBARU")
+            await subaru.locator("details summary").first.click()
+            form = subaru.locator("form.form-disposition").first
+            await form.get_by_label("Why is it a false positive?").fill("Different SUBARU entity: other register no.")
+            await form.get_by_role("button").click()
+            assert "disposition-pending" in await page.inner_text("#done")
+            assert "pending" in await page.inner_text("#dispositions .status")
+
+            # --- bob (senior) approves alice's disposition from the pending list.
             await sign_in(page, BOB)
+            await page.goto(f"{base}/dispositions")
+            await page.screenshot(path=str(SHOTS / "dispositions.png"), full_page=False)
+            pending = page.locator("#pending-dispositions tr", has_text="alice")
+            await pending.get_by_role("button", name="Approve").click()
+            assert "disposition-approved" in await page.inner_text("#done")
             await page.goto(f"{base}/cases/{case_id}")
+            assert await page.inner_text("#dispositions .status") == "recorded"
+            assert "alice" in await page.inner_text("#dispositions") and "bob" in await page.inner_text("#dispositions")
+            await page.screenshot(path=str(SHOTS / "case.png"), full_page=True)
+
+            # --- bob recommends; his own countersignature is refused on the page.
             await page.locator("#form-recommend").get_by_label("Note").fill("civil actuators; risk assessment received")
             await page.locator("#form-recommend button").click()
             assert await page.inner_text("#state") == "awaiting_countersign"

@@ -259,6 +259,10 @@ async def test_a_certain_hit_is_suppressed_only_by_a_second_senior_reviewer_on_t
     [d] = await _dispositions(service, case_id)
     assert d.status is DispositionStatus.RECORDED and d.approved_by == ["alice", "bob"]
     assert _outbox_types(client.sent).count("disposition.recorded") == 1
+    # Until screening applies it, the hit says so and offers no second disposition.
+    waiting = (await client.get(f"/console/cases/{case_id}")).text
+    assert "recorded by alice and approved by bob: screening suppresses the hit from the case's next" in waiting
+    assert 'class="form-disposition"' not in waiting
     # Approving it again is a state conflict (409), as in the API.
     again = await _post(client, f"/console/dispositions/{d.disposition_id}/approve", csrf_bob)
     assert again.status_code == 409 and "REV-DISPOSITION-STATE" in again.text

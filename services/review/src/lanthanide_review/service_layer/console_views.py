@@ -241,12 +241,13 @@ def parties_with_hits(case: Case, dispositions: Sequence[Disposition] = ()) -> l
 
     Each hit carries `disposition`: for a suppressed hit, review's record of the disposition that
     suppressed it (who proposed and approved it, the list version, the expiry); for an active
-    hit, a disposition of it still waiting for its senior second person (then no new one is
-    offered)."""
+    hit, a disposition of it at its list version that is pending (waiting for its senior second
+    person) or recorded (screening applies it from the case's next screening): then no new one is
+    offered."""
     hits = (case.screening or {}).get("hits", [])
     by_id = {d.disposition_id: d for d in dispositions}
-    pending = {(d.party_index, d.list_id, d.entry_id): d for d in dispositions
-               if d.status is DispositionStatus.PENDING}
+    pending = {(d.party_index, d.list_id, d.entry_id, d.list_version): d for d in dispositions
+               if d.status is not DispositionStatus.REVOKED}
     out = []
     for i, party in enumerate(case.app.all_parties()):
         own = []
@@ -254,7 +255,7 @@ def parties_with_hits(case: Case, dispositions: Sequence[Disposition] = ()) -> l
             if h["party_index"] != i:
                 continue
             found = (by_id.get(h["disposition_id"]) if h.get("suppressed") and h.get("disposition_id")
-                     else pending.get((i, h["list_id"], h["entry_id"])))
+                     else pending.get((i, h["list_id"], h["entry_id"], h["list_version"])))
             own.append({**h, "disposition": found})
         out.append({
             "index": i,
