@@ -36,6 +36,9 @@ from lanthanide_review.service_layer.handlers import ReviewService, TopicNames
 from .conftest import CONFLICTS, TOKENS, make_screening
 
 _READER = Actor("dave", frozenset({Role.AUDITOR}))
+#: frank is a senior reviewer with a declared conflict with the factory application's exporter.
+_TOKENS = {**TOKENS, "t-frank": {"user": "frank", "roles": ["senior_reviewer"]}}
+_CONFLICTS = {**CONFLICTS, "frank": CONFLICTS["erin"]}
 
 
 class _Sent:
@@ -51,12 +54,12 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[ReviewService, httpx.Asyn
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'review.db'}")
     await store.migrate()
     service = ReviewService(
-        store=store, policy=load_policy(), calendar=PrcCalendar(), conflicts=ConflictRegister(CONFLICTS),
+        store=store, policy=load_policy(), calendar=PrcCalendar(), conflicts=ConflictRegister(_CONFLICTS),
         factory=EventFactory("review", "test"), topics=TopicNames.with_prefix("t."),
     )
     sent = _Sent()
     relay = OutboxRelay(store, sent)  # type: ignore[arg-type]
-    auth = Authenticator({k: TokenGrant.model_validate(v) for k, v in TOKENS.items()})
+    auth = Authenticator({k: TokenGrant.model_validate(v) for k, v in _TOKENS.items()})
     app = create_app(service, relay, auth, console=ConsoleOptions(cookie_secure=False))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://review") as client:
         client.sent = sent.records  # type: ignore[attr-defined]  # what the relay published
@@ -250,6 +253,12 @@ async def test_a_certain_hit_is_suppressed_only_by_a_second_senior_reviewer_on_t
     same = await _post(client, f"/console/dispositions/{own.disposition_id}/approve", csrf_bob)
     assert same.status_code == 403 and "REV-FOUR-EYES-SAME-PERSON" in same.text
     assert (await _dispositions(service, other))[0].status is DispositionStatus.PENDING
+    # A conflicted senior reviewer may not be the second person.
+    conflicted = await _post(client, f"/console/dispositions/{d.disposition_id}/approve",
+                             await _sign_in(client, "t-frank"), back="pending")
+    assert conflicted.status_code == 403 and "REV-CONFLICT-OF-INTEREST" in conflicted.text
+    assert 'id="pending-dispositions"' in conflicted.text  # refused on the page the form was on
+    csrf_bob = await _sign_in(client, "t-bob")
     # The pending list shows both; bob approves alice's from there.
     pending = (await client.get("/console/dispositions")).text
     assert d.disposition_id in pending and own.disposition_id in pending
@@ -389,6 +398,11 @@ async def test_licence_suspend_reinstate_revoke_forms_check_roles_and_state(stac
     csrf = await _sign_in(client, "t-alice")
     refused = await _post(client, f"/console/licences/{number}/suspend", csrf, reason="check")
     assert refused.status_code == 403 and "REV-ROLE-REQUIRED" in refused.text
+    # A senior reviewer with a conflict of interest with the exporter is refused (as the API).
+    conflicted = await _post(client, f"/console/licences/{number}/suspend", await _sign_in(client, "t-frank"),
+                             reason="check")
+    assert conflicted.status_code == 403 and "REV-CONFLICT-OF-INTEREST" in conflicted.text
+    assert (await service.licence(number)).status.value == "active"
     csrf = await _sign_in(client, "t-bob")
     page = (await client.get(f"/console/cases/{case_id}")).text
     assert f'action="/console/licences/{number}/suspend" id="form-licence"' in page
