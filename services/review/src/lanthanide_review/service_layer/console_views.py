@@ -125,7 +125,7 @@ async def licence_review_rows(service: ReviewService) -> list[dict[str, Any]]:
     reinstate a first person requested when a second must confirm it (REV-OVERRIDE-PENDING)."""
     async with service.store.unit_of_work() as uow:
         cases = await uow.cases(states=[CaseState.LICENCE_SUSPENDED])
-    rows = []
+    rows: list[dict[str, Any]] = []
     for c in cases:
         review = service.licence_review_view(c)
         rows.append({
