@@ -443,7 +443,7 @@ async def test_licence_review_queue_reinstate_takes_two_people(stack: Any, hits:
     # bob asks; the page shows the request waiting for a second person; bob cannot confirm it himself.
     asked = await _post(client, f"/console/licences/{number}/reinstate", csrf_bob,
                         reason="hit is another company", back="licence-review")
-    assert asked.status_code == 200 and "Done: reinstate" in asked.text
+    assert asked.status_code == 200 and "Done: reinstate-requested-a-second-person-confirms" in asked.text
     assert "reinstate requested by bob" in asked.text and "Confirm reinstate" in asked.text
     same = await _post(client, f"/console/licences/{number}/reinstate", csrf_bob, reason="sure", back="licence-review")
     assert same.status_code == 403 and "REV-FOUR-EYES-SAME-PERSON" in same.text and 'id="licence-review"' in same.text
@@ -452,6 +452,7 @@ async def test_licence_review_queue_reinstate_takes_two_people(stack: Any, hits:
     confirmed = await _post(client, f"/console/licences/{number}/reinstate", await _sign_in(client, "t-carol"),
                             reason="agree", back="licence-review")
     assert confirmed.status_code == 200 and f'data-licence="{number}"' not in confirmed.text
+    assert "Done: reinstate." in confirmed.text
     case, _, _ = await service.get_case(UUID(case_id))
     assert case.state.value == "approved" and case.licence_review is not None and not case.licence_review.is_open
     assert (await service.licence(number)).status.value == "active"

@@ -355,7 +355,7 @@ def create_console(
             if not why:
                 raise ValueError(f"reason: say why the licence is to {op}")
             require_role(actor, Action.MANAGE_LICENCE)
-            await service.act(case_id, _licence_op(op, why, actor), with_licence=True)
+            changed = await service.act(case_id, _licence_op(op, why, actor), with_licence=True)
         except Forbidden as exc:
             refusal = _Refused(403, exc.message, exc.rule_id)
         except IllegalTransition as exc:
@@ -368,14 +368,15 @@ def create_console(
             return await _case_page(request, case_id, actor, refusal.status, refusal)
         await _flush()
         base = request.scope.get("root_path", "")
+        done = _done(op, changed)
         if back_to_queue:
-            return RedirectResponse(f"{base}/licence-review?done={op}", status_code=303)
-        return RedirectResponse(f"{base}/cases/{case_id}?done={op}", status_code=303)
+            return RedirectResponse(f"{base}/licence-review?done={done}", status_code=303)
+        return RedirectResponse(f"{base}/cases/{case_id}?done={done}", status_code=303)
 
     async def _act(request: Request, case_id: UUID, actor: Actor, op: Operation, done: str,
                    with_licence: bool = False) -> Response:
         try:
-            await service.act(case_id, op, with_licence=with_licence)
+            changed = await service.act(case_id, op, with_licence=with_licence)
         except Forbidden as exc:
             return await _case_page(request, case_id, actor, 403, _Refused(403, exc.message, exc.rule_id))
         except (StaleVersion, AlreadyDecided) as exc:
@@ -391,7 +392,7 @@ def create_console(
             return await _case_page(request, case_id, actor, 422, _Refused(422, str(exc)))
         await _flush()
         base = request.scope.get("root_path", "")
-        return RedirectResponse(f"{base}/cases/{case_id}?done={done}", status_code=303)
+        return RedirectResponse(f"{base}/cases/{case_id}?done={_done(done, changed)}", status_code=303)
 
     @app.post("/cases/{case_id}/{action}")
     async def case_action(request: Request, case_id: UUID, action: str) -> Response:
@@ -475,6 +476,15 @@ def create_console(
         return render(request, "console/refused.html", status=403, error=_Refused(403, exc.message, exc.rule_id))
 
     return app
+
+
+def _done(action: str, case: Case) -> str:
+    """What the page says was done: an override that waits for its second person was only
+    requested (REV-OVERRIDE-PENDING)."""
+    pending = case.pending_override
+    if pending is not None and pending.get("op") == action:
+        return f"{action}-requested-a-second-person-confirms"
+    return action
 
 
 def _terms(form: dict[str, str], seen: int | None) -> ApprovalTerms:
