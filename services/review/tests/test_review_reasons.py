@@ -138,3 +138,20 @@ def test_a_reviewer_approval_carries_screenings_party_reasons(screening: Any) ->
     plain.claim(REVIEWER, ctx())
     plain.approve(REVIEWER, ctx(), ApprovalTerms())
     assert only_decision(plain).reasons == []
+
+
+def test_a_watch_list_party_switches_the_clock_off_and_goes_to_enhanced_review(screening: Any, hits: Any) -> None:
+    """MOFCOM 2026 No. 12; Regulations on Export Control of Dual-use Items Art. 26 (the time limit
+    of Art. 17(1) does not apply to watch-list parties): a case whose screening has a watch-list
+    hit has no due date and waits in the enhanced queue. Near case: the same case with a hit on
+    another list kind (control list, routed standard here) keeps its 45-working-day clock."""
+    env = screening(Route.ENHANCED, hits=[hits.watch()])
+    case = Case.open(env.case_id, env.payload, env.correlation_id, NOW)
+    case.on_screening(env.payload, ctx())
+    assert case.queue == "enhanced" and not case.sla.applies and case.sla.off_reason
+    assert case.sla.due_date(PrcCalendar(), 45) is None
+
+    near_env = screening(Route.STANDARD, hits=[hits.control()])
+    near = Case.open(near_env.case_id, near_env.payload, near_env.correlation_id, NOW)
+    near.on_screening(near_env.payload, ctx())
+    assert near.sla.applies and near.sla.due_date(PrcCalendar(), 45) is not None
