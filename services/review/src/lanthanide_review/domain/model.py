@@ -748,7 +748,7 @@ class Case:
             counted_from = (
                 f"the planned export date {start}" if ex.planned_export_date else f"{start} (no export date given)"
             )
-            reasons.append(ReasonCode(code=ex.rule_id, text=ex.text))
+            reasons.append(Reason(code=ex.rule_id, action="info", text=ex.text, measure_id=ex.measure_id))
             conditions.append(
                 DecisionCondition(
                     rule_id=ex.rule_id,
