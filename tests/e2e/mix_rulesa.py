@@ -1,11 +1,14 @@
-"""End-to-end cases for the classification corrections (docs/rules.md, "Classification and dates"),
-each with the exact outcome it must get. Hooked into mix.build_mix."""
+"""End-to-end cases for the classification and party corrections (docs/rules.md, "Classification
+and dates", "Parties and lists"), each with the exact outcome it must get. Hooked into mix.build_mix."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
+
+from lanthanide.dates import prc_today
 
 
 def rulesa_cases(rng: random.Random, ref: Callable[[], str]) -> list[Any]:
@@ -53,4 +56,33 @@ def rulesa_cases(rng: random.Random, ref: Callable[[], str]) -> list[Any]:
         "currency": "USD",
     }
     cases.append(Case(app, "approve_manually"))
+    cases += party_cases(rng, ref)
+    return cases
+
+
+def _named_end_user(app: dict[str, Any], name: str, country: str) -> dict[str, Any]:
+    app["parties"][1].update({"name": name, "country": country})
+    for doc in app["documents"]:
+        if doc["kind"] == "end_user_certificate":
+            doc["states_end_user"] = name
+    return app
+
+
+def party_cases(rng: random.Random, ref: Callable[[], str]) -> list[Any]:
+    """A lifted listing and a watch-list party: both wait in enhanced review, neither is denied."""
+    from mix import CONTROLLED, Case, _app
+
+    # MOFCOM 2025 No. 13's entities: measures suspended 2025-05-14, lifted 2025-11-10. A listing
+    # whose measures are not in force never denies: enhanced review with the dated history.
+    lifted = _named_end_user(_app(ref(), rng, "US", CONTROLLED[0]), "Sourcemap, Inc.", "US")
+    cases = [Case(lifted, "queued", queue="enhanced", reason="SCR-FLAG-LISTED-MEASURES-SUSPENDED")]
+    # MOFCOM 2026 No. 12 (watch list), with the risk-assessment report and the compliance
+    # commitment Art. 26 of the Regulations requires: enhanced review, clock off, never a denial.
+    watch = _named_end_user(_app(ref(), rng, "JP", CONTROLLED[0]), "SUBARU Corporation", "JP")
+    issued = (prc_today() - timedelta(days=10)).isoformat()
+    watch["documents"] += [
+        {"kind": kind, "reference": f"{kind}-1", "issued_on": issued}
+        for kind in ("risk_assessment", "compliance_commitment")
+    ]
+    cases.append(Case(watch, "queued", queue="enhanced", reason="SCR-PARTY-WATCH-LIST"))
     return cases

@@ -136,6 +136,9 @@ def test_what_if_cli_prints_classification_measures_and_route(monkeypatch: pytes
     no57 = {m["id"]: m for m in a["measures"]}["MOFCOM-2025-57"]
     assert no57["in_force"] and no57["touches_items"]
     assert not {m["id"]: m for m in b["measures"]}["MOFCOM-2025-57"]["in_force"]
+    # The route's reasons are structured (rule id, measure, version), not "RULE: text" strings.
+    controlled = [r for r in a["reasons"] if r.get("measure_id") == "MOFCOM-2025-57"]
+    assert controlled and all(r["code"].startswith("SCR-") and r.get("version") for r in controlled)
     bad = runner.invoke(build(), ["classify", str(path), "--on", "11/11/2026"])
     assert bad.exit_code != 0 and "--on" in bad.output
 

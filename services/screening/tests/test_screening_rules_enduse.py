@@ -168,6 +168,12 @@ def test_catch_all_uncontrolled_item_with_military_risk_needs_a_licence(
     assert "SCR-CLASS-CATCH-ALL" in result.classifications[0].rule_ids
     reason = next(r for r in result.reasons if r.code == "SCR-CLASS-CATCH-ALL")
     assert reason.source and "Art. 12" in reason.source and reason.action == "enhanced"
+    # Structured: the evidence is the words found, each risk's rule id is its own reason; no
+    # "RULE: text" string is packed into the evidence.
+    assert reason.evidence and not any(e.startswith("SCR-") for e in reason.evidence)
+    assert any("missile" in e for e in reason.evidence)
+    risk_codes = {r.code for r in result.reasons if r.code.startswith("SCR-FLAG-TEXT-")}
+    assert risk_codes and all(code in reason.text for code in risk_codes)
     near = civilian_application(
         items=[item], end_use={"category": "industrial", "description": "Lens polishing for cameras"}
     )

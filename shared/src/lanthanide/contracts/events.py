@@ -185,6 +185,11 @@ class Reason(ReasonCode):
     party_role: str | None = Field(default=None, description="Role of the party the reason is about, or 'owner'")
     party_index: int | None = Field(default=None, description="0 the exporter, i + 1 application.parties[i]")
     score: float | None = Field(default=None, ge=0, le=1, description="Match score of the list hit relied on")
+    origin: Literal["screening", "reviewer", "review"] | None = Field(
+        default=None,
+        description="Who stated it, in decision.made: screening's finding (carried unchanged), the reviewer, "
+        "or a rule of review itself; None in screening.completed",
+    )
 
 
 class ScreeningCompleted(_Payload):

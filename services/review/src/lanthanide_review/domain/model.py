@@ -323,7 +323,7 @@ class Case:
             standard = ctx.policy.rule_for(Route.STANDARD)
             self.rule_ids = [standard.id, outcome.rule_id]
             self._queue(result, ctx, standard, self.state,
-                        reason=f"{outcome.rule_id}: {outcome.reason}", refused_rule=outcome.rule_id)
+                        reason=outcome.reason, refused_rule=outcome.rule_id)
             return
         assert rec is not None
         rule = ctx.policy.rule_for(Route.GREEN_CHANNEL)
@@ -355,6 +355,7 @@ class Case:
             details["proposed_outcome"] = DecisionOutcome.DENIED.value
             details["proposed_reasons"] = [r.model_dump() for r in denial_reasons(result)]
         if refused_rule is not None:
+            # The refusal's rule id is a field of its own (the event's reason is its text).
             details["green_channel_refused"] = refused_rule
             details["general_licence_number"] = result.application.general_licence_number
         kind = CaseEventKind.QUEUED if target is S.QUEUED else CaseEventKind.STATE_CHANGED
@@ -752,7 +753,7 @@ class Case:
             counted_from = (
                 f"the planned export date {start}" if ex.planned_export_date else f"{start} (no export date given)"
             )
-            reasons.append(ReasonCode(code=ex.rule_id, text=ex.text))
+            reasons.append(Reason(code=ex.rule_id, action="info", text=ex.text, measure_id=ex.measure_id))
             conditions.append(
                 DecisionCondition(
                     rule_id=ex.rule_id,
@@ -811,7 +812,7 @@ class Case:
                 external_reference=self.external_reference,
                 exporter_name=self.exporter_name,
                 route=self.route,
-                reasons=[as_reason(r) for r in reasons or []],
+                reasons=self._decision_reasons(outcome, actor, reasons or []),
                 licence=licence,
                 decided_by=actor,
                 countersigned_by=countersigned_by,
@@ -826,6 +827,20 @@ class Case:
                 general_licence_usage=general_licence_usage,
             )
         )
+
+    def _decision_reasons(self, outcome: DecisionOutcome, actor: str, stated: Sequence[ReasonCode]) -> list[Reason]:
+        """The decision's reasons. A reviewer's approval or denial states the reviewer's reasons and
+        carries screening's structured party reasons unchanged after them (rule id, text, evidence,
+        list, entry, version, measure), so the decision says which list entries it was taken on."""
+        reasons = [as_reason(r) for r in stated]
+        if actor == AUTO or outcome not in (DecisionOutcome.APPROVED, DecisionOutcome.DENIED):
+            return reasons
+        reasons = [r if r.origin else r.model_copy(update={"origin": "reviewer"}) for r in reasons]
+        seen = {(r.code, r.entry_id, r.party_index) for r in reasons}
+        for party in screening_party_reasons(self.screening):
+            if (party.code, party.entry_id, party.party_index) not in seen:
+                reasons.append(party)
+        return reasons
 
     # ------------------------------------------------------------ events
 
@@ -880,6 +895,17 @@ def decision_id_for(case_id: UUID) -> UUID:
 def as_reason(stated: ReasonCode) -> Reason:
     """A stated reason as a structured Reason (a reviewer's reasons carry code and text only)."""
     return stated if isinstance(stated, Reason) else Reason(code=stated.code, text=stated.text)
+
+
+def screening_party_reasons(screening: dict[str, Any] | None) -> list[Reason]:
+    """Screening's structured reasons about parties (SCR-PARTY-* and every reason that names a list
+    entry), as the stored screening result has them, marked as screening's."""
+    out: list[Reason] = []
+    for raw in (screening or {}).get("reasons") or []:
+        reason = Reason.model_validate(raw)
+        if reason.code.startswith("SCR-PARTY-") or reason.entry_id is not None or reason.list_id is not None:
+            out.append(reason.model_copy(update={"origin": "screening"}))
+    return out
 
 
 def denial_reasons(result: ScreeningCompleted) -> list[Reason]:

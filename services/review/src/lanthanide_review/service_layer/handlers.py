@@ -395,8 +395,8 @@ class ReviewService:
             event = CaseEvent(
                 kind=CaseEventKind.SHIPMENT_REFUSED,
                 actor=SYSTEM,
-                reason="LIC-SHIP-UNKNOWN-LICENCE: no such licence",
-                details=details,
+                reason="no such licence",
+                details={**details, "rule_id": "LIC-SHIP-UNKNOWN-LICENCE"},
             )
             await uow.append(None, self._envelopes(env.case_id, env.correlation_id, [event], env), now)
             return
@@ -426,7 +426,7 @@ class ReviewService:
                 CaseEvent(
                     kind=CaseEventKind.SHIPMENT_REFUSED,
                     actor=SYSTEM,
-                    reason=f"{outcome.rule_id}: {outcome.reason}",
+                    reason=outcome.reason,
                     details={**details, "rule_id": outcome.rule_id, "remaining": outcome.remaining},
                 )
             )

@@ -92,11 +92,15 @@ class EndUseResult:
     text_flags: list[tuple[str, str]] = field(default_factory=list)
 
     @property
+    def catch_all_risks(self) -> list[tuple[str, str]]:
+        """(rule id, evidence) of each military, WMD or terrorism risk, declared or in the text:
+        why the catch-all applies (empty when it does not)."""
+        return [(f.rule_id, f.text) for f in self.findings if f.action == "deny"] + list(self.text_flags)
+
+    @property
     def catch_all_risk(self) -> str | None:
-        """Why the catch-all applies (military, WMD or terrorism risk, declared or in the text), or None."""
-        risks = [f.text for f in self.findings if f.action == "deny"]
-        risks += [f"{code}: {evidence}" for code, evidence in self.text_flags]
-        return "; ".join(risks) or None
+        """The catch-all risks as one human sentence (each risk's text, its rule id in brackets), or None."""
+        return "; ".join(f"{text} ({code})" for code, text in self.catch_all_risks) or None
 
 
 def free_text_fields(app: Application) -> list[tuple[str, str]]:
@@ -189,8 +193,10 @@ def assess(app: Application, policy: EndUsePolicy) -> EndUseResult:
         advanced_semiconductor="SCR-ENDUSE-ADV-SEMI" in fired,
         ai_military_potential="SCR-ENDUSE-AI-MILITARY" in fired,
         rule_ids=list(dict.fromkeys([f.rule_id for f in findings] + sorted(codes))),
+        # Human text only: the rule ids are `rule_ids`, and each finding is a structured Reason in
+        # screening.completed's `reasons`.
         explanation="; ".join(
-            [f"{f.rule_id}: {f.text}" for f in findings] + [f"{c}: {e}" for c, e in result.text_flags]
+            [f"{f.text} ({f.rule_id})" for f in findings] + [f"{e} ({c})" for c, e in result.text_flags]
         )
         or "civilian end use; no indicator found",
     )

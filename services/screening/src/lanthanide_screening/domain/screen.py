@@ -139,8 +139,9 @@ class ScreeningEngine:
                 Reason(
                     code="SCR-CLASS-CATCH-ALL",
                     action="enhanced",
-                    text=f"unlisted item(s) {catch_all_items} need a licence under the catch-all",
-                    evidence=[catch_all],
+                    text=f"unlisted item(s) {catch_all_items} need a licence under the catch-all; risks: "
+                    + ", ".join(dict.fromkeys(code for code, _ in assessed.catch_all_risks)),
+                    evidence=[evidence for _, evidence in assessed.catch_all_risks],
                     source=CATCH_ALL_SOURCE,
                 )
             )

@@ -34,6 +34,9 @@ def what_if(engine: ScreeningEngine, application: Application, on: date) -> dict
         "as_of": on.isoformat(),
         "as_of_basis": "what_if",
         "route": result.route.value,
+        # The structured reasons (rule id, text, evidence, measure or list entry, version); the
+        # "RULE-ID: text" strings of route_reasons stay for callers of the first release.
+        "reasons": [r.model_dump(mode="json", exclude_none=True) for r in result.reasons],
         "route_reasons": result.route_reasons,
         "licence_required": result.licence_required,
         "valid_until": result.valid_until.isoformat() if result.valid_until else None,
