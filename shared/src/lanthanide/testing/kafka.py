@@ -95,7 +95,8 @@ def secured_kafka(
     )
     cluster.start()
     try:
-        creds = Credentials(cluster.bootstrap_servers, protocol, passwords, cluster.security.ca_file)
+        creds = Credentials(cluster.bootstrap_servers, protocol, passwords, cluster.security.ca_file,
+                            submitters=acls.submitters)
         replication = min(nodes, 3)
         asyncio.run(prepare_cluster(
             creds.settings(ADMIN, partitions=num_partitions, replication_factor=replication), acls

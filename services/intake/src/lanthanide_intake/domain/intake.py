@@ -18,6 +18,7 @@ from lanthanide.serde import field_errors
 from pydantic import ValidationError
 
 from lanthanide_intake.domain.documents import missing_documents
+from lanthanide_intake.domain.submitters import SubmitterGrant, not_authorised
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +70,14 @@ def validate(data: Any) -> Application | list[FieldError]:
         return bounded
 
 
-def assess(data: Any, *, received_at: datetime) -> Accepted | Rejected:
-    """Validate and normalise; decide the case id; check the documents.
+def assess(data: Any, *, received_at: datetime, submitter: SubmitterGrant | None = None) -> Accepted | Rejected:
+    """Validate and normalise; decide the case id; check who submitted it; check the documents.
 
     The as-of date is the PRC calendar date of `received_at` (the submission's time, not the
     time intake got round to it): documents are checked on it and it travels in the accepted
-    event for screening and review."""
+    event for screening and review. `submitter` is the grant of the Kafka submitter whose own
+    topic the submission came on (None: the shared topic, which only intake writes, after its
+    HTTP API checked the API key with the same rule)."""
     as_of = prc_date(received_at)
     result = validate(data)
     if isinstance(result, list):
@@ -88,6 +91,14 @@ def assess(data: Any, *, received_at: datetime) -> Accepted | Rejected:
         )
         raw = data if isinstance(data, dict) else app.model_dump(mode="json")
         return Rejected(case_id=_salvage_case_id(raw), payload=_rejection(raw, [too_large]))
+    if submitter is not None and (refused := not_authorised(submitter, app, via="Kafka submitter")):
+        # The contact is the sender's text, not the case's: it must not be told anything.
+        return Rejected(
+            case_id=case_id_for(app.exporter_key, app.external_reference),
+            payload=ApplicationRejected(
+                external_reference=app.external_reference, exporter_name=app.exporter.name, errors=[refused],
+            ),
+        )
     missing = missing_documents(app, as_of)
     return Accepted(
         case_id=case_id_for(app.exporter_key, app.external_reference),

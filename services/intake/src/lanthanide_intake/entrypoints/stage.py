@@ -1,4 +1,5 @@
-"""Kafka entrypoint: lanthanide.applications.submitted -> accepted | rejected (| DLQ)."""
+"""Kafka entrypoint: lanthanide.applications.submitted and each Kafka submitter's own
+lanthanide.applications.submitted.<submitter> -> accepted | rejected (| DLQ)."""
 
 from __future__ import annotations
 
@@ -17,15 +18,23 @@ from lanthanide.serde import DecodeError, loads
 from lanthanide.topics import Topics
 
 from lanthanide_intake.domain.intake import Accepted, assess
+from lanthanide_intake.domain.submitters import SubmitterGrant
 from lanthanide_intake.settings import IntakeSettings
 
 
 class IntakeStage:
-    """Assesses each submission and emits exactly one accepted or rejected event for it."""
+    """Assesses each submission and emits exactly one accepted or rejected event for it.
 
-    def __init__(self, events: EventFactory, topic: Callable[[str], str] = str) -> None:
+    One stage per input topic: `submitter` is the grant of the Kafka submitter whose own topic
+    it reads (the identity comes from the topic, which only that principal may write), None
+    for the shared topic."""
+
+    def __init__(
+        self, events: EventFactory, topic: Callable[[str], str] = str, submitter: SubmitterGrant | None = None
+    ) -> None:
         self.events = events
         self.topic = topic  # the deployment's topic name for a catalogue topic (its prefix)
+        self.submitter = submitter
 
     async def on_envelope(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
         if envelope.event_type != "application.submitted":
@@ -55,7 +64,7 @@ class IntakeStage:
     ) -> Outgoing:
         # Received = when it was submitted, not when we got round to it: a replay or a lagging
         # consumer must not move the review clock or the document-expiry check.
-        result = assess(data, received_at=received_at)
+        result = assess(data, received_at=received_at, submitter=self.submitter)
         if isinstance(result, Accepted):
             topic, event_type = Topics.APPLICATIONS_ACCEPTED, "application.accepted"
         else:
@@ -74,11 +83,19 @@ def _uuid(value: Any) -> UUID | None:
         return None
 
 
-def register(broker: KafkaBroker, settings: IntakeSettings, events: EventFactory) -> IntakeStage:
-    stage = IntakeStage(events, settings.topic)
-    register_stage(
-        broker, topics=[settings.topic(Topics.APPLICATIONS_SUBMITTED)], group_id=settings.group_id,
-        service="intake", handle=stage.on_envelope, settings=settings.kafka,
-        on_undecodable=stage.on_undecodable,
-    )
-    return stage
+def register(broker: KafkaBroker, settings: IntakeSettings, events: EventFactory) -> list[str]:
+    """Subscribe the shared topic and every Kafka submitter's own topic; returns the topics."""
+    inputs: dict[str, tuple[str, SubmitterGrant | None]] = {
+        settings.topic(Topics.APPLICATIONS_SUBMITTED): (settings.group_id, None),
+    }
+    for topic, grant in settings.kafka_grants().items():
+        # A group per submitter topic: each commits on its own, and adding a submitter does not
+        # rebalance the others.
+        inputs[topic] = (f"{settings.group_id}.{grant.submitter}", grant)
+    for topic, (group_id, grant) in inputs.items():
+        stage = IntakeStage(events, settings.topic, grant)
+        register_stage(
+            broker, topics=[topic], group_id=group_id, service="intake", handle=stage.on_envelope,
+            settings=settings.kafka, on_undecodable=stage.on_undecodable,
+        )
+    return list(inputs)
