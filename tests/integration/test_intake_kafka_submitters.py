@@ -1,7 +1,8 @@
 """Kafka submitters are bound to exporters (issue 14, part 3): intake reads each upstream
 submitter's own topic, lanthanide.applications.submitted.<submitter>, and takes the submitter
 from the topic, never from the payload. A submission, or a resubmission of another submitter's
-case, for an exporter the submitter is not bound to is rejected with the rule id; its own pass.
+case, for an exporter the submitter is not bound to is rejected with the rule id; its own go on
+to the shared topic (which the audit ledger and case histories read) and are accepted.
 Real broker, intake as its own process."""
 
 from __future__ import annotations
@@ -58,16 +59,21 @@ def _of(c: TopicCollector, topic: str, ref: str) -> list[Any]:
 async def test_a_submitter_topic_carries_only_its_own_exporters(intake: ServiceProcess, kafka_bootstrap: str) -> None:
     own = civilian_application(f"A-OWN-{TAG}")
     foreign = civilian_application(f"A-FOR-B-{TAG}", exporter=EXPORTER_B)
-    async with TopicCollector(kafka_bootstrap, [Topics.APPLICATIONS_ACCEPTED, Topics.APPLICATIONS_REJECTED]) as seen:
+    topics = [Topics.APPLICATIONS_SUBMITTED, Topics.APPLICATIONS_ACCEPTED, Topics.APPLICATIONS_REJECTED]
+    async with TopicCollector(kafka_bootstrap, topics) as seen:
         async with _as(kafka_bootstrap, ERP_A) as client:
             assert client.submit_topic == submitter_topic(ERP_A)
-            await client.submit_many([own, foreign])
+            receipts = await client.submit_many([own, foreign])
         await seen.wait_for(
             lambda c: _of(c, Topics.APPLICATIONS_ACCEPTED, own["external_reference"])
             and _of(c, Topics.APPLICATIONS_REJECTED, foreign["external_reference"]),
             60, "A's own application accepted and the one for exporter B rejected",
         )
         assert not _of(seen, Topics.APPLICATIONS_ACCEPTED, foreign["external_reference"])
+        # The own one went on to the shared topic as it was sent (same event id), the other did not.
+        forwarded = _of(seen, Topics.APPLICATIONS_SUBMITTED, own["external_reference"])
+        assert [e.event_id for e in forwarded] == [receipts[0].event_id]
+        assert not _of(seen, Topics.APPLICATIONS_SUBMITTED, foreign["external_reference"])
         rejected = _of(seen, Topics.APPLICATIONS_REJECTED, foreign["external_reference"])[0].payload
         assert [(e.loc, e.type, e.rule_id) for e in rejected.errors] == [
             ("exporter", "exporter_not_authorised", "INT-SUBMITTER-EXPORTER")]
@@ -89,7 +95,8 @@ async def test_another_submitters_case_cannot_be_resubmitted(intake: ServiceProc
         assert again.case_id == receipt.case_id  # case ids are computable: the same case
         await seen.wait_for(lambda c: _of(c, Topics.APPLICATIONS_REJECTED, ref), 60, "A's resubmission rejected")
         rejection = _of(seen, Topics.APPLICATIONS_REJECTED, ref)[0]
-        assert rejection.case_id == receipt.case_id
+        assert rejection.case_id is None  # not filed under B's case, nor told to B's subscribers
+        assert rejection.payload.exporter_name is None and rejection.causation_id == again.event_id
         assert rejection.payload.errors[0].rule_id == "INT-SUBMITTER-EXPORTER"
         accepted = _of(seen, Topics.APPLICATIONS_ACCEPTED, ref)
         assert len(accepted) == 1

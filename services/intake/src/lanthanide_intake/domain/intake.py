@@ -92,13 +92,7 @@ def assess(data: Any, *, received_at: datetime, submitter: SubmitterGrant | None
         raw = data if isinstance(data, dict) else app.model_dump(mode="json")
         return Rejected(case_id=_salvage_case_id(raw), payload=_rejection(raw, [too_large]))
     if submitter is not None and (refused := not_authorised(submitter, app, via="Kafka submitter")):
-        # The contact is the sender's text, not the case's: it must not be told anything.
-        return Rejected(
-            case_id=case_id_for(app.exporter_key, app.external_reference),
-            payload=ApplicationRejected(
-                external_reference=app.external_reference, exporter_name=app.exporter.name, errors=[refused],
-            ),
-        )
+        return refusal(app, refused)
     missing = missing_documents(app, as_of)
     return Accepted(
         case_id=case_id_for(app.exporter_key, app.external_reference),
@@ -110,6 +104,15 @@ def assess(data: Any, *, received_at: datetime, submitter: SubmitterGrant | None
             complete=not missing,
             missing_documents=missing,
         ),
+    )
+
+
+def refusal(app: Application, error: FieldError) -> Rejected:
+    """The rejection of an application its submitter may not submit: on no case (it is not the
+    exporter's submission, and the case must not take the sender's words), to no contact and
+    naming no exporter (whose subscribers would be told of a submission that is not theirs)."""
+    return Rejected(
+        case_id=None, payload=ApplicationRejected(external_reference=app.external_reference, errors=[error])
     )
 
 

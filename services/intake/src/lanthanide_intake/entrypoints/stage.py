@@ -1,5 +1,6 @@
-"""Kafka entrypoint: lanthanide.applications.submitted and each Kafka submitter's own
-lanthanide.applications.submitted.<submitter> -> accepted | rejected (| DLQ)."""
+"""Kafka entrypoints: lanthanide.applications.submitted -> accepted | rejected (| DLQ), and each
+Kafka submitter's own lanthanide.applications.submitted.<submitter> -> the shared topic (its own
+exporters) | rejected (| DLQ)."""
 
 from __future__ import annotations
 
@@ -12,29 +13,25 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from lanthanide.contracts.envelope import Envelope
 from lanthanide.events import EventFactory, Outgoing
-from lanthanide.ids import derived_id
+from lanthanide.ids import case_id_for, derived_id
 from lanthanide.kafka import register_stage
 from lanthanide.serde import DecodeError, loads
 from lanthanide.topics import Topics
 
-from lanthanide_intake.domain.intake import Accepted, assess
-from lanthanide_intake.domain.submitters import SubmitterGrant
+from lanthanide_intake.domain.intake import Accepted, Rejected, assess, refusal
+from lanthanide_intake.domain.submitters import SubmitterGrant, not_authorised
 from lanthanide_intake.settings import IntakeSettings
 
 
 class IntakeStage:
-    """Assesses each submission and emits exactly one accepted or rejected event for it.
-
-    One stage per input topic: `submitter` is the grant of the Kafka submitter whose own topic
-    it reads (the identity comes from the topic, which only that principal may write), None
-    for the shared topic."""
+    """Assesses each submission and emits exactly one accepted or rejected event for it."""
 
     def __init__(
         self, events: EventFactory, topic: Callable[[str], str] = str, submitter: SubmitterGrant | None = None
     ) -> None:
         self.events = events
         self.topic = topic  # the deployment's topic name for a catalogue topic (its prefix)
-        self.submitter = submitter
+        self.submitter = submitter  # the grant of the Kafka submitter whose own topic it reads
 
     async def on_envelope(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
         if envelope.event_type != "application.submitted":
@@ -65,6 +62,9 @@ class IntakeStage:
         # Received = when it was submitted, not when we got round to it: a replay or a lagging
         # consumer must not move the review clock or the document-expiry check.
         result = assess(data, received_at=received_at, submitter=self.submitter)
+        return self._emit(result, source_id, correlation_id)
+
+    def _emit(self, result: Accepted | Rejected, source_id: UUID, correlation_id: UUID) -> Outgoing:
         if isinstance(result, Accepted):
             topic, event_type = Topics.APPLICATIONS_ACCEPTED, "application.accepted"
         else:
@@ -74,6 +74,31 @@ class IntakeStage:
             causation_id=source_id, event_id=derived_id(source_id, event_type),
         )
         return Outgoing(self.topic(topic), envelope)
+
+
+class SubmitterGate(IntakeStage):
+    """A Kafka submitter's own topic (only its principal may write it, so the topic is the
+    identity; the payload never is): an application for an exporter the submitter is bound to
+    goes on, as it is, to the shared lanthanide.applications.submitted, which intake alone
+    writes and where the audit ledger, case histories and the intake stage read every
+    submission; any other is rejected here. One rule with the HTTP API: not_authorised."""
+
+    def __init__(self, events: EventFactory, topic: Callable[[str], str], submitter: SubmitterGrant) -> None:
+        super().__init__(events, topic, submitter)
+        self.grant = submitter
+
+    async def on_envelope(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
+        if envelope.event_type != "application.submitted":
+            return ()
+        app = envelope.payload
+        if refused := not_authorised(self.grant, app, via="Kafka submitter"):
+            return [self._emit(refusal(app, refused), envelope.event_id, envelope.correlation_id)]
+        # The key and the case are the application's own (exporter + reference), whatever the
+        # sender wrote in the envelope: it must not file its submission under another case.
+        case_id = case_id_for(app.exporter_key, app.external_reference)
+        if envelope.case_id != case_id:
+            envelope = envelope.model_copy(update={"case_id": case_id})
+        return [Outgoing(self.topic(Topics.APPLICATIONS_SUBMITTED), envelope)]
 
 
 def _uuid(value: Any) -> UUID | None:
@@ -93,7 +118,7 @@ def register(broker: KafkaBroker, settings: IntakeSettings, events: EventFactory
         # rebalance the others.
         inputs[topic] = (f"{settings.group_id}.{grant.submitter}", grant)
     for topic, (group_id, grant) in inputs.items():
-        stage = IntakeStage(events, settings.topic, grant)
+        stage = IntakeStage(events, settings.topic) if grant is None else SubmitterGate(events, settings.topic, grant)
         register_stage(
             broker, topics=[topic], group_id=group_id, service="intake", handle=stage.on_envelope,
             settings=settings.kafka, on_undecodable=stage.on_undecodable,
