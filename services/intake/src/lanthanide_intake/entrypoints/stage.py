@@ -113,10 +113,10 @@ def register(broker: KafkaBroker, settings: IntakeSettings, events: EventFactory
     inputs: dict[str, tuple[str, SubmitterGrant | None]] = {
         settings.topic(Topics.APPLICATIONS_SUBMITTED): (settings.group_id, None),
     }
-    for topic, grant in settings.kafka_grants().items():
+    for topic, submitter in settings.kafka_grants().items():
         # A group per submitter topic: each commits on its own, and adding a submitter does not
         # rebalance the others.
-        inputs[topic] = (f"{settings.group_id}.{grant.submitter}", grant)
+        inputs[topic] = (f"{settings.group_id}.{submitter.submitter}", submitter)
     for topic, (group_id, grant) in inputs.items():
         stage = IntakeStage(events, settings.topic) if grant is None else SubmitterGate(events, settings.topic, grant)
         register_stage(
