@@ -33,6 +33,7 @@ async def test_its_own_exporters_go_on_to_the_shared_topic_under_their_own_case(
     assert out.topic == Topics.APPLICATIONS_SUBMITTED
     assert out.envelope.event_id == sent.event_id
     assert out.envelope.case_id == case_id_for(app.exporter_key, "GATE-1") != someone_elses_case
+    assert out.headers == {"lanthanide_submitter": "kafka:erp-a"}  # stamped: who, from the topic
 
 
 async def test_another_exporter_is_rejected_with_the_rule_and_told_to_nobody() -> None:

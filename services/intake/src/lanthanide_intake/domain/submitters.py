@@ -10,8 +10,12 @@ from __future__ import annotations
 from lanthanide.contracts import Application, FieldError
 from pydantic import BaseModel, Field
 
-#: Rule id of the refusal (docs/rules.md, "Intake").
+#: Rule id of the refusal (docs/rules.md, "Other rules").
 RULE_SUBMITTER_EXPORTER = "INT-SUBMITTER-EXPORTER"
+#: The record header intake stamps on what it puts on lanthanide.applications.submitted: who
+#: submitted it, `api-key:<submitter>` (HTTP) or `kafka:<submitter>` (a submitter's own topic).
+#: Trustworthy because only intake writes that topic on a secured cluster.
+SUBMITTER_HEADER = "lanthanide_submitter"
 
 
 class SubmitterGrant(BaseModel):

@@ -19,7 +19,7 @@ from lanthanide.serde import DecodeError, loads
 from lanthanide.topics import Topics
 
 from lanthanide_intake.domain.intake import validate
-from lanthanide_intake.domain.submitters import SubmitterGrant, not_authorised
+from lanthanide_intake.domain.submitters import SUBMITTER_HEADER, SubmitterGrant, not_authorised
 from lanthanide_intake.settings import IntakeSettings
 
 log = get_logger(__name__)
@@ -96,7 +96,8 @@ def create_app(settings: IntakeSettings, publisher: Publisher, events: EventFact
             return JSONResponse({"errors": [refused.model_dump(exclude_none=True)]}, 403)
         case_id = case_id_for(result.exporter_key, result.external_reference)
         envelope = events.new("application.submitted", result, case_id=case_id)
-        await publisher.publish([Outgoing(settings.topic(Topics.APPLICATIONS_SUBMITTED), envelope)])
+        stamp = {SUBMITTER_HEADER: f"api-key:{submitter.submitter}"}
+        await publisher.publish([Outgoing(settings.topic(Topics.APPLICATIONS_SUBMITTED), envelope, stamp)])
         return {
             "case_id": str(case_id),
             "external_reference": result.external_reference,

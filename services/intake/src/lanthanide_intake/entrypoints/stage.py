@@ -19,7 +19,7 @@ from lanthanide.serde import DecodeError, loads
 from lanthanide.topics import Topics
 
 from lanthanide_intake.domain.intake import Accepted, Rejected, assess, refusal
-from lanthanide_intake.domain.submitters import SubmitterGrant, not_authorised
+from lanthanide_intake.domain.submitters import SUBMITTER_HEADER, SubmitterGrant, not_authorised
 from lanthanide_intake.settings import IntakeSettings
 
 
@@ -98,7 +98,8 @@ class SubmitterGate(IntakeStage):
         case_id = case_id_for(app.exporter_key, app.external_reference)
         if envelope.case_id != case_id:
             envelope = envelope.model_copy(update={"case_id": case_id})
-        return [Outgoing(self.topic(Topics.APPLICATIONS_SUBMITTED), envelope)]
+        return [Outgoing(self.topic(Topics.APPLICATIONS_SUBMITTED), envelope,
+                         {SUBMITTER_HEADER: f"kafka:{self.grant.submitter}"})]
 
 
 def _uuid(value: Any) -> UUID | None:
