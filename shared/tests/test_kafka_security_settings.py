@@ -87,3 +87,13 @@ def test_a_submitter_must_be_a_principal_with_a_topic_name(tmp_path: Path) -> No
     bad.write_text("version: 1\nprincipals:\n  Big ERP: {}\nsubmitters: [Big ERP]\n")
     with pytest.raises(ValueError, match="Big ERP"):
         load_acls(bad)
+
+
+def test_a_submitter_setting_names_its_own_topic_or_is_refused() -> None:
+    from lanthanide.client import LanthanideClient
+
+    assert LanthanideClient(settings=KafkaSettings(submitter="acme-erp")).submit_topic == (
+        "lanthanide.applications.submitted.acme-erp")
+    assert LanthanideClient(settings=KafkaSettings()).submit_topic == "lanthanide.applications.submitted"
+    with pytest.raises(ValidationError, match="LANTHANIDE_KAFKA_SUBMITTER"):
+        KafkaSettings(submitter="Acme ERP")

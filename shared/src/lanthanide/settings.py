@@ -116,6 +116,17 @@ class KafkaSettings(BaseSettings):
     submitter: str | None = None
 
     @model_validator(mode="after")
+    def _submitter_makes_a_topic(self) -> KafkaSettings:
+        if self.submitter is not None:
+            from lanthanide.topics import submitter_topic
+
+            try:
+                submitter_topic(self.submitter)
+            except ValueError as exc:
+                raise ValueError(f"LANTHANIDE_KAFKA_SUBMITTER: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
     def _credentials_complete(self) -> KafkaSettings:
         if self.security_protocol.startswith("SASL_"):
             if not self.sasl_username:
