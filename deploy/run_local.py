@@ -100,9 +100,11 @@ def warm_up(bootstrap: str, partitions: int) -> None:
 
 
 def _secure_files(
-    secure_dir: Path, cluster: kafka_runner.KafkaCluster, passwords: dict[str, str]
+    secure_dir: Path, cluster: kafka_runner.KafkaCluster, passwords: dict[str, str],
+    submitters: tuple[str, ...] = (),
 ) -> dict[str, dict[str, str]]:
-    """Per principal: a password file and an env file (LANTHANIDE_KAFKA_* for that principal)."""
+    """Per principal: a password file and an env file (LANTHANIDE_KAFKA_* for that principal;
+    an upstream submitter's names its own topic, LANTHANIDE_KAFKA_SUBMITTER)."""
     envs: dict[str, dict[str, str]] = {}
     for name, password in passwords.items():
         pw_file = secure_dir / f"{name}.password"
@@ -116,6 +118,8 @@ def _secure_files(
             "LANTHANIDE_KAFKA_SASL_PASSWORD_FILE": str(pw_file),
             "LANTHANIDE_KAFKA_SSL_CAFILE": str(cluster.security.ca_file if cluster.security else ""),
         }
+        if name in submitters:
+            env["LANTHANIDE_KAFKA_SUBMITTER"] = name
         (secure_dir / f"{name}.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         envs[name] = env
     return envs
@@ -143,7 +147,11 @@ def _start_secure(data_dir: Path, port: int) -> tuple[kafka_runner.KafkaCluster,
     )
     print(f"starting secured Kafka (SASL_SSL) on 127.0.0.1:{port} ...", flush=True)
     cluster.start()
-    envs = _secure_files(secure_dir, cluster, passwords)
+    envs = _secure_files(secure_dir, cluster, passwords, acls.submitters)
+    # Intake reads each submitter's own topic; on a local stack each may submit for every
+    # exporter, like the generated API key (set LANTHANIDE_INTAKE_KAFKA_SUBMITTERS to bind them).
+    envs["intake"]["LANTHANIDE_INTAKE_KAFKA_SUBMITTERS"] = os.environ.get(
+        "LANTHANIDE_INTAKE_KAFKA_SUBMITTERS", json.dumps({name: ["*"] for name in acls.submitters}))
     from lanthanide.settings import KafkaSettings
 
     asyncio.run(prepare_cluster(KafkaSettings(**{k.removeprefix("LANTHANIDE_KAFKA_").lower(): v

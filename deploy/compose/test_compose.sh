@@ -61,7 +61,7 @@ export LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$kafka_port" LANTHANIDE_KAF
   LANTHANIDE_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 LANTHANIDE_KAFKA_SSL_CAFILE="$secrets/kafka-tls/ca.pem"
 as() { LANTHANIDE_KAFKA_SASL_USERNAME="$1" LANTHANIDE_KAFKA_SASL_PASSWORD_FILE="$secrets/kafka-users/$1" "${@:2}"; }
 log "submitting the examples from the host (SASL_SSL 127.0.0.1:$kafka_port, principal submitter)"
-as submitter $UV run lanthanide submit examples/applications.jsonl > "$work/submitted"
+as submitter $UV run lanthanide submit --submitter submitter examples/applications.jsonl > "$work/submitted"
 as subscriber $UV run lanthanide decisions --count 3 --timeout 180 > "$work/decisions"
 python3 - "$work/submitted" "$work/decisions" <<'PY'
 import json, sys
@@ -76,6 +76,8 @@ PY
 
 log "checking the ACLs refuse what acls.yaml does not grant"
 as subscriber $UV run python deploy/compose/refused.py write applications.submitted
+# Only intake writes the shared topic; an upstream submitter writes its own topic only.
+as submitter $UV run python deploy/compose/refused.py write applications.submitted
 as submitter $UV run python deploy/compose/refused.py read decisions
 as screening $UV run python deploy/compose/refused.py write decisions
 

@@ -56,3 +56,44 @@ def test_an_acl_file_naming_an_unknown_topic_is_refused(tmp_path: Path) -> None:
     bad.write_text("version: 1\nprincipals:\n  intake:\n    write: [decisons]\n")
     with pytest.raises(ValueError, match=r"intake.*decisons"):
         load_acls(bad)
+
+
+def test_each_submitter_writes_its_own_topic_and_only_intake_the_shared_one(tmp_path: Path) -> None:
+    acls = tmp_path / "acls.yaml"
+    text = ACL_FILE.read_text().replace("submitters: [submitter]", "submitters: [submitter, acme]")
+    text = text.replace("principals:\n", "principals:\n  acme:\n    description: a second upstream system\n", 1)
+    acls.write_text(text)
+    found = bindings(load_acls(acls))
+
+    def who(operation: str, topic: str) -> set[str]:
+        return {b.principal for b in found if b.operation == operation and b.name == topic}
+
+    assert who("WRITE", "lanthanide.applications.submitted") == {"User:intake"}
+    for name in ("submitter", "acme"):
+        topic = f"lanthanide.applications.submitted.{name}"
+        assert who("WRITE", topic) == {f"User:{name}"}
+        assert who("READ", topic) == {"User:intake"}
+        assert who("WRITE", f"{topic}.dlq") == {"User:intake"} and who("READ", f"{topic}.dlq") == {"User:operator"}
+    # LITERAL only: no grant reaches another submitter's topic by a shared prefix.
+    assert all(b.pattern == "LITERAL" for b in found if b.resource == "TOPIC")
+    assert "lanthanide.applications.submitted.acme.dlq" in load_acls(acls).submitter_topics()
+
+
+def test_a_submitter_must_be_a_principal_with_a_topic_name(tmp_path: Path) -> None:
+    bad = tmp_path / "acls.yaml"
+    bad.write_text("version: 1\nprincipals:\n  intake: {}\nsubmitters: [ghost]\n")
+    with pytest.raises(ValueError, match=r"ghost.*not a principal"):
+        load_acls(bad)
+    bad.write_text("version: 1\nprincipals:\n  Big ERP: {}\nsubmitters: [Big ERP]\n")
+    with pytest.raises(ValueError, match="Big ERP"):
+        load_acls(bad)
+
+
+def test_a_submitter_setting_names_its_own_topic_or_is_refused() -> None:
+    from lanthanide.client import LanthanideClient
+
+    assert LanthanideClient(settings=KafkaSettings(submitter="acme-erp")).submit_topic == (
+        "lanthanide.applications.submitted.acme-erp")
+    assert LanthanideClient(settings=KafkaSettings()).submit_topic == "lanthanide.applications.submitted"
+    with pytest.raises(ValidationError, match="LANTHANIDE_KAFKA_SUBMITTER"):
+        KafkaSettings(submitter="Acme ERP")

@@ -28,6 +28,7 @@ import pytest
 from lanthanide.client import LanthanideClient
 from lanthanide.kafka_secure import Credentials
 from lanthanide.testing.factories import civilian_application
+from lanthanide.testing.kafka import service_env
 from lanthanide.testing.processes import SERVICES, ServiceProcess, free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
@@ -83,7 +84,7 @@ async def stack(secure_kafka: Credentials, tmp_path: Path) -> AsyncIterator[dict
         "LANTHANIDE_REVIEW_CONSOLE_COOKIE_SECURE": "false",
         "LANTHANIDE_INTAKE_API_KEYS": json.dumps({uuid4().hex: "e2e"}),
     }
-    procs = [ServiceProcess(name, env={**env, **secure_kafka.env(name)}, log_dir=tmp_path / "logs",
+    procs = [ServiceProcess(name, env={**env, **service_env(secure_kafka, name)}, log_dir=tmp_path / "logs",
                             http_port=ports[name]) for name in SERVICES]
     for p in procs:
         p.start()

@@ -18,6 +18,7 @@ from lanthanide.client import LanthanideClient
 from lanthanide.kafka_secure import Credentials
 from lanthanide.testing.collector import TopicCollector
 from lanthanide.testing.factories import civilian_application, padded_application
+from lanthanide.testing.kafka import service_env
 from lanthanide.testing.processes import SERVICES, ServiceProcess, free_port
 from lanthanide.topics import Topics
 
@@ -49,7 +50,8 @@ async def test_general_licence_green_channel_draw_down_to_exhaustion(
         }),
     }
     procs = [
-        ServiceProcess(name, env={**env, **secure_kafka.env(name)}, log_dir=tmp_path / "logs", http_port=ports[name])
+        ServiceProcess(name, env={**env, **service_env(secure_kafka, name)}, log_dir=tmp_path / "logs",
+                       http_port=ports[name])
         for name in SERVICES
     ]
     for p in procs:

@@ -20,6 +20,7 @@ import pytest
 from lanthanide.client import LanthanideClient
 from lanthanide.kafka_secure import Credentials
 from lanthanide.testing.collector import TopicCollector
+from lanthanide.testing.kafka import service_env
 from lanthanide.testing.processes import SERVICES, ServiceProcess, free_port
 from lanthanide.testing.webhook import WebhookReceiver
 from lanthanide.topics import Topics
@@ -86,7 +87,7 @@ async def test_two_hundred_applications_get_exactly_the_right_outcome(
         "LANTHANIDE_INTAKE_API_KEYS": json.dumps({SECRET: "e2e"}),
     }
     procs = [
-        ServiceProcess(name, env={**env, **secure_kafka.env(name)}, log_dir=tmp_path / "logs",
+        ServiceProcess(name, env={**env, **service_env(secure_kafka, name)}, log_dir=tmp_path / "logs",
                        http_port=ports[name])
         for name in SERVICES
     ]

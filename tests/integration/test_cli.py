@@ -51,6 +51,26 @@ async def test_submit_prints_reference_and_case_id_and_publishes(kafka_bootstrap
 
 
 @pytest.mark.kafka
+async def test_submit_as_a_submitter_publishes_to_its_own_topic(kafka_bootstrap: str, tmp_path: Path) -> None:
+    from uuid import uuid4
+
+    from lanthanide.kafka import ensure_topics
+    from lanthanide.settings import KafkaSettings
+    from lanthanide.topics import submitter_topic
+
+    name = f"cli-erp-{uuid4().hex[:6]}"
+    topic = submitter_topic(name)
+    await ensure_topics(KafkaSettings(bootstrap_servers=kafka_bootstrap), [topic])
+    ref = f"CLI-SUB-{uuid4().hex[:6]}"
+    (tmp_path / "one.json").write_text(json.dumps(civilian_application(ref)))
+    async with TopicCollector(kafka_bootstrap, [topic]) as seen:
+        out = _cli("submit", "--submitter", name, str(tmp_path / "one.json"), bootstrap=kafka_bootstrap)
+        assert out.returncode == 0, out.stderr
+        await seen.wait_for(lambda c: [e for e in c.envelopes(topic) if e.payload.external_reference == ref],
+                            60, "the submission on the submitter's own topic")
+
+
+@pytest.mark.kafka
 async def test_reference_update_is_announced(kafka_bootstrap: str) -> None:
     async with TopicCollector(kafka_bootstrap, [Topics.REFERENCE_UPDATES]) as seen:
         out = _cli("reference", "updated", "--kind", "list", "--list-id", "prc-control",

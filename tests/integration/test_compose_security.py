@@ -44,6 +44,21 @@ def test_each_service_logs_in_to_kafka_as_its_own_principal(compose: dict[str, A
         assert svc["depends_on"]["kafka-acls"]["condition"] == "service_completed_successfully", name
 
 
+def test_intake_reads_the_topic_of_every_kafka_submitter_of_the_acls(compose: dict[str, Any]) -> None:
+    """A submitter the ACLs let write its own topic is one intake reads (else its submissions
+    would wait unread), and the shared topic is intake's alone."""
+    import json
+
+    from lanthanide_intake.settings import IntakeSettings
+
+    acls = load_acls(REPO / "deploy" / "kafka" / "acls.yaml")
+    bound = json.loads(compose["services"]["intake"]["environment"]["LANTHANIDE_INTAKE_KAFKA_SUBMITTERS"])
+    assert set(bound) == set(acls.submitters) and acls.submitters
+    assert IntakeSettings(kafka_submitters=bound).kafka_submitters == bound
+    writers = {name for name, acl in acls.principals.items() if "applications.submitted" in acl.write}
+    assert writers == {"intake"}
+
+
 def test_the_broker_is_secured_and_the_acls_are_applied_as_admin(compose: dict[str, Any]) -> None:
     kafka = compose["services"]["kafka"]["environment"]
     protocols = dict(e.split(":") for e in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))

@@ -29,6 +29,7 @@ import orjson
 from lanthanide.client import LanthanideClient
 from lanthanide.kafka_secure import Credentials
 from lanthanide.testing.collector import TopicCollector
+from lanthanide.testing.kafka import service_env
 from lanthanide.testing.postgres import create_database
 from lanthanide.testing.processes import SERVICES, ServiceProcess, free_port
 from lanthanide.testing.webhook import WebhookReceiver
@@ -187,8 +188,8 @@ class Stack:
         }
         # On a secured cluster each service connects as its own principal.
         self.procs = [
-            ServiceProcess(svc, env={**self.env, **(creds.env(svc) if creds else {})}, log_dir=workdir / "logs",
-                           instance=i, http_port=free_port())
+            ServiceProcess(svc, env={**self.env, **(service_env(creds, svc) if creds else {})},
+                           log_dir=workdir / "logs", instance=i, http_port=free_port())
             for svc in SERVICES for i in range(INSTANCES)
         ]
 

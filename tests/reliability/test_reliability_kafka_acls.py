@@ -6,9 +6,11 @@ updates can only come from the service (or operator) that is meant to publish th
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 from aiokafka.errors import (
     KafkaConnectionError,
     KafkaError,
@@ -17,7 +19,8 @@ from aiokafka.errors import (
 from lanthanide.kafka import make_consumer, make_producer
 from lanthanide.kafka_secure import Credentials
 from lanthanide.settings import KafkaSettings
-from lanthanide.topics import Topics
+from lanthanide.testing.kafka import ACL_FILE, secured_kafka
+from lanthanide.topics import Topics, submitter_topic
 
 pytestmark = [pytest.mark.kafka]
 
@@ -66,7 +69,38 @@ async def test_a_wrong_password_is_refused(secure_kafka: Credentials) -> None:
 
 
 async def test_plain_mechanism_works_for_development(secure_kafka: Credentials) -> None:
-    await _write(secure_kafka.settings("submitter", sasl_mechanism="PLAIN"), Topics.APPLICATIONS_SUBMITTED)
+    await _write(secure_kafka.settings("submitter", sasl_mechanism="PLAIN"), submitter_topic("submitter"))
+
+
+@pytest.fixture(scope="module")
+def two_submitters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Credentials]:
+    """A secured broker with the product's ACLs plus a second upstream submitter whose name
+    starts with the first's ("submitter-b"): the grants must be LITERAL, not prefixes."""
+    acls = yaml.safe_load(ACL_FILE.read_text())
+    acls["principals"]["submitter-b"] = {"description": "a second upstream system", "write": []}
+    acls["submitters"] = [*acls["submitters"], "submitter-b"]
+    path = tmp_path_factory.mktemp("acls") / "acls.yaml"
+    path.write_text(yaml.safe_dump(acls))
+    with secured_kafka(nodes=1, num_partitions=1, acl_file=path) as (_cluster, creds):
+        yield creds
+
+
+async def test_a_submitter_writes_only_its_own_topic(two_submitters: Credentials) -> None:
+    """Intake takes the submitter from the topic, so the topic must prove it: A cannot write
+    B's topic nor the shared one (which only intake writes)."""
+    creds = two_submitters
+    await _write(creds.settings("submitter"), submitter_topic("submitter"))
+    await _write(creds.settings("submitter-b"), submitter_topic("submitter-b"))
+    await _write(creds.settings("intake"), Topics.APPLICATIONS_SUBMITTED)
+    for principal, topic in (("submitter", submitter_topic("submitter-b")),
+                             ("submitter-b", submitter_topic("submitter")),
+                             ("submitter", Topics.APPLICATIONS_SUBMITTED),
+                             ("submitter-b", Topics.APPLICATIONS_SUBMITTED),
+                             ("subscriber", submitter_topic("submitter"))):
+        with pytest.raises((TopicAuthorizationFailedError, KafkaError)) as refused:
+            await _write(creds.settings(principal), topic)
+        assert "Authorization" in type(refused.value).__name__, (principal, topic, refused.value)
+    assert creds.settings("submitter-b").submitter == "submitter-b"  # its client submits there
 
 
 async def test_a_subscriber_reads_decisions_but_not_applications(secure_kafka: Credentials) -> None:

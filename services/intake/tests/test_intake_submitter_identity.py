@@ -44,6 +44,9 @@ async def test_a_key_submits_only_for_its_own_exporters() -> None:
         legacy = await client.post("/applications", json=app, headers={"X-API-Key": "k_legacy"})
         assert legacy.status_code == 202
     assert len(publisher.published) == 2
+    # Stamped on the shared topic with the key's submitter, never the key itself.
+    assert [o.headers for o in publisher.published] == [
+        {"lanthanide_submitter": "api-key:ganzhou-erp"}, {"lanthanide_submitter": "api-key:upstream-hub"}]
 
 
 async def test_wrong_keys_are_logged_without_the_key_and_rate_limited() -> None:

@@ -29,7 +29,7 @@ from lanthanide.contracts.envelope import SCHEMA_VERSION, Envelope, Producer
 from lanthanide.ids import case_id_for
 from lanthanide.serde import DecodeError, decode, encode
 from lanthanide.settings import KafkaSettings
-from lanthanide.topics import Topics, dlq
+from lanthanide.topics import Topics, dlq, submitter_topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +98,9 @@ class LanthanideClient:
         self.conflicts: list[tuple[Envelope[DecisionMade], Envelope[DecisionMade]]] = []
         self.client_id = client_id
         self.send_attempts = send_attempts
+        #: Where submissions go: the submitter's own topic when settings name one (the only topic
+        #: its principal may write on a secured cluster), else the shared one (open broker).
+        self.submit_topic = submitter_topic(settings.submitter) if settings.submitter else Topics.APPLICATIONS_SUBMITTED
         self._producer: AIOKafkaProducer | None = None  # made on first use: readers never need one
         self._origin = Producer(service=f"client:{client_id}", version="1")
 
@@ -168,15 +171,14 @@ class LanthanideClient:
             await asyncio.sleep(min(2.0 * attempt, 10.0))
         return receipts
 
-    @staticmethod
     async def _send_all(
-        producer: AIOKafkaProducer, records: Sequence[tuple[bytes | None, bytes]]
+        self, producer: AIOKafkaProducer, records: Sequence[tuple[bytes | None, bytes]]
     ) -> list[tuple[bytes | None, bytes]]:
         """Send in order and wait for every ack; returns the records to send again."""
         futures: list[asyncio.Future[Any]] = []
         try:
             for key, value in records:
-                futures.append(await producer.send(Topics.APPLICATIONS_SUBMITTED, value, key=key,
+                futures.append(await producer.send(self.submit_topic, value, key=key,
                                                    headers=_headers(orjson.loads(value))))
         except KafkaError as exc:
             if not (isinstance(exc, KafkaTimeoutError) or exc.retriable):

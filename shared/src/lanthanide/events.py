@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -23,6 +24,9 @@ class Outgoing:
 
     topic: str
     envelope: Envelope[Any]
+    #: Record headers beside the envelope's own (CloudEvents, trace context), e.g. intake's stamp
+    #: of who submitted an application (`lanthanide_submitter`).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class EventFactory:

@@ -192,7 +192,9 @@ OutRecord = tuple[str, bytes, bytes | None, dict[str, str]]
 def record_of(outgoing: Outgoing) -> OutRecord:
     """The Kafka record of an outgoing envelope."""
     env = outgoing.envelope
-    return (outgoing.topic, encode(env), key_of(env), headers_of(env))
+    headers = headers_of(env)
+    headers.update(outgoing.headers)
+    return (outgoing.topic, encode(env), key_of(env), headers)
 
 
 def record_size(record: OutRecord) -> int:

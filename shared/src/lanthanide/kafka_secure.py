@@ -25,7 +25,7 @@ from aiokafka.protocol.admin import CreateAclsRequest
 from pydantic import BaseModel, ConfigDict, Field
 
 from lanthanide.settings import KafkaSettings
-from lanthanide.topics import PREFIX, all_topics_with_dlq
+from lanthanide.topics import PREFIX, all_topics_with_dlq, dlq, submitter_topic
 
 #: The services, each its own principal (user name = service name).
 SERVICE_PRINCIPALS = ("intake", "screening", "review", "notification", "audit")
@@ -71,6 +71,16 @@ class AclFile(BaseModel):
 
     version: int = Field(1, ge=1, le=1)
     principals: dict[str, PrincipalAcl]
+    #: Upstream systems that submit over Kafka, each a principal of the same name. Each may
+    #: write only its own topic `applications.submitted.<name>` (LITERAL); intake reads it and
+    #: writes its DLQ, the operator reads that DLQ. Which exporters each may submit for is
+    #: intake's setting LANTHANIDE_INTAKE_KAFKA_SUBMITTERS (README "Security").
+    submitters: tuple[str, ...] = ()
+
+    def submitter_topics(self) -> tuple[str, ...]:
+        """The submitters' own topics and their DLQs (full names), to create up front."""
+        topics = [submitter_topic(name) for name in self.submitters]
+        return (*topics, *(dlq(t) for t in topics))
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -93,6 +103,13 @@ def load_acls(path: str | os.PathLike[str]) -> AclFile:
         unknown = sorted({*acl.read, *acl.write} - known)
         if unknown:
             raise ValueError(f"{path}: principal {name!r}: unknown topics {unknown} (see lanthanide.topics)")
+    for name in acls.submitters:
+        if name not in acls.principals:
+            raise ValueError(f"{path}: submitter {name!r} is not a principal; add it under principals")
+        try:
+            submitter_topic(name)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
     return acls
 
 
@@ -110,6 +127,18 @@ def bindings(acls: AclFile, topic_prefix: str = f"{PREFIX}.") -> list[Binding]:
         for group in acl.groups:
             for op in ("READ", "DESCRIBE"):
                 out.add(Binding(user, "GROUP", group, "PREFIXED", op))
+    for name in acls.submitters:
+        # LITERAL, never PREFIXED: a submitter named "acme" must not reach "acme-b"'s topic.
+        topic = topic_prefix + submitter_topic(name).removeprefix(f"{PREFIX}.")
+        for principal, ops, on in (
+            (name, ("WRITE", "DESCRIBE"), topic),
+            ("intake", ("READ", "DESCRIBE"), topic),
+            ("intake", ("WRITE", "DESCRIBE"), dlq(topic)),
+            ("operator", ("READ", "DESCRIBE"), dlq(topic)),
+        ):
+            if principal in acls.principals:
+                for op in ops:
+                    out.add(Binding(f"User:{principal}", "TOPIC", on, "LITERAL", op))
     return sorted(out)
 
 
@@ -144,7 +173,7 @@ async def prepare_cluster(admin_settings: KafkaSettings, acls: AclFile) -> int:
     """What an administrator does once per secured cluster: the topics, then the ACLs."""
     from lanthanide.kafka import ensure_topics
 
-    await ensure_topics(admin_settings)
+    await ensure_topics(admin_settings, [*all_topics_with_dlq(), *acls.submitter_topics()])
     return await apply_acls(admin_settings, acls)
 
 
@@ -163,6 +192,9 @@ class Credentials:
     ca_file: Path | None = None
     sasl_mechanism: str = "SCRAM-SHA-512"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Principals that are upstream submitters (AclFile.submitters): their settings and env
+    #: publish applications to their own topic.
+    submitters: tuple[str, ...] = ()
 
     def settings(self, principal: str, **overrides: Any) -> KafkaSettings:
         """KafkaSettings of `principal` (KeyError if it has no password)."""
@@ -173,6 +205,7 @@ class Credentials:
             "sasl_username": principal,
             "sasl_password": self.passwords[principal],
             "ssl_cafile": self.ca_file,
+            "submitter": principal if principal in self.submitters else None,
             **self.extra,
             **overrides,
         }
@@ -189,6 +222,8 @@ class Credentials:
         }
         if self.ca_file is not None:
             env["LANTHANIDE_KAFKA_SSL_CAFILE"] = str(self.ca_file)
+        if principal in self.submitters:
+            env["LANTHANIDE_KAFKA_SUBMITTER"] = principal
         return env
 
 

@@ -109,6 +109,22 @@ class KafkaSettings(BaseSettings):
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     ssl_check_hostname: bool = True
+    #: The upstream submitter a client (`lanthanide submit`, LanthanideClient.submit) publishes
+    #: applications as: to its own topic lanthanide.applications.submitted.<submitter>, the only
+    #: one its principal may write on a secured cluster. Unset: the shared
+    #: lanthanide.applications.submitted (the open local broker of `make run`).
+    submitter: str | None = None
+
+    @model_validator(mode="after")
+    def _submitter_makes_a_topic(self) -> KafkaSettings:
+        if self.submitter is not None:
+            from lanthanide.topics import submitter_topic
+
+            try:
+                submitter_topic(self.submitter)
+            except ValueError as exc:
+                raise ValueError(f"LANTHANIDE_KAFKA_SUBMITTER: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _credentials_complete(self) -> KafkaSettings:

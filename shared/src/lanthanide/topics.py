@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 PREFIX: Final = "lanthanide"
@@ -36,6 +37,22 @@ class Topics:
 def dlq(topic: str) -> str:
     """The dead-letter topic for a topic: poison messages with the error and the original bytes."""
     return f"{topic}.dlq"
+
+
+#: The name of an upstream Kafka submitter: its principal and the suffix of its topic.
+SUBMITTER_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def submitter_topic(submitter: str) -> str:
+    """The topic only `submitter` may write (a LITERAL ACL for its principal) and intake reads:
+    `lanthanide.applications.submitted.<submitter>`. Intake takes the submitter from the topic
+    a record came on, never from its payload; `lanthanide.applications.submitted` itself is
+    written by intake alone (its HTTP API) on a secured cluster."""
+    if not SUBMITTER_NAME.fullmatch(submitter) or submitter == "dlq":
+        raise ValueError(
+            f"submitter name {submitter!r}: use 1-63 lower-case letters, digits, '-' or '_' (not 'dlq')"
+        )
+    return f"{Topics.APPLICATIONS_SUBMITTED}.{submitter}"
 
 
 def all_topics_with_dlq() -> tuple[str, ...]:

@@ -19,6 +19,7 @@ import orjson
 import typer
 from lanthanide.client import LanthanideClient
 from lanthanide.serde import to_jsonable
+from lanthanide.settings import KafkaSettings
 from lanthanide.topics import Topics, dlq
 
 from lanthanide_cli.errors import InputFileError, RootGroup, bootstrap_in_use
@@ -54,9 +55,13 @@ Bootstrap = Annotated[
 ]
 
 
-def client(bootstrap_servers: str | None) -> LanthanideClient:
-    """The client every command uses; remembers the servers for the 'cannot reach' message."""
-    c = LanthanideClient(bootstrap_servers, client_id="cli")
+def client(bootstrap_servers: str | None, submitter: str | None = None) -> LanthanideClient:
+    """The client every command uses; remembers the servers for the 'cannot reach' message.
+    `submitter` (else LANTHANIDE_KAFKA_SUBMITTER) names the upstream submitter it submits as."""
+    settings = KafkaSettings()
+    if submitter:
+        settings = settings.model_copy(update={"submitter": submitter})
+    c = LanthanideClient(bootstrap_servers, client_id="cli", settings=settings)
     bootstrap_in_use.set(c.settings.bootstrap_servers)
     return c
 
@@ -123,6 +128,11 @@ def submit(
     check: Annotated[bool, typer.Option("--check", help="Validate only: publish nothing, exit 2 if any is invalid.")]
     = False,
     bootstrap_servers: Bootstrap = None,
+    submitter: Annotated[str | None, typer.Option(
+        "--submitter",
+        help="Publish as this upstream submitter, to its own topic lanthanide.applications.submitted.<name> "
+             "(the only one its principal may write on a secured cluster). Default: the shared topic "
+             "(the open local broker of `make run`).")] = None,
 ) -> None:
     """Publish applications; prints each external reference and its case id (tab-separated).
 
@@ -145,7 +155,7 @@ def submit(
         raise typer.Exit(2 if bad else 0)
 
     async def run() -> int:
-        async with client(bootstrap_servers) as c:
+        async with client(bootstrap_servers, submitter) as c:
             receipts = await c.submit_many(applications)
         invalid = 0
         for r in receipts:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
@@ -18,12 +18,14 @@ class Intake:
     settings: IntakeSettings
     broker: KafkaBroker
     http_app: FastAPI
+    #: The topics it consumes: the shared one and each Kafka submitter's own.
+    inputs: list[str] = field(default_factory=list)
 
 
 def bootstrap(settings: IntakeSettings | None = None) -> Intake:
     settings = settings or IntakeSettings()
     broker = make_broker(settings.kafka, f"intake-{settings.instance}")
     events = EventFactory("intake", instance=settings.instance)
-    stage.register(broker, settings, events)
+    inputs = stage.register(broker, settings, events)
     app = http.create_app(settings, Publisher(broker), events)
-    return Intake(settings, broker, app)
+    return Intake(settings, broker, app, inputs)

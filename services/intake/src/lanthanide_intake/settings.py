@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 from lanthanide.settings import ServiceSettings
-from pydantic import BaseModel, Field
+from lanthanide.topics import submitter_topic
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from lanthanide_intake.domain.submitters import SubmitterGrant
 
-class SubmitterGrant(BaseModel):
-    """Who an API key stands for and which exporters it may submit for (operator data).
-
-    `exporters` holds exporter keys (``uscc:9136...``) or exporter names; ``["*"]`` is an
-    upstream system that submits for every exporter.
-    """
-
-    submitter: str = Field(min_length=1, max_length=100)
-    exporters: list[str] = Field(min_length=1)
-
-    def may_submit_for(self, exporter_key: str, exporter_name: str) -> bool:
-        """Whether this submitter may submit (or resubmit) for the exporter."""
-        wanted = {exporter_key.casefold(), " ".join(exporter_name.casefold().split())}
-        return any(e == "*" or " ".join(e.casefold().split()) in wanted for e in self.exporters)
+__all__ = ["IntakeSettings", "SubmitterGrant"]
 
 
 class IntakeSettings(ServiceSettings):
@@ -41,6 +30,30 @@ class IntakeSettings(ServiceSettings):
             key: grant if isinstance(grant, SubmitterGrant) else SubmitterGrant(submitter=grant, exporters=["*"])
             for key, grant in self.api_keys.items()
         }
+
+    #: Upstream systems that submit over Kafka, each bound to the exporters it may submit for
+    #: (exporter keys or names, ["*"] = every exporter): {"acme-erp": ["uscc:91360700MA35XXXX1A"]}.
+    #: Intake reads each one's own topic lanthanide.applications.submitted.<name> (written only by
+    #: the principal of that name, deploy/kafka/acls.yaml "submitters") and takes the submitter
+    #: from the topic, never from the payload. Empty: only the shared topic is read.
+    kafka_submitters: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("kafka_submitters")
+    @classmethod
+    def _submitter_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, exporters in value.items():
+            submitter_topic(name)  # the name must make a topic name
+            if not exporters:
+                raise ValueError(f"Kafka submitter {name!r}: bind at least one exporter (or '*')")
+        return value
+
+    def kafka_grants(self) -> dict[str, SubmitterGrant]:
+        """Each Kafka submitter's topic (with this deployment's prefix) and its grant."""
+        return {
+            self.topic(submitter_topic(name)): SubmitterGrant(submitter=name, exporters=exporters)
+            for name, exporters in self.kafka_submitters.items()
+        }
+
     max_body_bytes: int = 1_000_000
 
     def topic(self, name: str) -> str:

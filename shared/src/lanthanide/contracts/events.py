@@ -31,6 +31,11 @@ class FieldError(_Payload):
     loc: str = Field(description="Dotted path to the field, e.g. 'items.0.unit'")
     message: str
     type: str = Field(description="Machine-readable error type, e.g. 'missing', 'value_error'")
+    rule_id: str | None = Field(
+        default=None,
+        description="The rule that refused it (docs/rules.md), e.g. 'INT-SUBMITTER-EXPORTER'; "
+        "absent for plain validation errors",
+    )
 
 
 class ApplicationAccepted(_Payload):

@@ -65,6 +65,18 @@ def real_kafka() -> Iterator[str]:
         cluster.stop()
 
 
+def service_env(creds: Credentials, service: str) -> dict[str, str]:
+    """The environment of a service process on a secured test cluster: its principal's
+    LANTHANIDE_KAFKA_* settings, and for intake every Kafka submitter of the ACL file bound to
+    every exporter (LANTHANIDE_INTAKE_KAFKA_SUBMITTERS), so the submitters' own topics are read."""
+    import json
+
+    env = creds.env(service)
+    if service == "intake":
+        env["LANTHANIDE_INTAKE_KAFKA_SUBMITTERS"] = json.dumps({name: ["*"] for name in creds.submitters})
+    return env
+
+
 #: The ACL file every secured test cluster gets: the one the product ships.
 ACL_FILE = REPO_ROOT / "deploy" / "kafka" / "acls.yaml"
 
@@ -95,7 +107,8 @@ def secured_kafka(
     )
     cluster.start()
     try:
-        creds = Credentials(cluster.bootstrap_servers, protocol, passwords, cluster.security.ca_file)
+        creds = Credentials(cluster.bootstrap_servers, protocol, passwords, cluster.security.ca_file,
+                            submitters=acls.submitters)
         replication = min(nodes, 3)
         asyncio.run(prepare_cluster(
             creds.settings(ADMIN, partitions=num_partitions, replication_factor=replication), acls

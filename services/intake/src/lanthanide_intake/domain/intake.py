@@ -18,6 +18,7 @@ from lanthanide.serde import field_errors
 from pydantic import ValidationError
 
 from lanthanide_intake.domain.documents import missing_documents
+from lanthanide_intake.domain.submitters import SubmitterGrant, not_authorised
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +70,14 @@ def validate(data: Any) -> Application | list[FieldError]:
         return bounded
 
 
-def assess(data: Any, *, received_at: datetime) -> Accepted | Rejected:
-    """Validate and normalise; decide the case id; check the documents.
+def assess(data: Any, *, received_at: datetime, submitter: SubmitterGrant | None = None) -> Accepted | Rejected:
+    """Validate and normalise; decide the case id; check who submitted it; check the documents.
 
     The as-of date is the PRC calendar date of `received_at` (the submission's time, not the
     time intake got round to it): documents are checked on it and it travels in the accepted
-    event for screening and review."""
+    event for screening and review. `submitter` is the grant of the Kafka submitter whose own
+    topic the submission came on (None: the shared topic, which only intake writes, after its
+    HTTP API checked the API key with the same rule)."""
     as_of = prc_date(received_at)
     result = validate(data)
     if isinstance(result, list):
@@ -88,6 +91,8 @@ def assess(data: Any, *, received_at: datetime) -> Accepted | Rejected:
         )
         raw = data if isinstance(data, dict) else app.model_dump(mode="json")
         return Rejected(case_id=_salvage_case_id(raw), payload=_rejection(raw, [too_large]))
+    if submitter is not None and (refused := not_authorised(submitter, app, via="Kafka submitter")):
+        return refusal(app, refused)
     missing = missing_documents(app, as_of)
     return Accepted(
         case_id=case_id_for(app.exporter_key, app.external_reference),
@@ -99,6 +104,15 @@ def assess(data: Any, *, received_at: datetime) -> Accepted | Rejected:
             complete=not missing,
             missing_documents=missing,
         ),
+    )
+
+
+def refusal(app: Application, error: FieldError) -> Rejected:
+    """The rejection of an application its submitter may not submit: on no case (it is not the
+    exporter's submission, and the case must not take the sender's words), to no contact and
+    naming no exporter (whose subscribers would be told of a submission that is not theirs)."""
+    return Rejected(
+        case_id=None, payload=ApplicationRejected(external_reference=app.external_reference, errors=[error])
     )
 
 

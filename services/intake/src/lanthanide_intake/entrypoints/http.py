@@ -19,7 +19,8 @@ from lanthanide.serde import DecodeError, loads
 from lanthanide.topics import Topics
 
 from lanthanide_intake.domain.intake import validate
-from lanthanide_intake.settings import IntakeSettings, SubmitterGrant
+from lanthanide_intake.domain.submitters import SUBMITTER_HEADER, SubmitterGrant, not_authorised
+from lanthanide_intake.settings import IntakeSettings
 
 log = get_logger(__name__)
 
@@ -88,17 +89,15 @@ def create_app(settings: IntakeSettings, publisher: Publisher, events: EventFact
             return JSONResponse({"errors": [{"loc": "(body)", "message": exc.reason, "type": "json_invalid"}]}, 422)
         result = validate(data)
         if isinstance(result, list):
-            return JSONResponse({"errors": [e.model_dump() for e in result]}, 422)
-        if not submitter.may_submit_for(result.exporter_key, result.exporter.name):
+            return JSONResponse({"errors": [e.model_dump(exclude_none=True) for e in result]}, 422)
+        if refused := not_authorised(submitter, result, via="API key"):
             # A key submits (and resubmits) only for the exporters an operator bound it to: case
             # ids can be computed, so without this any key could take over another's case.
-            return JSONResponse({"errors": [{
-                "loc": "exporter", "type": "exporter_not_authorised",
-                "message": "this API key may not submit for this exporter; ask the operator to bind it",
-            }]}, 403)
+            return JSONResponse({"errors": [refused.model_dump(exclude_none=True)]}, 403)
         case_id = case_id_for(result.exporter_key, result.external_reference)
         envelope = events.new("application.submitted", result, case_id=case_id)
-        await publisher.publish([Outgoing(settings.topic(Topics.APPLICATIONS_SUBMITTED), envelope)])
+        stamp = {SUBMITTER_HEADER: f"api-key:{submitter.submitter}"}
+        await publisher.publish([Outgoing(settings.topic(Topics.APPLICATIONS_SUBMITTED), envelope, stamp)])
         return {
             "case_id": str(case_id),
             "external_reference": result.external_reference,

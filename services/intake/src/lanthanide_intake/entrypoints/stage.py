@@ -1,4 +1,6 @@
-"""Kafka entrypoint: lanthanide.applications.submitted -> accepted | rejected (| DLQ)."""
+"""Kafka entrypoints: lanthanide.applications.submitted -> accepted | rejected (| DLQ), and each
+Kafka submitter's own lanthanide.applications.submitted.<submitter> -> the shared topic (its own
+exporters) | rejected (| DLQ)."""
 
 from __future__ import annotations
 
@@ -11,21 +13,25 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from lanthanide.contracts.envelope import Envelope
 from lanthanide.events import EventFactory, Outgoing
-from lanthanide.ids import derived_id
+from lanthanide.ids import case_id_for, derived_id
 from lanthanide.kafka import register_stage
 from lanthanide.serde import DecodeError, loads
 from lanthanide.topics import Topics
 
-from lanthanide_intake.domain.intake import Accepted, assess
+from lanthanide_intake.domain.intake import Accepted, Rejected, assess, refusal
+from lanthanide_intake.domain.submitters import SUBMITTER_HEADER, SubmitterGrant, not_authorised
 from lanthanide_intake.settings import IntakeSettings
 
 
 class IntakeStage:
     """Assesses each submission and emits exactly one accepted or rejected event for it."""
 
-    def __init__(self, events: EventFactory, topic: Callable[[str], str] = str) -> None:
+    def __init__(
+        self, events: EventFactory, topic: Callable[[str], str] = str, submitter: SubmitterGrant | None = None
+    ) -> None:
         self.events = events
         self.topic = topic  # the deployment's topic name for a catalogue topic (its prefix)
+        self.submitter = submitter  # the grant of the Kafka submitter whose own topic it reads
 
     async def on_envelope(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
         if envelope.event_type != "application.submitted":
@@ -55,7 +61,10 @@ class IntakeStage:
     ) -> Outgoing:
         # Received = when it was submitted, not when we got round to it: a replay or a lagging
         # consumer must not move the review clock or the document-expiry check.
-        result = assess(data, received_at=received_at)
+        result = assess(data, received_at=received_at, submitter=self.submitter)
+        return self._emit(result, source_id, correlation_id)
+
+    def _emit(self, result: Accepted | Rejected, source_id: UUID, correlation_id: UUID) -> Outgoing:
         if isinstance(result, Accepted):
             topic, event_type = Topics.APPLICATIONS_ACCEPTED, "application.accepted"
         else:
@@ -67,6 +76,32 @@ class IntakeStage:
         return Outgoing(self.topic(topic), envelope)
 
 
+class SubmitterGate(IntakeStage):
+    """A Kafka submitter's own topic (only its principal may write it, so the topic is the
+    identity; the payload never is): an application for an exporter the submitter is bound to
+    goes on, as it is, to the shared lanthanide.applications.submitted, which intake alone
+    writes and where the audit ledger, case histories and the intake stage read every
+    submission; any other is rejected here. One rule with the HTTP API: not_authorised."""
+
+    def __init__(self, events: EventFactory, topic: Callable[[str], str], submitter: SubmitterGrant) -> None:
+        super().__init__(events, topic, submitter)
+        self.grant = submitter
+
+    async def on_envelope(self, envelope: Envelope[Any]) -> Sequence[Outgoing]:
+        if envelope.event_type != "application.submitted":
+            return ()
+        app = envelope.payload
+        if refused := not_authorised(self.grant, app, via="Kafka submitter"):
+            return [self._emit(refusal(app, refused), envelope.event_id, envelope.correlation_id)]
+        # The key and the case are the application's own (exporter + reference), whatever the
+        # sender wrote in the envelope: it must not file its submission under another case.
+        case_id = case_id_for(app.exporter_key, app.external_reference)
+        if envelope.case_id != case_id:
+            envelope = envelope.model_copy(update={"case_id": case_id})
+        return [Outgoing(self.topic(Topics.APPLICATIONS_SUBMITTED), envelope,
+                         {SUBMITTER_HEADER: f"kafka:{self.grant.submitter}"})]
+
+
 def _uuid(value: Any) -> UUID | None:
     try:
         return UUID(str(value)) if value is not None else None
@@ -74,11 +109,19 @@ def _uuid(value: Any) -> UUID | None:
         return None
 
 
-def register(broker: KafkaBroker, settings: IntakeSettings, events: EventFactory) -> IntakeStage:
-    stage = IntakeStage(events, settings.topic)
-    register_stage(
-        broker, topics=[settings.topic(Topics.APPLICATIONS_SUBMITTED)], group_id=settings.group_id,
-        service="intake", handle=stage.on_envelope, settings=settings.kafka,
-        on_undecodable=stage.on_undecodable,
-    )
-    return stage
+def register(broker: KafkaBroker, settings: IntakeSettings, events: EventFactory) -> list[str]:
+    """Subscribe the shared topic and every Kafka submitter's own topic; returns the topics."""
+    inputs: dict[str, tuple[str, SubmitterGrant | None]] = {
+        settings.topic(Topics.APPLICATIONS_SUBMITTED): (settings.group_id, None),
+    }
+    for topic, submitter in settings.kafka_grants().items():
+        # A group per submitter topic: each commits on its own, and adding a submitter does not
+        # rebalance the others.
+        inputs[topic] = (f"{settings.group_id}.{submitter.submitter}", submitter)
+    for topic, (group_id, grant) in inputs.items():
+        stage = IntakeStage(events, settings.topic) if grant is None else SubmitterGate(events, settings.topic, grant)
+        register_stage(
+            broker, topics=[topic], group_id=group_id, service="intake", handle=stage.on_envelope,
+            settings=settings.kafka, on_undecodable=stage.on_undecodable,
+        )
+    return list(inputs)
