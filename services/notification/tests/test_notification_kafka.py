@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -89,6 +90,11 @@ async def test_unreachable_receiver_ends_in_dead_letter_and_failed_event(
         async with start_notification(retry_attempts=3, retry_schedule_file=no_retries) as app:
             await send(Topics.DECISIONS, event)
             await c.wait_for(lambda c: len(outcomes(c, prefix)) >= 1, what="an outcome")
+            # The worker publishes the outcome first, then moves the delivery to the dead letters.
+            for _ in range(100):
+                if await app.store.dead_letter_count() == 1:
+                    break
+                await asyncio.sleep(0.05)
             assert await app.store.dead_letter_count() == 1
     outcome = outcomes(c, prefix)[0]
     assert outcome.payload.status == "failed"

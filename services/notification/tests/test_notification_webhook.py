@@ -64,7 +64,9 @@ async def test_one_host_gets_at_most_its_limit_of_concurrent_requests(receiver: 
     assert receiver.max_in_flight == 2
 
 
-async def test_a_slow_host_does_not_hold_up_other_cases_in_the_batch(receiver: Any, tmp_path: Path) -> None:
+async def test_a_slow_host_does_not_hold_up_other_cases_in_the_batch(
+    receiver: Any, tmp_path: Path, deliver: Any
+) -> None:
     receiver.delay_seconds["/slow"] = 0.3
     slow = [decision(receiver.url("/slow")) for _ in range(4)]
     # "localhost" is another host than "127.0.0.1" for the per-host limit, same server for the test.
@@ -74,7 +76,7 @@ async def test_a_slow_host_does_not_hold_up_other_cases_in_the_batch(receiver: A
     async with httpx.AsyncClient() as client:
         service = NotificationService(store=store, senders={"webhook": sender(client, per_host=1)},
                                       factory=EventFactory("notification"), outcome_topic="out")
-        outgoing, failed = await service.handle_batch([*slow, fast])
+        outgoing, failed = await deliver(service, [*slow, fast], per_host_limit=1)
     await store.close()
     assert not failed and len(outgoing) == 5
     paths = [r.path for r in receiver.requests]
@@ -83,7 +85,9 @@ async def test_a_slow_host_does_not_hold_up_other_cases_in_the_batch(receiver: A
     assert all(r.signature_ok for r in receiver.requests)
 
 
-async def test_subscriptions_add_targets_and_redelivery_is_not_resent(receiver: Any, tmp_path: Path) -> None:
+async def test_subscriptions_add_targets_and_redelivery_is_not_resent(
+    receiver: Any, tmp_path: Path, deliver: Any
+) -> None:
     store = SqlDeliveryLog.from_url(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
     await store.create_schema()
     await store.replace_file_subscriptions([
@@ -95,20 +99,21 @@ async def test_subscriptions_add_targets_and_redelivery_is_not_resent(receiver: 
     async with httpx.AsyncClient() as client:
         service = NotificationService(store=store, senders={"webhook": sender(client)},
                                       factory=EventFactory("notification"), outcome_topic="out")
-        first = await service.handle(event)
-        again = await service.handle(event)
+        first, _ = await deliver(service, [event])
+        again = await service.handle(event)  # redelivered: nothing queued, the outcomes re-emitted
     await store.close()
     assert sorted(r.path for r in receiver.requests) == ["/applicant", "/erp"]
-    assert [o.envelope.event_id for o in first] == [o.envelope.event_id for o in again]
+    assert len(first) == 2
+    assert sorted(o.envelope.event_id for o in first) == sorted(o.envelope.event_id for o in again)
     assert {o.envelope.payload.status for o in again} == {"delivered"}
 
 
 async def test_batched_delivery_log_sends_each_delivery_once_across_redelivery(
-    receiver: Any, tmp_path: Path, closed_port_url: str
+    receiver: Any, tmp_path: Path, closed_port_url: str, deliver: Any
 ) -> None:
-    """The log is read once and written by group commit per batch: a batch with the same event
-    twice sends it once; the redelivered batch sends nothing and reports the logged results;
-    a failed delivery is logged and dead-lettered once, with its retries."""
+    """A batch with the same event twice queues and sends it once; the redelivered batch sends
+    nothing and reports the logged results; a failed delivery is logged and dead-lettered once,
+    with its quick attempts."""
     receiver.fail_first["/flaky"] = 2
     store = SqlDeliveryLog.from_url(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
     await store.create_schema()
@@ -118,9 +123,10 @@ async def test_batched_delivery_log_sends_each_delivery_once_across_redelivery(
     async with httpx.AsyncClient() as client:
         service = NotificationService(store=store, senders={"webhook": sender(client)},
                                       factory=EventFactory("notification"), outcome_topic="out")
-        first, failed = await service.handle_batch(batch)
+        first, failed = await deliver(service, batch)
         sent = len(receiver.requests)
         again, failed_again = await service.handle_batch(batch)
+        assert await store.pending() == []
     logged = await store.find_many(
         [(e.event_id, "webhook", str(e.payload.contact.webhook_url)) for e in [*events, flaky, down]]
     )
@@ -130,8 +136,10 @@ async def test_batched_delivery_log_sends_each_delivery_once_across_redelivery(
     assert sent == len(events) + 3 and len(receiver.requests) == sent  # nothing sent twice
     assert sorted(r.path for r in receiver.accepted()) == sorted(
         [f"/case-{i}" for i in range(5)] + ["/flaky"])
-    assert [o.envelope.event_id for o in first] == [o.envelope.event_id for o in again]
-    assert [o.envelope.payload.status for o in again] == [o.envelope.payload.status for o in first]
+    assert len(first) == len(events) + 2  # one outcome per delivery, the repeated event's included
+    # The redelivered batch re-emits each outcome with its id (the repeated event's twice).
+    assert {o.envelope.event_id: o.envelope.payload.status for o in again} == {
+        o.envelope.event_id: o.envelope.payload.status for o in first}
     statuses = {o.envelope.causation_id: o.envelope.payload for o in first}
     assert statuses[flaky.event_id].attempts == 3 and statuses[flaky.event_id].status == "delivered"
     assert statuses[down.event_id].status == "failed"

@@ -20,7 +20,8 @@ ListedStatus = Literal["failed", "pending"]
 
 
 async def list_deliveries(store: SqlDeliveryLog, status: ListedStatus, limit: int = 100) -> list[dict[str, Any]]:
-    """Failed deliveries (newest first; `id` is what replay takes) or pending ones (by id)."""
+    """Failed deliveries (newest first; `id` is what replay takes) or queued ones (by id: waiting
+    for their first round, a retry or a replay)."""
     if status == "failed":
         return [
             {"id": f.id, "status": "failed", "event_id": str(f.event_id), "webhook_id": str(f.event_id),
@@ -30,7 +31,7 @@ async def list_deliveries(store: SqlDeliveryLog, status: ListedStatus, limit: in
         ]
     return [
         {"id": p.id, "status": "pending", "event_id": str(p.event_id), "webhook_id": str(p.event_id),
-         "channel": p.channel, "target": p.target, "attempts": p.attempts, "retries": p.retries,
+         "channel": p.channel, "target": p.target, "attempts": p.attempts, "rounds": p.rounds,
          "next_attempt_at": p.next_attempt_at.isoformat(), "replay": bool(p.replay)}
         for p in (await store.pending())[:limit]
     ]
