@@ -38,7 +38,7 @@ async def list_deliveries(store: SqlDeliveryLog, status: ListedStatus, limit: in
 
 
 async def replay_failed(store: SqlDeliveryLog, failed_id: int, *, by: str) -> dict[str, Any] | None:
-    """Queue failed delivery `failed_id` for the retry worker, due now; the same event id, so the
+    """Queue failed delivery `failed_id` for the delivery worker, due now; the same event id, so the
     receiver sees the same webhook-id. None if there is no such failed delivery."""
     item = await store.replay(failed_id, secrets.token_hex(8), datetime.now(UTC))
     if item is None:
