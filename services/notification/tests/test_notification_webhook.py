@@ -144,3 +144,30 @@ async def test_batched_delivery_log_sends_each_delivery_once_across_redelivery(
     assert statuses[flaky.event_id].attempts == 3 and statuses[flaky.event_id].status == "delivered"
     assert statuses[down.event_id].status == "failed"
     assert len(logged) == 7 and dead == 1
+
+
+async def test_an_invalid_applications_rejection_never_goes_to_the_address_it_names(
+    receiver: Any, tmp_path: Path, deliver: Any
+) -> None:
+    """An invalid application sent to the topic names a receiver of its own (allow-listed here, so
+    only the routing stops it): the official rejection goes to the operator's registered
+    subscription only, and nothing reaches the address the payload typed."""
+    from lanthanide.contracts import ApplicationRejected, FieldError
+
+    store = SqlDeliveryLog.from_url(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
+    await store.create_schema()
+    await store.replace_file_subscriptions([
+        Subscription("ops", "*", webhook_url=receiver.url("/registered"), kinds=frozenset({"application.rejected"})),
+    ])
+    rejected = EventFactory("intake", instance="t").new("application.rejected", ApplicationRejected(
+        external_reference="PO-FORGED", exporter_name="Somebody Else Ltd",
+        errors=[FieldError(loc="items.0.unit", message="official-looking text of the sender", type="value_error")],
+        contact=ContactPoint(webhook_url=receiver.url("/typed-by-the-sender"), email="victim@example.com")))
+    async with httpx.AsyncClient() as client:
+        service = NotificationService(store=store, senders={"webhook": sender(client)},
+                                      factory=EventFactory("notification"), outcome_topic="out")
+        outcomes, failed = await deliver(service, [rejected])
+    await store.close()
+    assert not failed
+    assert [r.path for r in receiver.requests] == ["/registered"]
+    assert [o.envelope.payload.target for o in outcomes] == [receiver.url("/registered")]
