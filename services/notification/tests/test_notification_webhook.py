@@ -171,3 +171,45 @@ async def test_an_invalid_applications_rejection_never_goes_to_the_address_it_na
     assert not failed
     assert [r.path for r in receiver.requests] == ["/registered"]
     assert [o.envelope.payload.target for o in outcomes] == [receiver.url("/registered")]
+
+
+async def test_one_cases_notices_to_one_target_go_in_order_and_one_at_a_time(
+    receiver: Any, tmp_path: Path
+) -> None:
+    """Queued together, a case's "received" and "approved" reach its receiver in that order, the
+    second only once the first ended (a lane per case and target), while another case's notice to
+    the same host goes alongside."""
+    from lanthanide.contracts import Application, ApplicationAccepted
+    from lanthanide.testing.factories import civilian_application
+    from lanthanide_notification.delivery_worker import DeliveryWorker
+
+    receiver.delay_seconds["/case-a"] = 0.3
+    intake = EventFactory("intake", instance="t")
+    app = Application.model_validate(civilian_application("PO-LANE", contact={"webhook_url": receiver.url("/case-a")}))
+    accepted = intake.new("application.accepted", ApplicationAccepted(
+        external_reference="PO-LANE", application=app, received_at=datetime.now(UTC), complete=True),
+        case_id=uuid4())
+    approved = F.derive(accepted, "decision.made", DecisionMade(
+        decision_id=uuid4(), outcome=DecisionOutcome.APPROVED, external_reference="PO-LANE",
+        exporter_name=app.exporter.name, decided_by="auto", policy_version="p1", decided_at=datetime.now(UTC),
+        contact=ContactPoint(webhook_url=receiver.url("/case-a"))))
+    other = decision(receiver.url("/case-b"))
+    store = SqlDeliveryLog.from_url(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
+    await store.create_schema()
+    published: list[Any] = []
+
+    async def publish(out: Any) -> None:
+        published.extend(out)
+
+    async with httpx.AsyncClient() as client:
+        service = NotificationService(store=store, senders={"webhook": sender(client)},
+                                      factory=EventFactory("notification"), outcome_topic="out")
+        worker = DeliveryWorker(store=store, service=service, schedule=service.schedule, publish=publish)
+        await service.handle_batch([accepted, approved, other])
+        assert await worker.run_once() == 2  # "received" of case A and case B's notice; "approved" waits
+        assert await worker.run_once() == 1
+        assert await worker.run_once() == 0
+    await store.close()
+    case_a = [r.headers["X-Lanthanide-Event-Type"] for r in receiver.requests if r.path == "/case-a"]
+    assert case_a == ["application.accepted", "decision.made"]
+    assert len(published) == 3 and all(o.envelope.payload.status == "delivered" for o in published)
