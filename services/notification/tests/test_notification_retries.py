@@ -188,9 +188,12 @@ async def test_an_exhausted_schedule_fails_the_delivery_and_an_operator_replays_
             assert (await http.get("/deliveries?status=pending", headers=op)).json()["count"] == 1
         # The replay wakes the running worker: it need not wait for its next look (an hour here).
         for _ in range(100):
-            if len(published) == 2:
+            if len(published) == 2 and await app.store.pending() == []:
                 break
             await asyncio.sleep(0.05)
+        # The event consumed again (a replayed topic): the outcome re-emitted is the replay's, the
+        # same id with the same payload, never the first outcome's id with another status.
+        again, _ = await app.service.handle_batch([event])
     finally:
         await app.stop()
     assert [r.status for r in receiver.requests] == [503, 503, 503, 200]
@@ -198,6 +201,9 @@ async def test_an_exhausted_schedule_fails_the_delivery_and_an_operator_replays_
     failed_outcome, replay_outcome = published
     assert replay_outcome.envelope.payload.status == "delivered"
     assert replay_outcome.envelope.event_id != failed_outcome.envelope.event_id  # no conflicting duplicate
+    (reemitted,) = again
+    assert reemitted.envelope.event_id == replay_outcome.envelope.event_id
+    assert reemitted.envelope.payload == replay_outcome.envelope.payload
     store = SqlDeliveryLog.from_url(settings.store_url())
     logged = await store.find_many([(event.event_id, "webhook", receiver.url("/down"))])
     assert [r.result.status for r in logged.values()] == ["delivered"]

@@ -106,7 +106,7 @@ class NotificationService:
                 if done is not None:
                     if done.result.status != "pending":  # finished: say again how it ended
                         log.info("delivery_already_logged", event_id=str(notice.event_id), channel=target.channel)
-                        outgoing.append(self._outcome(env, notice, target, done.result))
+                        outgoing.append(self._outcome(env, notice, target, done.result, done.replay))
                     continue
                 if key not in queued:  # the same event twice in one batch is queued once
                     body = body if body is not None else encode(env).decode("utf-8")

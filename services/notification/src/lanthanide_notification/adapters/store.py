@@ -72,6 +72,10 @@ deliveries = Table(
     Column("response_status", Integer),
     Column("error", Text),
     Column("finished_at", DateTime(timezone=True), nullable=False),
+    #: The operator's replay that gave this result ("" for the first delivery): its outcome event
+    #: has the replay's id, so a re-emitted outcome repeats that one, never the first's id with
+    #: another payload (a conflicting duplicate).
+    Column("replay", String(32), nullable=False, default=""),
     UniqueConstraint("event_id", "channel", "target", name="uq_delivery"),
 )
 
@@ -221,7 +225,7 @@ class SqlDeliveryLog:
                     event_id=str(notice.event_id), channel=target.channel, target=target.address,
                     event_type=notice.event_type, kind=notice.kind.value, case_id=case_id,
                     status=result.status, attempts=result.attempts,
-                    response_status=result.response_status, error=result.error, finished_at=now,
+                    response_status=result.response_status, error=result.error, finished_at=now, replay="",
                 ).on_conflict_do_nothing(index_elements=["event_id", "channel", "target"])
             )
             if not result.delivered:
@@ -241,17 +245,20 @@ class SqlDeliveryLog:
             return found
         ids = sorted({str(k[0]) for k in wanted})
         columns = (deliveries.c.event_id, deliveries.c.channel, deliveries.c.target, deliveries.c.status,
-                   deliveries.c.attempts, deliveries.c.response_status, deliveries.c.error)
+                   deliveries.c.attempts, deliveries.c.response_status, deliveries.c.error, deliveries.c.replay)
         async with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
                 query = select(*columns).where(deliveries.c.event_id.in_(ids[start:start + 500]))
-                for event_id, channel, target, status, attempts, response_status, error in await conn.execute(query):
+                for event_id, channel, target, status, attempts, response_status, error, replay in (
+                    await conn.execute(query)
+                ):
                     key = (UUID(event_id), channel, target)
                     if key in wanted:
                         found[key] = DeliveryRecord(
                             event_id=key[0], channel=channel, target=target,
                             result=DeliveryResult(status=status, attempts=attempts,
                                                   response_status=response_status, error=error),
+                            replay=replay,
                         )
                 # Waiting for a persisted retry: handled already, not to be sent again from Kafka.
                 pending = select(pending_deliveries.c.event_id, pending_deliveries.c.channel,
@@ -282,6 +289,7 @@ class SqlDeliveryLog:
                 "event_type": notice.event_type, "kind": notice.kind.value, "case_id": case_id,
                 "status": result.status, "attempts": result.attempts,
                 "response_status": result.response_status, "error": result.error, "finished_at": now,
+                "replay": "",
             })
             if not result.delivered:
                 dead.append({
@@ -482,7 +490,7 @@ class SqlDeliveryLog:
                 return  # finished by another instance meanwhile
             case_id = row[0]
             values = {"status": result.status, "attempts": attempts, "response_status": result.response_status,
-                      "error": result.error, "finished_at": now}
+                      "error": result.error, "finished_at": now, "replay": item.replay}
             stmt = _insert(self.engine, deliveries).values(
                 event_id=str(item.event_id), channel=item.channel, target=item.target,
                 event_type=item.event_type, kind=item.kind, case_id=case_id, **values,

@@ -29,6 +29,8 @@ class DeliveryRecord:
     channel: Channel
     target: str
     result: DeliveryResult
+    #: The operator's replay that gave `result` ("": the first delivery).
+    replay: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@
 `rounds` (rounds of attempts made) replaces `retries` (persisted retries made, the first round
 having run in the consumer): a queued delivery of revision 0002 had its first round already,
 so rounds = retries + 1, except a replay, whose round had not run (rounds = retries). `host`
-is the receiver a delivery occupies, for the worker's per-host limit.
+is the receiver a delivery occupies, for the worker's per-host limit. deliveries.replay names the
+operator's replay that gave a logged result ("" for a first delivery), so the outcome re-emitted
+for it has that replay's event id.
 
 Revision ID: 0003
 Revises: 0002
@@ -36,6 +38,10 @@ def upgrade() -> None:
     columns = {c["name"] for c in sa.inspect(bind).get_columns("pending_deliveries")}
     if "rounds" in columns:  # made by create_all with this revision's shape: adopt it
         return
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("replay", sa.String(length=32), nullable=False, server_default=""))
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.alter_column("replay", server_default=None)
     with op.batch_alter_table("pending_deliveries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("rounds", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("host", sa.String(length=300), nullable=False, server_default=""))
@@ -68,3 +74,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_pending_deliveries_host")
         batch_op.drop_column("host")
         batch_op.drop_column("rounds")
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_column("replay")
