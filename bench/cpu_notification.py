@@ -6,8 +6,9 @@ Replays the corpus records of the topics notification subscribes to (application
 rejected, case events, decisions: the decisions and info requests are notified, the accepted
 applications also teach it the case contacts) in batches of the configured max batch size
 through `handle_records`, the body of the Kafka subscriber (decode, NotificationService.
-handle_batch, dead letters), and encodes the outcome events as the publisher would. The
-delivery log is SQLite under a fresh data dir, built as bootstrap builds it.
+handle_batch, dead letters), then the delivery worker's rounds of the deliveries queued, and
+encodes the outcome events as the publisher would. The delivery log
+is SQLite under a fresh data dir, built as bootstrap builds it.
 
 Two scenarios:
 - `as_captured`: the corpus as the pipeline benchmark ran it: no subscriptions, no webhook in
@@ -43,6 +44,7 @@ from lanthanide.topics import Topics
 from lanthanide_notification import SERVICE
 from lanthanide_notification.adapters.store import SqlDeliveryLog
 from lanthanide_notification.adapters.webhook import WebhookSender
+from lanthanide_notification.delivery_worker import DeliveryWorker
 from lanthanide_notification.domain.model import Subscription
 from lanthanide_notification.entrypoints.stage import handle_records
 from lanthanide_notification.service import NotificationService
@@ -101,6 +103,13 @@ async def replay(records: list[Record], webhook_url: str | None, profile: bool) 
             factory=EventFactory(SERVICE, instance="bench"), outcome_topic=settings.topic(Topics.NOTIFICATIONS),
         )
         dead: list[str] = []
+        published: list[Any] = []
+
+        async def publish(out: Any) -> None:
+            published.extend(out)
+
+        worker = DeliveryWorker(store=store, service=service, schedule=service.schedule, publish=publish,
+                                per_host_limit=settings.webhook_per_host_limit)
 
         async def dead_letter(record: Any, error: str) -> None:
             dead.append(error)
@@ -111,6 +120,9 @@ async def replay(records: list[Record], webhook_url: str | None, profile: bool) 
             for start in range(0, len(records), size):
                 batch = records[start:start + size]
                 out = await handle_records(service, batch, dead_letter)
+                await worker.drain()  # the deliveries the batch queued, as the delivery worker makes them
+                out += published
+                published.clear()
                 bodies = [encode(o.envelope) for o in out]  # what the publisher sends
                 outcomes += len(bodies)
                 if webhook_url:

@@ -28,6 +28,7 @@ from lanthanide.logging import configure_logging
 from lanthanide.settings import LoggingSettings
 from lanthanide_notification.adapters.store import SqlDeliveryLog
 from lanthanide_notification.adapters.webhook import WebhookSender
+from lanthanide_notification.delivery_worker import DeliveryWorker
 from lanthanide_notification.domain.addresses import AddressPolicy
 from lanthanide_notification.domain.retry import RetryPolicy
 from lanthanide_notification.service import NotificationService
@@ -69,19 +70,35 @@ async def run(events: int, delay: float, per_host: int) -> dict[str, Any]:
         await store.create_schema()
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=100)) as client:
             sender = WebhookSender(client, secret="bench-only", policy=RetryPolicy(), per_host_limit=per_host,
-                                   addresses=AddressPolicy.from_strings(["127.0.0.1/32", "::1/128"]))
+                                   addresses=AddressPolicy.from_strings(["127.0.0.0/8", "::1/128"]))
             service = NotificationService(store=store, senders={"webhook": sender},
                                           factory=EventFactory("notification"), outcome_topic="out")
+            outgoing: list[Any] = []
+            all_out = asyncio.Event()
+
+            async def publish(out: Any) -> None:
+                outgoing.extend(out)
+                if len(outgoing) >= events:
+                    all_out.set()
+
+            worker = DeliveryWorker(store=store, service=service, schedule=service.schedule, publish=publish,
+                                    per_host_limit=per_host, interval_seconds=3600)
+            service.on_queued = worker.wake
+            worker.start()
             started = time.perf_counter()
-            outgoing, failed = await service.handle_batch(batch)
+            _, failed = await service.handle_batch(batch)
+            queued = time.perf_counter() - started  # what the consumer waits before its commit
+            await asyncio.wait_for(all_out.wait(), 600)
             elapsed = time.perf_counter() - started
+            await worker.stop()
         await store.close()
     for s in servers:
         s.shutdown()
     delivered = sum(1 for o in outgoing if o.envelope.payload.status == "delivered")
     return {
         "events": events, "receivers": len(urls), "receiver_delay_s": delay, "per_host_limit": per_host,
-        "delivered": delivered, "failed": len(failed), "batch_wall_s": round(elapsed, 3),
+        "delivered": delivered, "failed": len(failed), "queue_wall_s": round(queued, 3),
+        "batch_wall_s": round(elapsed, 3),
         "serial_lower_bound_s": round(events * delay, 3),
         "deliveries_per_s": round(delivered / elapsed, 1),
     }
@@ -100,8 +117,11 @@ def main() -> None:
     lines = ["# Notification webhook fan-out", "",
              f"{args.events} decisions in one batch, 4 receivers each answering after {args.delay}s; "
              "SQLite delivery log; no Kafka.", "",
-             "| per-host limit | batch wall (s) | serial bound (s) | deliveries/s |", "|---|---|---|---|"]
-    lines += [f"| {r['per_host_limit']} | {r['batch_wall_s']} | {r['serial_lower_bound_s']} | "
+             "queue wall: until the batch is queued (what the consumer waits before committing); "
+             "batch wall: until every outcome is out (the delivery worker).", "",
+             "| per-host limit | queue wall (s) | batch wall (s) | serial bound (s) | deliveries/s |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['per_host_limit']} | {r['queue_wall_s']} | {r['batch_wall_s']} | {r['serial_lower_bound_s']} | "
               f"{r['deliveries_per_s']} |" for r in results]
     (args.out / "notification_fanout.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -18,11 +18,14 @@ from uuid import uuid4
 import pytest
 from aiosmtpd.controller import Controller
 from lanthanide.contracts import Envelope
+from lanthanide.events import Outgoing
 from lanthanide.kafka import ensure_topics, make_producer
 from lanthanide.serde import encode
 from lanthanide.settings import KafkaSettings
 from lanthanide.topics import Topics, dlq
 from lanthanide_notification.bootstrap import NotificationApp, build
+from lanthanide_notification.delivery_worker import DeliveryWorker
+from lanthanide_notification.service import NotificationService
 from lanthanide_notification.signing import endpoint_key, verify_signature
 
 #: Dev-only test secret; never used outside these tests.
@@ -197,3 +200,27 @@ def send(kafka_bootstrap: str, prefix: str) -> Callable[..., Any]:
 def closed_port_url() -> str:
     """A URL on a port nothing listens on (connection refused)."""
     return f"http://127.0.0.1:{free_port()}/nobody-home"
+
+
+@pytest.fixture
+def deliver() -> Callable[..., Any]:
+    """`outcomes, failed = await deliver(service, envelopes)`: what the consumer and the delivery
+    worker do with a batch: queue it, then make every due delivery (the worker's `drain`);
+    `outcomes` are the re-emitted ones first, then those the worker published."""
+
+    async def run(
+        service: NotificationService, envelopes: list[Envelope[Any]], *, per_host_limit: int = 4,
+    ) -> tuple[list[Outgoing], list[Any]]:
+        published: list[Outgoing] = []
+
+        async def publish(out: Any) -> None:
+            published.extend(out)
+
+        worker = DeliveryWorker(store=service.store, service=service,  # type: ignore[arg-type]
+                                schedule=service.schedule, publish=publish, per_host_limit=per_host_limit,
+                                clock=service.clock)
+        reemitted, failed = await service.handle_batch(envelopes)
+        await worker.drain()
+        return reemitted + published, failed
+
+    return run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +25,9 @@ from lanthanide.contracts import (
     LicenceType,
 )
 from lanthanide.events import EventFactory
+from lanthanide.kafka import make_admin, make_producer
+from lanthanide.serde import encode
+from lanthanide.settings import KafkaSettings
 from lanthanide.testing.collector import TopicCollector
 from lanthanide.testing.factories import civilian_application
 from lanthanide.topics import Topics
@@ -89,11 +93,68 @@ async def test_unreachable_receiver_ends_in_dead_letter_and_failed_event(
         async with start_notification(retry_attempts=3, retry_schedule_file=no_retries) as app:
             await send(Topics.DECISIONS, event)
             await c.wait_for(lambda c: len(outcomes(c, prefix)) >= 1, what="an outcome")
+            # The worker publishes the outcome first, then moves the delivery to the dead letters.
+            for _ in range(100):
+                if await app.store.dead_letter_count() == 1:
+                    break
+                await asyncio.sleep(0.05)
             assert await app.store.dead_letter_count() == 1
     outcome = outcomes(c, prefix)[0]
     assert outcome.payload.status == "failed"
     assert outcome.payload.attempts == 3
     assert "Connect" in (outcome.payload.error or "")
+
+
+async def _committed(bootstrap: str, group: str, topic: str, partition: int) -> int:
+    admin = make_admin(KafkaSettings(bootstrap_servers=bootstrap))
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return max((m.offset for tp, m in offsets.items() if tp.topic == topic and tp.partition == partition), default=-1)
+
+
+async def test_a_slow_receiver_stalls_neither_the_partition_nor_another_exporters_notice(
+    kafka_bootstrap: str, prefix: str, receiver: Any, start_notification: Callable[..., Any], tmp_path: Path,
+) -> None:
+    """Two exporters' decisions on one partition, the slow receiver's first: the prompt receiver's
+    outcome is out, and the partition's offsets are committed past both records, while the slow
+    delivery still waits for its answer (the consumer only queues; the worker delivers)."""
+    no_retries = tmp_path / "no-retries.yaml"
+    no_retries.write_text("version: test\nsource: test\ndelays: []\n", encoding="utf-8")
+    receiver.delay_seconds["/slow"] = 60
+    slow = approved(ContactPoint(webhook_url=receiver.url("/slow")), ref="PO-SLOW")
+    # "localhost": another host than 127.0.0.1 for the per-host limit, the same receiver for the test.
+    prompt = approved(ContactPoint(webhook_url=f"http://localhost:{receiver.port}/prompt"), ref="PO-PROMPT")
+    topic, group = f"{prefix}{Topics.DECISIONS}", f"notif-{uuid4().hex[:8]}"
+
+    def outcome_of(c: TopicCollector, event: Envelope[Any]) -> list[Envelope[Any]]:
+        return [e for e in outcomes(c, prefix) if e.causation_id == event.event_id]
+
+    async with TopicCollector(kafka_bootstrap, [f"{prefix}{Topics.NOTIFICATIONS}"]) as c:
+        async with start_notification(group_id=group, retry_attempts=1, retry_schedule_file=no_retries,
+                                      webhook_attempt_deadline_seconds=8) as app:
+            producer = make_producer(KafkaSettings(bootstrap_servers=kafka_bootstrap), "test")
+            await producer.start()
+            try:
+                for env in (slow, prompt):
+                    await producer.send_and_wait(topic, encode(env), key=str(env.case_id).encode(), partition=0)
+            finally:
+                await producer.stop()
+            await c.wait_for(lambda c: bool(outcome_of(c, prompt)), what="the prompt receiver's outcome")
+            for _ in range(200):
+                if await _committed(kafka_bootstrap, group, topic, 0) >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert await _committed(kafka_bootstrap, group, topic, 0) == 2
+            # Both things happened while the slow delivery was still held by its receiver.
+            assert slow.event_id in {p.event_id for p in await app.store.pending()}
+            assert outcome_of(c, slow) == []
+            await c.wait_for(lambda c: bool(outcome_of(c, slow)), what="the slow receiver's outcome")
+    assert outcome_of(c, prompt)[0].payload.status == "delivered"
+    (slow_outcome,) = outcome_of(c, slow)
+    assert slow_outcome.payload.status == "failed" and slow_outcome.payload.error == "no answer within 8 s"
 
 
 async def test_replay_from_the_start_delivers_nothing_twice(

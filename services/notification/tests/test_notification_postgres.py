@@ -36,6 +36,25 @@ async def test_delivery_log_and_contacts_on_postgres(postgres_url: str) -> None:
         assert {k[2]: r.result.status for k, r in many.items()} == {target.address: "failed", other.address: "failed"}
         assert await store.dead_letter_count() == 2
 
+        # The delivery queue: queued with the contacts in one transaction, once; busy hosts skipped.
+        from datetime import UTC, datetime, timedelta
+
+        now = datetime.now(UTC)
+        queued = Notice(event_id=uuid4(), event_type="decision.made", case_id=uuid4(),
+                        kind=NoticeKind.APPROVED, applicant_keys=(), webhook_url=None, email=None)
+        a, b = Target("webhook", "https://A.example:8443/h"), Target("webhook", "https://b.example/h")
+        contact = CaseContact(queued.case_id, ("uscc:2",), webhook_url=a.address)  # type: ignore[arg-type]
+        await store.enqueue([contact], [(queued, a, "{}"), (queued, b, "{}")], now)
+        await store.enqueue([], [(queued, a, "{}")], now)
+        assert [(p.host, p.rounds) for p in await store.pending()] == [("a.example:8443", 0), ("b.example", 0)]
+        assert (await store.contact(queued.case_id)) == contact
+        (due,) = await store.due(now, skip_hosts={"a.example:8443"})
+        assert due.target == b.address
+        (claimed,) = await store.claim([due], now, now + timedelta(minutes=5))
+        assert await store.claim([due], now, now + timedelta(minutes=5)) == []  # taken already
+        await store.reschedule(claimed, DeliveryResult("failed", 2, 503, "HTTP 503", retryable=True), now)
+        assert {p.target: (p.rounds, p.attempts) for p in await store.pending()}[b.address] == (1, 2)
+
         case_id = uuid4()
         await store.save_contact(CaseContact(case_id, ("uscc:1",), email="a@b.example"))
         await store.save_contact(CaseContact(case_id, ("uscc:1", "Name"), webhook_url="https://h.example/"))

@@ -1,5 +1,6 @@
-"""Persisted retries (the backoff schedule, kept in the store across restarts) and what
-operators do with failed deliveries: list them and replay them, over HTTP and the CLI."""
+"""The delivery queue: the consumer queues every delivery, the delivery worker makes its first
+round and its persisted retries (the backoff schedule, kept in the store across restarts); and
+what operators do with failed deliveries: list them and replay them, over HTTP and the CLI."""
 
 from __future__ import annotations
 
@@ -24,10 +25,10 @@ from lanthanide_notification.adapters.schedule import DEFAULT_SCHEDULE, load_sch
 from lanthanide_notification.adapters.store import SqlDeliveryLog
 from lanthanide_notification.adapters.webhook import WebhookSender
 from lanthanide_notification.bootstrap import build
+from lanthanide_notification.delivery_worker import DeliveryWorker
 from lanthanide_notification.domain.addresses import AddressPolicy
 from lanthanide_notification.domain.retry import BackoffSchedule, RetryPolicy
 from lanthanide_notification.entrypoints.http import make_http_app
-from lanthanide_notification.retry_worker import RetryWorker
 from lanthanide_notification.service import NotificationService
 from lanthanide_notification.settings import NotificationSettings
 
@@ -79,9 +80,10 @@ def test_a_bad_schedule_entry_is_named(tmp_path: Path) -> None:
 async def test_a_failed_first_round_waits_in_the_store_and_the_worker_finishes_it(
     receiver: Any, tmp_path: Path
 ) -> None:
-    """No outcome while a retry is pending; a redelivered batch does not send again; the retry
-    is not made before it is due; when due it is delivered with the same webhook-id, and the
-    outcome counts every attempt."""
+    """The consumer only queues (nothing is sent from the batch); the worker's first round fails
+    and the delivery waits in the store, with no outcome; a redelivered batch queues and sends
+    nothing; the retry is not made before it is due; when due it is delivered with the same
+    webhook-id, and the outcome counts every attempt."""
     receiver.fail_first["/later"] = 2  # the first round (2 quick attempts) fails, the retry succeeds
     event = decision(receiver.url("/later"))
     clock, published = Clock(), []
@@ -97,11 +99,14 @@ async def test_a_failed_first_round_waits_in_the_store_and_the_worker_finishes_i
                                policy=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02))
         service = NotificationService(store=store, senders={"webhook": sender}, factory=EventFactory("notification"),
                                       outcome_topic="out", schedule=schedule, clock=clock)
-        worker = RetryWorker(store=store, service=service, schedule=schedule, publish=publish, clock=clock)
+        worker = DeliveryWorker(store=store, service=service, schedule=schedule, publish=publish, clock=clock)
         first, failed = await service.handle_batch([event])
+        (queued,) = await store.pending()
+        assert queued.rounds == 0 and queued.next_attempt_at == clock.now and receiver.requests == []
+        assert await worker.run_once() == 1  # the first round: two quick attempts, both 503
         again, _ = await service.handle_batch([event])
         (waiting,) = await store.pending()
-        assert waiting.next_attempt_at == clock.now + timedelta(seconds=60)
+        assert waiting.rounds == 1 and waiting.next_attempt_at == clock.now + timedelta(seconds=60)
         assert await worker.run_once() == 0  # not due yet
         clock.now += timedelta(seconds=61)
         assert await worker.run_once() == 1
@@ -143,15 +148,18 @@ async def test_an_exhausted_schedule_fails_the_delivery_and_an_operator_replays_
 
     app.service.clock = app.worker.clock = clock
     app.worker.publish = publish
+    # The test makes each round itself (run_once); only the replay below wakes the running worker.
+    app.service.on_queued = lambda: None
     await app.start()
     try:
         await app.service.handle_batch([event])
+        assert await app.worker.run_once() == 1  # the first round
         (waiting,) = await app.store.pending()
-        assert waiting.next_attempt_at == clock.now + timedelta(seconds=10)
+        assert waiting.rounds == 1 and waiting.next_attempt_at == clock.now + timedelta(seconds=10)
         clock.now += timedelta(seconds=11)
         assert await app.worker.run_once() == 1
         (waiting,) = await app.store.pending()
-        assert waiting.retries == 1 and waiting.next_attempt_at == clock.now + timedelta(seconds=60)
+        assert waiting.rounds == 2 and waiting.next_attempt_at == clock.now + timedelta(seconds=60)
         clock.now += timedelta(seconds=59)
         assert await app.worker.run_once() == 0
         clock.now += timedelta(seconds=2)
@@ -180,9 +188,12 @@ async def test_an_exhausted_schedule_fails_the_delivery_and_an_operator_replays_
             assert (await http.get("/deliveries?status=pending", headers=op)).json()["count"] == 1
         # The replay wakes the running worker: it need not wait for its next look (an hour here).
         for _ in range(100):
-            if len(published) == 2:
+            if len(published) == 2 and await app.store.pending() == []:
                 break
             await asyncio.sleep(0.05)
+        # The event consumed again (a replayed topic): the outcome re-emitted is the replay's, the
+        # same id with the same payload, never the first outcome's id with another status.
+        again, _ = await app.service.handle_batch([event])
     finally:
         await app.stop()
     assert [r.status for r in receiver.requests] == [503, 503, 503, 200]
@@ -190,6 +201,9 @@ async def test_an_exhausted_schedule_fails_the_delivery_and_an_operator_replays_
     failed_outcome, replay_outcome = published
     assert replay_outcome.envelope.payload.status == "delivered"
     assert replay_outcome.envelope.event_id != failed_outcome.envelope.event_id  # no conflicting duplicate
+    (reemitted,) = again
+    assert reemitted.envelope.event_id == replay_outcome.envelope.event_id
+    assert reemitted.envelope.payload == replay_outcome.envelope.payload
     store = SqlDeliveryLog.from_url(settings.store_url())
     logged = await store.find_many([(event.event_id, "webhook", receiver.url("/down"))])
     assert [r.result.status for r in logged.values()] == ["delivered"]
@@ -197,7 +211,9 @@ async def test_an_exhausted_schedule_fails_the_delivery_and_an_operator_replays_
     await store.close()
 
 
-async def test_cli_lists_failed_deliveries_and_replays_one(tmp_path: Path, closed_port_url: str) -> None:
+async def test_cli_lists_failed_deliveries_and_replays_one(
+    tmp_path: Path, closed_port_url: str, deliver: Any
+) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     store = SqlDeliveryLog.from_url(url)
     await store.create_schema()
@@ -207,7 +223,7 @@ async def test_cli_lists_failed_deliveries_and_replays_one(tmp_path: Path, close
                                policy=RetryPolicy(attempts=1, base_delay=0.01, max_delay=0.02))
         service = NotificationService(store=store, senders={"webhook": sender}, factory=EventFactory("notification"),
                                       outcome_topic="out")  # no schedule: failed at once
-        await service.handle_batch([event])
+        await deliver(service, [event])
     await store.close()
 
     def run(*args: str) -> Any:
@@ -243,12 +259,12 @@ async def test_a_pending_retry_survives_a_restart_and_is_made_from_the_store(
     async with TopicCollector(kafka_bootstrap, [topic]) as c:
         async with start_notification(**settings) as app:
             await send(Topics.DECISIONS, event)
-            for _ in range(300):
-                if await app.store.pending():
+            for _ in range(300):  # queued by the consumer, then the worker's first round fails
+                if [p for p in await app.store.pending() if p.rounds == 1]:
                     break
                 await asyncio.sleep(0.1)
             (waiting,) = await app.store.pending()
-            assert waiting.event_id == event.event_id and waiting.attempts == 2
+            assert waiting.event_id == event.event_id and waiting.attempts == 2 and waiting.rounds == 1
         # Stopped before the retry was due; the receiver comes back while nothing runs.
         assert len(receiver.requests) == 2
         receiver.fail_first["/restart"] = 0

@@ -64,7 +64,9 @@ async def test_one_host_gets_at_most_its_limit_of_concurrent_requests(receiver: 
     assert receiver.max_in_flight == 2
 
 
-async def test_a_slow_host_does_not_hold_up_other_cases_in_the_batch(receiver: Any, tmp_path: Path) -> None:
+async def test_a_slow_host_does_not_hold_up_other_cases_in_the_batch(
+    receiver: Any, tmp_path: Path, deliver: Any
+) -> None:
     receiver.delay_seconds["/slow"] = 0.3
     slow = [decision(receiver.url("/slow")) for _ in range(4)]
     # "localhost" is another host than "127.0.0.1" for the per-host limit, same server for the test.
@@ -74,7 +76,7 @@ async def test_a_slow_host_does_not_hold_up_other_cases_in_the_batch(receiver: A
     async with httpx.AsyncClient() as client:
         service = NotificationService(store=store, senders={"webhook": sender(client, per_host=1)},
                                       factory=EventFactory("notification"), outcome_topic="out")
-        outgoing, failed = await service.handle_batch([*slow, fast])
+        outgoing, failed = await deliver(service, [*slow, fast], per_host_limit=1)
     await store.close()
     assert not failed and len(outgoing) == 5
     paths = [r.path for r in receiver.requests]
@@ -83,7 +85,9 @@ async def test_a_slow_host_does_not_hold_up_other_cases_in_the_batch(receiver: A
     assert all(r.signature_ok for r in receiver.requests)
 
 
-async def test_subscriptions_add_targets_and_redelivery_is_not_resent(receiver: Any, tmp_path: Path) -> None:
+async def test_subscriptions_add_targets_and_redelivery_is_not_resent(
+    receiver: Any, tmp_path: Path, deliver: Any
+) -> None:
     store = SqlDeliveryLog.from_url(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
     await store.create_schema()
     await store.replace_file_subscriptions([
@@ -95,20 +99,21 @@ async def test_subscriptions_add_targets_and_redelivery_is_not_resent(receiver: 
     async with httpx.AsyncClient() as client:
         service = NotificationService(store=store, senders={"webhook": sender(client)},
                                       factory=EventFactory("notification"), outcome_topic="out")
-        first = await service.handle(event)
-        again = await service.handle(event)
+        first, _ = await deliver(service, [event])
+        again = await service.handle(event)  # redelivered: nothing queued, the outcomes re-emitted
     await store.close()
     assert sorted(r.path for r in receiver.requests) == ["/applicant", "/erp"]
-    assert [o.envelope.event_id for o in first] == [o.envelope.event_id for o in again]
+    assert len(first) == 2
+    assert sorted(o.envelope.event_id for o in first) == sorted(o.envelope.event_id for o in again)
     assert {o.envelope.payload.status for o in again} == {"delivered"}
 
 
 async def test_batched_delivery_log_sends_each_delivery_once_across_redelivery(
-    receiver: Any, tmp_path: Path, closed_port_url: str
+    receiver: Any, tmp_path: Path, closed_port_url: str, deliver: Any
 ) -> None:
-    """The log is read once and written by group commit per batch: a batch with the same event
-    twice sends it once; the redelivered batch sends nothing and reports the logged results;
-    a failed delivery is logged and dead-lettered once, with its retries."""
+    """A batch with the same event twice queues and sends it once; the redelivered batch sends
+    nothing and reports the logged results; a failed delivery is logged and dead-lettered once,
+    with its quick attempts."""
     receiver.fail_first["/flaky"] = 2
     store = SqlDeliveryLog.from_url(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
     await store.create_schema()
@@ -118,9 +123,10 @@ async def test_batched_delivery_log_sends_each_delivery_once_across_redelivery(
     async with httpx.AsyncClient() as client:
         service = NotificationService(store=store, senders={"webhook": sender(client)},
                                       factory=EventFactory("notification"), outcome_topic="out")
-        first, failed = await service.handle_batch(batch)
+        first, failed = await deliver(service, batch)
         sent = len(receiver.requests)
         again, failed_again = await service.handle_batch(batch)
+        assert await store.pending() == []
     logged = await store.find_many(
         [(e.event_id, "webhook", str(e.payload.contact.webhook_url)) for e in [*events, flaky, down]]
     )
@@ -130,9 +136,80 @@ async def test_batched_delivery_log_sends_each_delivery_once_across_redelivery(
     assert sent == len(events) + 3 and len(receiver.requests) == sent  # nothing sent twice
     assert sorted(r.path for r in receiver.accepted()) == sorted(
         [f"/case-{i}" for i in range(5)] + ["/flaky"])
-    assert [o.envelope.event_id for o in first] == [o.envelope.event_id for o in again]
-    assert [o.envelope.payload.status for o in again] == [o.envelope.payload.status for o in first]
+    assert len(first) == len(events) + 2  # one outcome per delivery, the repeated event's included
+    # The redelivered batch re-emits each outcome with its id (the repeated event's twice).
+    assert {o.envelope.event_id: o.envelope.payload.status for o in again} == {
+        o.envelope.event_id: o.envelope.payload.status for o in first}
     statuses = {o.envelope.causation_id: o.envelope.payload for o in first}
     assert statuses[flaky.event_id].attempts == 3 and statuses[flaky.event_id].status == "delivered"
     assert statuses[down.event_id].status == "failed"
     assert len(logged) == 7 and dead == 1
+
+
+async def test_an_invalid_applications_rejection_never_goes_to_the_address_it_names(
+    receiver: Any, tmp_path: Path, deliver: Any
+) -> None:
+    """An invalid application sent to the topic names a receiver of its own (allow-listed here, so
+    only the routing stops it): the official rejection goes to the operator's registered
+    subscription only, and nothing reaches the address the payload typed."""
+    from lanthanide.contracts import ApplicationRejected, FieldError
+
+    store = SqlDeliveryLog.from_url(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
+    await store.create_schema()
+    await store.replace_file_subscriptions([
+        Subscription("ops", "*", webhook_url=receiver.url("/registered"), kinds=frozenset({"application.rejected"})),
+    ])
+    rejected = EventFactory("intake", instance="t").new("application.rejected", ApplicationRejected(
+        external_reference="PO-FORGED", exporter_name="Somebody Else Ltd",
+        errors=[FieldError(loc="items.0.unit", message="official-looking text of the sender", type="value_error")],
+        contact=ContactPoint(webhook_url=receiver.url("/typed-by-the-sender"), email="victim@example.com")))
+    async with httpx.AsyncClient() as client:
+        service = NotificationService(store=store, senders={"webhook": sender(client)},
+                                      factory=EventFactory("notification"), outcome_topic="out")
+        outcomes, failed = await deliver(service, [rejected])
+    await store.close()
+    assert not failed
+    assert [r.path for r in receiver.requests] == ["/registered"]
+    assert [o.envelope.payload.target for o in outcomes] == [receiver.url("/registered")]
+
+
+async def test_one_cases_notices_to_one_target_go_in_order_and_one_at_a_time(
+    receiver: Any, tmp_path: Path
+) -> None:
+    """Queued together, a case's "received" and "approved" reach its receiver in that order, the
+    second only once the first ended (a lane per case and target), while another case's notice to
+    the same host goes alongside."""
+    from lanthanide.contracts import Application, ApplicationAccepted
+    from lanthanide.testing.factories import civilian_application
+    from lanthanide_notification.delivery_worker import DeliveryWorker
+
+    receiver.delay_seconds["/case-a"] = 0.3
+    intake = EventFactory("intake", instance="t")
+    app = Application.model_validate(civilian_application("PO-LANE", contact={"webhook_url": receiver.url("/case-a")}))
+    accepted = intake.new("application.accepted", ApplicationAccepted(
+        external_reference="PO-LANE", application=app, received_at=datetime.now(UTC), complete=True),
+        case_id=uuid4())
+    approved = F.derive(accepted, "decision.made", DecisionMade(
+        decision_id=uuid4(), outcome=DecisionOutcome.APPROVED, external_reference="PO-LANE",
+        exporter_name=app.exporter.name, decided_by="auto", policy_version="p1", decided_at=datetime.now(UTC),
+        contact=ContactPoint(webhook_url=receiver.url("/case-a"))))
+    other = decision(receiver.url("/case-b"))
+    store = SqlDeliveryLog.from_url(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
+    await store.create_schema()
+    published: list[Any] = []
+
+    async def publish(out: Any) -> None:
+        published.extend(out)
+
+    async with httpx.AsyncClient() as client:
+        service = NotificationService(store=store, senders={"webhook": sender(client)},
+                                      factory=EventFactory("notification"), outcome_topic="out")
+        worker = DeliveryWorker(store=store, service=service, schedule=service.schedule, publish=publish)
+        await service.handle_batch([accepted, approved, other])
+        assert await worker.run_once() == 2  # "received" of case A and case B's notice; "approved" waits
+        assert await worker.run_once() == 1
+        assert await worker.run_once() == 0
+    await store.close()
+    case_a = [r.headers["X-Lanthanide-Event-Type"] for r in receiver.requests if r.path == "/case-a"]
+    assert case_a == ["application.accepted", "decision.made"]
+    assert len(published) == 3 and all(o.envelope.payload.status == "delivered" for o in published)

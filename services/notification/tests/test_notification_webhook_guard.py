@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import threading
-import time
 import tracemalloc
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -157,26 +156,46 @@ async def test_a_decompression_bomb_is_never_inflated(bomb_server: int) -> None:
 
 
 async def test_a_slow_receiver_gets_its_deadline_and_does_not_delay_another(receiver: Any) -> None:
+    """The prompt receiver is answered while the slow one still holds its request; the slow one
+    ends at the attempt deadline (its receiver would have answered 200 after 20 s)."""
     receiver.delay_seconds["/slow"] = 20
     async with httpx.AsyncClient() as client:
         sender = make_sender(client, LOOPBACK, attempt_deadline_seconds=0.5,
                              policy=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02))
-        started = time.monotonic()
-        fast_done: list[float] = []
+        slow_held_when_fast_done: list[bool] = []
 
         async def fast() -> Any:
             # Another receiver (another host for the per-host slots: "localhost" vs "127.0.0.1").
             result = await sender.send(notice(), Target("webhook", f"http://localhost:{receiver.port}/fast"), "{}")
-            fast_done.append(time.monotonic() - started)
+            slow_held_when_fast_done.append(not slow.done())
             return result
 
-        slow_result, fast_result = await asyncio.gather(
-            sender.send(notice(), Target("webhook", receiver.url("/slow")), "{}"), fast())
-        elapsed = time.monotonic() - started
-    assert fast_result.delivered and fast_done[0] < 5
+        slow = asyncio.ensure_future(sender.send(notice(), Target("webhook", receiver.url("/slow")), "{}"))
+        fast_result = await fast()
+        slow_result = await slow
+    assert fast_result.delivered and slow_held_when_fast_done == [True]
     assert slow_result.status == "failed" and slow_result.attempts == 2
     assert slow_result.error == "no answer within 0.5 s"
-    assert elapsed < 10  # two attempts of 0.5 s, not two of 20 s
+    # Neither slow attempt got its (20 s late) answer: each ended at its deadline.
+    assert [r.path for r in receiver.requests] == ["/fast"]
+
+
+async def test_the_attempt_deadline_covers_a_resolver_that_never_answers(receiver: Any) -> None:
+    """A hostile name server that stalls the lookup does not stretch the attempt past its deadline."""
+    stalled = asyncio.Event()
+
+    async def stall(host: str, port: int) -> list[str]:
+        stalled.set()
+        await asyncio.Event().wait()  # never answers
+        return []
+
+    async with httpx.AsyncClient() as client:
+        sender = make_sender(client, LOOPBACK, resolver=stall, attempt_deadline_seconds=0.3,
+                             policy=RetryPolicy(attempts=1, base_delay=0.01, max_delay=0.02))
+        result = await sender.send(notice(), Target("webhook", f"http://hooks.example:{receiver.port}/x"), "{}")
+    assert stalled.is_set()
+    assert result.status == "failed" and result.error == "no answer within 0.3 s" and result.retryable
+    assert receiver.requests == []
 
 
 async def test_each_endpoint_has_its_own_key_so_no_receiver_can_forge_for_another(receiver: Any) -> None:
@@ -210,13 +229,16 @@ async def test_a_bomb_and_a_slow_receiver_in_one_batch_do_not_hurt_the_other_del
     bomb_server: int, receiver: Any, tmp_path: Any,
 ) -> None:
     """The whole service path: one batch with a receiver answering a gzip bomb, one that never
-    answers in time and one that answers at once. The prompt one is delivered before the slow
-    one's deadline runs out, the bomb is never inflated, and each ends as it should."""
+    answers in time and one that answers at once. The batch only queues (it returns before any
+    receiver is asked); the worker delivers the prompt one, and publishes its outcome, while the
+    slow one still holds its attempt; the bomb is never inflated, and each ends as it should."""
     from datetime import UTC, datetime
 
     from lanthanide.contracts import ContactPoint, DecisionMade, DecisionOutcome
     from lanthanide.events import EventFactory
     from lanthanide_notification.adapters.store import SqlDeliveryLog
+    from lanthanide_notification.delivery_worker import DeliveryWorker
+    from lanthanide_notification.domain.retry import BackoffSchedule
     from lanthanide_notification.service import NotificationService
 
     review = EventFactory("review", instance="t")
@@ -233,27 +255,46 @@ async def test_a_bomb_and_a_slow_receiver_in_one_batch_do_not_hurt_the_other_del
     prompt = decision(f"http://localhost:{receiver.port}/prompt")
     store = SqlDeliveryLog.from_url(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
     await store.create_schema()
+    published: list[Any] = []
+    slow_pending_at_prompt: list[bool] = []
+
+    async def publish(out: Any) -> None:
+        published.extend(out)
+        if any(o.envelope.causation_id == prompt.event_id for o in out):
+            slow_pending_at_prompt.append(slow.event_id in {p.event_id for p in await store.pending()})
+
     async with httpx.AsyncClient() as client:
-        sender = make_sender(client, LOOPBACK, attempt_deadline_seconds=1.5,
+        sender = make_sender(client, LOOPBACK, attempt_deadline_seconds=3,
                              policy=RetryPolicy(attempts=1, base_delay=0.01, max_delay=0.02))
         service = NotificationService(store=store, senders={"webhook": sender},
                                       factory=EventFactory("notification"), outcome_topic="out")
-        started = time.monotonic()
+        worker = DeliveryWorker(store=store, service=service, schedule=BackoffSchedule(), publish=publish,
+                                interval_seconds=3600)
+        service.on_queued = worker.wake
+        worker.start()
         tracemalloc.start()
         try:
             outgoing, failed = await service.handle_batch([bomb, slow, prompt])
+            # Queued, nothing asked yet: the batch (and so the partition) never waits for a receiver.
+            assert outgoing == [] and not failed and receiver.requests == []
+            assert {p.event_id for p in await store.pending()} == {bomb.event_id, slow.event_id, prompt.event_id}
+            for _ in range(400):
+                if len(published) == 3:
+                    break
+                await asyncio.sleep(0.05)
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
+            await worker.stop()
     await store.close()
-    assert not failed
-    by_cause = {o.envelope.causation_id: o.envelope.payload for o in outgoing}
+    by_cause = {o.envelope.causation_id: o.envelope.payload for o in published}
     assert by_cause[bomb.event_id].status == "delivered"
     assert by_cause[prompt.event_id].status == "delivered"
     assert by_cause[slow.event_id].status == "failed" and "no answer" in (by_cause[slow.event_id].error or "")
+    # The prompt receiver's outcome was out while the slow delivery still waited for its answer.
+    assert slow_pending_at_prompt == [True]
+    assert [o.envelope.causation_id for o in published][-1] == slow.event_id
+    # The slow one's request is logged by the receiver only when its 20 s sleep ends: not yet.
     (prompt_request,) = [r for r in receiver.requests if r.path == "/prompt"]
-    # The prompt receiver was answered while the slow one still held its attempt (1.5 s deadline);
-    # the slow one's request is logged by the receiver only when its 20 s sleep ends.
     assert [r.path for r in receiver.requests] == ["/prompt"] and prompt_request.status == 200
-    assert time.monotonic() - started < 10
     assert peak < 5 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB while delivering"

@@ -18,11 +18,11 @@ from lanthanide_notification.adapters.schedule import load_schedule
 from lanthanide_notification.adapters.store import SqlDeliveryLog
 from lanthanide_notification.adapters.subscriptions import load_subscriptions
 from lanthanide_notification.adapters.webhook import WebhookSender
+from lanthanide_notification.delivery_worker import DeliveryWorker
 from lanthanide_notification.domain.addresses import AddressPolicy
 from lanthanide_notification.domain.model import Channel
 from lanthanide_notification.domain.ports import Sender
 from lanthanide_notification.entrypoints.stage import register_notification_stage
-from lanthanide_notification.retry_worker import RetryWorker
 from lanthanide_notification.service import NotificationService
 from lanthanide_notification.settings import NotificationSettings
 
@@ -38,7 +38,8 @@ class NotificationApp:
     store: SqlDeliveryLog
     http: httpx.AsyncClient
     service: NotificationService
-    worker: RetryWorker
+    #: Makes every delivery (the consumer only queues them), its retries and replays.
+    worker: DeliveryWorker
 
     async def start(self) -> None:
         """Create the schema and load the subscriptions file (before the broker starts)."""
@@ -50,7 +51,7 @@ class NotificationApp:
         self.worker.start()
 
     async def stop(self) -> None:
-        """Stop the retry worker, close the HTTP client and the database (after the broker stopped)."""
+        """Stop the delivery worker, close the HTTP client and the database (after the broker stopped)."""
         await self.worker.stop()
         await self.http.aclose()
         await self.store.close()
@@ -99,10 +100,13 @@ def build(settings: NotificationSettings | None = None, broker: KafkaBroker | No
         store=store, senders=senders, factory=EventFactory(SERVICE, instance=settings.instance),
         outcome_topic=settings.topic(Topics.NOTIFICATIONS), schedule=schedule,
     )
-    worker = RetryWorker(
+    worker = DeliveryWorker(
         store=store, service=service, schedule=schedule, publish=Publisher(broker).publish,
         interval_seconds=settings.retry_worker_interval_seconds,
+        per_host_limit=settings.webhook_per_host_limit, max_in_flight=settings.deliveries_in_flight,
     )
+    # A consumed batch that queued deliveries has the worker look at the queue at once.
+    service.on_queued = worker.wake
     register_notification_stage(
         broker, service, topics=settings.input_topics(), group_id=settings.group_id,
         kafka=settings.kafka,

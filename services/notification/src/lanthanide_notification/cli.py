@@ -53,7 +53,7 @@ def _run(db_url: str | None, query: Callable[[SqlDeliveryLog], Awaitable[T]]) ->
 
 def deliveries_list(
     failed: Annotated[bool, typer.Option("--failed", help="Deliveries that failed for good (the default)")] = False,
-    pending: Annotated[bool, typer.Option("--pending", help="Deliveries waiting for a retry")] = False,
+    pending: Annotated[bool, typer.Option("--pending", help="Deliveries queued: first round, retry or replay")] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document instead of a table")] = False,
     db_url: DbUrl = None,

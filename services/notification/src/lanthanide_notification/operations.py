@@ -20,7 +20,8 @@ ListedStatus = Literal["failed", "pending"]
 
 
 async def list_deliveries(store: SqlDeliveryLog, status: ListedStatus, limit: int = 100) -> list[dict[str, Any]]:
-    """Failed deliveries (newest first; `id` is what replay takes) or pending ones (by id)."""
+    """Failed deliveries (newest first; `id` is what replay takes) or queued ones (by id: waiting
+    for their first round, a retry or a replay)."""
     if status == "failed":
         return [
             {"id": f.id, "status": "failed", "event_id": str(f.event_id), "webhook_id": str(f.event_id),
@@ -30,14 +31,14 @@ async def list_deliveries(store: SqlDeliveryLog, status: ListedStatus, limit: in
         ]
     return [
         {"id": p.id, "status": "pending", "event_id": str(p.event_id), "webhook_id": str(p.event_id),
-         "channel": p.channel, "target": p.target, "attempts": p.attempts, "retries": p.retries,
+         "channel": p.channel, "target": p.target, "attempts": p.attempts, "rounds": p.rounds,
          "next_attempt_at": p.next_attempt_at.isoformat(), "replay": bool(p.replay)}
         for p in (await store.pending())[:limit]
     ]
 
 
 async def replay_failed(store: SqlDeliveryLog, failed_id: int, *, by: str) -> dict[str, Any] | None:
-    """Queue failed delivery `failed_id` for the retry worker, due now; the same event id, so the
+    """Queue failed delivery `failed_id` for the delivery worker, due now; the same event id, so the
     receiver sees the same webhook-id. None if there is no such failed delivery."""
     item = await store.replay(failed_id, secrets.token_hex(8), datetime.now(UTC))
     if item is None:

@@ -33,7 +33,7 @@ class NotificationSettings(ServiceSettings, TokenSettings):
     #: Networks (CIDR) an applicant's webhook may resolve to although they are loopback, private
     #: or link-local: internal receivers an operator admits on purpose. Comma-separated or JSON.
     webhook_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    #: Total time one delivery attempt may take (connect, send, first bytes of the answer).
+    #: Total time one delivery attempt may take (resolve, connect, send, read the bounded answer).
     webhook_attempt_deadline_seconds: float = Field(default=10.0, gt=0)
     #: At most this much of a receiver's answer is read (raw, never decompressed).
     webhook_max_response_bytes: int = Field(default=4096, ge=0)
@@ -43,8 +43,11 @@ class NotificationSettings(ServiceSettings, TokenSettings):
     #: Persisted retries after the quick ones (YAML: version, source, delays); default: the
     #: package's data/retry_schedule.yaml (30 s, 2 min, 10 min, 1 h, 4 h, 12 h, then failed).
     retry_schedule_file: Path | None = None
-    #: How often the retry worker looks for due deliveries in the store.
+    #: How often the delivery worker looks for due deliveries in the store when nothing wakes
+    #: it (a consumed batch, a replay and every delivery that ends do).
     retry_worker_interval_seconds: float = Field(default=5.0, gt=0)
+    #: At most this many deliveries under way in one process (per host: webhook_per_host_limit).
+    deliveries_in_flight: int = Field(default=100, ge=1)
 
     smtp_host: str | None = Field(default=None, description="SMTP server; none = e-mail disabled")
     smtp_port: int = 25

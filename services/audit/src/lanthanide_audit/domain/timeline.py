@@ -16,7 +16,8 @@ from lanthanide_audit.domain.ledger import LedgerEntry
 
 CausationStatus = Literal["ok", "root", "missing"]
 
-_EXPECTED_ROOTS = {"application.submitted", "reference.updated"}
+#: Dispositions are reviewer actions on a case, not derived from an event: always roots.
+_EXPECTED_ROOTS = {"application.submitted", "reference.updated", "disposition.recorded", "disposition.revoked"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,16 +72,37 @@ def facts_of(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
         "notification.outcome": ("channel", "status", "attempts", "about_event_type"),
         "reference.updated": ("kind", "list_id", "version"),
         "shipment.reported": ("shipment_id", "licence_number", "quantity", "unit"),
+        # A reviewer's judgement that a hit is a false positive: who proposed and who approved it
+        # (four-eyes for a certain match), against which list entry and version, until when.
+        # The party's name stays out, as the hits' matched names do.
+        "disposition.recorded": ("disposition_id", "party_role", "party_index", "list_id", "entry_id",
+                                 "list_version", "verdict", "certain", "reason", "proposed_by",
+                                 "approved_by", "expires_on"),
+        "disposition.revoked": ("disposition_id", "revoked_by", "reason"),
     }.get(event_type, ())
     facts = {k: payload[k] for k in pick if k in payload and payload[k] not in (None, [], {})}
     if event_type == "screening.completed":
-        facts["hits"] = [
-            {k: h.get(k) for k in ("list_id", "list_version", "entry_id", "score", "party_role")}
-            for h in payload.get("hits", [])
+        facts["hits"] = [_hit_facts(h) for h in payload.get("hits", [])]
+        # Every hit a disposition suppressed, with the disposition and who approved it: shown,
+        # though it drove no rule, route or reason.
+        facts["suppressed_hits"] = [
+            {k: h.get(k) for k in ("list_id", "entry_id", "party_role", "party_index", "disposition_id",
+                                   "approved_by")}
+            for h in payload.get("hits", []) if h.get("suppressed")
         ]
+        if not facts["suppressed_hits"]:
+            del facts["suppressed_hits"]
         facts["red_flags"] = [f.get("code") for f in payload.get("red_flags", [])]
     if event_type == "decision.made" and payload.get("licence"):
         facts["licence_number"] = payload["licence"].get("number")
+    return facts
+
+
+def _hit_facts(hit: dict[str, Any]) -> dict[str, Any]:
+    facts = {k: hit.get(k) for k in ("list_id", "list_version", "entry_id", "score", "party_role")}
+    if hit.get("suppressed"):
+        facts |= {"suppressed": True, "disposition_id": hit.get("disposition_id"),
+                  "approved_by": hit.get("approved_by", [])}
     return facts
 
 

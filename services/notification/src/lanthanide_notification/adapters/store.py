@@ -2,7 +2,8 @@
 
 Tables: deliveries (UNIQUE event_id, channel, target), dead_letters (the body of every delivery
 that failed after its last attempt and retry, listed for operators and replayable),
-pending_deliveries (waiting for a persisted retry: next_attempt_at survives restarts),
+pending_deliveries (the delivery worker's queue: every delivery waits here for its first round,
+its persisted retries and replays; next_attempt_at survives restarts),
 case_contacts (case_id -> how to reach the applicant) and subscriptions (loaded from the
 subscriptions file, plus any added later).
 """
@@ -33,7 +34,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lanthanide_notification.domain.model import (
     CaseContact,
@@ -41,6 +42,7 @@ from lanthanide_notification.domain.model import (
     Notice,
     Subscription,
     Target,
+    delivery_host,
 )
 from lanthanide_notification.domain.ports import (
     DeliveryKey,
@@ -70,6 +72,10 @@ deliveries = Table(
     Column("response_status", Integer),
     Column("error", Text),
     Column("finished_at", DateTime(timezone=True), nullable=False),
+    #: The operator's replay that gave this result ("" for the first delivery): its outcome event
+    #: has the replay's id, so a re-emitted outcome repeats that one, never the first's id with
+    #: another payload (a conflicting duplicate).
+    Column("replay", String(32), nullable=False, default=""),
     UniqueConstraint("event_id", "channel", "target", name="uq_delivery"),
 )
 
@@ -100,7 +106,9 @@ case_contacts = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-#: Deliveries waiting for a persisted retry (the backoff schedule) or an operator's replay.
+#: The delivery worker's queue: deliveries waiting for their first round (queued by the consumer
+#: in the transaction of the batch's effects), a persisted retry (the backoff schedule) or an
+#: operator's replay.
 pending_deliveries = Table(
     "pending_deliveries",
     metadata,
@@ -113,8 +121,10 @@ pending_deliveries = Table(
     Column("case_id", String(36)),
     Column("body", Text, nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("retries", Integer, nullable=False),
+    Column("rounds", Integer, nullable=False),
     Column("replay", String(32), nullable=False),
+    #: The receiver it occupies (model.delivery_host): the worker skips hosts at their limit.
+    Column("host", String(300), nullable=False, index=True),
     Column("response_status", Integer),
     Column("error", Text),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
@@ -215,7 +225,7 @@ class SqlDeliveryLog:
                     event_id=str(notice.event_id), channel=target.channel, target=target.address,
                     event_type=notice.event_type, kind=notice.kind.value, case_id=case_id,
                     status=result.status, attempts=result.attempts,
-                    response_status=result.response_status, error=result.error, finished_at=now,
+                    response_status=result.response_status, error=result.error, finished_at=now, replay="",
                 ).on_conflict_do_nothing(index_elements=["event_id", "channel", "target"])
             )
             if not result.delivered:
@@ -235,17 +245,20 @@ class SqlDeliveryLog:
             return found
         ids = sorted({str(k[0]) for k in wanted})
         columns = (deliveries.c.event_id, deliveries.c.channel, deliveries.c.target, deliveries.c.status,
-                   deliveries.c.attempts, deliveries.c.response_status, deliveries.c.error)
+                   deliveries.c.attempts, deliveries.c.response_status, deliveries.c.error, deliveries.c.replay)
         async with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
                 query = select(*columns).where(deliveries.c.event_id.in_(ids[start:start + 500]))
-                for event_id, channel, target, status, attempts, response_status, error in await conn.execute(query):
+                for event_id, channel, target, status, attempts, response_status, error, replay in (
+                    await conn.execute(query)
+                ):
                     key = (UUID(event_id), channel, target)
                     if key in wanted:
                         found[key] = DeliveryRecord(
                             event_id=key[0], channel=channel, target=target,
                             result=DeliveryResult(status=status, attempts=attempts,
                                                   response_status=response_status, error=error),
+                            replay=replay,
                         )
                 # Waiting for a persisted retry: handled already, not to be sent again from Kafka.
                 pending = select(pending_deliveries.c.event_id, pending_deliveries.c.channel,
@@ -276,6 +289,7 @@ class SqlDeliveryLog:
                 "event_type": notice.event_type, "kind": notice.kind.value, "case_id": case_id,
                 "status": result.status, "attempts": result.attempts,
                 "response_status": result.response_status, "error": result.error, "finished_at": now,
+                "replay": "",
             })
             if not result.delivered:
                 dead.append({
@@ -323,6 +337,12 @@ class SqlDeliveryLog:
         """Remember (or update) several contacts in one transaction (an upsert each)."""
         if not contacts:
             return
+        async with self.engine.begin() as conn:
+            await self._upsert_contacts(conn, contacts)
+
+    async def _upsert_contacts(self, conn: AsyncConnection, contacts: Sequence[CaseContact]) -> None:
+        if not contacts:
+            return
         now = datetime.now(UTC)
         rows = [
             {
@@ -341,8 +361,7 @@ class SqlDeliveryLog:
             index_elements=["case_id"],
             set_={k: stmt.excluded[k] for k in rows[0] if k != "case_id"},
         )
-        async with self.engine.begin() as conn:
-            await conn.execute(stmt, rows)
+        await conn.execute(stmt, rows)
 
     async def replace_file_subscriptions(self, subs: list[Subscription]) -> None:
         """Make the table's file-sourced subscriptions exactly `subs` (the file is the truth)."""
@@ -376,53 +395,67 @@ class SqlDeliveryLog:
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(dead_letters))).scalar_one())
 
-    # ------------------------------------------------------------------ persisted retries
+    # ------------------------------------------------------------------ the delivery queue
 
-    async def schedule_many(self, items: Sequence[tuple[Notice, Target, DeliveryResult, str, datetime]]) -> None:
-        """Keep deliveries for a persisted retry at the given time (one transaction); a delivery
-        already waiting stays as it is (ON CONFLICT DO NOTHING, as for the delivery log)."""
-        if not items:
-            return
+    async def enqueue(
+        self, contacts: Sequence[CaseContact], items: Sequence[tuple[Notice, Target, str]], at: datetime
+    ) -> None:
+        """Save the contacts and queue the deliveries, due at `at`, in one transaction (the
+        consumed batch's effects, before its offsets are committed). A delivery already queued
+        stays as it is (ON CONFLICT DO NOTHING: a redelivered batch queues nothing twice)."""
         now = datetime.now(UTC)
         rows = [
             {
                 "event_id": str(notice.event_id), "channel": target.channel, "target": target.address,
                 "event_type": notice.event_type, "kind": notice.kind.value,
                 "case_id": str(notice.case_id) if notice.case_id else None, "body": body,
-                "attempts": result.attempts, "retries": 0, "replay": "",
-                "response_status": result.response_status, "error": result.error,
-                "next_attempt_at": at, "created_at": now,
+                "attempts": 0, "rounds": 0, "replay": "", "host": delivery_host(target.channel, target.address),
+                "response_status": None, "error": None, "next_attempt_at": at, "created_at": now,
             }
-            for notice, target, result, body, at in items
+            for notice, target, body in items
         ]
+        if not rows and not contacts:
+            return
         async with self.engine.begin() as conn:
-            await conn.execute(
-                _insert(self.engine, pending_deliveries).on_conflict_do_nothing(
-                    index_elements=["event_id", "channel", "target"]), rows,
-            )
+            await self._upsert_contacts(conn, contacts)
+            if rows:
+                await conn.execute(
+                    _insert(self.engine, pending_deliveries).on_conflict_do_nothing(
+                        index_elements=["event_id", "channel", "target"]), rows,
+                )
 
-    async def due(self, now: datetime, limit: int = 100) -> list[PendingDelivery]:
-        """The pending deliveries whose next attempt is due, earliest first."""
-        query = (select(pending_deliveries).where(pending_deliveries.c.next_attempt_at <= now)
-                 .order_by(pending_deliveries.c.next_attempt_at, pending_deliveries.c.id).limit(limit))
+    async def due(self, now: datetime, limit: int = 100, skip_hosts: Collection[str] = ()) -> list[PendingDelivery]:
+        """The queued deliveries due now, earliest first (in queue order among equals), leaving
+        out those to `skip_hosts` (receivers at their concurrency limit)."""
+        query = select(pending_deliveries).where(pending_deliveries.c.next_attempt_at <= now)
+        if skip_hosts:
+            query = query.where(pending_deliveries.c.host.not_in(sorted(skip_hosts)))
+        query = query.order_by(pending_deliveries.c.next_attempt_at, pending_deliveries.c.id).limit(limit)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_pending(r) for r in rows]
 
-    async def claim_due(self, now: datetime, lease_until: datetime, limit: int = 100) -> list[PendingDelivery]:
-        """Claim the due deliveries (earliest first) by moving their next attempt to
-        `lease_until`: another instance polling meanwhile does not get them, and a claim by a
-        process that dies runs out. Returns the claimed ones as they were."""
-        found = await self.due(now, limit)
+    async def claim(
+        self, items: Sequence[PendingDelivery], now: datetime, lease_until: datetime
+    ) -> list[PendingDelivery]:
+        """Claim due deliveries by moving their next attempt to `lease_until`: another instance
+        polling meanwhile does not get them, and a claim by a process that dies runs out.
+        Returns those claimed here (another instance may have taken some first), as they were."""
         claimed: list[PendingDelivery] = []
+        if not items:
+            return claimed
         async with self.engine.begin() as conn:
-            for item in found:
+            for item in items:
                 taken = await conn.execute(update(pending_deliveries).where(
                     pending_deliveries.c.id == item.id, pending_deliveries.c.next_attempt_at <= now,
                 ).values(next_attempt_at=lease_until))
                 if taken.rowcount == 1:
                     claimed.append(item)
         return claimed
+
+    async def claim_due(self, now: datetime, lease_until: datetime, limit: int = 100) -> list[PendingDelivery]:
+        """Claim the due deliveries, earliest first (see `claim`)."""
+        return await self.claim(await self.due(now, limit), now, lease_until)
 
     async def release(self, item: PendingDelivery) -> None:
         """Give a claimed delivery back, due when it was due before the claim."""
@@ -437,10 +470,10 @@ class SqlDeliveryLog:
         return [_pending(r) for r in rows]
 
     async def reschedule(self, item: PendingDelivery, result: DeliveryResult, at: datetime) -> None:
-        """Count a failed retry and set when the next one is due."""
+        """Count a failed round and set when the next one is due."""
         async with self.engine.begin() as conn:
             await conn.execute(update(pending_deliveries).where(pending_deliveries.c.id == item.id).values(
-                attempts=item.attempts + result.attempts, retries=item.retries + 1,
+                attempts=item.attempts + result.attempts, rounds=item.rounds + 1,
                 response_status=result.response_status, error=result.error, next_attempt_at=at,
             ))
 
@@ -457,7 +490,7 @@ class SqlDeliveryLog:
                 return  # finished by another instance meanwhile
             case_id = row[0]
             values = {"status": result.status, "attempts": attempts, "response_status": result.response_status,
-                      "error": result.error, "finished_at": now}
+                      "error": result.error, "finished_at": now, "replay": item.replay}
             stmt = _insert(self.engine, deliveries).values(
                 event_id=str(item.event_id), channel=item.channel, target=item.target,
                 event_type=item.event_type, kind=item.kind, case_id=case_id, **values,
@@ -504,7 +537,8 @@ class SqlDeliveryLog:
                 _insert(self.engine, pending_deliveries).values(
                     event_id=dead["event_id"], channel=dead["channel"], target=dead["target"],
                     event_type=event_type, kind=kind, case_id=dead["case_id"], body=dead["body"],
-                    attempts=dead["attempts"], retries=0, replay=token, response_status=None,
+                    attempts=dead["attempts"], rounds=0, replay=token, response_status=None,
+                    host=delivery_host(dead["channel"], dead["target"]),
                     error=dead["error"], next_attempt_at=at, created_at=datetime.now(UTC),
                 ).on_conflict_do_nothing(index_elements=["event_id", "channel", "target"])
             )
@@ -524,5 +558,6 @@ def _pending(row: Any) -> PendingDelivery:
     return PendingDelivery(
         id=row["id"], event_id=UUID(row["event_id"]), channel=row["channel"], target=row["target"],
         event_type=row["event_type"], kind=row["kind"], body=row["body"], attempts=row["attempts"],
-        retries=row["retries"], next_attempt_at=_aware(row["next_attempt_at"]), replay=row["replay"],
+        rounds=row["rounds"], next_attempt_at=_aware(row["next_attempt_at"]), replay=row["replay"],
+        host=row["host"], case_id=UUID(row["case_id"]) if row["case_id"] else None,
     )

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from lanthanide_notification.domain.addresses import AddressPolicy, AddressRefused
-from lanthanide_notification.domain.model import DeliveryResult, Notice, Target
+from lanthanide_notification.domain.model import DeliveryResult, Notice, Target, delivery_host
 from lanthanide_notification.domain.retry import RetryPolicy, is_retryable_status
 from lanthanide_notification.signing import endpoint_key, endpoint_secret, sign, standard_headers
 
@@ -71,7 +71,7 @@ class WebhookSender:
 
     def _slot(self, url: str) -> asyncio.Semaphore:
         # One slow receiver may hold at most per_host_limit requests; other hosts proceed.
-        host = urlsplit(url).netloc.lower()
+        host = delivery_host("webhook", url)
         if host not in self._host_slots:
             self._host_slots[host] = asyncio.Semaphore(self.per_host_limit)
         return self._host_slots[host]
@@ -107,20 +107,18 @@ class WebhookSender:
     async def _attempt(
         self, url: str, payload: bytes, headers: dict[str, str], extensions: dict[str, str]
     ) -> int:
-        """One POST within the deadline; reads at most max_response_bytes of the raw body."""
-        async with asyncio.timeout(self.attempt_deadline):
-            request = self.client.build_request("POST", url, content=payload, headers=headers,
-                                                extensions=extensions)
-            response = await self.client.send(request, stream=True)
-            try:
-                read = 0
-                async for chunk in response.aiter_raw():
-                    read += len(chunk)
-                    if read >= self.max_response_bytes:
-                        break
-            finally:
-                await response.aclose()
-            return response.status_code
+        """One POST (the caller holds the deadline); reads at most max_response_bytes of the raw body."""
+        request = self.client.build_request("POST", url, content=payload, headers=headers, extensions=extensions)
+        response = await self.client.send(request, stream=True)
+        try:
+            read = 0
+            async for chunk in response.aiter_raw():
+                read += len(chunk)
+                if read >= self.max_response_bytes:
+                    break
+        finally:
+            await response.aclose()
+        return response.status_code
 
     async def send(self, notice: Notice, target: Target, body: str) -> DeliveryResult:
         """Deliver `body` to the target URL; never raises for delivery failures."""
@@ -144,8 +142,10 @@ class WebhookSender:
             retryable = True
             async with self._slot(target.address):
                 try:
-                    url, extra, extensions = await self._request_target(target)
-                    status = await self._attempt(url, payload, headers | extra, extensions)
+                    # One deadline for the whole attempt: a name that resolves slowly counts too.
+                    async with asyncio.timeout(self.attempt_deadline):
+                        url, extra, extensions = await self._request_target(target)
+                        status = await self._attempt(url, payload, headers | extra, extensions)
                 except AddressRefused as exc:
                     # Never retried: the same address would be refused again.
                     return DeliveryResult("failed", attempt, None, str(exc))

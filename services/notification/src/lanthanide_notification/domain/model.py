@@ -8,10 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from uuid import UUID
 
 Channel = Literal["webhook", "email"]
-#: "pending": failed for now, a persisted retry is scheduled (no outcome event yet).
+#: "pending": queued for the delivery worker (its first round, or a persisted retry after a
+#: failed one); no outcome event yet.
 Status = Literal["delivered", "failed", "pending"]
 
 
@@ -39,6 +41,14 @@ class Target:
     channel: Channel
     address: str
     registered: bool = field(default=False, compare=False)
+
+
+def delivery_host(channel: Channel, address: str) -> str:
+    """The receiver a delivery occupies, for the per-host concurrency limit: a webhook URL's
+    host and port (as given, lower-cased); every e-mail goes through the one SMTP relay."""
+    if channel == "email":
+        return "smtp"
+    return urlsplit(address).netloc.rsplit("@", 1)[-1].lower()[:300]
 
 
 @dataclass(frozen=True, slots=True)

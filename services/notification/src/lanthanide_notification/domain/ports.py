@@ -29,12 +29,18 @@ class DeliveryRecord:
     channel: Channel
     target: str
     result: DeliveryResult
+    #: The operator's replay that gave `result` ("": the first delivery).
+    replay: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class PendingDelivery:
-    """A delivery waiting in the store for its next persisted retry (or an operator's replay).
+    """A delivery queued in the store for the delivery worker: its first round, a persisted
+    retry after a failed round, or an operator's replay.
 
+    `rounds` counts the rounds of attempts already made (0: none yet, since it was queued or
+    replayed); the backoff schedule's wait after a failed round is `delay_before(rounds + 1)`.
+    `host` is the receiver it occupies (`model.delivery_host`), for the per-host limit.
     `replay` is empty for the first delivery of an event; an operator's replay gets a token of
     its own, so its outcome event has an id of its own (the first delivery's failed outcome
     was already published with the first id).
@@ -48,9 +54,11 @@ class PendingDelivery:
     kind: str
     body: str
     attempts: int
-    retries: int
+    rounds: int
     next_attempt_at: datetime
     replay: str = ""
+    host: str = ""
+    case_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +94,12 @@ class DeliveryLog(Protocol):
         """Log several finished deliveries in one transaction (same rows as `record` each)."""
         ...
 
-    async def schedule_many(
-        self, items: Sequence[tuple[Notice, Target, DeliveryResult, str, datetime]]
+    async def enqueue(
+        self, contacts: Sequence[CaseContact], items: Sequence[tuple[Notice, Target, str]], at: datetime
     ) -> None:
-        """Keep deliveries for a persisted retry at the given times (one transaction)."""
+        """Save the contacts learned and queue the deliveries (due at `at`) for the delivery
+        worker, in one transaction: what a consumed batch leaves behind before its offsets are
+        committed (an outbox). A delivery already queued stays as it is."""
         ...
 
     async def contact(self, case_id: UUID) -> CaseContact | None:

@@ -52,7 +52,7 @@ def make_http_app(app: "NotificationApp", authenticator: Authenticator | None = 
 
     @api.post("/deliveries/{failed_id}/replay", status_code=202)
     async def replay(failed_id: int, principal: Operator) -> dict[str, Any]:
-        """Send a failed delivery again (same webhook-id), through the retry worker."""
+        """Send a failed delivery again (same webhook-id), through the delivery worker."""
         queued = await replay_failed(app.store, failed_id, by=principal.user)
         if queued is None:
             raise HTTPException(404, f"no failed delivery {failed_id} (GET /deliveries?status=failed lists them)")

@@ -1,9 +1,11 @@
-"""The Kafka stage: a batch of input events in, deliveries made, outcome events out, then commit.
+"""The Kafka stage: a batch of input events in, deliveries queued, re-emitted outcomes out, commit.
 
 Unlike lanthanide.kafka.register_stage (which handles a batch's records one after another),
-this stage hands the whole batch to the service so deliveries to different cases and hosts run
-concurrently. The commit semantics are the same: FastStream commits the batch only after this
-function returns, i.e. after every delivery finished and every outcome was acknowledged.
+this stage hands the whole batch to the service, which queues its deliveries in the store in
+one transaction (with the contacts it learned) and returns at once: no receiver is waited for
+here, the delivery worker makes every attempt. FastStream commits the batch's offsets only after
+this function returns, i.e. after the queue and contacts were committed and every re-emitted
+outcome acknowledged.
 """
 
 from __future__ import annotations
