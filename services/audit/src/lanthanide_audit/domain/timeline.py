@@ -71,6 +71,7 @@ def facts_of(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
         "notification.outcome": ("channel", "status", "attempts", "about_event_type"),
         "reference.updated": ("kind", "list_id", "version"),
         "shipment.reported": ("shipment_id", "licence_number", "quantity", "unit"),
+        "licence.status_changed": ("number", "licence_type", "status", "reason", "changed_by"),
     }.get(event_type, ())
     facts = {k: payload[k] for k in pick if k in payload and payload[k] not in (None, [], {})}
     if event_type == "screening.completed":
