@@ -17,6 +17,7 @@ import pytest
 from lanthanide.contracts import (
     ClassificationResult,
     DecisionMade,
+    DecisionOutcome,
     Envelope,
     LicenceStatusChanged,
     LicenceType,
@@ -27,7 +28,7 @@ from lanthanide_review.adapters import orm
 from lanthanide_review.adapters.store import Store
 from lanthanide_review.bootstrap import build_service
 from lanthanide_review.domain.licences import ApprovalTerms, ItemCap, LicenceStatus, LicenceTermsError
-from lanthanide_review.domain.model import Case, Context
+from lanthanide_review.domain.model import Case, Context, Recommendation
 from lanthanide_review.domain.roles import Actor, Role
 from lanthanide_review.domain.states import CaseState
 from lanthanide_review.service_layer.dispositions import DispositionService
@@ -221,3 +222,32 @@ async def test_suspending_and_revoking_a_general_licence_publishes_its_status(
     # Review refuses the green channel under it from now on.
     case = await _queued(service, screening, number, "100")
     assert case.state is CaseState.QUEUED and "REV-GL-NOT-ACTIVE" in case.rule_ids
+
+
+async def test_a_four_eyes_approval_under_the_general_licence_draws_down_on_countersignature(
+    service: ReviewService, screening: Any
+) -> None:
+    number = await _issue_general(service, screening)
+    env = _with_codes(screening(Route.ENHANCED, items=_items("300"), general_licence_number=number), "1C905.a")
+    await service.handle(env, SCREENING)
+    case, _, _ = await service.get_case(env.case_id)
+    assert case.state is CaseState.QUEUED and case.countersign_required
+
+    def claim(c: Case, ctx: Context, _l: Any) -> None:
+        c.claim(ALICE, ctx)
+
+    def recommend(c: Case, ctx: Context, _l: Any) -> None:
+        c.recommend(ALICE, ctx, Recommendation(
+            by="alice", outcome=DecisionOutcome.APPROVED, terms=ApprovalTerms(general_licence_number=number)))
+
+    def countersign(c: Case, ctx: Context, _l: Any) -> None:
+        c.countersign(SENIOR, ctx, True, "agreed")
+
+    await service.act(case.case_id, claim)
+    await service.act(case.case_id, recommend)
+    assert (await service.licence(number)).remaining() == [Decimal(1000)]  # nothing drawn on a recommendation
+    done = await service.act(case.case_id, countersign)
+    assert done.state is CaseState.APPROVED
+    assert (await service.licence(number)).remaining() == [Decimal(700)]
+    decision = await _decision(service, done)
+    assert decision.general_licence_number == number and decision.countersigned_by == "sam"
