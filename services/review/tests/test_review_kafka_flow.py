@@ -48,7 +48,12 @@ async def io(review_process: Any) -> AsyncIterator[Any]:
             )
 
         def decisions(self, case_id: UUID) -> list[Envelope[Any]]:
-            return [e for e in collector.envelopes(rp.topic(Topics.DECISIONS)) if e.case_id == case_id]
+            return [e for e in collector.envelopes(rp.topic(Topics.DECISIONS))
+                    if e.case_id == case_id and e.event_type == "decision.made"]
+
+        def licence_statuses(self, case_id: UUID) -> list[Envelope[Any]]:
+            return [e for e in collector.envelopes(rp.topic(Topics.DECISIONS))
+                    if e.case_id == case_id and e.event_type == "licence.status_changed"]
 
         def events(self, case_id: UUID, kind: str | None = None) -> list[Envelope[Any]]:
             return [
@@ -278,6 +283,11 @@ async def test_rescreen_with_a_hit_suspends_the_live_licence(io: Any, screening:
     lic = rp.http.get(f"/licences/{number}", headers=rp.as_user(DAVE)).json()
     assert lic["status"] == "suspended"
     assert len({e.event_id for e in io.decisions(env.case_id)}) == 1
+    # Published for screening (same topic as the decision, same key).
+    await io.wait(lambda: io.licence_statuses(env.case_id), "licence.status_changed")
+    [status] = io.licence_statuses(env.case_id)
+    assert status.payload.number == number and status.payload.status == "suspended"
+    assert status.payload.changed_by == "system"
     # ... and opened a licence-review item in the queue (REV-LICENCE-REVIEW).
     rows = rp.http.get("/queue", params={"queue": "licence_review"}, headers=rp.as_user(DAVE)).json()
     [row] = [r for r in rows if r["case_id"] == str(env.case_id)]

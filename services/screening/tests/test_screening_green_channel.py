@@ -16,14 +16,21 @@ from lanthanide.contracts import (
     Application,
     ApplicationAccepted,
     DecisionOutcome,
+    Envelope,
     GeneralLicenceUsage,
     LicenceItem,
+    LicenceStatusChanged,
+    LicenceType,
     Route,
+    ScreeningCompleted,
 )
 from lanthanide.dates import prc_date, prc_today
+from lanthanide.events import EventFactory
 from lanthanide.testing.factories import civilian_application, decision_made, general_licence
 from lanthanide_screening.adapters.store import ScreeningStore
+from lanthanide_screening.bootstrap import Screening
 from lanthanide_screening.domain.screen import ScreeningEngine
+from lanthanide_screening.settings import ScreeningSettings
 
 NUMBER = "GL-2026-001"
 
@@ -132,3 +139,49 @@ async def test_usage_reported_before_the_issuing_decision_is_kept(store: Screeni
     await store.record_decision(str(uuid4()), decision_made(DecisionOutcome.APPROVED, _licence()))
     on = prc_today()
     assert store.valid_general_licences(on)[NUMBER].items[0].quantity_cap == Decimal(300)
+
+
+def _status(status: str) -> Envelope[Any]:
+    change = LicenceStatusChanged(
+        number=NUMBER, licence_type=LicenceType.GENERAL, status=status, reason="end-use check", changed_by="ada",
+        changed_at=datetime.now(UTC),
+    )
+    return EventFactory("review-test").new("licence.status_changed", change, case_id=uuid4())
+
+
+async def test_a_suspended_or_revoked_general_licence_routes_nothing_to_the_green_channel(
+    store: ScreeningStore, engine: ScreeningEngine, tmp_path: Path
+) -> None:
+    """Through screening's consumer: review's licence.status_changed (decisions topic) takes a
+    general licence out of the green channel at once, reinstating puts it back, and the status
+    is stored (a restarted instance knows it)."""
+    screening = Screening(ScreeningSettings(), engine, store)
+
+    async def route() -> tuple[Route, list[str]]:
+        accepted = _accepted(datetime.now(UTC))
+        env = EventFactory("intake-test").new("application.accepted", accepted, case_id=uuid4())
+        [out] = await screening.handle(env)
+        result: ScreeningCompleted = out.envelope.payload
+        return result.route, [f.evidence for f in result.red_flags if f.code == "SCR-FLAG-GENERAL-LICENCE-INVALID"]
+
+    issued = EventFactory("review-test").new(
+        "decision.made", decision_made(DecisionOutcome.APPROVED, _licence()), case_id=uuid4()
+    )
+    await screening.handle(issued)
+    assert (await route())[0] is Route.GREEN_CHANNEL
+    async with screening.batch():
+        await screening.handle(_status("suspended"))
+        # Known at once, within the batch that read it.
+        suspended = await route()
+    assert suspended[0] is Route.STANDARD and suspended[1] == [f"general licence {NUMBER}: is suspended"]
+    await screening.handle(_status("active"))
+    assert (await route())[0] is Route.GREEN_CHANNEL
+    await screening.handle(_status("revoked"))
+    assert (await route())[0] is Route.STANDARD
+    again = ScreeningStore(f"sqlite+aiosqlite:///{tmp_path / 'screening.db'}")
+    await again.start()
+    try:
+        assert again.inactive_general_licences() == {NUMBER: "revoked"}
+        assert NUMBER in again.valid_general_licences(prc_today())
+    finally:
+        await again.close()

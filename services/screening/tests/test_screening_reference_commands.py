@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import http.server
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -120,6 +121,11 @@ async def test_load_announces_by_checksum_and_screening_reloads_its_own_copy(
     assert topic.endswith("lanthanide.reference.updates")
     assert (update.kind, update.list_id, update.version, update.path) == ("list", "watch", "2027-01", None)
     assert update.checksum is not None and len(update.checksum) == 64
+    # Stored under the data directory with its version and checksum (what the event names).
+    stored = ReferenceStore(data_dir).get("watch", "2027-01")
+    assert stored.path.is_relative_to(data_dir / "reference") and stored.sha256 == update.checksum
+    assert hashlib.sha256(stored.path.read_bytes()).hexdigest() == update.checksum
+    assert stored.path.read_text() == WATCH_CSV
     await screening.handle_reference(envelope)
     assert _watch_names(screening) == {"Nordlicht Antriebe GmbH"}  # replaces the packaged watch list
     listed = (await asyncio.to_thread(_run, "reference", "list", "--json")).output

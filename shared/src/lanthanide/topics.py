@@ -67,7 +67,7 @@ TOPIC_EVENTS: Final[dict[str, tuple[str, ...]]] = {
     Topics.APPLICATIONS_REJECTED: ("application.rejected",),
     Topics.SCREENING_COMPLETED: ("screening.completed",),
     Topics.CASE_EVENTS: ("case.event",),
-    Topics.DECISIONS: ("decision.made",),
+    Topics.DECISIONS: ("decision.made", "licence.status_changed"),
     Topics.NOTIFICATIONS: ("notification.outcome",),
     Topics.REFERENCE_UPDATES: ("reference.updated",),
     Topics.SHIPMENTS_REPORTED: ("shipment.reported",),

@@ -15,6 +15,7 @@ from lanthanide.contracts import (
     DispositionRecorded,
     DispositionRevoked,
     Envelope,
+    LicenceStatusChanged,
     ReferenceUpdated,
     ScreeningCompleted,
 )
@@ -81,6 +82,14 @@ class Screening:
             decision: DecisionMade = envelope.payload
             self.store.defer_decision(str(envelope.case_id), decision)
             out = []
+        elif envelope.event_type == "licence.status_changed":
+            # Review suspended, reinstated or revoked a licence: a general licence that is not
+            # active routes nothing to the green channel from the next application on.
+            change: LicenceStatusChanged = envelope.payload
+            self.store.defer_licence_status(change)
+            log.info("licence_status_changed", case_id=str(envelope.case_id), licence_number=change.number,
+                     status=change.status)
+            out = []
         else:
             return []
         if not self._in_batch:
@@ -120,6 +129,7 @@ class Screening:
                 is_rescreen=True,
                 find_disposition=self.store.find_disposition,
                 general_licences=licences,
+                inactive_general_licences=self.store.inactive_general_licences(),
             )
             SCREENED.labels(route=result.route.value, rescreen="true").inc()
             env = self.events.derive(
@@ -174,6 +184,7 @@ class Screening:
             basis=basis,
             find_disposition=self.store.find_disposition,
             general_licences=self.store.valid_general_licences(on),
+            inactive_general_licences=self.store.inactive_general_licences(),
         )
 
     def _screen_accepted(self, envelope: Envelope[Any]) -> Outgoing:

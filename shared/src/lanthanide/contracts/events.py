@@ -423,6 +423,21 @@ class GeneralLicenceUsage(_Payload):
     draws: int = Field(default=0, ge=0, description="Exports drawn down under the licence so far")
 
 
+class LicenceStatusChanged(_Payload):
+    """A reviewer (or re-screening) suspended, reinstated or revoked a licence (review).
+
+    On the decisions topic, keyed by the case the licence was issued on (so the changes of one
+    licence arrive in order). Screening routes no application to the green channel under a
+    general licence whose last status is not active."""
+
+    number: str
+    licence_type: LicenceType
+    status: Literal["active", "suspended", "revoked"]
+    reason: str = ""
+    changed_by: str = Field(description="The reviewer id, or 'system' when re-screening suspended it")
+    changed_at: datetime
+
+
 # ---------------------------------------------------------------- dispositions (review -> screening)
 
 
@@ -470,6 +485,7 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "screening.completed": ScreeningCompleted,
     "case.event": CaseEvent,
     "decision.made": DecisionMade,
+    "licence.status_changed": LicenceStatusChanged,
     "notification.outcome": NotificationOutcome,
     "reference.updated": ReferenceUpdated,
     "shipment.reported": ShipmentReported,

@@ -79,6 +79,7 @@ def facts_of(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
                                  "list_version", "verdict", "certain", "reason", "proposed_by",
                                  "approved_by", "expires_on"),
         "disposition.revoked": ("disposition_id", "revoked_by", "reason"),
+        "licence.status_changed": ("number", "licence_type", "status", "reason", "changed_by"),
     }.get(event_type, ())
     facts = {k: payload[k] for k in pick if k in payload and payload[k] not in (None, [], {})}
     if event_type == "screening.completed":

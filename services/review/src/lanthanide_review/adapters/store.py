@@ -211,6 +211,8 @@ def outgoing_rows(
             })
         elif env.event_type.startswith("disposition."):
             history_rows.append(disposition_history_row(case_key, event_id, env))
+        elif env.event_type == "licence.status_changed":
+            continue  # the case event (licence_suspended, _reinstated, _revoked) is its history row
         else:
             history_rows.append({
                 "case_id": case_key,

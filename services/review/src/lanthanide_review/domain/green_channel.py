@@ -8,6 +8,11 @@ draws the applied quantities down or sends the case to a reviewer with the rule 
 Rule ids (docs/rules.md): REV-GL-UNKNOWN, REV-GL-NOT-GENERAL, REV-GL-NOT-ACTIVE,
 REV-GL-OUTSIDE-VALIDITY, REV-GL-HOLDER, REV-GL-END-USER, REV-GL-ITEM-NOT-COVERED (full control
 code, sub-item included: LIC-GL-ITEM-SUBITEM), REV-GL-OVER-CAP, REV-GL-WATCH-LIST.
+
+A reviewer may approve a queued case as an export under the general licence it names (the
+route refused it, e.g. over the remaining cap, or a watch-list hit the reviewer has since
+cleared): the same check runs on the quantities approved, with hits cleared by a recorded
+disposition left out (REV-GL-MANUAL), and the export draws down the same way.
 """
 
 from __future__ import annotations
@@ -47,8 +52,19 @@ def _same(a: str, b: str) -> bool:
     return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
 
 
-def check(rec: LicenceRecord | None, result: ScreeningCompleted, today: date) -> GreenChannelRefusal | Draw:
-    """Does general licence `rec` cover the screened application today, within what remains?"""
+def check(
+    rec: LicenceRecord | None,
+    result: ScreeningCompleted,
+    today: date,
+    *,
+    quantities: list[Decimal | None] | None = None,
+    cleared: frozenset[tuple[str, str]] = frozenset(),
+) -> GreenChannelRefusal | Draw:
+    """Does general licence `rec` cover the screened application today, within what remains?
+
+    `quantities` (per application item, None = not exported) replaces the applied quantities
+    when a reviewer approves less; `cleared` holds the (list id, entry id) pairs a recorded
+    disposition judged false positives (a reviewer's approval, REV-GL-MANUAL)."""
     app: Application = result.application
     number = app.general_licence_number
     if rec is None:
@@ -65,7 +81,7 @@ def check(rec: LicenceRecord | None, result: ScreeningCompleted, today: date) ->
         )
     if not _same(lic.holder, app.exporter.name):
         return GreenChannelRefusal("REV-GL-HOLDER", "the general licence is held by another exporter")
-    if any(h.list_kind == "watch" for h in result.hits):
+    if any(h.list_kind == "watch" and (h.list_id, h.entry_id) not in cleared for h in result.hits):
         return GreenChannelRefusal("REV-GL-WATCH-LIST", "no general licence for a watch-list party")
     for eu in app.parties_in_role(PartyRole.END_USER):
         if not any(_same(eu.name, n) for n in lic.end_users):
@@ -76,13 +92,16 @@ def check(rec: LicenceRecord | None, result: ScreeningCompleted, today: date) ->
     taken: dict[int, Decimal] = {}
     codes_by_item = {c.item_index: c.control_codes for c in result.classifications}
     for i, item in enumerate(app.items):
+        quantity = item.quantity if quantities is None else quantities[i]
+        if quantity is None:
+            continue  # not part of the approved export
         codes = codes_by_item.get(i) or ([item.control_code] if item.control_code else [])
         covering = [
             (n, li)
             for n, li in enumerate(lic.items)
             if codes
             and all(any(code_covers(lc, c) for lc in li.control_codes) for c in codes)
-            and _to_unit(item.quantity, item.unit, li.unit) is not None
+            and _to_unit(quantity, item.unit, li.unit) is not None
         ]
         if not covering:
             return GreenChannelRefusal(
@@ -90,7 +109,7 @@ def check(rec: LicenceRecord | None, result: ScreeningCompleted, today: date) ->
                 f"item {i} ({', '.join(codes) or 'unclassified'}) is not covered by general licence {lic.number}",
             )
         for n, li in covering:
-            qty = _to_unit(item.quantity, item.unit, li.unit)
+            qty = _to_unit(quantity, item.unit, li.unit)
             assert qty is not None
             if taken.get(n, Decimal(0)) + qty <= remaining[n]:
                 taken[n] = taken.get(n, Decimal(0)) + qty
@@ -99,7 +118,7 @@ def check(rec: LicenceRecord | None, result: ScreeningCompleted, today: date) ->
             n, li = covering[0]
             return GreenChannelRefusal(
                 "REV-GL-OVER-CAP",
-                f"item {i}: {format_quantity(item.quantity)} {item.unit} applied for, "
+                f"item {i}: {format_quantity(quantity)} {item.unit} applied for, "
                 f"{format_quantity(remaining[n] - taken.get(n, Decimal(0)))} {li.unit} remaining "
                 f"under general licence {lic.number}",
             )

@@ -66,6 +66,10 @@ class ApprovalTerms(BaseModel):
     conditions: list[str] = Field(default_factory=list)
     #: The application version the reviewer saw (refused with REV-VERSION-STALE if not current).
     application_version: int | None = Field(default=None, ge=1)
+    #: Approve as an export under this general licence (the one the application names): the
+    #: approved quantities are drawn down from what remains of it, in the same transaction, and
+    #: the export licence is valid no later than it (REV-GL-MANUAL).
+    general_licence_number: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 #: Conditions every licence carries (Regulations on Export Control of Dual-use Items; docs/rules.md `LIC-` rules).

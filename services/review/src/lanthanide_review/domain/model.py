@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from lanthanide.contracts import (
     DecisionOutcome,
     GeneralLicenceUsage,
     Licence,
+    LicenceStatusChanged,
     LicenceType,
     PartyRole,
     Reason,
@@ -40,6 +42,7 @@ from lanthanide_review.domain.licences import (
     LicenceNumbers,
     LicenceRecord,
     LicenceStatus,
+    LicenceTermsError,
     issue_licence,
 )
 from lanthanide_review.domain.policy import PolicyAction, PolicyRule, RoutingPolicy
@@ -84,6 +87,8 @@ class Context:
     numbers: LicenceNumbers | None = None
     #: General licences named by the green-channel cases of this unit of work, read locked.
     general_licences: dict[str, LicenceRecord] = field(default_factory=dict)
+    #: (list id, entry id) hits of the case a recorded disposition judged false positives.
+    cleared_hits: frozenset[tuple[str, str]] = frozenset()
 
 
 class Recommendation(BaseModel):
@@ -393,6 +398,7 @@ class Case:
             licence.status = LicenceStatus.SUSPENDED
             licence.status_reason = reason
             self.licence_suspended_by = SYSTEM
+            self._licence_status(licence, SYSTEM, reason, ctx)
             self.licence_review = LicenceReview(
                 licence_number=licence.licence.number,
                 opened_on=ctx.today,
@@ -652,6 +658,21 @@ class Case:
         else:
             raise ValueError(f"op: unknown licence operation {op!r}; use suspend, reinstate, revoke")
         licence.status_reason = reason
+        self._licence_status(licence, actor.user, reason, ctx)
+
+    def _licence_status(self, licence: LicenceRecord, actor: str, reason: str, ctx: Context) -> None:
+        """Publish the licence's new status (decisions topic, licence.status_changed): screening
+        stops routing to the green channel under a general licence that is not active."""
+        self.outbox.append(
+            LicenceStatusChanged(
+                number=licence.licence.number,
+                licence_type=licence.licence.type,
+                status=licence.status.value,
+                reason=reason,
+                changed_by=actor,
+                changed_at=ctx.now,
+            )
+        )
 
     def _close_licence_review(self, outcome: str, actor: Actor, ctx: Context) -> dict[str, Any]:
         """Reinstating or revoking closes an open licence-review item; returns event details."""
@@ -691,6 +712,17 @@ class Case:
             raise AlreadyDecided(f"case {self.case_id} is already decided ({self.outcome})")
         if ctx.numbers is None:
             raise RuntimeError("approving needs a licence number source")
+        if terms.general_licence_number is not None and general is None:
+            # A reviewer approves the case as an export under the general licence it names.
+            general, draw = self._manual_draw(terms, ctx)
+            not_after = general.licence.valid_until
+            extra_conditions = [
+                *(extra_conditions or []),
+                f"Export under general licence {general.licence.number}, approved by a reviewer, valid no later "
+                f"than {general.licence.valid_until}.",
+            ]
+            policy_rule = "REV-GL-MANUAL"
+            terms = terms.model_copy(update={"licence_type": LicenceType.SINGLE})
         codes = [c.get("control_codes", []) for c in (self.screening or {}).get("classifications", [])]
         licence = issue_licence(
             number=ctx.numbers.take(),
@@ -716,7 +748,9 @@ class Case:
             )
             self.drawn_licence = general
             usage = GeneralLicenceUsage(**green_channel.usage_of(general))
-            if policy_rule is not None:
+            if policy_rule == "REV-GL-MANUAL":
+                self.rule_ids = [*self.rule_ids, policy_rule]
+            elif policy_rule is not None:
                 self.rule_ids = [policy_rule]
         self._decide(
             DecisionOutcome.APPROVED, ctx, actor=actor, licence=licence, countersigned_by=countersigned_by,
@@ -734,6 +768,39 @@ class Case:
                 "valid_until": licence.valid_until.isoformat(),
             },
         )
+
+    def _manual_draw(self, terms: ApprovalTerms, ctx: Context) -> tuple[LicenceRecord, green_channel.Draw]:
+        """REV-GL-MANUAL: the general licence a reviewer approves this export under, and what the
+        approved quantities take from it; refused (LicenceTermsError with the rule id) if it is not
+        the one the application names, is not a general licence the case could use, or what
+        remains of it is less than the approved quantities."""
+        number = terms.general_licence_number
+        assert number is not None
+        named = self.app.general_licence_number
+        if named is None or " ".join(named.split()).casefold() != " ".join(number.split()).casefold():
+            raise LicenceTermsError(
+                "REV-GL-NOT-NAMED", "general_licence_number",
+                f"the application names {'general licence ' + named if named else 'no general licence'}, not {number}",
+            )
+        if terms.licence_type is LicenceType.GENERAL:
+            raise LicenceTermsError(
+                "REV-GL-NOT-NAMED", "licence_type", "an export under a general licence is a single licence"
+            )
+        if self.screening is None:
+            raise LicenceTermsError("REV-GL-UNKNOWN", "general_licence_number", "the case has no screening result")
+        rec = ctx.general_licences.get(named)
+        quantities: list[Decimal | None] | None = None
+        if terms.items is not None:
+            quantities = [None] * len(self.app.items)
+            for cap in terms.items:
+                if cap.item_index < len(quantities):
+                    quantities[cap.item_index] = cap.quantity_cap
+        result = ScreeningCompleted.model_validate(self.screening)
+        outcome = green_channel.check(rec, result, ctx.today, quantities=quantities, cleared=ctx.cleared_hits)
+        if isinstance(outcome, green_channel.GreenChannelRefusal):
+            raise LicenceTermsError(outcome.rule_id, "general_licence_number", outcome.reason)
+        assert rec is not None
+        return rec, outcome
 
     def _decide_no_licence_required(self, result: ScreeningCompleted, rule_id: str, ctx: Context) -> None:
         """No licence required, stating the date it was decided for and until when it holds; an

@@ -19,6 +19,7 @@ from lanthanide.contracts import (
     CaseEventKind,
     DecisionMade,
     Envelope,
+    LicenceStatusChanged,
     Route,
     ScreeningCompleted,
     ShipmentReported,
@@ -31,7 +32,9 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
 from lanthanide_review import usage_views
+from lanthanide_review.adapters import dispositions as disposition_rows
 from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfWork, outgoing_rows
+from lanthanide_review.domain.dispositions import DispositionStatus
 from lanthanide_review.domain.licences import LicenceNumbers, LicenceRecord
 from lanthanide_review.domain.model import SYSTEM, Case, Context
 from lanthanide_review.domain.policy import RoutingPolicy, routing_change
@@ -161,6 +164,18 @@ class ReviewService:
                     causation_id=source.event_id if source else None,
                     event_id=derived_id(payload.decision_id, "decision.made"),
                 )
+                out.append(Outgoing(self.topics.decisions, env))
+                continue
+            if isinstance(payload, LicenceStatusChanged):
+                # On the decisions topic, keyed by the licence's case: screening reads it there.
+                if source is not None:
+                    env = self.factory.derive(
+                        source, "licence.status_changed", payload, purpose=f"review:{i}", case_id=case_id
+                    )
+                else:
+                    env = self.factory.new(
+                        "licence.status_changed", payload, case_id=case_id, correlation_id=correlation_id
+                    )
                 out.append(Outgoing(self.topics.decisions, env))
                 continue
             if source is not None:
@@ -452,6 +467,18 @@ class ReviewService:
                 licence = await uow.get_licence(case.licence_number) if case.licence_number else None
                 if licence is None:
                     raise LicenceNotFound(f"case {case_id} has no licence")
+            elif not case.is_decided and (number := case.app.general_licence_number):
+                # A reviewer may approve the case as an export under the general licence it names
+                # (REV-GL-MANUAL): that licence is read locked here and drawn down in this unit of
+                # work; hits cleared by a recorded disposition no longer bar it.
+                gl = await uow.get_licence(number)
+                if gl is not None:
+                    ctx.general_licences[number] = gl
+                ctx.cleared_hits = frozenset(
+                    (d.list_id, d.entry_id)
+                    for d in await disposition_rows.for_case(uow.conn, case.case_id)
+                    if d.status is DispositionStatus.RECORDED
+                )
             operation(case, ctx, licence)
             await self._save(uow, case, ctx, None, licence)
             return case

@@ -3,7 +3,9 @@
 Three projections, each rebuildable by replaying Kafka:
   cases            accepted applications by case id, with their status (open / licensed / closed),
                    so a list or measure change can re-screen open cases and live licences;
-  general_licences issued GENERAL licences (from decisions), for the green channel;
+  general_licences issued GENERAL licences (from decisions), for the green channel, with the
+                   remaining caps review reports and the status review publishes
+                   (licence.status_changed: a suspended or revoked one covers nothing; rev. 0003);
   dispositions     review's disposition.recorded / disposition.revoked events: a false positive
                    on (party, list entry, list version) is suppressed, until its expiry, the
                    next time the same party is screened (revision 0002; the earlier table, filled
@@ -26,6 +28,7 @@ from lanthanide.contracts import (
     DecisionOutcome,
     DispositionRecorded,
     Licence,
+    LicenceStatusChanged,
     LicenceType,
 )
 from lanthanide.db import make_engine
@@ -61,6 +64,7 @@ general_licences = Table(
     Column("number", String(100), primary_key=True),
     Column("licence_json", Text, nullable=False),
     Column("valid_until", Date, nullable=False),
+    Column("status", String(16), nullable=False, server_default="active"),  # active | suspended | revoked
 )
 dispositions = Table(
     "screening_review_dispositions",
@@ -118,7 +122,15 @@ class _LicenceIssued:
     valid_until: date
 
 
-_Write = _CaseAccepted | _CaseDecided | _LicenceIssued
+@dataclass(frozen=True, slots=True)
+class _LicenceStatus:
+    """A deferred licence.status_changed (review suspended, reinstated or revoked a general licence)."""
+
+    number: str
+    status: str
+
+
+_Write = _CaseAccepted | _CaseDecided | _LicenceIssued | _LicenceStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +172,8 @@ class ScreeningStore:
         self._licences: dict[str, Licence] = {}
         self._licence_json: dict[str, str] = {}
         self._valid_licences: tuple[date, dict[str, Licence]] | None = None
+        #: General licences whose last published status is not active: number -> status.
+        self._inactive: dict[str, str] = {}
 
     async def start(self) -> None:
         """Create the tables if needed and cache the recorded dispositions."""
@@ -217,6 +231,25 @@ class ScreeningStore:
             # Review is the truth of a general licence's usage: screening decides on what remains.
             self._remember_licence(with_remaining(known, None, usage.remaining))
 
+    def defer_licence_status(self, change: LicenceStatusChanged) -> None:
+        """licence.status_changed, applied by the next `flush`; known at once (screening stops
+        routing to the green channel under a suspended or revoked general licence)."""
+        if change.licence_type is not LicenceType.GENERAL:
+            return
+        self._pending.append(_LicenceStatus(change.number, change.status))
+        self._set_status(change.number, change.status)
+
+    def _set_status(self, number: str, status: str) -> None:
+        # Copy on write: mappings handed out by inactive_general_licences stay as they were.
+        inactive = {n: st for n, st in self._inactive.items() if n != number}
+        if status != "active":
+            inactive[number] = status
+        self._inactive = inactive
+
+    def inactive_general_licences(self) -> dict[str, str]:
+        """General licences review suspended or revoked, by number (status). Shared: do not modify."""
+        return self._inactive
+
     def _remember_licence(self, licence: Licence) -> None:
         text = licence.model_dump_json()
         self._pending.append(_LicenceIssued(licence.number, text, licence.valid_until))
@@ -243,7 +276,7 @@ class ScreeningStore:
         """The writes' net effect, computed from the current statuses: same outcome as applying
         them one by one (insert an unknown case as open; an amendment reopens a known case; a
         decision updates a known case; a general licence is upserted)."""
-        ids = list(dict.fromkeys(w.case_id for w in writes if not isinstance(w, _LicenceIssued)))
+        ids = list(dict.fromkeys(w.case_id for w in writes if isinstance(w, _CaseAccepted | _CaseDecided)))
         # case id -> status, as read and then as the writes change it
         known: dict[str, str] = {}
         for i in range(0, len(ids), _IN_CHUNK):
@@ -253,9 +286,13 @@ class ScreeningStore:
         inserts: dict[str, dict[str, Any]] = {}
         updates: dict[str, dict[str, Any]] = {}
         licences: dict[str, _LicenceIssued] = {}
+        statuses: dict[str, str] = {}
         for w in writes:
             if isinstance(w, _LicenceIssued):
                 licences[w.number] = w
+                continue
+            if isinstance(w, _LicenceStatus):
+                statuses[w.number] = w.status
                 continue
             row = inserts.get(w.case_id)
             exists = row is not None or w.case_id in known
@@ -297,6 +334,12 @@ class ScreeningStore:
             )
             if result.rowcount == 0:
                 await conn.execute(general_licences.insert().values(number=lic.number, **values))
+        for number, status in statuses.items():
+            # A status for a licence this store has not learnt yet changes nothing here (it stays
+            # in memory); the issuing decision comes first on the same key.
+            await conn.execute(
+                general_licences.update().where(general_licences.c.number == number).values(status=status)
+            )
 
     async def cases_to_rescreen(self, on: date) -> list[StoredCase]:
         """Open cases and cases whose licence is still valid on a date."""
@@ -332,7 +375,22 @@ class ScreeningStore:
         """Re-read the issued general licences (another instance on the same database may have
         recorded some); the ones learnt from decisions not yet flushed are kept."""
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(general_licences.c.number, general_licences.c.licence_json))).all()
+            rows = (
+                await conn.execute(
+                    select(general_licences.c.number, general_licences.c.licence_json, general_licences.c.status)
+                )
+            ).all()
+        stored = {r.number for r in rows}
+        # Statuses of licences not stored yet are known only in memory: kept.
+        inactive = {n: st for n, st in self._inactive.items() if n not in stored}
+        inactive.update({r.number: r.status for r in rows if r.status != "active"})
+        for w in self._pending:
+            if isinstance(w, _LicenceStatus):
+                inactive.pop(w.number, None)
+                if w.status != "active":
+                    inactive[w.number] = w.status
+        if inactive != self._inactive:
+            self._inactive = inactive
         texts = {r.number: r.licence_json for r in rows}
         texts.update({w.number: w.licence_json for w in self._pending if isinstance(w, _LicenceIssued)})
         if texts == self._licence_json:

@@ -89,6 +89,7 @@ class ScreeningEngine:
         basis: Literal["receipt", "rescreen", "what_if"] | None = None,
         find_disposition: FindDisposition = no_dispositions,
         general_licences: Mapping[str, Licence] | None = None,
+        inactive_general_licences: Mapping[str, str] | None = None,
     ) -> ScreeningCompleted:
         """Screen one accepted application on a date and recommend a route.
 
@@ -151,7 +152,9 @@ class ScreeningEngine:
             severity = self.policy.red_flags[f.code].severity if f.code in self.policy.red_flags else "standard"
             fire(Reason(code=f.code, action=severity, text=f"{f.description}: {f.evidence}", evidence=[f.evidence]))
 
-        green, green_flag = self._green_channel(accepted, classifications, on, general_licences or {})
+        green, green_flag = self._green_channel(
+            accepted, classifications, on, general_licences or {}, inactive_general_licences or {}
+        )
         if green_flag is not None:
             flags.append(green_flag)
             fire(
@@ -328,6 +331,7 @@ class ScreeningEngine:
         classifications: list[ClassificationResult],
         on: date,
         licences: Mapping[str, Licence],
+        inactive: Mapping[str, str],
     ) -> tuple[str | None, RedFlag | None]:
         """(reason if a general licence covers this export, flag if one is named but does not)."""
         app = accepted.application
@@ -335,7 +339,9 @@ class ScreeningEngine:
         if not number:
             return None, None
         licence = licences.get(number)
-        problem = _general_licence_problem(licence, accepted, classifications, on)
+        # Review publishes a general licence's suspension or revocation (licence.status_changed).
+        problem = f"is {inactive[number]}" if number in inactive else None
+        problem = problem or _general_licence_problem(licence, accepted, classifications, on)
         if problem is None and licence is not None:
             return (
                 f"general licence {number} valid {licence.valid_from}..{licence.valid_until} "
