@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
 from lanthanide_review import usage_views
+from lanthanide_review.adapters.case_queue import QueueProjector
 from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfWork, outgoing_rows
 from lanthanide_review.domain.licences import LicenceNumbers, LicenceRecord
 from lanthanide_review.domain.model import SYSTEM, Case, Context
@@ -120,6 +121,8 @@ class ReviewService:
         self.topics = topics
         self.tz = ZoneInfo(timezone)
         self.clock = clock or (lambda: datetime.now(UTC))
+        # The queue projection's due dates come from this service's calendar and SLA length.
+        store.projector = QueueProjector(calendar, policy.sla.working_days, self.tz)
 
     # ------------------------------------------------------------ plumbing
 
