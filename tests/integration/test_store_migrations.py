@@ -45,7 +45,7 @@ def _stores() -> dict[str, tuple[MetaData, Callable[[str], Awaitable[Any]]]]:
 
 
 #: Each store's newest revision.
-HEAD = {"screening": "0003", "notification": "0003", "audit": "0003"}
+HEAD = {"screening": "0003", "notification": "0003", "audit": "0003", "review": "0003"}
 
 
 async def _schema_state(url: str, metadata: MetaData) -> tuple[str | None, list[Any], set[str]]:
@@ -71,6 +71,21 @@ async def test_upgrade_on_empty_sqlite_gives_the_declared_schema(service: str, t
     assert revision == HEAD[service]
     assert diffs == []
     assert set(metadata.tables) | {"alembic_version"} == tables
+
+
+async def test_review_upgrade_on_empty_sqlite_gives_the_declared_schema(tmp_path: Path) -> None:
+    from lanthanide_review.adapters import orm
+    from lanthanide_review.adapters.store import Store
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'review.db'}"
+    for _ in range(2):  # a restart: already at head, nothing to do
+        store = Store(url)
+        await store.migrate()
+        await store.dispose()
+    revision, diffs, tables = await _schema_state(url, orm.metadata)
+    assert revision == HEAD["review"]
+    assert diffs == []
+    assert set(orm.metadata.tables) | {"alembic_version"} == tables
 
 
 @pytest.mark.parametrize("service", ["screening", "notification", "audit"])

@@ -129,3 +129,34 @@ dispositions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# The console's queue projection (issue 18; revision 0003): one slim row per case with what the
+# queue and the dashboard show, sort and count, written in the same transaction as the case row
+# (UnitOfWork.save_case/save_cases), so pages never read the application or screening JSON.
+case_queue = Table(
+    "case_queue",
+    metadata,
+    Column("case_id", String(36), primary_key=True),
+    Column("state", String(32), nullable=False, index=True),
+    Column("route", String(32)),
+    Column("queue", String(40), index=True),
+    Column("assignee", String(100)),
+    Column("outcome", String(32)),
+    Column("external_reference", String(100), nullable=False),
+    Column("exporter", String(300), nullable=False),
+    Column("search_text", Text, nullable=False),  # casefolded reference and exporter
+    Column("red_flag_codes", JSON, nullable=False),
+    Column("red_flag_count", Integer, nullable=False),
+    Column("hit_count", Integer, nullable=False),
+    Column("countersign_required", Boolean, nullable=False),
+    Column("sla_started_on", Date),
+    Column("sla_applies", Boolean, nullable=False),
+    Column("sla_paused_since", Date),
+    Column("sla_paused_working_days", Integer, nullable=False),
+    Column("sla_off_reason", Text),
+    Column("due_on", Date, index=True),
+    Column("due_on_provisional", Boolean),
+    Column("decided_on", Date, index=True),  # PRC date of the decision
+    Column("decision_working_days", Integer),  # working days from the clock's start to the decision
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from lanthanide_review.adapters import orm
+from lanthanide_review.adapters.case_queue import QueueProjector
 from lanthanide_review.domain.licences import LicenceNumbers, LicenceRecord, LicenceStatus
 from lanthanide_review.domain.model import Case, Recommendation
 from lanthanide_review.domain.rescreen import LicenceReview
@@ -263,6 +264,15 @@ _INSERT_CASE = insert(orm.cases)
 _UPDATE_CASE = update(orm.cases).where(
     orm.cases.c.case_id == bindparam("b_case_id"), orm.cases.c.version == bindparam("b_expected")
 )
+_INSERT_QUEUE = insert(orm.case_queue)
+_UPDATE_QUEUE = update(orm.case_queue).where(orm.case_queue.c.case_id == bindparam("b_case_id"))
+
+
+def _queue_update(row: dict[str, Any]) -> dict[str, Any]:
+    # executemany UPDATE: the key goes in a bind parameter of its own (not a SET column).
+    out = {k: v for k, v in row.items() if k != "case_id"}
+    out["b_case_id"] = row["case_id"]
+    return out
 
 
 # ---------------------------------------------------------------- unit of work
@@ -271,8 +281,9 @@ _UPDATE_CASE = update(orm.cases).where(
 class UnitOfWork:
     """One transaction. Use `async with store.unit_of_work() as uow:`; commit is explicit."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, projector: QueueProjector | None = None) -> None:
         self.conn = conn
+        self._projector = projector
         self._versions: dict[str, int] = {}
         self._licence_versions: dict[str, int] = {}
 
@@ -297,12 +308,21 @@ class UnitOfWork:
         self._versions[row.case_id] = row.version
         return case_from_row(row)
 
+    @property
+    def projector(self) -> QueueProjector:
+        if self._projector is None:
+            self._projector = QueueProjector.default()
+        return self._projector
+
     async def save_case(self, case: Case, now: datetime) -> None:
-        """Insert a new case or update it if nobody changed it since it was read."""
+        """Insert a new case or update it if nobody changed it since it was read (its queue
+        projection row with it, in this transaction)."""
         values = _case_to_row(case, now)
         key = values["case_id"]
+        queue_row = self.projector.row(case, values["created_at"])
         if key not in self._versions:
             await self.conn.execute(insert(orm.cases).values(**values, version=1))
+            await self.conn.execute(_INSERT_QUEUE, [queue_row])
             self._versions[key] = case.version = 1
             return
         expected = self._versions[key]
@@ -313,6 +333,7 @@ class UnitOfWork:
         )
         if result.rowcount != 1:
             raise ConcurrencyConflict(f"case {key} changed concurrently")
+        await self.conn.execute(_UPDATE_QUEUE, [_queue_update(queue_row)])
         self._versions[key] = case.version = expected + 1
 
     async def append(self, case_id: UUID | None, outgoing: Sequence[Outgoing], now: datetime) -> None:
@@ -395,14 +416,20 @@ class UnitOfWork:
         work changed the case, so the version advances as if each had been saved on its own."""
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
+        queue_inserts: list[dict[str, Any]] = []
+        queue_updates: list[dict[str, Any]] = []
         expected_versions: dict[str, int] = {}
+        projector = self.projector
         for case, now, saves in changed:
             values = _case_to_row(case, now)
             key = values["case_id"]
+            queue_row = projector.row(case, values["created_at"])
             if key not in self._versions:
                 values["version"] = saves
                 inserts.append(values)
+                queue_inserts.append(queue_row)
             else:
+                queue_updates.append(_queue_update(queue_row))
                 values["version"] = self._versions[key] + saves
                 values["b_case_id"] = key
                 values["b_expected"] = self._versions[key]
@@ -428,6 +455,10 @@ class UnitOfWork:
                     seen.update({r.case_id: r.version for r in rows})
                 if any(seen.get(k) != expected_versions[k] for k in keys):
                     raise ConcurrencyConflict("a case of the batch changed concurrently")
+        if queue_inserts:
+            await self.conn.execute(_INSERT_QUEUE, queue_inserts)
+        if queue_updates:
+            await self.conn.execute(_UPDATE_QUEUE, queue_updates)
         for case, _now, _saves in changed:
             key = str(case.case_id)
             self._versions[key] = case.version = expected_versions[key]
@@ -612,9 +643,11 @@ class UnitOfWork:
 class Store:
     """Owns the engine; hands out units of work."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, projector: QueueProjector | None = None) -> None:
         self.url = url
         self.engine = make_engine(url)
+        #: Derives the queue projection rows; `ReviewService` sets its own calendar and SLA length.
+        self.projector = projector
 
     async def migrate(self) -> None:
         await migrate(self.engine)
@@ -623,7 +656,9 @@ class Store:
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """A transaction: committed if the block ends normally, rolled back on an exception."""
         async with self.engine.begin() as conn:
-            yield UnitOfWork(conn)
+            if self.projector is None:
+                self.projector = QueueProjector.default()
+            yield UnitOfWork(conn, self.projector)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -1,7 +1,8 @@
 """Read models for the reviewer console: queue rows, the case page, review performance.
 
-Read only; every number comes from the case aggregate and the same SLA clock and calendar the
-API and the SLA sweep use (nothing here decides anything).
+Read only; nothing here decides anything. The queue and the dashboard read the queue projection
+(`case_queue`, kept by the store with every case write) in SQL, never the aggregates; the case
+page reads its aggregate. Working days come from the same calendar the API and the SLA sweep use.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import func, select
+
+from lanthanide_review.adapters import orm
 from lanthanide_review.domain.dispositions import Disposition, DispositionStatus
 from lanthanide_review.domain.licences import LicenceRecord
 from lanthanide_review.domain.model import Case
@@ -22,7 +26,8 @@ from lanthanide_review.domain.sla import PrcCalendar
 from lanthanide_review.domain.states import OPEN_STATES, CaseState
 from lanthanide_review.service_layer.handlers import LicenceNotFound, ReviewService
 
-#: Queue columns a reviewer may sort by (query value -> sort key on a row).
+#: Queue columns a reviewer may sort by (query value; "due" is the due date, "flags" red flags
+#: plus hits).
 SORT_KEYS = ("due", "received", "queue", "route", "state", "flags", "reference")
 
 
@@ -49,73 +54,87 @@ class MemoCalendar:
         self.is_working_day = lru_cache(maxsize=None)(calendar.is_working_day)
 
 
-def queue_row(case: Case, service: ReviewService, today: date, calendar: Any = None) -> dict[str, Any]:
-    days = service.policy.sla.working_days
-    screening = case.screening or {}
-    calendar = calendar or service.calendar
-    due = case.sla.due_date(calendar, days)
-    return {
-        "case_id": str(case.case_id),
-        "external_reference": case.external_reference,
-        "exporter": case.exporter_name,
-        "state": case.state.value,
-        "route": case.route.value if case.route else None,
-        "queue": case.queue,
-        "assignee": case.assignee,
-        "red_flags": [f["code"] for f in screening.get("red_flags", [])],
-        "hits": len(screening.get("hits", [])),
-        "countersign_required": case.countersign_required,
-        "working_days_left": case.sla.working_days_left(calendar, days, today),
-        "due_on": due,
-        "due_on_provisional": bool(case.sla.due_date_provisional(calendar, days)),
-        "sla_paused": case.sla.paused_since is not None,
-        "sla_off_reason": None if case.sla.applies else case.sla.off_reason,
-        "received": case.created_at,
-    }
+def _left(calendar: Any, due: date | None, paused_since: date | None, today: date) -> int | None:
+    """Working days until `due` (as `SlaClock.working_days_left`: frozen while paused)."""
+    if due is None:
+        return None
+    return int(calendar.working_days_between(paused_since or today, due))
 
 
-def _sort_key(sort: str) -> Any:
-    def key(row: dict[str, Any]) -> Any:
-        if sort == "due":
-            left = row["working_days_left"]
-            return (left is None, left if left is not None else 0)
-        if sort == "received":
-            return row["received"].isoformat() if row["received"] else ""
-        if sort == "flags":
-            return (len(row["red_flags"]) + row["hits"],)
-        if sort == "reference":
-            return row["external_reference"]
-        return row[sort] or ""
-
-    return key
-
-
-async def queue_rows(service: ReviewService, flt: QueueFilter) -> list[dict[str, Any]]:
-    """Open cases, filtered and sorted."""
-    async with service.store.unit_of_work() as uow:
-        cases = await uow.open_cases()
-    today = service.today()
-    rows = []
-    needle = flt.text.casefold() if flt.text else None
-    calendar = MemoCalendar(service.calendar)
-    for case in cases:
-        if flt.queue and case.queue != flt.queue:
-            continue
-        if flt.route and (case.route.value if case.route else None) != flt.route:
-            continue
-        if flt.state and case.state.value != flt.state:
-            continue
-        if flt.assignee and case.assignee != flt.assignee:
-            continue
-        if needle and needle not in case.external_reference.casefold() and needle not in case.exporter_name.casefold():
-            continue
-        row = queue_row(case, service, today, calendar)
-        if flt.flagged and not (row["red_flags"] or row["hits"]):
-            continue
-        rows.append(row)
+def _queue_order(flt: QueueFilter) -> list[Any]:
+    q = orm.case_queue.c
     sort = flt.sort if flt.sort in SORT_KEYS else "due"
-    rows.sort(key=_sort_key(sort), reverse=flt.descending)
-    return rows
+    value: Any = {
+        "due": q.due_on, "received": q.created_at, "queue": q.queue, "route": q.route, "state": q.state,
+        "flags": q.red_flag_count + q.hit_count, "reference": q.external_reference,
+    }[sort]
+    # Cases without a value (no clock, no queue) last in either direction; ties by receipt.
+    return [value.is_(None), value.desc() if flt.descending else value.asc(), q.created_at, q.case_id]
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _queue_where(flt: QueueFilter) -> list[Any]:
+    q = orm.case_queue.c
+    where: list[Any] = [q.state.in_(sorted(s.value for s in OPEN_STATES))]
+    if flt.queue:
+        where.append(q.queue == flt.queue)
+    if flt.route:
+        where.append(q.route == flt.route)
+    if flt.state:
+        where.append(q.state == flt.state)
+    if flt.assignee:
+        where.append(q.assignee == flt.assignee)
+    if flt.text:
+        where.append(q.search_text.like(f"%{_like_escaped(flt.text.casefold())}%", escape="\\"))
+    if flt.flagged:
+        where.append(q.red_flag_count + q.hit_count > 0)
+    return where
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+
+
+async def queue_page(service: ReviewService, flt: QueueFilter, page: int = 1, page_size: int = 50) -> QueuePage:
+    """One page of open cases, filtered, sorted and counted in SQL on the queue projection
+    (`case_queue`): the aggregates' application and screening JSON are never read. A page past
+    the last shows the last."""
+    where = _queue_where(flt)
+    async with service.store.engine.connect() as conn:
+        total = int(await conn.scalar(select(func.count()).select_from(orm.case_queue).where(*where)) or 0)
+        pages = max(1, -(-total // page_size))
+        page = min(max(1, page), pages)
+        stmt = (select(orm.case_queue).where(*where).order_by(*_queue_order(flt))
+                .limit(page_size).offset((page - 1) * page_size))
+        found = (await conn.execute(stmt)).all()
+    today = service.today()
+    calendar = MemoCalendar(service.calendar)
+    rows = [{
+        "case_id": r.case_id,
+        "external_reference": r.external_reference,
+        "exporter": r.exporter,
+        "state": r.state,
+        "route": r.route,
+        "queue": r.queue,
+        "assignee": r.assignee,
+        "red_flags": list(r.red_flag_codes),
+        "hits": r.hit_count,
+        "countersign_required": r.countersign_required,
+        "working_days_left": _left(calendar, r.due_on, r.sla_paused_since, today),
+        "due_on": r.due_on,
+        "due_on_provisional": bool(r.due_on_provisional),
+        "sla_paused": r.sla_paused_since is not None,
+        "sla_off_reason": None if r.sla_applies else r.sla_off_reason,
+        "received": r.created_at,
+    } for r in found]
+    return QueuePage(rows=rows, total=total, page=page, pages=pages)
 
 
 async def licence_review_rows(service: ReviewService) -> list[dict[str, Any]]:
@@ -150,9 +169,12 @@ def quantile(values: list[int], q: float) -> float | None:
 async def performance(service: ReviewService, days: int = 30) -> dict[str, Any]:
     """Review performance: decisions per day by outcome (last `days` PRC days), working days to
     decision (median, 90th percentile), share decided within the SLA, cases breaching or due this
-    week, green-channel share; overall and by queue."""
-    async with service.store.unit_of_work() as uow:
-        cases = await uow.cases()
+    week, green-channel share; overall and by queue.
+
+    Counted in SQL on the queue projection, grouped by the few values the numbers depend on (a
+    queue's due dates, pause days, decision durations): a handful of groups, whatever the number
+    of cases; the calendar answers each distinct date once."""
+    q = orm.case_queue.c
     today = service.today()
     sla_days = service.policy.sla.working_days
     calendar: Any = MemoCalendar(service.calendar)
@@ -162,36 +184,43 @@ async def performance(service: ReviewService, days: int = 30) -> dict[str, Any]:
     week_end = today + timedelta(days=6 - today.weekday())
     queues: dict[str, dict[str, Any]] = defaultdict(lambda: {
         "durations": [], "within": 0, "decided": 0, "green": 0, "open": 0, "breaching": 0, "due_this_week": 0})
-    for case in cases:
-        name = case.queue or "(automatic)"
-        for key in (name, "(all)"):
-            q = queues[key]
-            if case.state in OPEN_STATES:
-                q["open"] += 1
-                left = case.sla.working_days_left(calendar, sla_days, today)
-                due = case.sla.due_date(calendar, sla_days)
-                if left is not None and left < 0:
-                    q["breaching"] += 1
-                elif due is not None and due <= week_end:
-                    q["due_this_week"] += 1
-                continue
-            if case.decided_at is None:
-                continue
-            q["decided"] += 1
-            if case.route is not None and case.route.value == "green_channel":
-                q["green"] += 1
-            if case.sla.started_on is not None:
-                decided_on = case.decided_at.astimezone(service.tz).date()
-                took = max(0, calendar.working_days_between(case.sla.started_on, decided_on)
-                           - case.sla.paused_working_days)
-                q["durations"].append(took)
-                if took <= sla_days or not case.sla.applies:
-                    q["within"] += 1
-        if case.decided_at is not None and case.outcome is not None:
-            day = case.decided_at.astimezone(service.tz).date()
-            if day in per_day:
-                per_day[day][case.outcome.value] += 1
-                outcomes.add(case.outcome.value)
+    open_states = sorted(s.value for s in OPEN_STATES)
+    n = func.count().label("n")
+    async with service.store.engine.connect() as conn:
+        open_groups = (await conn.execute(
+            select(q.queue, q.due_on, q.sla_paused_since, n).where(q.state.in_(open_states))
+            .group_by(q.queue, q.due_on, q.sla_paused_since))).all()
+        decided_groups = (await conn.execute(
+            select(q.queue, q.route, q.decision_working_days, q.sla_applies, n)
+            .where(q.state.not_in(open_states), q.decided_on.is_not(None))
+            .group_by(q.queue, q.route, q.decision_working_days, q.sla_applies))).all()
+        day_groups = (await conn.execute(
+            select(q.decided_on, q.outcome, n)
+            .where(q.decided_on >= first_day, q.decided_on <= today, q.outcome.is_not(None))
+            .group_by(q.decided_on, q.outcome))).all()
+    for queue, due, paused_since, count in open_groups:
+        left = _left(calendar, due, paused_since, today)
+        for key in (queue or "(automatic)", "(all)"):
+            g = queues[key]
+            g["open"] += count
+            if left is not None and left < 0:
+                g["breaching"] += count
+            elif due is not None and due <= week_end:
+                g["due_this_week"] += count
+    for queue, route, took, applies, count in decided_groups:
+        for key in (queue or "(automatic)", "(all)"):
+            g = queues[key]
+            g["decided"] += count
+            if route == "green_channel":
+                g["green"] += count
+            if took is not None:
+                g["durations"].extend([took] * count)
+                if took <= sla_days or not applies:
+                    g["within"] += count
+    for day, outcome, count in day_groups:
+        if day in per_day:
+            per_day[day][outcome] += count
+            outcomes.add(outcome)
     by_queue = []
     for name, q in sorted(queues.items(), key=lambda kv: (kv[0] != "(all)", kv[0])):
         durations = sorted(q["durations"])

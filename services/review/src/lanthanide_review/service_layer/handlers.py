@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lanthanide_review import usage_views
 from lanthanide_review.adapters import dispositions as disposition_rows
+from lanthanide_review.adapters.case_queue import QueueProjector
 from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfWork, outgoing_rows
 from lanthanide_review.domain.dispositions import DispositionStatus
 from lanthanide_review.domain.licences import LicenceNumbers, LicenceRecord
@@ -123,6 +124,8 @@ class ReviewService:
         self.topics = topics
         self.tz = ZoneInfo(timezone)
         self.clock = clock or (lambda: datetime.now(UTC))
+        # The queue projection's due dates come from this service's calendar and SLA length.
+        store.projector = QueueProjector(calendar, policy.sla.working_days, self.tz)
 
     # ------------------------------------------------------------ plumbing
 

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from secrets import token_urlsafe
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import FastAPI, Request
@@ -43,7 +44,8 @@ from lanthanide_review.service_layer.handlers import CaseNotFound, LicenceNotFou
 
 log = get_logger(__name__)
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-PAGE_SIZE = 100
+#: Queue rows per page.
+PAGE_SIZE = 50
 #: The expiry the disposition form offers (days from today; the domain allows up to MAX_TERM_DAYS).
 DISPOSITION_DEFAULT_DAYS = min(180, MAX_TERM_DAYS)
 
@@ -182,11 +184,14 @@ def create_console(
             assignee=actor.user if mine else (q.get("assignee") or None), text=q.get("q") or None,
             flagged=q.get("flagged") == "1", sort=q.get("sort", "due"), descending=q.get("desc") == "1",
         )
-        rows = await views.queue_rows(service, flt)
-        page = max(1, int(q["page"])) if q.get("page", "").isdigit() else 1
-        shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-        return render(request, "console/queue.html", actor=actor, title=title, rows=shown, total=len(rows),
-                      page=page, pages=max(1, -(-len(rows) // PAGE_SIZE)), flt=flt, mine=mine,
+        wanted = int(q["page"]) if q.get("page", "").isdigit() else 1
+        found = await views.queue_page(service, flt, page=wanted, page_size=PAGE_SIZE)
+        # Page links keep the filters and the sort (the query string is the page's state).
+        kept = [(k, v) for k, v in q.multi_items() if k != "page"]
+        links = {n: "?" + urlencode([*kept, ("page", str(n))]) for n in (found.page - 1, found.page + 1)
+                 if 1 <= n <= found.pages}
+        return render(request, "console/queue.html", actor=actor, title=title, rows=found.rows, total=found.total,
+                      page=found.page, pages=found.pages, links=links, flt=flt, mine=mine,
                       queues=sorted({r.queue for r in service.policy.rules if r.queue}),
                       sort_keys=views.SORT_KEYS, today=service.today())
 
