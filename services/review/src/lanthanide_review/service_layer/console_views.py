@@ -16,9 +16,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
-
-from lanthanide_review.adapters import orm
+from lanthanide_review.adapters import queue_queries
 from lanthanide_review.domain.dispositions import Disposition, DispositionStatus
 from lanthanide_review.domain.licences import LicenceRecord
 from lanthanide_review.domain.model import Case
@@ -61,39 +59,6 @@ def _left(calendar: Any, due: date | None, paused_since: date | None, today: dat
     return int(calendar.working_days_between(paused_since or today, due))
 
 
-def _queue_order(flt: QueueFilter) -> list[Any]:
-    q = orm.case_queue.c
-    sort = flt.sort if flt.sort in SORT_KEYS else "due"
-    value: Any = {
-        "due": q.due_on, "received": q.created_at, "queue": q.queue, "route": q.route, "state": q.state,
-        "flags": q.red_flag_count + q.hit_count, "reference": q.external_reference,
-    }[sort]
-    # Cases without a value (no clock, no queue) last in either direction; ties by receipt.
-    return [value.is_(None), value.desc() if flt.descending else value.asc(), q.created_at, q.case_id]
-
-
-def _like_escaped(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _queue_where(flt: QueueFilter) -> list[Any]:
-    q = orm.case_queue.c
-    where: list[Any] = [q.state.in_(sorted(s.value for s in OPEN_STATES))]
-    if flt.queue:
-        where.append(q.queue == flt.queue)
-    if flt.route:
-        where.append(q.route == flt.route)
-    if flt.state:
-        where.append(q.state == flt.state)
-    if flt.assignee:
-        where.append(q.assignee == flt.assignee)
-    if flt.text:
-        where.append(q.search_text.like(f"%{_like_escaped(flt.text.casefold())}%", escape="\\"))
-    if flt.flagged:
-        where.append(q.red_flag_count + q.hit_count > 0)
-    return where
-
-
 @dataclass(frozen=True)
 class QueuePage:
     rows: list[dict[str, Any]]
@@ -106,14 +71,9 @@ async def queue_page(service: ReviewService, flt: QueueFilter, page: int = 1, pa
     """One page of open cases, filtered, sorted and counted in SQL on the queue projection
     (`case_queue`): the aggregates' application and screening JSON are never read. A page past
     the last shows the last."""
-    where = _queue_where(flt)
-    async with service.store.engine.connect() as conn:
-        total = int(await conn.scalar(select(func.count()).select_from(orm.case_queue).where(*where)) or 0)
-        pages = max(1, -(-total // page_size))
-        page = min(max(1, page), pages)
-        stmt = (select(orm.case_queue).where(*where).order_by(*_queue_order(flt))
-                .limit(page_size).offset((page - 1) * page_size))
-        found = (await conn.execute(stmt)).all()
+    total, page, pages, found = await queue_queries.queue_rows(
+        service.store.engine, flt, page=page, page_size=page_size, sort_keys=SORT_KEYS,
+        open_states=sorted(s.value for s in OPEN_STATES))
     today = service.today()
     calendar = MemoCalendar(service.calendar)
     rows = [{
@@ -174,7 +134,6 @@ async def performance(service: ReviewService, days: int = 30) -> dict[str, Any]:
     Counted in SQL on the queue projection, grouped by the few values the numbers depend on (a
     queue's due dates, pause days, decision durations): a handful of groups, whatever the number
     of cases; the calendar answers each distinct date once."""
-    q = orm.case_queue.c
     today = service.today()
     sla_days = service.policy.sla.working_days
     calendar: Any = MemoCalendar(service.calendar)
@@ -184,20 +143,8 @@ async def performance(service: ReviewService, days: int = 30) -> dict[str, Any]:
     week_end = today + timedelta(days=6 - today.weekday())
     queues: dict[str, dict[str, Any]] = defaultdict(lambda: {
         "durations": [], "within": 0, "decided": 0, "green": 0, "open": 0, "breaching": 0, "due_this_week": 0})
-    open_states = sorted(s.value for s in OPEN_STATES)
-    n = func.count().label("n")
-    async with service.store.engine.connect() as conn:
-        open_groups = (await conn.execute(
-            select(q.queue, q.due_on, q.sla_paused_since, n).where(q.state.in_(open_states))
-            .group_by(q.queue, q.due_on, q.sla_paused_since))).all()
-        decided_groups = (await conn.execute(
-            select(q.queue, q.route, q.decision_working_days, q.sla_applies, n)
-            .where(q.state.not_in(open_states), q.decided_on.is_not(None))
-            .group_by(q.queue, q.route, q.decision_working_days, q.sla_applies))).all()
-        day_groups = (await conn.execute(
-            select(q.decided_on, q.outcome, n)
-            .where(q.decided_on >= first_day, q.decided_on <= today, q.outcome.is_not(None))
-            .group_by(q.decided_on, q.outcome))).all()
+    open_groups, decided_groups, day_groups = await queue_queries.performance_groups(
+        service.store.engine, open_states=sorted(s.value for s in OPEN_STATES), first_day=first_day, today=today)
     for queue, due, paused_since, count in open_groups:
         left = _left(calendar, due, paused_since, today)
         for key in (queue or "(automatic)", "(all)"):
