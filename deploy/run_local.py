@@ -159,6 +159,22 @@ def _start_secure(data_dir: Path, port: int) -> tuple[kafka_runner.KafkaCluster,
     return cluster, envs
 
 
+def local_tokens() -> dict[str, dict[str, object]]:
+    """One bearer token per local user and role, generated per run (none is committed)."""
+    return {
+        f"{user}-{secrets.token_urlsafe(8)}": {"user": user, "roles": roles}
+        for user, roles in (("alice", ["reviewer"]), ("bob", ["senior_reviewer"]),
+                            ("carol", ["auditor"]), ("admin", ["admin"]), ("olga", ["operator"]))
+    }
+
+
+def token_settings(tokens: dict[str, dict[str, object]]) -> dict[str, str]:
+    """The same people sign in to every service's HTTP API: review's, screening's, audit's (auditors
+    read the ledger) and notification's (operators and admins list and replay failed deliveries)."""
+    return {f"LANTHANIDE_{service}_TOKENS": json.dumps(tokens)
+            for service in ("REVIEW", "SCREENING", "AUDIT", "NOTIFICATION")}
+
+
 def main() -> int:
     data_dir = Path(os.environ.get("LANTHANIDE_DATA_DIR", REPO / ".data")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -173,21 +189,14 @@ def main() -> int:
         cluster.start()
         warm_up(cluster.bootstrap_servers, 6)
     api_key = os.environ.get("LANTHANIDE_DEV_API_KEY") or secrets.token_urlsafe(16)
-    tokens = {
-        f"{user}-{secrets.token_urlsafe(8)}": {"user": user, "roles": roles}
-        for user, roles in (("alice", ["reviewer"]), ("bob", ["senior_reviewer"]),
-                            ("carol", ["auditor"]), ("admin", ["admin"]))
-    }
+    tokens = local_tokens()
     env = {
         **os.environ,
         "LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap_servers,
         "LANTHANIDE_DATA_DIR": str(data_dir),
         "LANTHANIDE_LOG_FORMAT": os.environ.get("LANTHANIDE_LOG_FORMAT", "console"),
         "LANTHANIDE_INTAKE_API_KEYS": json.dumps({api_key: "local-dev"}),
-        "LANTHANIDE_REVIEW_TOKENS": json.dumps(tokens),
-        # The same people sign in to screening's and audit's APIs (auditors read the ledger).
-        "LANTHANIDE_SCREENING_TOKENS": json.dumps(tokens),
-        "LANTHANIDE_AUDIT_TOKENS": json.dumps(tokens),
+        **token_settings(tokens),
         "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": os.environ.get(
             "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET", secrets.token_hex(16)),
         # The audit ledger's MAC key and checkpoint signing key (Ed25519 seed): generated per run
