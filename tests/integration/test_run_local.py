@@ -85,3 +85,19 @@ def test_every_http_api_takes_the_generated_tokens_and_an_operator_may_list_deli
     assert "admin" in auth.authenticate(f"Bearer {by_user['admin']}", client="test", path="/deliveries").roles
     with pytest.raises(AuthError):
         auth.authenticate("Bearer not-a-generated-token", client="test", path="/deliveries")
+
+
+def test_intake_reads_the_submitters_own_topics_on_the_open_local_broker_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `lanthanide submit --submitter submitter` under `make run` reaches intake (it was read by
+    # nobody: only make run-secure bound the submitters).
+    from lanthanide_intake.settings import IntakeSettings
+
+    run_local = _run_local()
+    monkeypatch.delenv("LANTHANIDE_INTAKE_KAFKA_SUBMITTERS", raising=False)
+    monkeypatch.setenv("LANTHANIDE_INTAKE_KAFKA_SUBMITTERS", run_local.local_submitters())
+    grants = IntakeSettings().kafka_grants()
+    assert "lanthanide.applications.submitted.submitter" in grants
+    assert grants["lanthanide.applications.submitted.submitter"].exporters == ["*"]
+    # An operator's own binding wins.
+    monkeypatch.setenv("LANTHANIDE_INTAKE_KAFKA_SUBMITTERS", '{"acme-erp": ["uscc:1"]}')
+    assert run_local.local_submitters() == '{"acme-erp": ["uscc:1"]}'
