@@ -148,15 +148,42 @@ def _start_secure(data_dir: Path, port: int) -> tuple[kafka_runner.KafkaCluster,
     print(f"starting secured Kafka (SASL_SSL) on 127.0.0.1:{port} ...", flush=True)
     cluster.start()
     envs = _secure_files(secure_dir, cluster, passwords, acls.submitters)
-    # Intake reads each submitter's own topic; on a local stack each may submit for every
-    # exporter, like the generated API key (set LANTHANIDE_INTAKE_KAFKA_SUBMITTERS to bind them).
-    envs["intake"]["LANTHANIDE_INTAKE_KAFKA_SUBMITTERS"] = os.environ.get(
-        "LANTHANIDE_INTAKE_KAFKA_SUBMITTERS", json.dumps({name: ["*"] for name in acls.submitters}))
+    envs["intake"]["LANTHANIDE_INTAKE_KAFKA_SUBMITTERS"] = local_submitters(acls.submitters)
     from lanthanide.settings import KafkaSettings
 
     asyncio.run(prepare_cluster(KafkaSettings(**{k.removeprefix("LANTHANIDE_KAFKA_").lower(): v
                                                  for k, v in envs[ADMIN].items()}, partitions=6), acls))
     return cluster, envs
+
+
+def local_submitters(submitters: tuple[str, ...] | None = None) -> str:
+    """LANTHANIDE_INTAKE_KAFKA_SUBMITTERS for a local stack: intake reads the own topic of each
+    upstream submitter of deploy/kafka/acls.yaml (`lanthanide submit --submitter submitter`), and
+    each may submit for every exporter, like the generated API key. Set the variable to bind them.
+    On the open `make run` broker nothing stops a client writing another's topic (or the shared one)."""
+    if "LANTHANIDE_INTAKE_KAFKA_SUBMITTERS" in os.environ:
+        return os.environ["LANTHANIDE_INTAKE_KAFKA_SUBMITTERS"]
+    if submitters is None:
+        from lanthanide.kafka_secure import load_acls
+
+        submitters = load_acls(REPO / "deploy" / "kafka" / "acls.yaml").submitters
+    return json.dumps({name: ["*"] for name in submitters})
+
+
+def local_tokens() -> dict[str, dict[str, object]]:
+    """One bearer token per local user and role, generated per run (none is committed)."""
+    return {
+        f"{user}-{secrets.token_urlsafe(8)}": {"user": user, "roles": roles}
+        for user, roles in (("alice", ["reviewer"]), ("bob", ["senior_reviewer"]),
+                            ("carol", ["auditor"]), ("admin", ["admin"]), ("olga", ["operator"]))
+    }
+
+
+def token_settings(tokens: dict[str, dict[str, object]]) -> dict[str, str]:
+    """The same people sign in to every service's HTTP API: review's, screening's, audit's (auditors
+    read the ledger) and notification's (operators and admins list and replay failed deliveries)."""
+    return {f"LANTHANIDE_{service}_TOKENS": json.dumps(tokens)
+            for service in ("REVIEW", "SCREENING", "AUDIT", "NOTIFICATION")}
 
 
 def main() -> int:
@@ -173,21 +200,15 @@ def main() -> int:
         cluster.start()
         warm_up(cluster.bootstrap_servers, 6)
     api_key = os.environ.get("LANTHANIDE_DEV_API_KEY") or secrets.token_urlsafe(16)
-    tokens = {
-        f"{user}-{secrets.token_urlsafe(8)}": {"user": user, "roles": roles}
-        for user, roles in (("alice", ["reviewer"]), ("bob", ["senior_reviewer"]),
-                            ("carol", ["auditor"]), ("admin", ["admin"]))
-    }
+    tokens = local_tokens()
     env = {
         **os.environ,
         "LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap_servers,
         "LANTHANIDE_DATA_DIR": str(data_dir),
         "LANTHANIDE_LOG_FORMAT": os.environ.get("LANTHANIDE_LOG_FORMAT", "console"),
         "LANTHANIDE_INTAKE_API_KEYS": json.dumps({api_key: "local-dev"}),
-        "LANTHANIDE_REVIEW_TOKENS": json.dumps(tokens),
-        # The same people sign in to screening's and audit's APIs (auditors read the ledger).
-        "LANTHANIDE_SCREENING_TOKENS": json.dumps(tokens),
-        "LANTHANIDE_AUDIT_TOKENS": json.dumps(tokens),
+        **token_settings(tokens),
+        "LANTHANIDE_INTAKE_KAFKA_SUBMITTERS": local_submitters(),
         "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET": os.environ.get(
             "LANTHANIDE_NOTIFICATION_WEBHOOK_SECRET", secrets.token_hex(16)),
         # The audit ledger's MAC key and checkpoint signing key (Ed25519 seed): generated per run

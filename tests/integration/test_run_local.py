@@ -11,6 +11,8 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -63,3 +65,39 @@ def test_the_banner_shows_the_settings_in_effect(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{ports[name]}/healthz" in text
     assert "127.0.0.1:18025" in text and f"{tmp_path / 'mail'}/*.eml" in text
     assert "8081" not in text.replace("18081", "")  # no default port where another one is in effect
+
+
+def test_every_http_api_takes_the_generated_tokens_and_an_operator_may_list_deliveries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lanthanide.auth import AuthError
+    from lanthanide_notification.settings import NotificationSettings
+
+    run_local = _run_local()
+    tokens = run_local.local_tokens()
+    settings = run_local.token_settings(tokens)
+    assert {f"LANTHANIDE_{s}_TOKENS" for s in ("REVIEW", "SCREENING", "AUDIT", "NOTIFICATION")} <= set(settings)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    auth = NotificationSettings().authenticator()
+    by_user = {grant["user"]: token for token, grant in tokens.items()}
+    assert "operator" in auth.authenticate(f"Bearer {by_user['olga']}", client="test", path="/deliveries").roles
+    assert "admin" in auth.authenticate(f"Bearer {by_user['admin']}", client="test", path="/deliveries").roles
+    with pytest.raises(AuthError):
+        auth.authenticate("Bearer not-a-generated-token", client="test", path="/deliveries")
+
+
+def test_intake_reads_the_submitters_own_topics_on_the_open_local_broker_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `lanthanide submit --submitter submitter` under `make run` reaches intake (it was read by
+    # nobody: only make run-secure bound the submitters).
+    from lanthanide_intake.settings import IntakeSettings
+
+    run_local = _run_local()
+    monkeypatch.delenv("LANTHANIDE_INTAKE_KAFKA_SUBMITTERS", raising=False)
+    monkeypatch.setenv("LANTHANIDE_INTAKE_KAFKA_SUBMITTERS", run_local.local_submitters())
+    grants = IntakeSettings().kafka_grants()
+    assert "lanthanide.applications.submitted.submitter" in grants
+    assert grants["lanthanide.applications.submitted.submitter"].exporters == ["*"]
+    # An operator's own binding wins.
+    monkeypatch.setenv("LANTHANIDE_INTAKE_KAFKA_SUBMITTERS", '{"acme-erp": ["uscc:1"]}')
+    assert run_local.local_submitters() == '{"acme-erp": ["uscc:1"]}'

@@ -4,6 +4,7 @@ example; errors a user can fix end in one line with the remedy (no traceback, no
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -186,3 +187,18 @@ def test_the_console_script_runs_and_fails_in_one_line() -> None:
     assert out.stderr.strip().splitlines() == [
         "error: no-such-file.json: no such file; check the path (examples/applications.jsonl is a sample)"
     ]
+
+
+def test_classify_prints_only_its_json_on_stdout(tmp_path: Path) -> None:
+    # The engine logs the lists it loads; those lines go to stderr, so the output pipes into jq.
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps(civilian_application()), encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "lanthanide_cli", "classify", str(path), "--on", "2026-12-01"],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+        env={**os.environ, "LANTHANIDE_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert answer["as_of"] == "2026-12-01" and answer["route"]
+    assert "list_loaded" in out.stderr

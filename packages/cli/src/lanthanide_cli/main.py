@@ -35,11 +35,23 @@ def build() -> click.Group:
     return root
 
 
+def _log_to_stderr() -> None:
+    """Service code a command runs (screening's engine for `classify`, notification's store for
+    `deliveries`) logs through structlog, whose default prints to stdout: send it to stderr, so
+    stdout holds only the command's output (`lanthanide classify ... | jq` parses)."""
+    try:
+        import structlog
+    except ImportError:  # the client alone: no service code, nothing logs through structlog
+        return
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """The `lanthanide` console script."""
     if not errors.debug():
         # aiokafka logs each failed connection attempt at ERROR; the one-line error says it better.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    _log_to_stderr()
     try:
         cli = build()
     except Exception:  # a bug in wiring the tree: show it, it is not the user's fault
