@@ -21,6 +21,7 @@ from lanthanide.contracts import (
     LicenceItem,
     LicenceStatusChanged,
     LicenceType,
+    ReferenceUpdated,
     Route,
     ScreeningCompleted,
 )
@@ -185,3 +186,35 @@ async def test_a_suspended_or_revoked_general_licence_routes_nothing_to_the_gree
         assert NUMBER in again.valid_general_licences(prc_today())
     finally:
         await again.close()
+
+
+async def test_a_rescreen_does_not_hold_a_green_channel_export_against_its_own_draw_down(
+    store: ScreeningStore, engine: ScreeningEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A list reload re-screens live licences. A green-channel export's quantity is already in
+    what remains under the general licence: re-screening it once less remains than it took raised
+    SCR-FLAG-GENERAL-LICENCE-INVALID as new evidence, and review suspended the export licence."""
+    monkeypatch.setenv("LANTHANIDE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("LANTHANIDE_SCREENING_LISTS", raising=False)
+    screening = Screening(ScreeningSettings(), engine, store)
+    review, intake = EventFactory("review-test"), EventFactory("intake-test")
+    await screening.handle(review.new("decision.made", decision_made(DecisionOutcome.APPROVED, _licence()),
+                                      case_id=uuid4()))  # 1,000 kg under the general licence
+    export = intake.new("application.accepted", _accepted(datetime.now(UTC)), case_id=uuid4())  # 500 kg
+    [out] = await screening.handle(export)
+    assert out.envelope.payload.route is Route.GREEN_CHANNEL
+    export_licence = general_licence(f"EL-{uuid4().hex[:6]}", type=LicenceType.SINGLE)
+    await screening.handle(review.new("decision.made", _usage("500", 1).model_copy(update={"licence": export_licence}),
+                                      case_id=export.case_id))
+    # Another export takes 400 more: 100 kg remain, less than this export's own 500.
+    await screening.handle(review.new("decision.made", _usage("100", 2), case_id=uuid4()))
+
+    update = EventFactory("cli").new("reference.updated", ReferenceUpdated(kind="list", list_id="prc", version="x"))
+    [again] = [o.envelope.payload for o in await screening.handle_reference(update)
+               if o.envelope.case_id == export.case_id]
+    assert again.is_rescreen
+    assert "SCR-FLAG-GENERAL-LICENCE-INVALID" not in {f.code for f in again.red_flags}
+    assert again.route is Route.GREEN_CHANNEL
+    # A new application for 500 kg under it is still held to the 100 kg that remain.
+    [fresh] = await screening.handle(intake.new("application.accepted", _accepted(datetime.now(UTC)), case_id=uuid4()))
+    assert fresh.envelope.payload.route is Route.STANDARD

@@ -130,6 +130,8 @@ class Screening:
                 find_disposition=self.store.find_disposition,
                 general_licences=licences,
                 inactive_general_licences=self.store.inactive_general_licences(),
+                # A live licence's export is drawn down already: re-screening re-checks the rest.
+                drawn_down=case.status == "licensed",
             )
             SCREENED.labels(route=result.route.value, rescreen="true").inc()
             env = self.events.derive(

@@ -90,11 +90,13 @@ class ScreeningEngine:
         find_disposition: FindDisposition = no_dispositions,
         general_licences: Mapping[str, Licence] | None = None,
         inactive_general_licences: Mapping[str, str] | None = None,
+        drawn_down: bool = False,
     ) -> ScreeningCompleted:
         """Screen one accepted application on a date and recommend a route.
 
         `on` is the as-of date: `accepted.as_of_date` for a first screening, the re-screen date
-        (is_rescreen) or a what-if date (basis="what_if")."""
+        (is_rescreen) or a what-if date (basis="what_if"). `drawn_down`: the re-screen of a
+        licensed case whose quantities the general licence it names already counts as drawn."""
         app = accepted.application
         assessed = assess(app, self.policy.end_use)
         end_use = assessed.assessment
@@ -153,7 +155,8 @@ class ScreeningEngine:
             fire(Reason(code=f.code, action=severity, text=f"{f.description}: {f.evidence}", evidence=[f.evidence]))
 
         green, green_flag = self._green_channel(
-            accepted, classifications, on, general_licences or {}, inactive_general_licences or {}
+            accepted, classifications, on, general_licences or {}, inactive_general_licences or {},
+            drawn_down=drawn_down,
         )
         if green_flag is not None:
             flags.append(green_flag)
@@ -332,6 +335,8 @@ class ScreeningEngine:
         on: date,
         licences: Mapping[str, Licence],
         inactive: Mapping[str, str],
+        *,
+        drawn_down: bool = False,
     ) -> tuple[str | None, RedFlag | None]:
         """(reason if a general licence covers this export, flag if one is named but does not)."""
         app = accepted.application
@@ -341,7 +346,7 @@ class ScreeningEngine:
         licence = licences.get(number)
         # Review publishes a general licence's suspension or revocation (licence.status_changed).
         problem = f"is {inactive[number]}" if number in inactive else None
-        problem = problem or _general_licence_problem(licence, accepted, classifications, on)
+        problem = problem or _general_licence_problem(licence, accepted, classifications, on, drawn_down=drawn_down)
         if problem is None and licence is not None:
             return (
                 f"general licence {number} valid {licence.valid_from}..{licence.valid_until} "
@@ -358,6 +363,8 @@ def _general_licence_problem(
     accepted: ApplicationAccepted,
     classifications: list[ClassificationResult],
     on: date,
+    *,
+    drawn_down: bool = False,
 ) -> str | None:
     app = accepted.application
     if licence is None:
@@ -383,8 +390,9 @@ def _general_licence_problem(
         ]
         if cls.licence_required and not covering:
             return f"item {cls.item_index} ({sorted(codes) or 'unclassified'}) is not covered"
-        # The caps screening holds are what remains (review reports usage with each draw-down).
-        if covering and all(item.quantity > li.quantity_cap for li in covering):
+        # The caps screening holds are what remains (review reports usage with each draw-down);
+        # an export already drawn down is in those figures, so it is not held against them again.
+        if not drawn_down and covering and all(item.quantity > li.quantity_cap for li in covering):
             return (
                 f"item {cls.item_index} quantity {item.quantity} {item.unit} "
                 "exceeds the cap remaining under the licence"
