@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 from faststream.kafka import KafkaBroker
 
 from lanthanide import metrics, tracing
-from lanthanide.kafka import ensure_topics
+from lanthanide.kafka import ensure_topics, stop_publishers
 from lanthanide.logging import get_logger
 from lanthanide.settings import KafkaSettings
 
@@ -91,7 +92,7 @@ async def run_service(
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    for step in (broker.stop, *on_shutdown):
+    for step in (broker.stop, partial(stop_publishers, broker), *on_shutdown):
         try:
             await asyncio.wait_for(step(), timeout=kafka.drain_timeout_seconds)
         except TimeoutError:
@@ -104,7 +105,7 @@ async def run_service(
 
 async def _stop_quietly(broker: KafkaBroker, on_shutdown: Sequence[Hook]) -> None:
     """Release whatever a cancelled start-up had acquired; nothing was consumed yet."""
-    for step in (broker.stop, *on_shutdown):
+    for step in (broker.stop, partial(stop_publishers, broker), *on_shutdown):
         try:
             await step()
         except Exception as exc:  # best effort: the process is exiting anyway

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from lanthanide.events import EventFactory
-from lanthanide.kafka import Publisher, make_broker
+from lanthanide.kafka import make_broker, publisher_for
 
 from lanthanide_intake.entrypoints import http, stage
 from lanthanide_intake.settings import IntakeSettings
@@ -25,5 +25,5 @@ def bootstrap(settings: IntakeSettings | None = None) -> Intake:
     broker = make_broker(settings.kafka, f"intake-{settings.instance}")
     events = EventFactory("intake", instance=settings.instance)
     stage.register(broker, settings, events)
-    app = http.create_app(settings, Publisher(broker), events)
+    app = http.create_app(settings, publisher_for(broker, settings.kafka, "intake-publisher"), events)
     return Intake(settings, broker, app)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 from faststream.kafka import KafkaBroker
 from lanthanide.events import EventFactory
-from lanthanide.kafka import Publisher, make_broker
+from lanthanide.kafka import make_broker, publisher_for, stop_publishers
 from lanthanide.logging import get_logger
 from lanthanide.topics import Topics
 
@@ -52,6 +52,7 @@ class NotificationApp:
     async def stop(self) -> None:
         """Stop the retry worker, close the HTTP client and the database (after the broker stopped)."""
         await self.worker.stop()
+        await stop_publishers(self.broker)
         await self.http.aclose()
         await self.store.close()
 
@@ -99,8 +100,9 @@ def build(settings: NotificationSettings | None = None, broker: KafkaBroker | No
         store=store, senders=senders, factory=EventFactory(SERVICE, instance=settings.instance),
         outcome_topic=settings.topic(Topics.NOTIFICATIONS), schedule=schedule,
     )
+    publisher = publisher_for(broker, settings.kafka, "notification-publisher")
     worker = RetryWorker(
-        store=store, service=service, schedule=schedule, publish=Publisher(broker).publish,
+        store=store, service=service, schedule=schedule, publish=publisher.publish,
         interval_seconds=settings.retry_worker_interval_seconds,
     )
     register_notification_stage(
