@@ -42,7 +42,3 @@ class IntakeSettings(ServiceSettings):
             for key, grant in self.api_keys.items()
         }
     max_body_bytes: int = 1_000_000
-
-    def topic(self, name: str) -> str:
-        """A catalogue topic name with this deployment's prefix."""
-        return f"{self.topic_prefix}{name}"
