@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from lanthanide.events import EventFactory
 from lanthanide.kafka import make_broker, publisher_for
+from lanthanide.runtime import ServiceApp
 
 from lanthanide_intake.entrypoints import http, stage
 from lanthanide_intake.settings import IntakeSettings
@@ -27,3 +28,12 @@ def bootstrap(settings: IntakeSettings | None = None) -> Intake:
     stage.register(broker, settings, events)
     app = http.create_app(settings, publisher_for(broker, settings.kafka, "intake-publisher"), events)
     return Intake(settings, broker, app)
+
+
+def service_app(settings: IntakeSettings | None = None) -> ServiceApp:
+    """The intake process as lanthanide.runtime runs it: stage and HTTP submit."""
+    svc = bootstrap(settings)
+    return ServiceApp(
+        name="intake", broker=svc.broker, kafka=svc.settings.kafka, http_app=svc.http_app,
+        http_host=svc.settings.http_host, http_port=svc.settings.http_port,
+    )

@@ -10,6 +10,7 @@ from faststream.kafka import KafkaBroker
 from lanthanide.events import EventFactory
 from lanthanide.kafka import make_broker, publisher_for, stop_publishers
 from lanthanide.logging import get_logger
+from lanthanide.runtime import ServiceApp
 from lanthanide.topics import Topics
 
 from lanthanide_notification import SERVICE
@@ -111,3 +112,11 @@ def build(settings: NotificationSettings | None = None, broker: KafkaBroker | No
     )
     return NotificationApp(settings=settings, broker=broker, store=store, http=http, service=service,
                            worker=worker)
+
+
+def service_app(settings: NotificationSettings | None = None) -> ServiceApp:
+    """The notification process as lanthanide.runtime runs it: stage, retry worker, HTTP API."""
+    from lanthanide_notification.entrypoints.http import make_http_app  # the HTTP app imports this module
+
+    app = build(settings)
+    return ServiceApp.around(SERVICE, app, http_app=make_http_app(app) if app.settings.http_port else None)

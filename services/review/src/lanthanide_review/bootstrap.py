@@ -13,6 +13,7 @@ from lanthanide.events import EventFactory
 from lanthanide.kafka import ensure_topics, make_broker, publisher_for, stop_publishers
 from lanthanide.logging import get_logger
 from lanthanide.metrics import add_metrics_route
+from lanthanide.runtime import ServiceApp
 from lanthanide.topics import dlq
 
 from lanthanide_review.adapters.outbox import OutboxRelay
@@ -105,3 +106,9 @@ def build(settings: ReviewSettings | None = None) -> ReviewApp:
 
 
 __all__ = ["ReviewApp", "build", "build_service"]
+
+
+def service_app(settings: ReviewSettings | None = None) -> ServiceApp:
+    """The review process as lanthanide.runtime runs it: consumer, outbox relay, SLA timer, HTTP API."""
+    app = build(settings)
+    return ServiceApp.around("review", app, http_app=app.http_app, background=[app.outbox_loop, app.sla_loop])
