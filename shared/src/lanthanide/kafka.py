@@ -261,7 +261,8 @@ def dead_letter_record(error: str, service: str, original: bytes, origin: dict[s
 async def records_of(msg: StreamMessage[Any]) -> list[ConsumerRecord[Any, Any]]:
     """FastStream decoder: a batch message as the list of its aiokafka ConsumerRecords."""
     raw = msg.raw_message
-    return list(raw) if isinstance(raw, tuple) else [raw]
+    # A tuple from aiokafka's getmany; a list under FastStream's TestKafkaBroker.
+    return list(raw) if isinstance(raw, tuple | list) else [raw]
 
 
 class Publisher:
@@ -326,10 +327,12 @@ class Publisher:
             return
         producer = await self._own_producer()
         if producer is None:
-            futures = [
+            # TestKafkaBroker's producer delivers at once and returns no future to wait for.
+            sent = [
                 await self.broker.publish(body, topic, key=key, headers=headers, no_confirm=True)
                 for topic, body, key, headers in items
             ]
+            futures = [f for f in sent if f is not None]
         else:
             futures = [
                 await producer.send(topic, body, key=key, headers=[(k, v.encode()) for k, v in headers.items()])
@@ -354,6 +357,14 @@ def publisher_for(broker: KafkaBroker, settings: KafkaSettings, client_id: str) 
     publisher = _PUBLISHERS.get(broker)
     if publisher is None:
         publisher = _PUBLISHERS[broker] = Publisher(broker, settings, client_id=client_id)
+    return publisher
+
+
+def publish_through_broker(broker: KafkaBroker) -> Publisher:
+    """Make `broker`'s publisher one that sends through the broker's public publish, before the
+    service is wired: FastStream's in-memory TestKafkaBroker then sees every output (tests of a
+    stage's wiring without a Kafka broker)."""
+    publisher = _PUBLISHERS[broker] = Publisher(broker)
     return publisher
 
 
