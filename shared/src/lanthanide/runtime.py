@@ -119,7 +119,8 @@ async def run_service(app: ServiceApp) -> None:
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    for step in (broker.stop, partial(stop_publishers, broker), *on_shutdown):
+    steps: list[Hook] = [broker.stop, partial(stop_publishers, broker), *on_shutdown]
+    for step in steps:
         try:
             await asyncio.wait_for(step(), timeout=kafka.drain_timeout_seconds)
         except TimeoutError:
@@ -132,7 +133,8 @@ async def run_service(app: ServiceApp) -> None:
 
 async def _stop_quietly(broker: KafkaBroker, on_shutdown: Sequence[Hook]) -> None:
     """Release whatever a cancelled start-up had acquired; nothing was consumed yet."""
-    for step in (broker.stop, partial(stop_publishers, broker), *on_shutdown):
+    steps: list[Hook] = [broker.stop, partial(stop_publishers, broker), *on_shutdown]
+    for step in steps:
         try:
             await step()
         except Exception as exc:  # best effort: the process is exiting anyway
