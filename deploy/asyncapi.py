@@ -31,20 +31,15 @@ KAFKA_BINDING = "0.5.0"
 
 def service_brokers() -> dict[str, KafkaBroker]:
     """Build every service as it would run (nothing is started or connected)."""
-    from lanthanide.kafka import make_broker
     from lanthanide_audit.bootstrap import build as build_audit
     from lanthanide_intake.bootstrap import bootstrap as build_intake
     from lanthanide_notification.bootstrap import build as build_notification
     from lanthanide_review.bootstrap import build as build_review
-    from lanthanide_screening.bootstrap import bootstrap as build_screening
-    from lanthanide_screening.entrypoints.stage import register as register_screening
+    from lanthanide_screening.bootstrap import service_app as screening_app
 
-    screening = build_screening()
-    screening_broker = make_broker(screening.settings.kafka, "screening")
-    register_screening(screening_broker, screening, screening.settings)
     return {
         "intake": build_intake().broker,
-        "screening": screening_broker,
+        "screening": screening_app().broker,
         "review": build_review().broker,
         "notification": build_notification().broker,
         "audit": build_audit().broker,

@@ -1,6 +1,7 @@
 """CloudEvents on every record: the binary-mode headers the publish path writes (mapped from the
 envelope in lanthanide.kafka.headers_of) read back by the CloudEvents SDK's Kafka binding from a
-record on a real broker."""
+record on a real broker, whichever way the Publisher sends: its own producer (the services) or
+the broker's public publish (what TestKafkaBroker sees)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from aiokafka import AIOKafkaConsumer
 from cloudevents.v1.kafka import KafkaMessage, from_binary
 from lanthanide.contracts import Application
 from lanthanide.events import EventFactory, Outgoing
-from lanthanide.kafka import Publisher, ensure_topics, make_broker
+from lanthanide.kafka import Publisher, ensure_topics, make_broker, publisher_for, stop_publishers
 from lanthanide.settings import KafkaSettings
 from lanthanide.testing.factories import civilian_application
 
 pytestmark = pytest.mark.kafka
 
 
-async def test_the_cloudevents_sdk_reads_a_published_record(kafka_bootstrap: str) -> None:
+@pytest.mark.parametrize("own_producer", [True, False], ids=["own-producer", "broker-publish"])
+async def test_the_cloudevents_sdk_reads_a_published_record(kafka_bootstrap: str, own_producer: bool) -> None:
     topic = f"ce{uuid4().hex[:8]}.lanthanide.applications.submitted"
     settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, partitions=1)
     await ensure_topics(settings, [topic])
@@ -28,10 +30,12 @@ async def test_the_cloudevents_sdk_reads_a_published_record(kafka_bootstrap: str
     )
     broker = make_broker(settings, "intake-test")
     await broker.start()
+    publisher = publisher_for(broker, settings, "intake-test-publisher") if own_producer else Publisher(broker)
     try:
-        await Publisher(broker).publish([Outgoing(topic, envelope)])
+        await publisher.publish([Outgoing(topic, envelope)])
     finally:
         await broker.stop()
+        await stop_publishers(broker)
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
                                 group_id=f"ce-{uuid4().hex[:8]}")
     await consumer.start()

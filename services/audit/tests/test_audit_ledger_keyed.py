@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from lanthanide_cli.main import build as build_cli
 from lanthanide.serde import encode
 from lanthanide.topics import Topics
 from lanthanide_audit.adapters.store import LedgerStore, chain_head, ledger
@@ -25,6 +24,7 @@ from lanthanide_audit.domain.ledger import GENESIS, LedgerKey, entry_hash, entry
 from lanthanide_audit.domain.records import entry_from_record
 from lanthanide_audit.queries import verify
 from lanthanide_audit.settings import AuditSettings
+from lanthanide_cli.main import build as build_cli
 
 KEY = LedgerKey.of("ledger-key-" + "a" * 32)
 SIGNER = Ed25519PrivateKey.generate()
@@ -246,7 +246,7 @@ async def test_cli_verify_names_the_truncated_position(
 
 
 def test_the_service_refuses_to_start_without_its_keys(tmp_path: Path) -> None:
-    with pytest.raises(MissingKeyError, match="LEDGER_KEY.*CHECKPOINT_SIGNING_KEY"):
+    with pytest.raises(MissingKeyError, match=r"LEDGER_KEY.*CHECKPOINT_SIGNING_KEY"):
         require_keys(AuditSettings(data_dir=tmp_path))
     key_file = tmp_path / "ledger_key"
     key_file.write_text(hashlib.sha256(b"x").hexdigest() + "\n")

@@ -14,7 +14,6 @@ import hashlib
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -23,9 +22,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from pydantic import ValidationError
 
-from lanthanide.cloudevents import record_headers
+from lanthanide.cloudevents import json_record_headers
 from lanthanide.contracts import Application, ApplicationRejected, DecisionMade
-from lanthanide.contracts.envelope import SCHEMA_VERSION, Envelope, Producer
+from lanthanide.contracts.envelope import Envelope, Producer, envelope_json
 from lanthanide.ids import case_id_for
 from lanthanide.serde import DecodeError, decode, encode
 from lanthanide.settings import KafkaSettings
@@ -149,17 +148,8 @@ class LanthanideClient:
         for app in applications:
             raw = app.model_dump(mode="json") if isinstance(app, Application) else app
             receipt = _receipt(raw)
-            envelope = {
-                "event_id": str(receipt.event_id),
-                "event_type": "application.submitted",
-                "schema_version": SCHEMA_VERSION,
-                "case_id": str(receipt.case_id) if receipt.case_id else None,
-                "correlation_id": str(receipt.event_id),
-                "causation_id": None,
-                "occurred_at": datetime.now(UTC).isoformat(),
-                "producer": self._origin.model_dump(),
-                "payload": raw,
-            }
+            envelope = envelope_json("application.submitted", raw, event_id=receipt.event_id,
+                                     case_id=receipt.case_id, producer=self._origin.model_dump())
             pending.append((str(receipt.case_id).encode() if receipt.case_id else None, orjson.dumps(envelope)))
             receipts.append(receipt)
         for attempt in range(1, self.send_attempts + 1):
@@ -432,10 +422,4 @@ def _receipt(raw: Any) -> Receipt:
 
 def _headers(envelope: dict[str, Any]) -> list[tuple[str, bytes]]:
     """CloudEvents binary-mode headers of an envelope, as every service writes them."""
-    headers = record_headers(
-        event_id=str(envelope["event_id"]), event_type=str(envelope["event_type"]),
-        schema_version=envelope["schema_version"], occurred_at=str(envelope["occurred_at"]),
-        service=str(envelope["producer"]["service"]),
-        case_id=str(envelope["case_id"]) if envelope.get("case_id") else None,
-    )
-    return [(k, v.encode()) for k, v in headers.items()]
+    return [(k, v.encode()) for k, v in json_record_headers(envelope).items()]

@@ -21,7 +21,8 @@ next major schema version. No I/O here: the contracts' clients import this too.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 SPEC_VERSION: Final = "1.0"
 CONTENT_TYPE: Final = "application/json"
@@ -67,3 +68,17 @@ def record_headers(
     if case_id:
         headers["ce_subject"] = case_id
     return headers
+
+
+def json_record_headers(envelope: Mapping[str, Any]) -> dict[str, str]:
+    """`record_headers` of an envelope in its JSON form (an outbox row, a client submission), read
+    from the fields without validating the envelope again."""
+    case_id = envelope.get("case_id")
+    return record_headers(
+        event_id=str(envelope["event_id"]),
+        event_type=str(envelope["event_type"]),
+        schema_version=envelope["schema_version"],
+        occurred_at=str(envelope.get("occurred_at", "")),
+        service=str((envelope.get("producer") or {}).get("service", "")),
+        case_id=str(case_id) if case_id else None,
+    )

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import logging
 import ssl
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from lanthanide.cloudevents import record_headers
+from lanthanide.cloudevents import json_record_headers, record_headers
 from lanthanide.contracts.envelope import Envelope
 from lanthanide.events import Outgoing
 from lanthanide.serde import DecodeError, decode, encode
@@ -206,17 +207,21 @@ def record_size(record: OutRecord) -> int:
 def headers_of(envelope: Envelope[Any]) -> dict[str, str]:
     """The record headers of an envelope: CloudEvents binary mode (lanthanide.cloudevents) and
     the W3C trace context (lanthanide.observe.trace_headers)."""
-    return _headers(str(envelope.event_id), envelope.event_type, envelope.schema_version,
-                    envelope.occurred_at.isoformat(), envelope.producer.service,
-                    str(envelope.case_id) if envelope.case_id else None,
-                    envelope.correlation_id, envelope.causation_id)
+    headers = record_headers(event_id=str(envelope.event_id), event_type=envelope.event_type,
+                             schema_version=envelope.schema_version, occurred_at=envelope.occurred_at.isoformat(),
+                             service=envelope.producer.service,
+                             case_id=str(envelope.case_id) if envelope.case_id else None)
+    return _traced(headers, envelope.correlation_id, str(envelope.event_id), envelope.causation_id)
 
 
-def _headers(event_id: str, event_type: str, schema_version: Any, occurred_at: str, service: str,
-             case_id: str | None, correlation_id: Any, causation_id: Any) -> dict[str, str]:
+def encoded_headers_of(data: dict[str, Any]) -> dict[str, str]:
+    """`headers_of` an envelope in its JSON form (an outbox row), without validating it again."""
+    return _traced(json_record_headers(data), data.get("correlation_id"), str(data["event_id"]),
+                   data.get("causation_id"))
+
+
+def _traced(headers: dict[str, str], correlation_id: Any, event_id: str, causation_id: Any) -> dict[str, str]:
     from lanthanide import observe  # service side only: the slim client imports this module
-    headers = record_headers(event_id=event_id, event_type=event_type, schema_version=schema_version,
-                             occurred_at=occurred_at, service=service, case_id=case_id)
     headers.update(observe.trace_headers(correlation_id, event_id, causation_id))
     return headers
 
@@ -258,21 +263,47 @@ def dead_letter_record(error: str, service: str, original: bytes, origin: dict[s
 async def records_of(msg: StreamMessage[Any]) -> list[ConsumerRecord[Any, Any]]:
     """FastStream decoder: a batch message as the list of its aiokafka ConsumerRecords."""
     raw = msg.raw_message
-    return list(raw) if isinstance(raw, tuple) else [raw]
+    # A tuple from aiokafka's getmany; a list under FastStream's TestKafkaBroker.
+    return list(raw) if isinstance(raw, tuple | list) else [raw]
 
 
 class Publisher:
-    """Publishes envelopes through a FastStream broker and waits for the acknowledgements."""
+    """Publishes envelopes and waits for every acknowledgement.
 
-    def __init__(self, broker: KafkaBroker) -> None:
+    Made with the service's KafkaSettings, it sends through its own aiokafka producer, made by
+    `make_producer` (the one client factory: security, acks and idempotence as the broker's own),
+    started on first use and closed by `stop` (run_service stops the publisher of the broker it
+    stops, after the broker; see `publisher_for`). Why its own: FastStream's per-message publish (command object,
+    middleware chain, codec) cost about as much as encoding the envelope itself (bench/relay.py),
+    and its batch publish takes no per-record key. Made without settings, it publishes through the
+    broker's public `publish`, which is what FastStream's TestKafkaBroker sees."""
+
+    def __init__(self, broker: KafkaBroker, settings: KafkaSettings | None = None, *,
+                 client_id: str = "publisher") -> None:
         self.broker = broker
+        self.settings = settings
+        self.client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()
 
-    def _aiokafka_producer(self) -> AIOKafkaProducer | None:
-        """The broker's own aiokafka producer once connected; None under TestKafkaBroker (whose
-        fake producer must see every publish) or before the broker started."""
-        state = getattr(self.broker.config.producer, "_producer", None)
-        producer = getattr(state, "producer", None)
-        return producer if isinstance(producer, AIOKafkaProducer) else None
+    async def _own_producer(self) -> AIOKafkaProducer | None:
+        if self.settings is None:
+            return None
+        if self._producer is None:
+            async with self._starting:
+                if self._producer is None:
+                    durable = self.settings.acks == "all"
+                    producer = make_producer(self.settings, self.client_id, acks="all" if durable else 1,
+                                             enable_idempotence=durable, request_timeout_ms=30_000)
+                    await producer.start()
+                    self._producer = producer
+        return self._producer
+
+    async def stop(self) -> None:
+        """Flush and close the producer (a no-op if it never started); a later publish reopens it."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
 
     async def publish(self, outgoing: Sequence[Outgoing]) -> None:
         """Send every envelope (acks as configured on the broker: all) and wait for every ack."""
@@ -289,26 +320,22 @@ class Publisher:
         for topic, body in records:
             data = orjson.loads(body)
             case_id = data.get("case_id")
-            headers = _headers(str(data["event_id"]), str(data["event_type"]), data["schema_version"],
-                               str(data.get("occurred_at", "")), str(data.get("producer", {}).get("service", "")),
-                               str(case_id) if case_id else None, data.get("correlation_id"), data.get("causation_id"))
-            items.append((topic, body, str(case_id).encode() if case_id else None, headers))
+            items.append((topic, body, str(case_id).encode() if case_id else None, encoded_headers_of(data)))
         await self._send_all(items)
 
     async def _send_all(self, items: Sequence[tuple[str, bytes, bytes | None, dict[str, str]]]) -> None:
         from lanthanide import metrics  # service side only: the slim client imports this module
         if not items:
             return
-        producer = self._aiokafka_producer()
+        producer = await self._own_producer()
         if producer is None:
-            futures = [
+            # TestKafkaBroker's producer delivers at once and returns no future to wait for.
+            sent = [
                 await self.broker.publish(body, topic, key=key, headers=headers, no_confirm=True)
                 for topic, body, key, headers in items
             ]
+            futures = [f for f in sent if f is not None]
         else:
-            # Straight to the broker's aiokafka producer (same client, same acks=all and
-            # idempotence): FastStream's per-message publish path (command object, middleware
-            # chain, codec) cost about as much as encoding the envelope itself (profile, bench/).
             futures = [
                 await producer.send(topic, body, key=key, headers=[(k, v.encode()) for k, v in headers.items()])
                 for topic, body, key, headers in items
@@ -318,7 +345,36 @@ class Publisher:
             metrics.produced(headers.get("ce_source", "").rsplit("/", 1)[-1], topic)
 
     async def publish_raw(self, topic: str, body: bytes, key: bytes | None, headers: dict[str, str]) -> None:
+        """Send one record as it is (a dead letter) through the broker, and wait for its ack."""
         await self.broker.publish(body, topic, key=key, headers=headers)
+
+
+#: The publisher of each broker (`publisher_for`): one producer per service process.
+_PUBLISHERS: weakref.WeakKeyDictionary[Any, Publisher] = weakref.WeakKeyDictionary()
+
+
+def publisher_for(broker: KafkaBroker, settings: KafkaSettings, client_id: str) -> Publisher:
+    """The Publisher of `broker`'s service, with its own producer: made on the first call, the
+    same one after (every stage, outbox relay and HTTP route of a process shares one producer)."""
+    publisher = _PUBLISHERS.get(broker)
+    if publisher is None:
+        publisher = _PUBLISHERS[broker] = Publisher(broker, settings, client_id=client_id)
+    return publisher
+
+
+def publish_through_broker(broker: KafkaBroker) -> Publisher:
+    """Make `broker`'s publisher one that sends through the broker's public publish, before the
+    service is wired: FastStream's in-memory TestKafkaBroker then sees every output (tests of a
+    stage's wiring without a Kafka broker)."""
+    publisher = _PUBLISHERS[broker] = Publisher(broker)
+    return publisher
+
+
+async def stop_publishers(broker: KafkaBroker) -> None:
+    """Close the producer of `broker`'s publisher, if it has one (after the broker stopped)."""
+    publisher = _PUBLISHERS.get(broker)
+    if publisher is not None:
+        await publisher.stop()
 
 
 def batch_subscriber(
@@ -374,7 +430,7 @@ def register_stage(
     and exited before its outputs are published (screening writes its store once per batch
     there); if it raises, nothing is published and the batch is redelivered.
     """
-    publisher = Publisher(broker)
+    publisher = publisher_for(broker, settings, f"{service}-publisher")
 
     async def sized(record: ConsumerRecord[Any, Any], produced: Sequence[Outgoing]) -> list[OutRecord]:
         """The records of one input's outputs, or none (and the input dead-lettered) if any is

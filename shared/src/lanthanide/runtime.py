@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from faststream.kafka import KafkaBroker
 
 from lanthanide import metrics, tracing
-from lanthanide.kafka import ensure_topics
+from lanthanide.kafka import ensure_topics, stop_publishers
 from lanthanide.logging import get_logger
 from lanthanide.settings import KafkaSettings
 
@@ -23,22 +25,48 @@ log = get_logger(__name__)
 Hook = Callable[[], Awaitable[Any]]
 
 
-async def run_service(
-    *,
-    name: str,
-    broker: KafkaBroker,
-    kafka: KafkaSettings,
-    asgi_app: Any | None = None,
-    http_host: str = "127.0.0.1",
-    http_port: int | None = None,
-    on_startup: Sequence[Hook] = (),
-    on_shutdown: Sequence[Hook] = (),
-    background: Sequence[Hook] = (),
-) -> None:
+@dataclass(frozen=True)
+class ServiceApp:
+    """One service process, as each service's bootstrap wires it and `run_service` runs it.
+
+    Start: the catalogue's topics, then `on_startup` in order, then the broker (its subscribers
+    start consuming), then `background` tasks and the HTTP app (`http_app` on http_host:http_port;
+    none or no port = no HTTP server). Stop (SIGTERM/SIGINT): the HTTP server, the background
+    tasks, the broker (the batch in flight is finished and committed), the broker's publisher,
+    then `on_shutdown` in order."""
+
+    name: str
+    broker: KafkaBroker
+    kafka: KafkaSettings
+    http_app: Any | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int | None = None
+    on_startup: Sequence[Hook] = ()
+    on_shutdown: Sequence[Hook] = ()
+    background: Sequence[Hook] = ()
+
+    @classmethod
+    def around(cls, name: str, service: Any, *, http_app: Any | None = None,
+               background: Sequence[Hook] = ()) -> ServiceApp:
+        """The ServiceApp of a service object that holds `settings` (a ServiceSettings), `broker`,
+        and `start`/`stop` run before and after the broker."""
+        settings = service.settings
+        return cls(name=name, broker=service.broker, kafka=settings.kafka, http_app=http_app,
+                   http_host=settings.http_host, http_port=settings.http_port,
+                   on_startup=[service.start], on_shutdown=[service.stop], background=background)
+
+
+def run(app: ServiceApp) -> None:
+    """A service's `__main__`: run the app until SIGTERM/SIGINT."""
+    asyncio.run(run_service(app))
+
+
+async def run_service(app: ServiceApp) -> None:
     """Start everything, wait for SIGTERM/SIGINT, stop everything in the right order.
 
     Also the process's observability: the build-info metric, consumer lag measured in the
     background (lanthanide.metrics) and span export when configured (lanthanide.tracing)."""
+    name, broker, kafka, on_startup, on_shutdown = app.name, app.broker, app.kafka, app.on_startup, app.on_shutdown
     tracing.configure_tracing(name)
     metrics.service_started(name)
     lag_interval = metrics.MetricsSettings().lag_interval_seconds
@@ -66,22 +94,22 @@ async def run_service(
         return
     stopping.cancel()
     starting.result()  # start-up failures surface here
-    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(job(), name=f"{name}-bg") for job in background]
+    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(job(), name=f"{name}-bg") for job in app.background]
     tasks.append(asyncio.create_task(metrics.lag_loop(name, broker, lag_interval), name=f"{name}-lag"))
 
     server = None
     server_task = None
-    if asgi_app is not None and http_port is not None:
+    if app.http_app is not None and app.http_port is not None:
         import uvicorn
 
         config = uvicorn.Config(
-            asgi_app, host=http_host, port=http_port, log_level="warning",
+            app.http_app, host=app.http_host, port=app.http_port, log_level="warning",
             access_log=False, lifespan="on",
         )
         server = uvicorn.Server(config)
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         server_task = asyncio.create_task(server.serve(), name=f"{name}-http")
-    log.info("service_started", http_port=http_port)
+    log.info("service_started", http_port=app.http_port)
 
     await stop.wait()
     log.info("service_stopping")
@@ -91,7 +119,8 @@ async def run_service(
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    for step in (broker.stop, *on_shutdown):
+    steps: list[Hook] = [broker.stop, partial(stop_publishers, broker), *on_shutdown]
+    for step in steps:
         try:
             await asyncio.wait_for(step(), timeout=kafka.drain_timeout_seconds)
         except TimeoutError:
@@ -104,7 +133,8 @@ async def run_service(
 
 async def _stop_quietly(broker: KafkaBroker, on_shutdown: Sequence[Hook]) -> None:
     """Release whatever a cancelled start-up had acquired; nothing was consumed yet."""
-    for step in (broker.stop, *on_shutdown):
+    steps: list[Hook] = [broker.stop, partial(stop_publishers, broker), *on_shutdown]
+    for step in steps:
         try:
             await step()
         except Exception as exc:  # best effort: the process is exiting anyway

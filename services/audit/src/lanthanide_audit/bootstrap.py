@@ -11,6 +11,7 @@ import structlog
 from faststream.kafka import KafkaBroker
 from lanthanide.events import EventFactory
 from lanthanide.kafka import make_broker, make_producer
+from lanthanide.runtime import ServiceApp
 from lanthanide.serde import encode
 
 from lanthanide_audit import SERVICE
@@ -100,3 +101,11 @@ def build(settings: AuditSettings | None = None, broker: KafkaBroker | None = No
     if signing is not None:
         app.checkpointer = Checkpointer(store, signing, app.publish_checkpoint, settings.checkpoint_interval_seconds)
     return app
+
+
+def service_app(settings: AuditSettings | None = None) -> ServiceApp:
+    """The audit process as lanthanide.runtime runs it: ledger stage, checkpointer, HTTP API."""
+    from lanthanide_audit.entrypoints.http import make_http_app  # the HTTP app imports this module
+
+    app = build(settings)
+    return ServiceApp.around(SERVICE, app, http_app=make_http_app(app) if app.settings.http_port else None)

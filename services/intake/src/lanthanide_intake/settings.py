@@ -55,7 +55,3 @@ class IntakeSettings(ServiceSettings):
         }
 
     max_body_bytes: int = 1_000_000
-
-    def topic(self, name: str) -> str:
-        """A catalogue topic name with this deployment's prefix."""
-        return f"{self.topic_prefix}{name}"

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import httpx
 from faststream.kafka import KafkaBroker
 from lanthanide.events import EventFactory
-from lanthanide.kafka import Publisher, make_broker
+from lanthanide.kafka import make_broker, publisher_for, stop_publishers
 from lanthanide.logging import get_logger
+from lanthanide.runtime import ServiceApp
 from lanthanide.topics import Topics
 
 from lanthanide_notification import SERVICE
@@ -53,6 +54,7 @@ class NotificationApp:
     async def stop(self) -> None:
         """Stop the delivery worker, close the HTTP client and the database (after the broker stopped)."""
         await self.worker.stop()
+        await stop_publishers(self.broker)
         await self.http.aclose()
         await self.store.close()
 
@@ -100,8 +102,9 @@ def build(settings: NotificationSettings | None = None, broker: KafkaBroker | No
         store=store, senders=senders, factory=EventFactory(SERVICE, instance=settings.instance),
         outcome_topic=settings.topic(Topics.NOTIFICATIONS), schedule=schedule,
     )
+    publisher = publisher_for(broker, settings.kafka, "notification-publisher")
     worker = DeliveryWorker(
-        store=store, service=service, schedule=schedule, publish=Publisher(broker).publish,
+        store=store, service=service, schedule=schedule, publish=publisher.publish,
         interval_seconds=settings.retry_worker_interval_seconds,
         per_host_limit=settings.webhook_per_host_limit, max_in_flight=settings.deliveries_in_flight,
     )
@@ -113,3 +116,11 @@ def build(settings: NotificationSettings | None = None, broker: KafkaBroker | No
     )
     return NotificationApp(settings=settings, broker=broker, store=store, http=http, service=service,
                            worker=worker)
+
+
+def service_app(settings: NotificationSettings | None = None) -> ServiceApp:
+    """The notification process as lanthanide.runtime runs it: stage, retry worker, HTTP API."""
+    from lanthanide_notification.entrypoints.http import make_http_app  # the HTTP app imports this module
+
+    app = build(settings)
+    return ServiceApp.around(SERVICE, app, http_app=make_http_app(app) if app.settings.http_port else None)

@@ -10,9 +10,10 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from lanthanide import __version__
 from lanthanide.events import EventFactory
-from lanthanide.kafka import Publisher, ensure_topics, make_broker
+from lanthanide.kafka import ensure_topics, make_broker, publisher_for, stop_publishers
 from lanthanide.logging import get_logger
 from lanthanide.metrics import add_metrics_route
+from lanthanide.runtime import ServiceApp
 from lanthanide.topics import dlq
 
 from lanthanide_review.adapters.outbox import OutboxRelay
@@ -50,6 +51,7 @@ class ReviewApp:
         log.info("review_ready", policy_version=self.service.policy.version)
 
     async def stop(self) -> None:
+        await stop_publishers(self.broker)
         await self.store.dispose()
 
     async def outbox_loop(self) -> None:
@@ -87,7 +89,8 @@ def build(settings: ReviewSettings | None = None) -> ReviewApp:
     settings = settings or ReviewSettings()
     service = build_service(settings)
     broker = make_broker(settings.kafka, f"review-{settings.instance}")
-    relay = OutboxRelay(service.store, Publisher(broker), on_published=review_metrics.published,
+    publisher = publisher_for(broker, settings.kafka, "review-publisher")
+    relay = OutboxRelay(service.store, publisher, on_published=review_metrics.published,
                         max_message_bytes=settings.kafka.max_message_bytes)
     register_consumer(broker, settings, service, relay)
 
@@ -103,3 +106,9 @@ def build(settings: ReviewSettings | None = None) -> ReviewApp:
 
 
 __all__ = ["ReviewApp", "build", "build_service"]
+
+
+def service_app(settings: ReviewSettings | None = None) -> ServiceApp:
+    """The review process as lanthanide.runtime runs it: consumer, outbox relay, SLA timer, HTTP API."""
+    app = build(settings)
+    return ServiceApp.around("review", app, http_app=app.http_app, background=[app.outbox_loop, app.sla_loop])

@@ -21,8 +21,10 @@ from lanthanide.contracts import (
 )
 from lanthanide.dates import prc_today
 from lanthanide.events import EventFactory, Outgoing
+from lanthanide.kafka import ensure_topics, make_broker
 from lanthanide.logging import get_logger
-from lanthanide.topics import Topics
+from lanthanide.runtime import ServiceApp
+from lanthanide.topics import Topics, dlq
 from prometheus_client import Counter, Gauge, Histogram
 
 from lanthanide_screening import __version__
@@ -214,3 +216,28 @@ def bootstrap(settings: ScreeningSettings | None = None) -> Screening:
     """Build the service from settings (reads every list and the reference data)."""
     settings = settings or ScreeningSettings()
     return Screening(settings, build_engine(settings), ScreeningStore(settings.store_url()))
+
+
+def service_app(settings: ScreeningSettings | None = None) -> ServiceApp:
+    """The screening process as lanthanide.runtime runs it: reference data loaded, the stages
+    subscribed, the HTTP API."""
+    # Entrypoints import this module (the Screening class): imported here, not at the top.
+    from lanthanide_screening.entrypoints.http import make_app
+    from lanthanide_screening.entrypoints.stage import register
+
+    settings = settings or ScreeningSettings()
+    screening = bootstrap(settings)
+    broker = make_broker(settings.kafka, "screening")
+    register(broker, screening, settings)
+    topics = [settings.topic(t) for t in Topics.all()]
+
+    async def create_prefixed_topics() -> None:
+        if settings.topic_prefix:
+            await ensure_topics(settings.kafka, [*topics, *(dlq(t) for t in topics)])
+
+    return ServiceApp(
+        name="screening", broker=broker, kafka=settings.kafka,
+        http_app=make_app(screening, settings.authenticator()) if settings.http_port else None,
+        http_host=settings.http_host, http_port=settings.http_port,
+        on_startup=[create_prefixed_topics, screening.store.start], on_shutdown=[screening.store.close],
+    )

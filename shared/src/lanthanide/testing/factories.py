@@ -18,6 +18,7 @@ from lanthanide.contracts import (
     LicenceItem,
     LicenceType,
 )
+from lanthanide.contracts.envelope import envelope_json
 from lanthanide.dates import prc_today
 from lanthanide.ids import case_id_for
 
@@ -75,13 +76,8 @@ def submitted_record(app: dict[str, Any], *, producer: str = "client:test") -> t
     would send it; for load generators that must not spend their time building JSON."""
     parsed = Application.model_validate(app)
     case_id = case_id_for(parsed.exporter_key, parsed.external_reference)
-    event_id = str(uuid4())
-    envelope = {
-        "event_id": event_id, "event_type": "application.submitted", "schema_version": 1,
-        "case_id": str(case_id), "correlation_id": event_id, "causation_id": None,
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "producer": {"service": producer, "version": "1"}, "payload": app,
-    }
+    envelope = envelope_json("application.submitted", app, event_id=uuid4(), case_id=case_id,
+                             producer={"service": producer, "version": "1"})
     return str(case_id).encode(), orjson.dumps(envelope)
 
 

@@ -22,7 +22,7 @@ async def read_checkpoints(kafka: KafkaSettings, topic: str, timeout: float = 30
     try:
         # The cluster metadata as fetched (partitions_for_topic alone reads a cache that is not
         # refreshed for topics the consumer was not assigned yet).
-        cluster = await asyncio.wait_for(consumer._client.fetch_all_metadata(), timeout)  # noqa: SLF001
+        cluster = await asyncio.wait_for(consumer._client.fetch_all_metadata(), timeout)
         ids = cluster.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(ids)]
         if not tps:

@@ -147,7 +147,9 @@ def trusted(checkpoints: Iterable[Checkpoint], keys: Iterable[Ed25519PublicKey])
     return good, bad
 
 
-def compare(checkpoints: Iterable[Checkpoint], checked: int, seen: Mapping[int, tuple[str, str | None]]) -> Break | None:
+def compare(
+    checkpoints: Iterable[Checkpoint], checked: int, seen: Mapping[int, tuple[str, str | None]]
+) -> Break | None:
     """The first checkpoint the ledger contradicts: `checked` records verified, `seen` the MAC
     (and key id) found at each checkpoint position."""
     for cp in sorted(checkpoints, key=lambda c: c.position):

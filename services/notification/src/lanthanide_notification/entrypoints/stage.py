@@ -18,7 +18,7 @@ from faststream.kafka import KafkaBroker
 from lanthanide import observe
 from lanthanide.contracts import Envelope
 from lanthanide.events import Outgoing
-from lanthanide.kafka import Publisher, batch_subscriber, dead_letter
+from lanthanide.kafka import batch_subscriber, dead_letter, publisher_for
 from lanthanide.logging import get_logger
 from lanthanide.serde import DecodeError, decode
 from lanthanide.settings import KafkaSettings
@@ -63,7 +63,7 @@ def register_notification_stage(
     kafka: KafkaSettings,
 ) -> Any:
     """Subscribe the notification service to `topics` as consumer group `group_id`."""
-    publisher = Publisher(broker)
+    publisher = publisher_for(broker, kafka, "notification-publisher")
 
     async def dead_letter_one(record: ConsumerRecord[Any, Any], error: str) -> None:
         await dead_letter(publisher, record, error, SERVICE)

@@ -20,6 +20,7 @@ from lanthanide.contracts import DecisionOutcome, Licence, Route
 from lanthanide.events import Outgoing
 from lanthanide.serde import encode
 from sqlalchemy import bindparam, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from lanthanide_review.adapters import orm
@@ -32,7 +33,9 @@ from lanthanide_review.domain.states import OPEN_STATES, CaseState
 
 
 class ConcurrencyConflict(Exception):
-    """Someone else changed the row since we read it; the unit of work is retried."""
+    """Someone else changed the row since we read it, or wrote the same key first (a unique or
+    primary-key violation, raised by the database as IntegrityError); the unit of work is retried.
+    The store raises only this, so the service layer needs no database library to handle it."""
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -654,11 +657,16 @@ class Store:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
-        """A transaction: committed if the block ends normally, rolled back on an exception."""
-        async with self.engine.begin() as conn:
-            if self.projector is None:
-                self.projector = QueueProjector.default()
-            yield UnitOfWork(conn, self.projector)
+        """A transaction: committed if the block ends normally, rolled back on an exception.
+        A key another writer took first (IntegrityError, in the block or at commit) comes out as
+        ConcurrencyConflict."""
+        if self.projector is None:
+            self.projector = QueueProjector.default()
+        try:
+            async with self.engine.begin() as conn:
+                yield UnitOfWork(conn, self.projector)
+        except IntegrityError as exc:
+            raise ConcurrencyConflict(f"a key was written concurrently: {exc.orig}") from exc
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

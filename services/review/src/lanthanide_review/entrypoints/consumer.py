@@ -16,7 +16,7 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from lanthanide import observe
 from lanthanide.contracts import Envelope
-from lanthanide.kafka import Publisher, batch_subscriber, dead_letter
+from lanthanide.kafka import Publisher, batch_subscriber, dead_letter, publisher_for
 from lanthanide.logging import get_logger
 from lanthanide.serde import DecodeError, decode
 
@@ -57,7 +57,7 @@ async def process_batch(
 
 def register_consumer(broker: KafkaBroker, settings: ReviewSettings, service: ReviewService, relay: OutboxRelay) -> Any:
     """Subscribe the review use cases to their input topics (group lanthanide-review)."""
-    publisher = Publisher(broker)
+    publisher = publisher_for(broker, settings.kafka, "review-publisher")
 
     @batch_subscriber(broker, settings.input_topics, group_id=settings.group_id, service=SERVICE,
                       settings=settings.kafka)

@@ -29,7 +29,6 @@ from lanthanide.ids import derived_id
 from lanthanide.logging import get_logger
 from lanthanide.topics import Topics
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 
 from lanthanide_review import usage_views
 from lanthanide_review.adapters import dispositions as disposition_rows
@@ -60,7 +59,7 @@ MAX_BATCH_EXCLUSIONS = 3
 
 
 #: What makes a batch transaction fall back to one transaction per event.
-_FALL_BACK: tuple[type[Exception], ...] = (ConcurrencyConflict, IntegrityError, *BAD_EVENT_ERRORS)
+_FALL_BACK: tuple[type[Exception], ...] = (ConcurrencyConflict, *BAD_EVENT_ERRORS)
 
 
 class _BadEvent(Exception):
@@ -145,7 +144,7 @@ class ReviewService:
             try:
                 async with self.store.unit_of_work() as uow:
                     return await work(uow)
-            except (ConcurrencyConflict, IntegrityError) as exc:
+            except ConcurrencyConflict as exc:
                 if attempt == attempts - 1:
                     raise
                 log.info("unit_of_work_retry", attempt=attempt + 1, error=type(exc).__name__)
@@ -260,7 +259,7 @@ class ReviewService:
     ) -> list[tuple[int, Exception]]:
         """Screening results in one transaction; a bad one is left out and the rest re-applied
         (what it would have changed was only in memory). A concurrent writer (ConcurrencyConflict,
-        IntegrityError), or more than MAX_BATCH_EXCLUSIONS bad events, hands the run to the
+        a changed row or a key written first), or more than MAX_BATCH_EXCLUSIONS bad events, hands the run to the
         proven path: one transaction per event, with its own retries."""
         failures: list[tuple[int, Exception]] = []
         todo = list(run)
