@@ -76,6 +76,9 @@ async def test_a_submitter_topic_carries_only_its_own_exporters(intake: ServiceP
         assert not _of(seen, Topics.APPLICATIONS_SUBMITTED, foreign["external_reference"])
         [record] = [r for r in seen.raw(Topics.APPLICATIONS_SUBMITTED) if own["external_reference"].encode() in r.value]
         assert (b"lanthanide_submitter", f"kafka:{ERP_A}".encode()) in [(k.encode(), v) for k, v in record.headers]
+        # ... and the intake stage names that stamp, and only it, as the accepted version's submitter.
+        [accepted] = _of(seen, Topics.APPLICATIONS_ACCEPTED, own["external_reference"])
+        assert accepted.payload.submitted_by == f"kafka:{ERP_A}"
         rejected = _of(seen, Topics.APPLICATIONS_REJECTED, foreign["external_reference"])[0].payload
         assert [(e.loc, e.type, e.rule_id) for e in rejected.errors] == [
             ("exporter", "exporter_not_authorised", "INT-SUBMITTER-EXPORTER")]

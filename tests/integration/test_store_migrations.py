@@ -45,7 +45,7 @@ def _stores() -> dict[str, tuple[MetaData, Callable[[str], Awaitable[Any]]]]:
 
 
 #: Each store's newest revision.
-HEAD = {"screening": "0003", "notification": "0003", "audit": "0003", "review": "0003"}
+HEAD = {"screening": "0003", "notification": "0004", "audit": "0003", "review": "0003"}
 
 
 async def _schema_state(url: str, metadata: MetaData) -> tuple[str | None, list[Any], set[str]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import hashlib
 import logging
 import ssl
@@ -53,6 +54,22 @@ class _Log:
 log = _Log()
 
 Handler = Callable[[Envelope[Any]], Awaitable[Sequence[Outgoing]]]
+
+#: The record whose envelope a register_stage handler is handling (set around each call).
+_handled_record: contextvars.ContextVar[ConsumerRecord[Any, Any] | None] = contextvars.ContextVar(
+    "lanthanide_handled_record", default=None
+)
+
+
+def handled_header(name: str) -> str | None:
+    """A record header of the record a register_stage handler is handling (UTF-8), or None
+    when it has none or no record is being handled. Handlers keep their envelope-only shape;
+    the few that need a header (intake: who submitted) read it here."""
+    record = _handled_record.get()
+    for key, value in (getattr(record, "headers", None) or ()) if record is not None else ():
+        if key == name and isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+    return None
 
 
 # --------------------------------------------------------------------------- client factory
@@ -481,6 +498,7 @@ async def _handle_one(
     record: ConsumerRecord[Any, Any],
     service: str,
 ) -> Sequence[Outgoing]:
+    token = _handled_record.set(record)
     try:
         return await handle(envelope)
     except (ValueError, KeyError, TypeError, LookupError) as exc:
@@ -488,6 +506,8 @@ async def _handle_one(
         log.error("handler_failed", event_id=str(envelope.event_id), error=repr(exc)[:300])
         await dead_letter(publisher, record, f"handler error: {exc!r}"[:2000], service, reason="handler_error")
         return ()
+    finally:
+        _handled_record.reset(token)
 
 
 async def dead_letter(

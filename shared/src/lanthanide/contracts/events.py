@@ -53,6 +53,14 @@ class ApplicationAccepted(_Payload):
         "fixed at intake from the submission. Every rule is evaluated on it. Events without it (older "
         "producers) get the PRC date of received_at.",
     )
+    submitted_by: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who submitted this version: `api-key:<name>` (HTTP) or `kafka:<name>` (a Kafka "
+        "submitter's own topic), from the record header intake stamped (lanthanide_submitter), never "
+        "from the payload. Only the case's first submitter changes its contact (rule SUB-CONTACT-OWNER). "
+        "Absent in events of older producers.",
+    )
 
     @model_validator(mode="after")
     def _as_of_from_receipt(self) -> ApplicationAccepted:
@@ -230,6 +238,12 @@ class ScreeningCompleted(_Payload):
         "the next dated change of a measure touching the items, or the policy's default period)"
     )
     exemption: ExemptionApplied | None = None
+    submitted_by: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who submitted the screened version (application.accepted's submitted_by); absent "
+        "when the accepted event named none",
+    )
 
     @property
     def active_hits(self) -> list[PartyHit]:

@@ -14,7 +14,7 @@ from faststream.kafka import KafkaBroker
 from lanthanide.contracts.envelope import Envelope
 from lanthanide.events import EventFactory, Outgoing
 from lanthanide.ids import case_id_for, derived_id
-from lanthanide.kafka import register_stage
+from lanthanide.kafka import handled_header, register_stage
 from lanthanide.serde import DecodeError, loads
 from lanthanide.topics import Topics
 
@@ -37,7 +37,8 @@ class IntakeStage:
         if envelope.event_type != "application.submitted":
             return ()
         # The payload is an Application the envelope decoder has validated: assess takes it as is.
-        return [self._outcome(envelope.payload, envelope.event_id, envelope.correlation_id, envelope.occurred_at)]
+        return [self._outcome(envelope.payload, envelope.event_id, envelope.correlation_id, envelope.occurred_at,
+                              handled_header(SUBMITTER_HEADER))]
 
     async def on_undecodable(
         self, record: ConsumerRecord[Any, Any], error: DecodeError
@@ -54,14 +55,21 @@ class IntakeStage:
         correlation = _uuid(data.get("correlation_id")) or source_id
         payload = data.get("payload") if "event_type" in data else data
         received = datetime.fromtimestamp(record.timestamp / 1000, UTC)
-        return [self._outcome(payload, source_id, correlation, received)]
+        return [self._outcome(payload, source_id, correlation, received, _header(record, SUBMITTER_HEADER))]
 
     def _outcome(
-        self, data: Any, source_id: UUID, correlation_id: UUID, received_at: datetime
+        self, data: Any, source_id: UUID, correlation_id: UUID, received_at: datetime,
+        stamped_by: str | None = None,
     ) -> Outgoing:
         # Received = when it was submitted, not when we got round to it: a replay or a lagging
         # consumer must not move the review clock or the document-expiry check.
         result = assess(data, received_at=received_at, submitter=self.submitter)
+        if isinstance(result, Accepted):
+            # Who submitted it is the stamp intake put on the shared topic (which intake alone
+            # writes on a secured cluster) or the submitter's own topic, never the payload; only
+            # the case's first submitter then changes its contact (rule SUB-CONTACT-OWNER).
+            by = f"kafka:{self.submitter.submitter}" if self.submitter is not None else stamped_by
+            result = Accepted(result.case_id, result.payload.model_copy(update={"submitted_by": by}))
         return self._emit(result, source_id, correlation_id)
 
     def _emit(self, result: Accepted | Rejected, source_id: UUID, correlation_id: UUID) -> Outgoing:
@@ -100,6 +108,13 @@ class SubmitterGate(IntakeStage):
             envelope = envelope.model_copy(update={"case_id": case_id})
         return [Outgoing(self.topic(Topics.APPLICATIONS_SUBMITTED), envelope,
                          {SUBMITTER_HEADER: f"kafka:{self.grant.submitter}"})]
+
+
+def _header(record: ConsumerRecord[Any, Any], name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name and isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+    return None
 
 
 def _uuid(value: Any) -> UUID | None:

@@ -104,6 +104,8 @@ case_contacts = Table(
     Column("webhook_url", String(1000)),
     Column("email", String(254)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    #: The case's own submitter (rule SUB-CONTACT-OWNER; migration 0004).
+    Column("submitter", String(200)),
 )
 
 #: The delivery worker's queue: deliveries waiting for their first round (queued by the consumer
@@ -164,6 +166,7 @@ def _contact(row: Any) -> CaseContact:
         external_reference=row["external_reference"],
         webhook_url=row["webhook_url"],
         email=row["email"],
+        submitter=row["submitter"],
     )
 
 
@@ -352,6 +355,7 @@ class SqlDeliveryLog:
                 "external_reference": contact.external_reference,
                 "webhook_url": contact.webhook_url,
                 "email": contact.email,
+                "submitter": contact.submitter,
                 "updated_at": now,
             }
             for contact in contacts

@@ -61,6 +61,9 @@ class CaseContact:
     external_reference: str | None = None
     webhook_url: str | None = None
     email: str | None = None
+    #: The case's own submitter (the first application.accepted's submitted_by): only its
+    #: resubmissions change webhook_url and email (rule SUB-CONTACT-OWNER).
+    submitter: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,12 @@ from lanthanide.contracts import (
     DecisionOutcome,
     Envelope,
 )
+from lanthanide.logging import get_logger
+from lanthanide.submitters import RULE_CONTACT_OWNER, case_submitter, may_change_contact
 
 from lanthanide_notification.domain.model import CaseContact, Notice, NoticeKind, Subscription, Target
+
+_log = get_logger(__name__)
 
 _DECISION_KINDS = {
     DecisionOutcome.APPROVED: NoticeKind.APPROVED,
@@ -42,6 +46,7 @@ def contact_from(envelope: Envelope[Any]) -> CaseContact | None:
             external_reference=payload.external_reference,
             webhook_url=str(app.contact.webhook_url) if app.contact.webhook_url else None,
             email=app.contact.email,
+            submitter=payload.submitted_by,
         )
     if isinstance(payload, DecisionMade) and payload.contact is not None:
         return CaseContact(
@@ -56,17 +61,25 @@ def contact_from(envelope: Envelope[Any]) -> CaseContact | None:
 
 
 def merge_contacts(old: CaseContact | None, new: CaseContact) -> CaseContact:
-    """Newer facts win; facts the newer event does not carry are kept."""
+    """Newer facts win; facts the newer event does not carry are kept. A resubmission by a
+    submitter other than the case's own keeps the case's webhook and e-mail (SUB-CONTACT-OWNER)."""
     if old is None:
         return new
     keys = tuple(dict.fromkeys((*old.exporter_keys, *new.exporter_keys)))
+    webhook_url, email = new.webhook_url or old.webhook_url, new.email or old.email
+    if not may_change_contact(old.submitter, new.submitter) and (webhook_url, email) != (old.webhook_url, old.email):
+        # Audit-visible, without the addresses: which case, whose change, whose contact it is.
+        _log.info("contact_change_refused", case_id=str(new.case_id), rule_id=RULE_CONTACT_OWNER,
+                  submitted_by=new.submitter, case_submitter=old.submitter)
+        webhook_url, email = old.webhook_url, old.email
     return CaseContact(
         case_id=new.case_id,
         exporter_keys=keys,
         exporter_name=new.exporter_name or old.exporter_name,
         external_reference=new.external_reference or old.external_reference,
-        webhook_url=new.webhook_url or old.webhook_url,
-        email=new.email or old.email,
+        webhook_url=webhook_url,
+        email=email,
+        submitter=case_submitter(old.submitter, new.submitter),
     )
 
 

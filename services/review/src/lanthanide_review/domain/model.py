@@ -34,6 +34,7 @@ from lanthanide.contracts import (
     ScreeningCompleted,
 )
 from lanthanide.ids import derived_id
+from lanthanide.submitters import RULE_CONTACT_OWNER, case_submitter, may_change_contact
 from pydantic import BaseModel
 
 from lanthanide_review.domain import green_channel
@@ -125,6 +126,9 @@ class Case:
     #: Each resubmission with changed content is a new version; reviewer steps taken on an
     #: earlier version are void (recorded, never deleted).
     application_version: int = 1
+    #: The case's own submitter (the first screened version's submitted_by): only its
+    #: resubmissions change the contact decision.made carries (rule SUB-CONTACT-OWNER).
+    submitter: str | None = None
     #: A single-person override waiting for its second person: {"op", "by", "reason"}.
     pending_override: dict[str, Any] | None = None
     #: Who suspended the case's licence (SYSTEM when re-screening did): reinstating a licence
@@ -167,6 +171,7 @@ class Case:
             application=result.application.model_dump(mode="json"),
             correlation_id=correlation_id,
             created_at=now,
+            submitter=result.submitted_by,
         )
         case._app = result.application
         case._event(
@@ -202,6 +207,7 @@ class Case:
                 details={"route": result.route.value, "applied": False},
             )
             return
+        result, refusal = self._contact_owner(result)
         submitted = result.application.model_dump(mode="json")
         changed = not first and submitted != self.application
         # What the new version changed, field by field (kept in its AMENDED event).
@@ -233,7 +239,7 @@ class Case:
                 SYSTEM,
                 "resubmission while in review: a new application version, earlier review steps are void",
                 {"route": result.route.value, "applied": True, "application_version": self.application_version,
-                 "changes": changes, "voided": voided, "redo": ["claim", "review", "recommend/approve"]},
+                 "changes": changes, "voided": voided, "redo": ["claim", "review", "recommend/approve"], **refusal},
             )
             return
         if not first and self.state not in WAITING_FOR_APPLICANT and self.state is not S.RECEIVED:
@@ -247,7 +253,7 @@ class Case:
                 self.state,
                 self.state,
                 reason="resubmission while in review: recorded for the reviewer",
-                details={"route": result.route.value, "applied": False},
+                details={"route": result.route.value, "applied": False, **refusal},
             )
             return
         if not first:
@@ -257,11 +263,25 @@ class Case:
                 self.state,
                 self.state,
                 reason="applicant resubmitted",
-                details={"route": result.route.value, "applied": True,
+                details={"route": result.route.value, "applied": True, **refusal,
                          **({"application_version": self.application_version, "changes": changes} if changed else {})},
             )
         self._keep_screening(result)
         self._route(result, ctx)
+
+    def _contact_owner(self, result: ScreeningCompleted) -> tuple[ScreeningCompleted, dict[str, Any]]:
+        """A version from a submitter other than the case's own keeps the case's contact (rule
+        SUB-CONTACT-OWNER): the result with the contact the case has, and the refusal for the
+        AMENDED event (who, never the addresses), or the result as it is and no refusal."""
+        first = self.submitter
+        self.submitter = case_submitter(first, result.submitted_by)
+        kept = self.app.contact
+        if may_change_contact(first, result.submitted_by) or result.application.contact == kept:
+            return result, {}
+        application = result.application.model_copy(update={"contact": kept})
+        refusal = {"contact_change_refused": {"rule_id": RULE_CONTACT_OWNER, "submitted_by": result.submitted_by,
+                                              "case_submitter": first}}
+        return result.model_copy(update={"application": application}), refusal
 
     def _keep_screening(self, result: ScreeningCompleted) -> None:
         self.screening = result.model_dump(mode="json")

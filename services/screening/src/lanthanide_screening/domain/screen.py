@@ -217,6 +217,7 @@ class ScreeningEngine:
             as_of_basis=basis or ("rescreen" if is_rescreen else "receipt"),
             valid_until=valid_until,
             exemption=applied,
+            submitted_by=accepted.submitted_by,
         )
 
     def _humanitarian(
