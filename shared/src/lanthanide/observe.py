@@ -92,17 +92,26 @@ def handling(service: str, record: Any, envelope: Any) -> Iterator[trace.Span]:
     ctx = _batch.get() or _BatchContext()
     _remember(ctx, envelope, span)
     token = _batch.set(ctx)
+    try:
+        with log_context(envelope), trace.use_span(span, end_on_exit=True, record_exception=True):
+            yield span
+    finally:
+        _batch.reset(token)
+
+
+@contextmanager
+def log_context(envelope: Any) -> Iterator[None]:
+    """Every log line in the block names the envelope's correlation id, event id and type and
+    its case: work done later for an event (a queued delivery, say) logs as its handling did."""
     fields = {"correlation_id": str(envelope.correlation_id), "event_id": str(envelope.event_id),
               "event_type": envelope.event_type}
     if envelope.case_id:
         fields["case_id"] = str(envelope.case_id)
     bound = structlog.contextvars.bind_contextvars(**fields)
     try:
-        with trace.use_span(span, end_on_exit=True, record_exception=True):
-            yield span
+        yield
     finally:
         structlog.contextvars.reset_contextvars(**bound)
-        _batch.reset(token)
 
 
 @contextmanager

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from lanthanide.events import Outgoing
 from lanthanide.logging import get_logger
+from lanthanide.observe import log_context
 from lanthanide.serde import DecodeError, decode
 
 from lanthanide_notification.domain.model import DeliveryResult, Target
@@ -214,6 +215,10 @@ class DeliveryWorker:
         except DecodeError as exc:
             await self.store.finish_pending(item, DeliveryResult("failed", 0, error=f"stored body: {exc.reason}"))
             return
+        with log_context(source):
+            await self._deliver_decoded(item, source)
+
+    async def _deliver_decoded(self, item: PendingDelivery, source: Any) -> None:
         contact = await self.store.contact(source.case_id) if source.case_id else None
         notice = notice_for(source, contact)
         if notice is None:
