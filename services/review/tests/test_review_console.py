@@ -474,3 +474,42 @@ def test_application_changes_lists_fields_added_removed_and_changed_and_stays_sm
     many = application_changes({"k": list(range(100))}, {"k": [i + 1 for i in range(100)]})
     assert len(many["fields"]) == MAX_CHANGES and many["more"] == 100 - MAX_CHANGES
     assert application_changes(old, old) == {"fields": [], "more": 0}
+
+
+async def test_approve_form_exports_under_a_general_licence_and_shows_its_refusals(stack: Any) -> None:
+    # REV-GL-MANUAL from the page: the same domain call as POST /cases/{id}/approve.
+    service, client = stack
+    items = civilian_application()["items"]
+    items[0]["quantity"] = "1200"
+    general = await _open(service, Route.STANDARD, items=items)
+    csrf = await _sign_in(client, "t-alice")
+    await _post(client, f"/console/cases/{general}/approve", csrf, licence_type="general")
+    number = (await service.get_case(UUID(general)))[0].licence_number
+    assert number
+
+    items[0]["quantity"] = "1000"
+    first = await _open(service, Route.STANDARD, items=items, general_licence_number=number)  # queued
+    page = (await client.get(f"/console/cases/{first}")).text
+    form = page.split('id="form-approve"')[1].split("</form>")[0]
+    assert 'name="general_licence_number"' in form and f"the application names {number}" in form
+    assert 'name="cap_0" value="1000"' in form  # prefilled from the screened case
+    done = await _post(client, f"/console/cases/{first}/approve", csrf, licence_type="single",
+                       general_licence_number=number, cap_0="1000")
+    assert done.status_code == 200 and 'id="state">approved' in done.text, done.text.split('id="refusal"')[-1][:300]
+    usage = await service.general_licence_usage(number)
+    assert [i["remaining"] for i in usage["items"]] == ["200"]  # 1200 - 1000 drawn down
+
+    # Another export asking for more than remains is refused on the page; nothing is drawn.
+    second = await _open(service, Route.STANDARD, general_licence_number=number)
+    over = await _post(client, f"/console/cases/{second}/approve", csrf, licence_type="single",
+                       general_licence_number=number, cap_0="500")
+    assert over.status_code == 422 and "<strong>REV-GL-OVER-CAP</strong>" in over.text
+    assert (await service.get_case(UUID(second)))[0].state.value == "queued"
+    assert await service.general_licence_usage(number) == usage
+    # A licence the application does not name is refused with its own rule id.
+    other = await _post(client, f"/console/cases/{second}/approve", csrf, licence_type="single",
+                        general_licence_number="LNT-2026-999999", cap_0="100")
+    assert other.status_code == 422 and "<strong>REV-GL-NOT-NAMED</strong>" in other.text
+    ok = await _post(client, f"/console/cases/{second}/approve", csrf, licence_type="single",
+                     general_licence_number=number, cap_0="200")
+    assert 'id="state">approved' in ok.text

@@ -250,3 +250,60 @@ async def test_a_new_hit_on_an_exhausted_licence_suspends_nothing(
     assert case.state is CaseState.APPROVED and licence is not None and licence.status is LicenceStatus.EXHAUSTED
     assert case.licence_review is None and await service.queue(LICENCE_REVIEW_QUEUE) == []
     assert "no live licence" in (history[-1]["reason"] or "")
+
+
+def _flagged(env: Envelope[Any], *flags: RedFlag) -> Envelope[Any]:
+    return env.model_copy(update={"payload": env.payload.model_copy(update={"red_flags": list(flags)})})
+
+
+def _gl_flag(evidence: str, code: str = "SCR-FLAG-GENERAL-LICENCE-INVALID") -> RedFlag:
+    return RedFlag(code=code, description="general licence cannot cover the export", evidence=evidence)
+
+
+async def test_a_known_red_flag_with_new_evidence_text_leaves_a_live_licence_active(
+    service: ReviewService, apply: Apply, screening: Any
+) -> None:
+    # The reviewer approved knowing the flag; the re-screen words its evidence differently (a new
+    # remaining quantity): the same problem, not new evidence (issue 15.5).
+    first = _flagged(screening(Route.STANDARD), _gl_flag("12 kg remain under GL-2026-0001"))
+    await apply(service, first)
+    await service.act(first.case_id, lambda c, ctx, _: c.approve(ALICE, ctx, ApprovalTerms()))
+    ref = first.payload.external_reference
+    again = _flagged(screening(Route.STANDARD, ref=ref, is_rescreen=True), _gl_flag("3 kg remain under GL-2026-0001"))
+    await apply(service, again)
+
+    case, history, licence = await service.get_case(first.case_id)
+    assert case.state is CaseState.APPROVED and licence is not None and licence.status is LicenceStatus.ACTIVE
+    assert case.licence_review is None and await service.queue(LICENCE_REVIEW_QUEUE) == []
+    assert history[-1]["details"]["rule_id"] == "REV-RESCREEN-UNCHANGED"
+
+
+async def test_a_new_red_flag_code_still_suspends_a_live_licence(
+    service: ReviewService, apply: Apply, screening: Any
+) -> None:
+    first = _flagged(screening(Route.STANDARD), _gl_flag("12 kg remain under GL-2026-0001"))
+    await apply(service, first)
+    await service.act(first.case_id, lambda c, ctx, _: c.approve(ALICE, ctx, ApprovalTerms()))
+    ref = first.payload.external_reference
+    forwarder = _gl_flag("end_user 1", code="RF-FORWARDER-END-USER")
+    again = _flagged(
+        screening(Route.STANDARD, ref=ref, is_rescreen=True), _gl_flag("3 kg remain under GL-2026-0001"), forwarder
+    )
+    await apply(service, again)
+
+    case, history, licence = await service.get_case(first.case_id)
+    assert case.state is CaseState.LICENCE_SUSPENDED
+    assert licence is not None and licence.status is LicenceStatus.SUSPENDED
+    details = history[-1]["details"]
+    assert details["rule_id"] == "REV-LICENCE-REVIEW"
+    assert [f["code"] for f in details["new_red_flags"]] == ["RF-FORWARDER-END-USER"]
+
+
+def test_compare_ignores_evidence_text_but_not_codes_or_hits(screening: Any, hits: Any) -> None:
+    before = _flagged(screening(Route.STANDARD, hits=[hits.watch()]), _gl_flag("12 kg")).payload.model_dump(mode="json")
+    reworded = _flagged(screening(Route.STANDARD, hits=[_relisted(hits.watch())]), _gl_flag("3 kg")).payload
+    assert compare(before, reworded).unchanged
+    new_hit = _flagged(screening(Route.STANDARD, hits=[hits.watch(), hits.control()]), _gl_flag("12 kg")).payload
+    assert [h.entry_id for h in compare(before, new_hit).new_hits] == [hits.control().entry_id]
+    new_code = _flagged(screening(Route.STANDARD, hits=[hits.watch()]), _gl_flag("x", code="RF-OTHER")).payload
+    assert [f.code for f in compare(before, new_code).new_red_flags] == ["RF-OTHER"]

@@ -27,9 +27,12 @@ def hit_key(hit: PartyHit | dict[str, Any]) -> tuple[str, int, str, str]:
     return (str(h["party_role"]), int(h["party_index"]), str(h["list_id"]), str(h["entry_id"]))
 
 
-def flag_key(flag: RedFlag | dict[str, Any]) -> tuple[str, str]:
+def flag_key(flag: RedFlag | dict[str, Any]) -> str:
+    """The same red flag whatever its evidence text: its code. The evidence is prose built from the
+    screened data (amounts, remaining quantities, dates) and changes between screenings of the same
+    problem; a flag reviewers already saw must not reopen a case or suspend a licence (issue 15)."""
     f = flag if isinstance(flag, dict) else flag.model_dump(mode="json")
-    return (str(f["code"]), str(f["evidence"]))
+    return str(f["code"])
 
 
 @dataclass(frozen=True)

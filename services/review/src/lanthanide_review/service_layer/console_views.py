@@ -201,14 +201,16 @@ def cumulative_for(usage: dict[str, Any], case: Case) -> dict[str, list[dict[str
 
 def approval_defaults(case: Case) -> dict[str, Any]:
     """What the approve form is prefilled with: the screened application's items, end users and
-    a one-year validity (the domain applies the same defaults when a field is left empty)."""
+    a one-year validity (the domain applies the same defaults when a field is left empty), and the
+    general licence the application names, offered (not filled in) for an approval as an export
+    under it (REV-GL-MANUAL: the caps are then the quantities drawn down)."""
     app = case.application
     items = []
     for i, item in enumerate(app.get("items", [])):
         items.append({"index": i, "description": item.get("description"),
                       "quantity": str(Decimal(str(item.get("quantity")))), "unit": item.get("unit")})
     end_users = [p["name"] for p in app.get("parties", []) if p.get("role") == "end_user"]
-    return {"caps": items, "end_users": end_users}
+    return {"caps": items, "end_users": end_users, "general_licence_number": app.get("general_licence_number")}
 
 
 def parties_with_hits(case: Case, dispositions: Sequence[Disposition] = ()) -> list[dict[str, Any]]:

@@ -509,6 +509,7 @@ def _terms(form: dict[str, str], seen: int | None) -> ApprovalTerms:
         valid_until=date.fromisoformat(form["valid_until"]) if form.get("valid_until") else None,
         conditions=_lines(form.get("conditions")),
         application_version=seen,
+        general_licence_number=form.get("general_licence_number", "").strip() or None,
     )
 
 
