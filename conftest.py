@@ -13,7 +13,9 @@ from lanthanide.testing.kafka import real_kafka, secured_kafka
 from lanthanide.testing.postgres import create_database, find_pg_bin, real_postgres
 
 REPO_ROOT = Path(__file__).resolve().parent
-SHARED_DATA = Path(os.environ.get("LANTHANIDE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+# The raw public list files some tests read (lanthanide.testing.sources): inside the checkout unless
+# the environment names another folder; nothing beside the clone is looked at.
+os.environ.setdefault("LANTHANIDE_SHARED_DATA", str(REPO_ROOT / ".cache" / "public-sources"))
 
 
 @pytest.fixture(scope="session")
@@ -46,11 +48,3 @@ def postgres_server() -> Iterator[str]:
 def postgres_url(postgres_server: str) -> str:
     """SQLAlchemy asyncpg URL of a fresh, empty database for one test."""
     return create_database(postgres_server, f"t_{uuid4().hex[:12]}")
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The read-only reference data beside the repo (restricted-party lists, name sets)."""
-    if not SHARED_DATA.exists():
-        pytest.skip(f"reference data not found at {SHARED_DATA}")
-    return SHARED_DATA
