@@ -6,91 +6,46 @@ licence.status_changed on the decisions topic (screening stops routing to the gr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-import orjson
 import pytest
 from lanthanide.contracts import (
-    ClassificationResult,
-    DecisionMade,
     DecisionOutcome,
-    Envelope,
     LicenceStatusChanged,
     LicenceType,
     Route,
 )
 from lanthanide.dates import prc_today
 from lanthanide_review.adapters import orm
-from lanthanide_review.adapters.store import Store
-from lanthanide_review.bootstrap import build_service
 from lanthanide_review.domain.licences import ApprovalTerms, ItemCap, LicenceStatus, LicenceTermsError
 from lanthanide_review.domain.model import Case, Context, Recommendation
 from lanthanide_review.domain.roles import Actor, Role
 from lanthanide_review.domain.states import CaseState
 from lanthanide_review.service_layer.dispositions import DispositionService
 from lanthanide_review.service_layer.handlers import ReviewService
-from lanthanide_review.settings import ReviewSettings
 from sqlalchemy import select
 
-SCREENING = "lanthanide.screening.completed"
-ALICE = Actor("alice", frozenset({Role.REVIEWER}))
+# service_fixture provides the `service` fixture.
+from .general_licences import (  # noqa: F401
+    ALICE,
+    SCREENING,
+    decision_of,
+    issue_general,
+    magnet_items,
+    outbox,
+    service_fixture,
+    with_codes,
+)
+
 SENIOR = Actor("sam", frozenset({Role.SENIOR_REVIEWER}))
 ADMIN = Actor("ada", frozenset({Role.ADMIN}))
 
 
-def _items(quantity: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "description": "Sintered NdFeB magnets containing dysprosium",
-            "form": "magnet",
-            "hs_code": "8505111000",
-            "elements": [{"element": "Nd", "percent": "28"}, {"element": "Dy", "percent": "4"}],
-            "quantity": quantity,
-            "unit": "kg",
-            "value": "45000",
-            "currency": "USD",
-        }
-    ]
-
-
-def _with_codes(env: Envelope[Any], *codes: str) -> Envelope[Any]:
-    payload = env.payload.model_copy(
-        update={
-            "classifications": [ClassificationResult(item_index=0, control_codes=list(codes), licence_required=True)]
-        }
-    )
-    return env.model_copy(update={"payload": payload})
-
-
-async def _issue_general(service: ReviewService, screening: Any, **terms: Any) -> str:
-    """A 1,000 kg 1C905.a general licence as a reviewer issues it (approve with licence_type=general)."""
-    env = _with_codes(screening(Route.STANDARD, items=_items("1000")), "1C905.a")
-    await service.handle(env, SCREENING)
-
-    def approve(case: Case, ctx: Context, _lic: Any) -> None:
-        case.approve(ALICE, ctx, ApprovalTerms(licence_type=LicenceType.GENERAL, **terms))
-
-    case = await service.act(env.case_id, approve)
-    assert case.licence_number is not None
-    return case.licence_number
-
-
-@pytest.fixture
-async def service(db_url: str) -> AsyncIterator[ReviewService]:
-    store = Store(db_url)
-    await store.migrate()
-    try:
-        yield build_service(ReviewSettings(), store)
-    finally:
-        await store.dispose()
-
-
 async def _queued(service: ReviewService, screening: Any, number: str, qty: str, **kw: Any) -> Case:
-    env = _with_codes(screening(Route.GREEN_CHANNEL, items=_items(qty), general_licence_number=number, **kw),
+    env = with_codes(screening(Route.GREEN_CHANNEL, items=magnet_items(qty), general_licence_number=number, **kw),
                       "1C905.a")
     await service.handle(env, SCREENING)
     case, _, _ = await service.get_case(env.case_id)
@@ -109,22 +64,11 @@ async def _approve(service: ReviewService, case: Case, terms: ApprovalTerms, act
     return await service.act(case.case_id, approve)
 
 
-async def _outbox(service: ReviewService, event_type: str) -> list[dict[str, Any]]:
-    async with service.store.engine.connect() as conn:
-        rows = (await conn.execute(select(orm.outbox.c.body).where(orm.outbox.c.event_type == event_type))).all()
-    return [orjson.loads(r.body) for r in rows]
-
-
-async def _decision(service: ReviewService, case: Case) -> DecisionMade:
-    [body] = [b for b in await _outbox(service, "decision.made") if b["case_id"] == str(case.case_id)]
-    return DecisionMade.model_validate(body["payload"])
-
-
 async def test_a_case_queued_over_the_cap_is_approved_under_the_general_licence_for_what_remains(
     service: ReviewService, screening: Any
 ) -> None:
     until = prc_today() + timedelta(days=60)
-    number = await _issue_general(service, screening, valid_until=until)
+    number = await issue_general(service, screening, valid_until=until)
     first = await _queued(service, screening, number, "600")
     assert first.state is CaseState.APPROVED
     over = await _queued(service, screening, number, "600")
@@ -146,7 +90,7 @@ async def test_a_case_queued_over_the_cap_is_approved_under_the_general_licence_
     gl = await service.licence(number)
     assert gl.remaining() == [Decimal(0)] and gl.status is LicenceStatus.EXHAUSTED
     assert [d["case_id"] for d in gl.draws] == [str(first.case_id), str(over.case_id)]
-    decision = await _decision(service, done)
+    decision = await decision_of(service, done)
     assert decision.general_licence_number == number and decision.decided_by == "alice"
     assert decision.general_licence_usage is not None and decision.general_licence_usage.remaining == [Decimal(0)]
     assert decision.licence is not None and decision.licence.type is LicenceType.SINGLE
@@ -158,8 +102,8 @@ async def test_a_case_queued_over_the_cap_is_approved_under_the_general_licence_
 async def test_an_approval_under_another_general_licence_than_the_one_named_is_refused(
     service: ReviewService, screening: Any
 ) -> None:
-    number = await _issue_general(service, screening)
-    other = await _issue_general(service, screening)
+    number = await issue_general(service, screening)
+    other = await issue_general(service, screening)
     case = await _queued(service, screening, number, "1200")
     with pytest.raises(LicenceTermsError) as refused:
         await _approve(service, case, ApprovalTerms(general_licence_number=other))
@@ -173,7 +117,7 @@ async def test_an_approval_under_another_general_licence_than_the_one_named_is_r
 async def test_a_watch_list_hit_bars_the_general_licence_until_a_disposition_clears_it(
     service: ReviewService, screening: Any, hits: Any
 ) -> None:
-    number = await _issue_general(service, screening)
+    number = await issue_general(service, screening)
     case = await _queued(service, screening, number, "300", hits=[hits.watch()])
     assert case.state is CaseState.QUEUED and "REV-GL-WATCH-LIST" in case.rule_ids
     with pytest.raises(LicenceTermsError) as refused:
@@ -191,13 +135,13 @@ async def test_a_watch_list_hit_bars_the_general_licence_until_a_disposition_cle
     done = await _approve(service, case, ApprovalTerms(general_licence_number=number))
     assert done.state is CaseState.APPROVED
     assert (await service.licence(number)).remaining() == [Decimal(700)]
-    assert (await _decision(service, done)).general_licence_number == number
+    assert (await decision_of(service, done)).general_licence_number == number
 
 
 async def test_suspending_and_revoking_a_general_licence_publishes_its_status(
     service: ReviewService, screening: Any
 ) -> None:
-    number = await _issue_general(service, screening)
+    number = await issue_general(service, screening)
     gl = await service.licence(number)
 
     def op(name: str) -> Any:
@@ -208,7 +152,7 @@ async def test_suspending_and_revoking_a_general_licence_publishes_its_status(
 
     for name in ("suspend", "reinstate", "revoke"):
         await service.act(UUID(gl.case_id), op(name), with_licence=True)
-    bodies = await _outbox(service, "licence.status_changed")
+    bodies = await outbox(service, "licence.status_changed")
     changes = [LicenceStatusChanged.model_validate(b["payload"]) for b in bodies]
     assert [(c.number, c.status) for c in changes] == [
         (number, "suspended"), (number, "active"), (number, "revoked")
@@ -227,8 +171,8 @@ async def test_suspending_and_revoking_a_general_licence_publishes_its_status(
 async def test_a_four_eyes_approval_under_the_general_licence_draws_down_on_countersignature(
     service: ReviewService, screening: Any
 ) -> None:
-    number = await _issue_general(service, screening)
-    env = _with_codes(screening(Route.ENHANCED, items=_items("300"), general_licence_number=number), "1C905.a")
+    number = await issue_general(service, screening)
+    env = with_codes(screening(Route.ENHANCED, items=magnet_items("300"), general_licence_number=number), "1C905.a")
     await service.handle(env, SCREENING)
     case, _, _ = await service.get_case(env.case_id)
     assert case.state is CaseState.QUEUED and case.countersign_required
@@ -249,5 +193,5 @@ async def test_a_four_eyes_approval_under_the_general_licence_draws_down_on_coun
     done = await service.act(case.case_id, countersign)
     assert done.state is CaseState.APPROVED
     assert (await service.licence(number)).remaining() == [Decimal(700)]
-    decision = await _decision(service, done)
+    decision = await decision_of(service, done)
     assert decision.general_licence_number == number and decision.countersigned_by == "sam"

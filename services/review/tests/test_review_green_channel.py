@@ -8,113 +8,57 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import lanthanide_cli.main
-import orjson
 import pytest
 from click.testing import CliRunner
 from lanthanide.contracts import (
-    ClassificationResult,
-    DecisionMade,
-    Envelope,
     LicenceType,
     Route,
 )
 from lanthanide.dates import prc_today
-from lanthanide_review.adapters import orm
 from lanthanide_review.adapters.store import Store
 from lanthanide_review.bootstrap import build_service
-from lanthanide_review.domain.licences import ApprovalTerms, LicenceStatus, LicenceTermsError, add_years
-from lanthanide_review.domain.model import Case, Context
-from lanthanide_review.domain.roles import Actor, Role
+from lanthanide_review.domain.licences import LicenceStatus, LicenceTermsError, add_years
+from lanthanide_review.domain.model import Case
 from lanthanide_review.domain.states import CaseState
 from lanthanide_review.service_layer.handlers import ReviewService
 from lanthanide_review.settings import ReviewSettings
-from sqlalchemy import select
 
-SCREENING = "lanthanide.screening.completed"
-ALICE = Actor("alice", frozenset({Role.REVIEWER}))
-
-
-def _items(quantity: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "description": "Sintered NdFeB magnets containing dysprosium",
-            "form": "magnet",
-            "hs_code": "8505111000",
-            "elements": [{"element": "Nd", "percent": "28"}, {"element": "Dy", "percent": "4"}],
-            "quantity": quantity,
-            "unit": "kg",
-            "value": "45000",
-            "currency": "USD",
-        }
-    ]
-
-
-def _with_codes(env: Envelope[Any], *codes: str) -> Envelope[Any]:
-    payload = env.payload.model_copy(
-        update={
-            "classifications": [ClassificationResult(item_index=0, control_codes=list(codes), licence_required=True)]
-        }
-    )
-    return env.model_copy(update={"payload": payload})
-
-
-@pytest.fixture
-async def service(db_url: str) -> AsyncIterator[ReviewService]:
-    store = Store(db_url)
-    await store.migrate()
-    try:
-        yield build_service(ReviewSettings(), store)
-    finally:
-        await store.dispose()
-
-
-async def _issue_general(
-    service: ReviewService, screening: Any, *, cap: str = "1000", code: str = "1C905.a", **terms: Any
-) -> str:
-    """A general licence as a reviewer issues it: approve a queued case with licence_type=general."""
-    env = _with_codes(screening(Route.STANDARD, items=_items(cap)), code)
-    await service.handle(env, SCREENING)
-
-    def approve(case: Case, ctx: Context, _lic: Any) -> None:
-        case.approve(ALICE, ctx, ApprovalTerms(licence_type=LicenceType.GENERAL, **terms))
-
-    case = await service.act(env.case_id, approve)
-    assert case.licence_number is not None
-    return case.licence_number
+# service_fixture provides the `service` fixture.
+from .general_licences import (  # noqa: F401
+    ALICE,
+    SCREENING,
+    decision_of,
+    issue_general,
+    magnet_items,
+    outbox,
+    service_fixture,
+    with_codes,
+)
 
 
 async def _apply(service: ReviewService, screening: Any, number: str, qty: str, code: str = "1C905.a") -> Case:
-    env = _with_codes(screening(Route.GREEN_CHANNEL, items=_items(qty), general_licence_number=number), code)
+    env = with_codes(screening(Route.GREEN_CHANNEL, items=magnet_items(qty), general_licence_number=number), code)
     await service.handle(env, SCREENING)
     case, _, _ = await service.get_case(env.case_id)
     return case
 
 
-async def _decision(service: ReviewService, case: Case) -> DecisionMade:
-    """The decision as the outbox will publish it."""
-    async with service.store.engine.connect() as conn:
-        bodies = (await conn.execute(select(orm.outbox.c.body).where(orm.outbox.c.event_type == "decision.made"))).all()
-    [payload] = [p for b in bodies if (p := orjson.loads(b.body))["case_id"] == str(case.case_id)]
-    return DecisionMade.model_validate(payload["payload"])
-
-
 async def test_general_licence_issued_by_a_reviewer_carries_the_classified_codes_and_covers(
     service: ReviewService, screening: Any
 ) -> None:
-    number = await _issue_general(service, screening)
+    number = await issue_general(service, screening)
     gl = await service.licence(number)
     # The applicant typed no control code: the licence carries what screening classified.
     assert gl.licence.type is LicenceType.GENERAL and gl.licence.items[0].control_codes == ["1C905.a"]
     case = await _apply(service, screening, number, "400")
     assert case.state is CaseState.APPROVED
-    decision = await _decision(service, case)
+    decision = await decision_of(service, case)
     assert decision.general_licence_number == number
     assert decision.general_licence_usage is not None and decision.general_licence_usage.remaining == [Decimal(600)]
     assert (await service.licence(number)).remaining() == [Decimal(600)]
@@ -123,7 +67,7 @@ async def test_general_licence_issued_by_a_reviewer_carries_the_classified_codes
 async def test_three_500kg_applications_under_1000kg_give_two_approvals_and_one_queued(
     service: ReviewService, screening: Any
 ) -> None:
-    number = await _issue_general(service, screening)
+    number = await issue_general(service, screening)
     cases = [await _apply(service, screening, number, "500") for _ in range(3)]
     assert [c.state for c in cases] == [CaseState.APPROVED, CaseState.APPROVED, CaseState.QUEUED]
     _, history, _ = await service.get_case(cases[2].case_id)
@@ -136,7 +80,7 @@ async def test_three_500kg_applications_under_1000kg_give_two_approvals_and_one_
 
 
 async def test_an_oxide_licence_does_not_cover_magnets(service: ReviewService, screening: Any) -> None:
-    number = await _issue_general(service, screening, code="1C905.b")
+    number = await issue_general(service, screening, code="1C905.b")
     case = await _apply(service, screening, number, "100", code="1C905.a")
     assert case.state is CaseState.QUEUED and "REV-GL-ITEM-NOT-COVERED" in case.rule_ids
     assert (await service.licence(number)).remaining() == [Decimal(1000)]
@@ -148,20 +92,20 @@ async def test_a_green_channel_export_is_valid_no_longer_than_its_general_licenc
     service: ReviewService, screening: Any
 ) -> None:
     until = prc_today() + timedelta(days=40)
-    number = await _issue_general(service, screening, valid_until=until)
+    number = await issue_general(service, screening, valid_until=until)
     case = await _apply(service, screening, number, "100")
-    decision = await _decision(service, case)
+    decision = await decision_of(service, case)
     assert decision.licence is not None and decision.licence.number != number
     assert decision.licence.valid_until == until  # not one year: the general licence ends first
     assert any(number in c for c in decision.licence.conditions)
 
 
 async def test_an_unnamed_end_user_goes_to_a_reviewer(service: ReviewService, screening: Any) -> None:
-    number = await _issue_general(service, screening)
-    env = _with_codes(
+    number = await issue_general(service, screening)
+    env = with_codes(
         screening(
             Route.GREEN_CHANNEL,
-            items=_items("100"),
+            items=magnet_items("100"),
             general_licence_number=number,
             parties=[
                 {"role": "importer", "name": "Other Motors SA", "country": "FR"},
@@ -178,10 +122,10 @@ async def test_an_unnamed_end_user_goes_to_a_reviewer(service: ReviewService, sc
 async def test_two_concurrent_applications_over_the_cap_do_not_both_pass(
     service: ReviewService, screening: Any, db_url: str
 ) -> None:
-    number = await _issue_general(service, screening)
+    number = await issue_general(service, screening)
     # Both were screened while 1,000 kg remained; together they want 1,200 kg.
     envs = [
-        _with_codes(screening(Route.GREEN_CHANNEL, items=_items("600"), general_licence_number=number), "1C905.a")
+        with_codes(screening(Route.GREEN_CHANNEL, items=magnet_items("600"), general_licence_number=number), "1C905.a")
         for _ in range(2)
     ]
     # Two review instances on the same database, each applying one of them at the same time.
@@ -197,9 +141,9 @@ async def test_two_concurrent_applications_over_the_cap_do_not_both_pass(
 
 
 async def test_concurrent_applications_in_one_batch_do_not_both_pass(service: ReviewService, screening: Any) -> None:
-    number = await _issue_general(service, screening)
+    number = await issue_general(service, screening)
     envs = [
-        _with_codes(screening(Route.GREEN_CHANNEL, items=_items("600"), general_licence_number=number), "1C905.a")
+        with_codes(screening(Route.GREEN_CHANNEL, items=magnet_items("600"), general_licence_number=number), "1C905.a")
         for _ in range(2)
     ]
     assert await service.handle_batch([(e, SCREENING) for e in envs]) == []
@@ -216,17 +160,17 @@ async def test_a_three_year_general_licence_spanning_29_february_is_issued(
     service: ReviewService, screening: Any
 ) -> None:
     start = prc_today()
-    number = await _issue_general(service, screening, valid_until=add_years(start, 3))
+    number = await issue_general(service, screening, valid_until=add_years(start, 3))
     assert (await service.licence(number)).licence.valid_until == add_years(start, 3)
     with pytest.raises(LicenceTermsError) as err:
-        await _issue_general(service, screening, valid_until=add_years(start, 3) + timedelta(days=1))
+        await issue_general(service, screening, valid_until=add_years(start, 3) + timedelta(days=1))
     assert err.value.rule_id == "LIC-VALIDITY-TOO-LONG"
 
 
 async def test_usage_report_per_general_licence_and_cumulative_across_both_kinds(
     service: ReviewService, screening: Any
 ) -> None:
-    number = await _issue_general(service, screening)
+    number = await issue_general(service, screening)
     first = await _apply(service, screening, number, "300")
     await _apply(service, screening, number, "200")
     report = await service.general_licence_usage(number)
@@ -252,7 +196,7 @@ def test_licence_usage_command_prints_the_report(
         await store.migrate()
         try:
             svc = build_service(ReviewSettings(), store)
-            number = await _issue_general(svc, screening)
+            number = await issue_general(svc, screening)
             await _apply(svc, screening, number, "250")
             return number
         finally:
