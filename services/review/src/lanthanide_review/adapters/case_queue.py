@@ -9,12 +9,11 @@ working days *left* depend on today and are computed when a page is read.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from lanthanide_review.domain.model import Case
-from lanthanide_review.domain.sla import PrcCalendar
+from lanthanide_review.domain.sla import MemoCalendar, PrcCalendar
 
 
 class QueueProjector:
@@ -26,9 +25,7 @@ class QueueProjector:
         self.calendar = calendar
         self.sla_working_days = sla_working_days
         self.tz = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
-        self._add = lru_cache(maxsize=4096)(calendar.add_working_days)
-        self._between = lru_cache(maxsize=4096)(calendar.working_days_between)
-        self._provisional = lru_cache(maxsize=4096)(calendar.provisional_between)
+        self.memo = MemoCalendar(calendar)
 
     @classmethod
     def default(cls) -> QueueProjector:
@@ -42,15 +39,12 @@ class QueueProjector:
         screening = case.screening or {}
         codes = [str(f["code"]) for f in screening.get("red_flags", [])]
         sla = case.sla
-        due = None
-        provisional = None
-        if sla.applies and sla.started_on is not None:
-            due = self._add(sla.started_on, self.sla_working_days + sla.paused_working_days)
-            provisional = self._provisional(sla.started_on, due)
+        due = sla.due_date(self.memo, self.sla_working_days)
+        provisional = sla.due_date_provisional(self.memo, self.sla_working_days)
         decided_on = case.decided_at.astimezone(self.tz).date() if case.decided_at is not None else None
         took = None
         if decided_on is not None and sla.started_on is not None:
-            took = max(0, self._between(sla.started_on, decided_on) - sla.paused_working_days)
+            took = max(0, self.memo.working_days_between(sla.started_on, decided_on) - sla.paused_working_days)
         return {
             "case_id": str(case.case_id),
             "state": case.state.value,

@@ -91,6 +91,17 @@ class PrcCalendar:
         return sign * count
 
 
+class MemoCalendar:
+    """The service's PRC calendar with its answers remembered for one page render: thousands of
+    cases share a handful of start dates, and the SLA clock asks the same questions for each."""
+
+    def __init__(self, calendar: PrcCalendar) -> None:
+        self.add_working_days = lru_cache(maxsize=None)(calendar.add_working_days)
+        self.working_days_between = lru_cache(maxsize=None)(calendar.working_days_between)
+        self.provisional_between = lru_cache(maxsize=None)(calendar.provisional_between)
+        self.is_working_day = lru_cache(maxsize=None)(calendar.is_working_day)
+
+
 def _parse_year(raw: dict[str, Any]) -> CalendarYear:
     off: set[date] = set()
     for span in raw["days_off"]:
@@ -150,20 +161,20 @@ class SlaClock:
         self.applies = False
         self.off_reason = reason
 
-    def due_date(self, calendar: PrcCalendar, working_days: int) -> date | None:
+    def due_date(self, calendar: PrcCalendar | MemoCalendar, working_days: int) -> date | None:
         """The decision due date, or None when the clock has not started or does not apply."""
         if not self.applies or self.started_on is None:
             return None
         return calendar.add_working_days(self.started_on, working_days + self.paused_working_days)
 
-    def due_date_provisional(self, calendar: PrcCalendar, working_days: int) -> bool | None:
+    def due_date_provisional(self, calendar: PrcCalendar | MemoCalendar, working_days: int) -> bool | None:
         """Whether the due date counts through a year without official calendar data (None without a due date)."""
         due = self.due_date(calendar, working_days)
         if due is None or self.started_on is None:
             return None
         return calendar.provisional_between(self.started_on, due)
 
-    def working_days_left(self, calendar: PrcCalendar, working_days: int, today: date) -> int | None:
+    def working_days_left(self, calendar: PrcCalendar | MemoCalendar, working_days: int, today: date) -> int | None:
         """Working days until the due date (negative when breached); None without a clock.
 
         While paused, time stands still at the day the pause began.

@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from lanthanide_review.adapters import queue_queries
 from lanthanide_review.domain.dispositions import Disposition, DispositionStatus
 from lanthanide_review.domain.licences import LicenceRecord
 from lanthanide_review.domain.model import Case
-from lanthanide_review.domain.sla import PrcCalendar
+from lanthanide_review.domain.sla import MemoCalendar
 from lanthanide_review.domain.states import OPEN_STATES, CaseState
 from lanthanide_review.service_layer.handlers import LicenceNotFound, ReviewService
 
@@ -39,17 +38,6 @@ class QueueFilter:
     flagged: bool = False
     sort: str = "due"
     descending: bool = False
-
-
-class MemoCalendar:
-    """The service's PRC calendar with its answers remembered for one page render: thousands of
-    cases share a handful of start dates, and the SLA clock asks the same questions for each."""
-
-    def __init__(self, calendar: PrcCalendar) -> None:
-        self.add_working_days = lru_cache(maxsize=None)(calendar.add_working_days)
-        self.working_days_between = lru_cache(maxsize=None)(calendar.working_days_between)
-        self.provisional_between = lru_cache(maxsize=None)(calendar.provisional_between)
-        self.is_working_day = lru_cache(maxsize=None)(calendar.is_working_day)
 
 
 def _left(calendar: Any, due: date | None, paused_since: date | None, today: date) -> int | None:
