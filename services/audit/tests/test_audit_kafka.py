@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -83,6 +84,11 @@ async def test_case_timeline_replay_and_tamper(
     assert shown.exit_code == 0, shown.output
     assert "every causation link holds" in shown.output
 
+    # A second copy of the intact ledger, for the tamper step below: the seven records arrive from
+    # six topics, so which one is last (and cut next) is up to the broker.
+    intact = tmp_path / "audit-intact.db"
+    shutil.copyfile(db, intact)
+
     # A database writer cuts the last record, fixes the head and deletes the stored checkpoints:
     # the chain alone and the stored checkpoints pass, the published checkpoints do not.
     with sqlite3.connect(db) as conn:
@@ -96,14 +102,15 @@ async def test_case_timeline_replay_and_tamper(
     assert cut.exit_code == 1, cut.output
     assert "ledger BROKEN at seq 7" in cut.output and "truncated" in cut.output
 
-    # Tamper with the stored decision: verify names that record and exits 1.
-    with sqlite3.connect(db) as conn:
+    # Tamper with the stored decision in the intact copy: verify names that record and exits 1.
+    with sqlite3.connect(intact) as conn:
         seq, canonical = conn.execute(
             "SELECT seq, canonical FROM ledger WHERE event_type = 'decision.made'"
         ).fetchone()
         conn.execute("UPDATE ledger SET canonical = ? WHERE seq = ?",
                      (bytes(canonical).replace(b"approved", b"denied"), seq))
-    broken = await invoke("verify")
+    broken = await asyncio.to_thread(
+        runner.invoke, cli, ["verify", "--db-url", f"sqlite+aiosqlite:///{intact}"])
     assert broken.exit_code == 1
     assert f"ledger BROKEN at seq {seq}" in broken.output
     assert "altered" in broken.output
