@@ -20,12 +20,12 @@ from lanthanide.contracts import (
 )
 from lanthanide.events import EventFactory
 from lanthanide.testing.factories import civilian_application, decision_made, general_licence
-from lanthanide_screening import bootstrap as bootstrap_module
 from lanthanide_screening.adapters.store import ScreeningStore, cases
-from lanthanide_screening.bootstrap import Screening
 from lanthanide_screening.domain.screen import ScreeningEngine
 from lanthanide_screening.matching.index import build_index
 from lanthanide_screening.matching.model import ListEntry, ListName, RestrictedList
+from lanthanide_screening.service_layer import handlers as handlers_module
+from lanthanide_screening.service_layer.handlers import Screening
 from lanthanide_screening.settings import ScreeningSettings
 from sqlalchemy import select
 
@@ -206,7 +206,7 @@ async def test_a_reference_update_drops_remembered_searches_and_rescreens_deferr
     app = make_accepted(civilian_application("REF-1"))
     case_id = uuid4()
     update = FACTORY.new("reference.updated", ReferenceUpdated(kind="list", list_id="test_watch", version="2"))
-    monkeypatch.setattr(bootstrap_module, "build_engine", lambda _settings: _engine_with(engine, [exporter]))
+    monkeypatch.setattr(handlers_module, "build_engine", lambda _settings: _engine_with(engine, [exporter]))
     async with screening.batch():
         [first] = await screening.handle(_accepted_env(app, case_id))
         assert first.envelope.payload.route is not Route.ENHANCED

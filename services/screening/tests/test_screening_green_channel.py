@@ -29,8 +29,8 @@ from lanthanide.dates import prc_date, prc_today
 from lanthanide.events import EventFactory
 from lanthanide.testing.factories import civilian_application, decision_made, general_licence
 from lanthanide_screening.adapters.store import ScreeningStore
-from lanthanide_screening.bootstrap import Screening
 from lanthanide_screening.domain.screen import ScreeningEngine
+from lanthanide_screening.service_layer.handlers import Screening
 from lanthanide_screening.settings import ScreeningSettings
 
 NUMBER = "GL-2026-001"

@@ -13,11 +13,11 @@ import pytest
 from lanthanide.contracts import ApplicationAccepted, Item, Route
 from lanthanide.testing.factories import civilian_application
 from lanthanide_screening.adapters.store import ScreeningStore
-from lanthanide_screening.bootstrap import Screening
 from lanthanide_screening.domain.classify import classify, no_licence_valid_until
 from lanthanide_screening.domain.reference import load_measures
 from lanthanide_screening.domain.screen import ScreeningEngine
 from lanthanide_screening.entrypoints.http import make_app
+from lanthanide_screening.service_layer.handlers import Screening
 from lanthanide_screening.settings import ScreeningSettings
 
 MEASURES = load_measures()

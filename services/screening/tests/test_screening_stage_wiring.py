@@ -53,3 +53,42 @@ async def test_accepted_in_completed_out_and_garbage_dead_lettered(
     assert (completed.causation_id, completed.case_id) == (envelope.event_id, envelope.case_id)
     [letter] = [orjson.loads(body) for body in seen["dlq"]]
     assert letter["topic"] == accepted_topic and letter["service"] == "screening"
+
+
+def test_subscriptions_derive_from_the_registry() -> None:
+    """Every payload type screening handles is a catalogue event, and each consumer group reads
+    exactly the topics its registered payload types arrive on (issue 11: one registry)."""
+    from lanthanide.contracts import EVENT_TYPES
+    from lanthanide_screening.service_layer.handlers import (
+        DISPOSITIONS,
+        EVENT_HANDLERS,
+        MAIN,
+        REFERENCE,
+        subscriptions,
+    )
+
+    assert set(EVENT_HANDLERS) <= set(EVENT_TYPES.values())
+    assert subscriptions() == {
+        MAIN: [Topics.APPLICATIONS_ACCEPTED, Topics.DECISIONS],
+        REFERENCE: [Topics.REFERENCE_UPDATES],
+        DISPOSITIONS: [Topics.DISPOSITIONS],
+    }
+
+
+async def test_a_payload_is_handled_only_in_its_own_group(
+    tmp_path: Path,
+    make_accepted: Callable[..., ApplicationAccepted],
+    make_envelope: Callable[[ApplicationAccepted], Envelope[Any]],
+) -> None:
+    """An accepted application reaching a per-instance group (reference updates, dispositions)
+    is not screened there; the main group screens it."""
+    screening = bootstrap(ScreeningSettings(data_dir=tmp_path / "data"))
+    envelope = make_envelope(make_accepted(civilian_application()))
+    await screening.store.start()
+    try:
+        assert await screening.handle_reference(envelope) == []
+        assert await screening.handle_disposition(envelope) == []
+        [out] = await screening.handle(envelope)
+    finally:
+        await screening.store.close()
+    assert out.envelope.event_type == "screening.completed"

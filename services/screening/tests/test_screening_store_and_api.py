@@ -28,10 +28,10 @@ from lanthanide.dates import prc_today
 from lanthanide.events import EventFactory
 from lanthanide.testing.factories import civilian_application, decision_made
 from lanthanide_screening.adapters.store import ScreeningStore
-from lanthanide_screening.bootstrap import Screening
 from lanthanide_screening.domain.parties import party_key
 from lanthanide_screening.domain.screen import ScreeningEngine
 from lanthanide_screening.entrypoints.http import make_app
+from lanthanide_screening.service_layer.handlers import Screening
 from lanthanide_screening.settings import ScreeningSettings
 
 TODAY = prc_today()  # every date is a PRC date

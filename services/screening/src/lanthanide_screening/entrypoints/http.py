@@ -12,8 +12,8 @@ from lanthanide.dates import prc_today
 from lanthanide.metrics import add_metrics_route
 from pydantic import BaseModel, Field
 
-from lanthanide_screening.bootstrap import Screening
 from lanthanide_screening.domain.whatif import what_if
+from lanthanide_screening.service_layer.handlers import Screening
 
 
 class NameQuery(BaseModel):

@@ -1,6 +1,7 @@
 """The Kafka stages: application.accepted (and decisions) in, screening.completed out.
 
-Two consumer groups: the service group reads accepted applications and decisions (same key,
+Three consumer groups, derived from the registry of service_layer/handlers.py (EVENT_HANDLERS):
+the service group reads accepted applications and decisions (same key,
 same partition numbers, so with per-instance SQLite stores the instance that screened a case
 also sees its decision); a per-instance group reads reference updates, so every instance
 reloads its lists and re-screens the cases it holds; another per-instance group reads review's
@@ -18,39 +19,36 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaBroker
 from lanthanide.kafka import register_stage
-from lanthanide.topics import Topics
 
-from lanthanide_screening.bootstrap import Screening
+from lanthanide_screening.service_layer.handlers import DISPOSITIONS, MAIN, REFERENCE, Group, Screening, subscriptions
 from lanthanide_screening.settings import ScreeningSettings
 
 SERVICE = "screening"
 
 
+def group_id(settings: ScreeningSettings, group: Group) -> str:
+    """The consumer group id: the service's group for MAIN, one per instance for the others."""
+    if group is MAIN:
+        return settings.group_id
+    return f"{settings.group_id}-{group.name}-{settings.instance}"
+
+
 def register(broker: KafkaBroker, screening: Screening, settings: ScreeningSettings) -> None:
-    """Subscribe both stages."""
-    register_stage(
-        broker,
-        topics=[settings.topic(Topics.APPLICATIONS_ACCEPTED), settings.topic(Topics.DECISIONS)],
-        group_id=settings.group_id,
-        service=SERVICE,
-        handle=screening.handle,
-        settings=settings.kafka,
-        batch_scope=screening.batch,  # the store is written once per batch, before publishing
-    )
-    register_stage(
-        broker,
-        topics=[settings.topic(Topics.REFERENCE_UPDATES)],
-        group_id=f"{settings.group_id}-reference-{settings.instance}",
-        service=SERVICE,
-        handle=screening.handle_reference,
-        settings=settings.kafka,
-    )
-    # Review's dispositions: per instance too, so every instance's cache (and store) has them.
-    register_stage(
-        broker,
-        topics=[settings.topic(Topics.DISPOSITIONS)],
-        group_id=f"{settings.group_id}-dispositions-{settings.instance}",
-        service=SERVICE,
-        handle=screening.handle_disposition,
-        settings=settings.kafka,
-    )
+    """Subscribe one stage per consumer group of the registry (service_layer/handlers.py
+    EVENT_HANDLERS), each on the catalogue topics its payload types arrive on."""
+    handlers = {
+        MAIN: screening.handle,
+        REFERENCE: screening.handle_reference,
+        DISPOSITIONS: screening.handle_disposition,
+    }
+    for group, topics in subscriptions().items():
+        register_stage(
+            broker,
+            topics=[settings.topic(t) for t in topics],
+            group_id=group_id(settings, group),
+            service=SERVICE,
+            handle=handlers[group],
+            settings=settings.kafka,
+            # The main group's store writes are made once per batch, before its outputs are published.
+            batch_scope=screening.batch if group is MAIN else None,
+        )

@@ -1,0 +1,1 @@
+"""Screening's use cases and the registry of the events it handles."""
