@@ -24,9 +24,18 @@ AS_OF = date(2026, 12, 1)
 NO_18 = load_measures().get("MOFCOM-2025-18")
 assert NO_18 is not None
 ALL_CODES = sorted({code for c in NO_18.controls for code in c.hs_reference} | set(NO_18.mixed_hs_reference))
-#: Neighbours of listed codes that No. 18 does not list: Nd metal, other RE metals, Er oxide (No. 57),
-#: "other" oxides, La chloride, Nd fluoride, cerium compounds.
-NEAR_CODES = ["2805301100", "2805301990", "2846901999", "2846902300", "2846903400", "2846101000"]
+#: Neighbours of listed codes that No. 18 does not list: Nd metal, other RE metals, "other" oxides,
+#: La and Nd oxide (the tariff lines between Y oxide and Dy oxide), La chloride, Nd fluoride,
+#: cerium compounds.
+NEAR_CODES = [
+    "2805301100", "2805301990", "2846901999", "2846901200", "2846901300", "2846902300", "2846903400", "2846101000",
+]
+#: Each element's own oxide line (item .b): read in No. 18 for Sm and Gd; the PRC tariff's line
+#: naming the oxide for Tb, Dy, Y and Sc; Lu oxide's line is the >= 30 % medium/heavy one.
+OXIDE_CODES = {
+    "Sm": "2846901940", "Gd": "2846901930", "Tb": "2846901600", "Dy": "2846901500",
+    "Y": "2846901100", "Sc": "2846901980", "Lu": "2846901992",
+}
 
 
 def _item_app(hs: str) -> dict[str, Any]:
@@ -63,6 +72,24 @@ def test_every_element_carries_its_metal_target_oxide_and_compound_codes() -> No
         "2846904910",
         "2846909920",
     } <= by_element["Sm"]  # item I(B), I(C) as published
+
+
+@pytest.mark.parametrize(("element", "hs"), sorted(OXIDE_CODES.items()))
+def test_each_element_carries_its_own_oxide_code(
+    engine: ScreeningEngine, make_accepted: Make, element: str, hs: str
+) -> None:
+    """No. 18 items I(B)-VII(B), "<element> oxide and its mixtures": an oxide declared under its own
+    tariff line without a composition is incomplete, the reason naming that element's control."""
+    by_element = {c.element: c for c in NO_18.controls}
+    assert hs in by_element[element].hs_reference
+    app = _item_app(hs)
+    app["items"][0]["form"] = "oxide"
+    result = engine.screen(make_accepted(app), AS_OF)
+    assert result.route is Route.INCOMPLETE, hs
+    assert "items.0.composition:missing" in result.missing_documents
+    [classification] = result.classifications
+    assert classification.rule_ids == ["SCR-CLASS-COMPOSITION-MISSING"]
+    assert f"reference code of {by_element[element].code} ({element})" in classification.explanation
 
 
 @pytest.mark.parametrize("hs", ALL_CODES)
