@@ -230,16 +230,17 @@ class DeliveryWorker:
     async def _keep_claim(self, item: PendingDelivery, held_until: datetime, done: asyncio.Event) -> None:
         """Renew the claim on `item` every third of the lease until `done`.
 
-        The lease covers one round of attempts, but not everything a live holder may wait for:
-        a slot of its receiver or of the SMTP relay (outside the attempt deadline; an SMTP
-        timeout is per command, not per attempt), a slow store, the outcome's publication
-        (Kafka's own timeouts). Bounding all of that by deadlines would cut legitimate work
-        short and still leave the claim to run out under a holder that is sending; renewing is
-        the one rule that covers every case: a live holder keeps its claim, so no second
-        instance sends the delivery meanwhile, and a dead one stops renewing, so its delivery
-        waits at most one lease. A third: one failed renewal (the store busy) still leaves time
-        for the next. Each renewal names the lease it extends, so it never moves a delivery that
-        its round rescheduled or finished, nor one another instance took.
+        Why renew rather than rely on the attempt deadline: the lease covers one round of
+        attempts, but not everything a live holder may wait for: a slot of its receiver or of
+        the SMTP relay (outside the attempt deadline; an SMTP timeout is per command, not per
+        attempt), a slow store, the outcome's publication (Kafka's own timeouts). Putting a
+        deadline on all of that would cut legitimate work short, and a missed one would still
+        let the claim run out under a holder that is about to send. Renewing is the one simple
+        rule that covers every case: a live holder keeps its claim, so no second instance sends
+        the delivery meanwhile, and a dead one stops renewing, so its delivery waits at most one
+        lease. Every third: one failed renewal (the store busy) still leaves time for the next.
+        Each renewal names the lease it extends, so it never moves a delivery that its round
+        rescheduled or finished, nor one another instance took.
         """
         every = self.lease.total_seconds() / 3
         while not done.is_set():
