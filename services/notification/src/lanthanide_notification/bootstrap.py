@@ -105,7 +105,7 @@ def build(settings: NotificationSettings | None = None, broker: KafkaBroker | No
     publisher = publisher_for(broker, settings.kafka, "notification-publisher")
     worker = DeliveryWorker(
         store=store, service=service, schedule=schedule, publish=publisher.publish,
-        interval_seconds=settings.retry_worker_interval_seconds,
+        interval_seconds=settings.retry_worker_interval_seconds, lease_seconds=settings.delivery_lease(),
         per_host_limit=settings.webhook_per_host_limit, max_in_flight=settings.deliveries_in_flight,
     )
     # A consumed batch that queued deliveries has the worker look at the queue at once.

@@ -13,7 +13,9 @@ and other receivers' deliveries pass it), at most `max_in_flight` in all, and th
 one case to one target run one after another, in the order they were queued (an applicant
 hears "received" before "approved"). Each due delivery is claimed for a lease first, so two
 instances do not both send it, and one claimed by a process that died is picked up again when
-the lease runs out.
+the lease runs out. The lease is derived from the round of attempts (`claim_lease_seconds`: the
+retry policy's attempts, each to its deadline, the waits between them, and a margin: 72.5 s
+with the default settings), and the holder renews its claim while it works on the delivery.
 
 A delivery ends delivered, or failed when its schedule is exhausted (or the failure cannot get
 better by waiting): then its outcome event is published and it moves to the delivery log (and
@@ -36,7 +38,12 @@ from lanthanide.serde import DecodeError, decode
 
 from lanthanide_notification.domain.model import DeliveryResult, Target
 from lanthanide_notification.domain.ports import PendingDelivery
-from lanthanide_notification.domain.retry import BackoffSchedule
+from lanthanide_notification.domain.retry import (
+    ATTEMPT_DEADLINE_SECONDS,
+    BackoffSchedule,
+    RetryPolicy,
+    claim_lease_seconds,
+)
 from lanthanide_notification.domain.routing import notice_for
 
 if TYPE_CHECKING:
@@ -66,7 +73,7 @@ class DeliveryWorker:
         schedule: BackoffSchedule,
         publish: Publish,
         interval_seconds: float = 5.0,
-        lease_seconds: float = 300.0,
+        lease_seconds: float | None = None,
         batch_size: int = 200,
         max_in_flight: int = 100,
         per_host_limit: int = 4,
@@ -77,7 +84,10 @@ class DeliveryWorker:
         self.schedule = schedule
         self.publish = publish
         self.interval = interval_seconds
-        self.lease = timedelta(seconds=lease_seconds)
+        #: How long a claim lasts unless renewed; by default derived from the round of attempts
+        #: of the default policy (the service passes `NotificationSettings.delivery_lease()`).
+        self.lease = timedelta(seconds=lease_seconds if lease_seconds is not None
+                               else claim_lease_seconds(RetryPolicy(), ATTEMPT_DEADLINE_SECONDS))
         self.batch_size = batch_size
         self.max_in_flight = max_in_flight
         self.per_host_limit = per_host_limit
@@ -175,17 +185,18 @@ class DeliveryWorker:
         busy = {host for host, n in self._hosts.items() if n >= self.per_host_limit}
         candidates = await self.store.due(now, self.batch_size, skip_hosts=busy)
         chosen, host_full = self._choose(candidates, room)
-        claimed = await self.store.claim(chosen, now, now + self.lease)
-        started = [self._begin(item) for item in claimed]
+        lease_until = now + self.lease
+        claimed = await self.store.claim(chosen, now, lease_until)
+        started = [self._begin(item, lease_until) for item in claimed]
         if claimed and host_full and len(candidates) == self.batch_size:
             # Receivers now at their limit filled the look: look again past them.
             self._wake.set()
         return started
 
-    def _begin(self, item: PendingDelivery) -> asyncio.Task[None]:
+    def _begin(self, item: PendingDelivery, lease_until: datetime) -> asyncio.Task[None]:
         self._hosts[item.host] += 1
         self._lanes.add(_lane(item))
-        task = asyncio.ensure_future(self._deliver_or_release(item))
+        task = asyncio.ensure_future(self._deliver_or_release(item, lease_until))
         self._running[item.id] = task
 
         def ended(_: asyncio.Task[None]) -> None:
@@ -199,15 +210,55 @@ class DeliveryWorker:
         task.add_done_callback(ended)
         return task
 
-    async def _deliver_or_release(self, item: PendingDelivery) -> None:
+    async def _deliver_or_release(self, item: PendingDelivery, lease_until: datetime) -> None:
+        done = asyncio.Event()
+        keeper = asyncio.ensure_future(self._keep_claim(item, lease_until, done))
         try:
             await self._deliver(item)
         except asyncio.CancelledError:
+            keeper.cancel()
             raise  # stopping: the lease runs out and another look picks it up
         except Exception as exc:  # Kafka or the store failed: due again at once, not after the lease
+            done.set()
             log.warning("delivery_failed_to_finish", event_id=str(item.event_id), error=repr(exc)[:300])
             with contextlib.suppress(Exception):
                 await self.store.release(item)
+        finally:
+            done.set()  # a renewal under way ends first (it changes nothing once the round has)
+            await asyncio.gather(keeper, return_exceptions=True)
+
+    async def _keep_claim(self, item: PendingDelivery, held_until: datetime, done: asyncio.Event) -> None:
+        """Renew the claim on `item` every third of the lease until `done`.
+
+        Why renew rather than rely on the attempt deadline: the lease covers one round of
+        attempts, but not everything a live holder may wait for: a slot of its receiver or of
+        the SMTP relay (outside the attempt deadline; an SMTP timeout is per command, not per
+        attempt), a slow store, the outcome's publication (Kafka's own timeouts). Putting a
+        deadline on all of that would cut legitimate work short, and a missed one would still
+        let the claim run out under a holder that is about to send. Renewing is the one simple
+        rule that covers every case: a live holder keeps its claim, so no second instance sends
+        the delivery meanwhile, and a dead one stops renewing, so its delivery waits at most one
+        lease. Every third: one failed renewal (the store busy) still leaves time for the next.
+        Each renewal names the lease it extends, so it never moves a delivery that its round
+        rescheduled or finished, nor one another instance took.
+        """
+        every = self.lease.total_seconds() / 3
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), every)
+            if done.is_set():
+                return
+            until = self.clock() + self.lease
+            try:
+                kept = await self.store.renew(item, held_until, until)
+            except Exception as exc:  # the store down: try again at the next third
+                log.warning("delivery_claim_not_renewed", event_id=str(item.event_id), error=repr(exc)[:300])
+                continue
+            if not kept:
+                if not done.is_set():  # not its own round's reschedule or finish
+                    log.warning("delivery_claim_lost", event_id=str(item.event_id), channel=item.channel)
+                return
+            held_until = until
 
     async def _deliver(self, item: PendingDelivery) -> None:
         try:

@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from lanthanide_notification import SERVICE
-from lanthanide_notification.domain.retry import RetryPolicy
+from lanthanide_notification.domain.retry import ATTEMPT_DEADLINE_SECONDS, RetryPolicy, claim_lease_seconds
 
 
 class NotificationSettings(ServiceSettings, TokenSettings):
@@ -34,7 +34,7 @@ class NotificationSettings(ServiceSettings, TokenSettings):
     #: or link-local: internal receivers an operator admits on purpose. Comma-separated or JSON.
     webhook_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: Total time one delivery attempt may take (resolve, connect, send, read the bounded answer).
-    webhook_attempt_deadline_seconds: float = Field(default=10.0, gt=0)
+    webhook_attempt_deadline_seconds: float = Field(default=ATTEMPT_DEADLINE_SECONDS, gt=0)
     #: At most this much of a receiver's answer is read (raw, never decompressed).
     webhook_max_response_bytes: int = Field(default=4096, ge=0)
     retry_attempts: int = Field(default=5, ge=1)
@@ -88,6 +88,13 @@ class NotificationSettings(ServiceSettings, TokenSettings):
             for t in (Topics.APPLICATIONS_ACCEPTED, Topics.APPLICATIONS_REJECTED,
                       Topics.CASE_EVENTS, Topics.DECISIONS)
         ]
+
+    def delivery_lease(self) -> float:
+        """Seconds the delivery worker's claim on a delivery lasts (how long the delivery of a
+        process that died waits for another instance): the longest round of attempts (the retry
+        policy's attempts, each to the attempt deadline, and the waits between them) plus a margin
+        (domain.retry.claim_lease_seconds)."""
+        return claim_lease_seconds(self.retry_policy(), self.webhook_attempt_deadline_seconds)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

@@ -461,6 +461,16 @@ class SqlDeliveryLog:
         """Claim the due deliveries, earliest first (see `claim`)."""
         return await self.claim(await self.due(now, limit), now, lease_until)
 
+    async def renew(self, item: PendingDelivery, held_until: datetime, lease_until: datetime) -> bool:
+        """Extend a claim this holder still has (the delivery's next attempt is still `held_until`,
+        the end of its claim or last renewal) to `lease_until`; False if it has it no longer (its
+        round rescheduled or finished it, or the lease ran out and another instance took it)."""
+        async with self.engine.begin() as conn:
+            kept = await conn.execute(update(pending_deliveries).where(
+                pending_deliveries.c.id == item.id, pending_deliveries.c.next_attempt_at == held_until,
+            ).values(next_attempt_at=lease_until))
+        return bool(kept.rowcount == 1)
+
     async def release(self, item: PendingDelivery) -> None:
         """Give a claimed delivery back, due when it was due before the claim."""
         async with self.engine.begin() as conn:

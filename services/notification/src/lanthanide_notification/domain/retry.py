@@ -24,6 +24,39 @@ class RetryPolicy:
         return float(raw * (1 - self.jitter * rand))
 
 
+#: The default total deadline of one delivery attempt (resolve, connect, send, read the answer).
+ATTEMPT_DEADLINE_SECONDS = 10.0
+#: What a claim's lease adds to the longest round of attempts: the store reads before the round
+#: and the writes and the outcome's publication after it, a deadline's overshoot, and the skew
+#: between the clocks of the instances comparing the lease with their own now.
+LEASE_MARGIN_SECONDS = 15.0
+
+
+def round_bound_seconds(policy: RetryPolicy, attempt_deadline: float) -> float:
+    """The longest one round of quick attempts can take: every attempt runs to its deadline and
+    each wait between two attempts is its longest (the jitter only shortens them)."""
+    waits = sum(
+        max(policy.delay(failed, 0.0), policy.delay(failed, 1.0)) for failed in range(1, policy.attempts)
+    )
+    return policy.attempts * attempt_deadline + waits
+
+
+def claim_lease_seconds(
+    policy: RetryPolicy, attempt_deadline: float, margin: float = LEASE_MARGIN_SECONDS
+) -> float:
+    """How long the delivery worker's claim on a due delivery lasts: the round bound plus a margin.
+
+    A claim holds one delivery for one round (`deliver_once`: `policy.attempts` quick attempts
+    with the backoffs between them); the persisted retries of the backoff schedule are not
+    within it, a failed round gives the claim up by rescheduling. The lease is how long the
+    delivery of a holder that died (kill -9) waits before another instance takes it, so it is
+    just longer than the longest a live holder takes, not a fixed five minutes: every attempt to
+    its deadline, the longest waits, and the margin (LEASE_MARGIN_SECONDS) for what the holder
+    does around the round. A holder that takes longer anyway renews its claim (the worker).
+    """
+    return round_bound_seconds(policy, attempt_deadline) + margin
+
+
 def is_retryable_status(status: int) -> bool:
     """5xx, 408 and 429 are worth retrying; other 4xx will fail the same way again."""
     return status >= 500 or status in (408, 429)
