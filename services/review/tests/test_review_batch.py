@@ -15,6 +15,7 @@ from lanthanide.contracts import Envelope, Route
 from lanthanide.kafka import key_of
 from lanthanide.serde import encode
 from lanthanide_review.adapters import orm
+from lanthanide_review.adapters import store as store_module
 from lanthanide_review.adapters.outbox import OutboxRelay
 from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfWork
 from lanthanide_review.bootstrap import build_service
@@ -243,3 +244,30 @@ async def test_a_concurrent_writer_makes_the_batch_fall_back_to_one_by_one(
     assert str(later.case_id) in [d["case_id"] for d in harness.publisher.decisions()]
     _, history, _ = await harness.service.get_case(elsewhere.case_id)
     assert _kinds(history) == ["received", "queued", "amended", "amended"]
+
+
+async def test_the_unit_of_work_has_an_identity_map_and_writes_only_at_commit(
+    harness: Harness, screening: Any
+) -> None:
+    env = screening(Route.STANDARD)
+    await harness.service.handle(env, SCREENING)
+    assert env.case_id is not None
+    with pytest.raises(store_module.UncommittedWrites):
+        async with harness.store.unit_of_work() as uow:
+            case = await uow.get_case(env.case_id)
+            assert case is not None and case.created_at is not None
+            assert await uow.get_case(env.case_id) is case  # read twice: the same object
+            assert (await uow.get_cases([env.case_id]))[env.case_id] is case
+            case.assignee = "someone"
+            await uow.save_case(case, case.created_at)
+            assert case.version == 2  # as saved, seen by a later call in this unit of work
+            again = screening(Route.STANDARD)
+            await uow.mark_processed(again.event_id, SCREENING, case.created_at)
+            assert await uow.already_processed(again.event_id)
+            # Nothing was sent to the database yet: the writes wait for commit().
+            stored = await uow.conn.scalar(select(orm.cases.c.version).where(orm.cases.c.case_id == str(env.case_id)))
+            assert stored == 1
+            assert await uow.conn.scalar(select(func.count()).select_from(orm.processed_events)) == 1
+    stored_case, _, _ = await harness.service.get_case(env.case_id)
+    assert (stored_case.version, stored_case.assignee) == (1, None)  # left without commit: rolled back
+    assert await harness.count(orm.processed_events) == 1

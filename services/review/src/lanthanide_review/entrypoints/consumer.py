@@ -2,8 +2,8 @@
 
 The same consumer shape as lanthanide.kafka.register_stage (lanthanide.kafka.batch_subscriber:
 commit after the batch succeeds, undecodable records dead-lettered) but the records are
-applied in database transactions that also store the outgoing envelopes (consecutive
-screening results of a batch in one transaction, see ReviewService.handle_batch); the batch's
+applied in database transactions that also store the outgoing envelopes (the whole batch in
+one unit of work, see ReviewService.handle_batch); the batch's
 offsets are committed only after those transactions committed and the outbox was flushed to
 Kafka.
 """
@@ -41,7 +41,7 @@ async def process_batch(
             decoded.append((record, decode(record.value or b"")))
         except DecodeError as exc:
             await dead_letter(publisher, record, exc.reason, SERVICE)
-    # Applied in order; consecutive screening results in one transaction (see handle_batch).
+    # Applied in order, the batch in one unit of work (see handle_batch).
     # Bad data in one event must not stall the partition: it comes back here to be
     # dead-lettered. Database and Kafka errors are not caught: the batch is redelivered and
     # deduplicated by event_id.

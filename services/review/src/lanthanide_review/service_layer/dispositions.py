@@ -16,7 +16,6 @@ from lanthanide.events import Outgoing
 from lanthanide.logging import get_logger
 from pydantic import BaseModel
 
-from lanthanide_review.adapters import dispositions as rows
 from lanthanide_review.adapters.store import UnitOfWork
 from lanthanide_review.domain import dispositions as domain
 from lanthanide_review.domain.dispositions import Disposition, DispositionStatus
@@ -73,10 +72,11 @@ class DispositionService:
                 now=now,
                 conflicts=self.review.conflicts,
             )
-            await rows.insert(uow.conn, d, now)
+            await uow.add_disposition(d, now)
             if d.status is DispositionStatus.RECORDED:
                 out = self._outgoing(case_id, case.correlation_id, "disposition.recorded", d.recorded_event())
                 await uow.append(case_id, [out], now)
+            await uow.commit()
         log.info(
             "disposition_proposed",
             case_id=str(case_id),
@@ -100,9 +100,10 @@ class DispositionService:
                 today=self.review.today(now),
                 conflicts=self.review.conflicts,
             )
-            await rows.update(uow.conn, d, was, now)
+            await uow.update_disposition(d, was, now)
             out = self._outgoing(case.case_id, case.correlation_id, "disposition.recorded", d.recorded_event())
             await uow.append(case.case_id, [out], now)
+            await uow.commit()
         log.info("disposition_approved", case_id=d.case_id, disposition_id=d.disposition_id, by=actor.user)
         return d
 
@@ -113,11 +114,12 @@ class DispositionService:
             d, case = await self._load(uow, disposition_id)
             was = d.status
             event = domain.revoke(d, actor, reason, exporter_name=case.exporter_name, conflicts=self.review.conflicts)
-            await rows.update(uow.conn, d, was, now)
+            await uow.update_disposition(d, was, now)
             if event is not None:
                 await uow.append(
                     case.case_id, [self._outgoing(case.case_id, case.correlation_id, "disposition.revoked", event)], now
                 )
+            await uow.commit()
         log.info("disposition_revoked", case_id=d.case_id, disposition_id=d.disposition_id, by=actor.user)
         return d
 
@@ -130,16 +132,16 @@ class DispositionService:
     async def for_case(self, actor: Actor, case_id: UUID) -> list[Disposition]:
         require_role(actor, Action.READ)
         async with self.review.store.unit_of_work() as uow:
-            return await rows.for_case(uow.conn, case_id)
+            return await uow.dispositions_for_case(case_id)
 
     async def pending(self, actor: Actor) -> list[Disposition]:
         """Dispositions of certain matches awaiting a senior reviewer's approval."""
         require_role(actor, Action.READ)
         async with self.review.store.unit_of_work() as uow:
-            return await rows.pending(uow.conn)
+            return await uow.pending_dispositions()
 
     async def _load(self, uow: UnitOfWork, disposition_id: str) -> tuple[Disposition, Case]:
-        d = await rows.get(uow.conn, disposition_id)
+        d = await uow.get_disposition(disposition_id)
         if d is None:
             raise DispositionNotFound(f"no disposition {disposition_id}")
         case = await uow.get_case(UUID(d.case_id), for_update=False)

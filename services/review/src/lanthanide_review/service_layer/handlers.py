@@ -2,6 +2,10 @@
 
 Every use case writes the case, its history, the licence, the processed-input mark and the
 outgoing envelopes in one transaction (the transactional outbox); the relay publishes them.
+Each use case exists once: a Kafka batch is one unit of work in which the same handler
+(`_on_screening`, `_on_shipment`) is called for every event, and a single event or a reviewer
+action is a unit of work with one call. The unit of work's identity map lets a later event of a
+batch see what an earlier one changed; its writes go out at commit, one statement per table.
 """
 
 from __future__ import annotations
@@ -31,11 +35,10 @@ from lanthanide.topics import Topics
 from pydantic import BaseModel
 
 from lanthanide_review import usage_views
-from lanthanide_review.adapters import dispositions as disposition_rows
 from lanthanide_review.adapters.case_queue import QueueProjector
-from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfWork, outgoing_rows
+from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfWork
 from lanthanide_review.domain.dispositions import DispositionStatus
-from lanthanide_review.domain.licences import LicenceNumbers, LicenceRecord
+from lanthanide_review.domain.licences import LicenceRecord
 from lanthanide_review.domain.model import SYSTEM, Case, Context
 from lanthanide_review.domain.policy import RoutingPolicy, routing_change
 from lanthanide_review.domain.rescreen import LICENCE_REVIEW_QUEUE
@@ -53,8 +56,8 @@ Operation = Callable[[Case, Context, LicenceRecord | None], None]
 #: Anything else (database, Kafka, bugs) fails the batch, which is redelivered and deduplicated.
 BAD_EVENT_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, TypeError, LookupError)
 
-#: How many bad events the one-transaction path leaves out (re-running the batch without them)
-#: before it hands the rest of the batch to the one-transaction-per-event path.
+#: How many bad events a batch's unit of work leaves out (re-running the batch without them)
+#: before it hands the rest of the batch to one unit of work per event.
 MAX_BATCH_EXCLUSIONS = 3
 
 
@@ -63,7 +66,7 @@ _FALL_BACK: tuple[type[Exception], ...] = (ConcurrencyConflict, *BAD_EVENT_ERROR
 
 
 class _BadEvent(Exception):
-    """Internal: the event at `index` raised bad-data error `error` while applied in memory."""
+    """Internal: the event at `index` of a batch raised bad-data error `error` in its handler."""
 
     def __init__(self, index: int, error: Exception) -> None:
         super().__init__(index)
@@ -72,7 +75,7 @@ class _BadEvent(Exception):
 
 
 def _log_case_updated(case: Case, result: ScreeningCompleted) -> None:
-    # DEBUG: one line per event; the batch path logs one `batch_applied` line at INFO.
+    # DEBUG: one line per event; a batch logs one `batch_applied` line at INFO.
     log.debug("case_updated", case_id=str(case.case_id), state=case.state.value,
               route=result.route.value, rescreen=result.is_rescreen)
 
@@ -139,11 +142,14 @@ class ReviewService:
         return (now or self.clock()).astimezone(self.tz).date()
 
     async def _retrying(self, work: Callable[[UnitOfWork], Awaitable[T]], attempts: int = 5) -> T:
-        """Run `work` in a unit of work; retry it when a concurrent writer got there first."""
+        """Run `work` in a unit of work and commit it; retry it when a concurrent writer got
+        there first."""
         for attempt in range(attempts):
             try:
                 async with self.store.unit_of_work() as uow:
-                    return await work(uow)
+                    result = await work(uow)
+                    await uow.commit()
+                    return result
             except ConcurrencyConflict as exc:
                 if attempt == attempts - 1:
                     raise
@@ -214,66 +220,45 @@ class ReviewService:
     # ------------------------------------------------------------ Kafka inputs
 
     async def handle(self, envelope: Envelope[Any], topic: str) -> None:
-        """Apply one input event exactly once (deduplicated by event_id)."""
+        """Apply one input event exactly once (deduplicated by event_id), in its own unit of work."""
+        await self._retrying(partial(self._apply, envelope=envelope, topic=topic))
 
-        async def work(uow: UnitOfWork) -> None:
-            if await uow.already_processed(envelope.event_id):
-                return
-            now = self.clock()
-            if isinstance(envelope.payload, ScreeningCompleted):
-                await self._on_screening(uow, envelope, now)
-            elif isinstance(envelope.payload, ShipmentReported):
-                await self._on_shipment(uow, envelope, now)
-            else:
-                log.info("ignored_event", event_type=envelope.event_type)
-            await uow.mark_processed(envelope.event_id, topic, now)
-
-        await self._retrying(work)
+    async def _apply(self, uow: UnitOfWork, *, envelope: Envelope[Any], topic: str) -> None:
+        """One input event against `uow` (alone, or one of a batch): skipped if applied already."""
+        if await uow.already_processed(envelope.event_id):
+            return
+        now = self.clock()
+        if isinstance(envelope.payload, ScreeningCompleted):
+            await self._on_screening(uow, envelope, now)
+        elif isinstance(envelope.payload, ShipmentReported):
+            await self._on_shipment(uow, envelope, now)
+        else:
+            log.info("ignored_event", event_type=envelope.event_type)
+        await uow.mark_processed(envelope.event_id, topic, now)
 
     async def handle_batch(self, items: Sequence[tuple[Envelope[Any], str]]) -> list[tuple[int, Exception]]:
         """Apply a Kafka batch of input events in order, each exactly once; returns the events
         (index into `items`, error) that failed on bad data: the caller dead-letters them.
 
-        Consecutive screening results are applied in ONE transaction (`_screenings_at_once`);
-        other events (shipment reports) go one transaction each through `handle`, in order.
+        The batch is ONE unit of work with one handler call per event (the same calls `handle`
+        makes). A bad event is left out and the batch re-run without it (what it changed was only
+        in the unit of work, which is rolled back). A concurrent writer (ConcurrencyConflict: a
+        changed row or a key written first), bad data only the writes showed, or more than
+        MAX_BATCH_EXCLUSIONS bad events hand the rest to one unit of work per event (`handle`,
+        with its own retries).
         """
         failures: list[tuple[int, Exception]] = []
-        run: list[int] = []
-        for i, (envelope, topic) in enumerate(items):
-            if isinstance(envelope.payload, ScreeningCompleted):
-                run.append(i)
-                continue
-            if run:
-                failures += await self._screening_run(items, run)
-                run = []
-            try:
-                await self.handle(envelope, topic)
-            except BAD_EVENT_ERRORS as exc:
-                failures.append((i, exc))
-        if run:
-            failures += await self._screening_run(items, run)
-        return failures
-
-    async def _screening_run(
-        self, items: Sequence[tuple[Envelope[Any], str]], run: list[int]
-    ) -> list[tuple[int, Exception]]:
-        """Screening results in one transaction; a bad one is left out and the rest re-applied
-        (what it would have changed was only in memory). A concurrent writer (ConcurrencyConflict,
-        a changed row or a key written first), or more than MAX_BATCH_EXCLUSIONS bad events, hands the run to the
-        proven path: one transaction per event, with its own retries."""
-        failures: list[tuple[int, Exception]] = []
-        todo = list(run)
+        todo = list(range(len(items)))
         while len(failures) <= MAX_BATCH_EXCLUSIONS:
             try:
                 async with self.store.unit_of_work() as uow:
-                    await self._screenings_at_once(uow, [(i, *items[i]) for i in todo])
-                return failures
+                    await self._apply_batch(uow, [(i, *items[i]) for i in todo])
+                    await uow.commit()
+                return sorted(failures, key=lambda f: f[0])
             except _BadEvent as bad:
                 failures.append((bad.index, bad.error))
                 todo.remove(bad.index)
             except _FALL_BACK as exc:
-                # A concurrent writer, or bad data only the writes showed (not one event's):
-                # one by one, where each event is retried or dead-lettered on its own.
                 log.info("batch_one_by_one", events=len(todo), error=type(exc).__name__)
                 break
         for i in todo:
@@ -282,85 +267,29 @@ class ReviewService:
                 await self.handle(envelope, topic)
             except BAD_EVENT_ERRORS as exc:
                 failures.append((i, exc))
-        return failures
+        return sorted(failures, key=lambda f: f[0])
 
-    async def _screenings_at_once(self, uow: UnitOfWork, events: Sequence[tuple[int, Envelope[Any], str]]) -> None:
-        """Apply screening results in order against cases read once (several results for one case
-        see each other's changes) and write everything with one statement per table.
-
-        Same outcome as `handle` for each event in turn: dedup by event_id, the case and its
-        licence read locked, version bumped once per event, licence numbers taken in order.
-        """
-        if not events:
-            return
+    async def _apply_batch(self, uow: UnitOfWork, events: Sequence[tuple[int, Envelope[Any], str]]) -> None:
+        """Every event of a batch against one unit of work, in order, after reading what they
+        need with one query per table (processed marks, then the cases and licences of the
+        events not applied yet, locked)."""
         done = await uow.processed_among([env.event_id for _, env, _ in events])
-        pending: list[tuple[int, Envelope[Any], str]] = []
-        for i, env, topic in events:
-            key = str(env.event_id)
-            if key in done:
-                continue
-            done.add(key)  # the same event twice in one batch: applied once
-            pending.append((i, env, topic))
-        if not pending:
-            return
-        cases = await uow.get_cases([env.case_id for _, env, _ in pending if env.case_id is not None])
-        licences = await uow.get_licences(
-            [c.licence_number for c in cases.values() if c.licence_number]
-            + [n for _, env, _ in pending if (n := _general_licence_named(env.payload))]
+        pending = [env for _, env, _ in events if str(env.event_id) not in done]
+        screenings = [env for env in pending if isinstance(env.payload, ScreeningCompleted)]
+        await uow.prefetch(
+            case_ids=[env.case_id for env in screenings if env.case_id is not None],
+            licence_numbers=[
+                *(n for env in screenings if (n := _general_licence_named(env.payload))),
+                *(env.payload.licence_number for env in pending if isinstance(env.payload, ShipmentReported)),
+            ],
         )
-        counters: dict[int, tuple[int | None, int]] = {}  # year -> (as read, next)
-        case_saves: dict[UUID, tuple[Case, datetime, int]] = {}
-        licence_saves: dict[str, tuple[LicenceRecord, datetime, int]] = {}
-        outbox: list[dict[str, Any]] = []
-        history: list[dict[str, Any]] = []
-        processed: list[dict[str, Any]] = []
-        for i, env, topic in pending:
-            now = self.clock()
-            ctx = self.context(now)
-            year = ctx.today.year
-            if year not in counters:
-                read = await uow.licence_counter(year)
-                counters[year] = (read, read or 1)
-            ctx.numbers = LicenceNumbers(year=year, next_sequence=counters[year][1])
-            ctx.general_licences = licences  # draws of earlier events in the batch are seen
-            result: ScreeningCompleted = env.payload
+        for i, env, topic in events:
             try:
-                if env.case_id is None:
-                    raise ValueError("case_id: a screening.completed event must carry the case id")
-                case = cases.get(env.case_id)
-                if case is None:
-                    case = Case.open(env.case_id, result, env.correlation_id, now)
-                licence = licences.get(case.licence_number) if case.licence_number else None
-                case.on_screening(result, ctx, licence)
-                outgoing = self._envelopes(case.case_id, case.correlation_id, case.outbox, env)
-                outgoing_rows(case.case_id, outgoing, now, outbox, history)
+                await self._apply(uow, envelope=env, topic=topic)
             except BAD_EVENT_ERRORS as exc:
-                # The cases in memory (and the rows) may be half changed: start over without it.
+                # The unit of work may be half changed: it is dropped and the batch re-run without it.
                 raise _BadEvent(i, exc) from exc
-            cases[case.case_id] = case
-            if ctx.numbers.used:
-                counters[year] = (counters[year][0], ctx.numbers.next_sequence + 1)
-            saves = case_saves.get(case.case_id, (case, now, 0))[2]
-            case_saves[case.case_id] = (case, now, saves + 1)
-            for rec in (case.new_licence, licence, case.drawn_licence):
-                if rec is not None:
-                    number = rec.licence.number
-                    licences[number] = rec
-                    licence_saves[number] = (rec, now, licence_saves.get(number, (rec, now, 0))[2] + 1)
-            case.outbox.clear()
-            case.new_licence = None
-            case.drawn_licence = None
-            processed.append({"event_id": str(env.event_id), "topic": topic, "processed_at": now})
-            _log_case_updated(case, result)
-        for year, (read, next_sequence) in counters.items():
-            if next_sequence != (read or 1):
-                await uow.claim_licence_numbers(year, read, next_sequence)
-        await uow.write_rows(processed=processed)
-        await uow.save_cases(list(case_saves.values()))
-        for rec, now, saves in licence_saves.values():
-            await uow.save_licence(rec, now, saves)
-        await uow.write_rows(outbox=outbox, history=history)
-        log.info("batch_applied", events=len(pending), cases=len(case_saves))
+        log.info("batch_applied", events=len(pending), cases=len({env.case_id for env in screenings}))
 
     async def _on_screening(self, uow: UnitOfWork, env: Envelope[Any], now: datetime) -> None:
         result: ScreeningCompleted = env.payload
@@ -478,7 +407,7 @@ class ReviewService:
                     ctx.general_licences[number] = gl
                 ctx.cleared_hits = frozenset(
                     (d.list_id, d.entry_id)
-                    for d in await disposition_rows.for_case(uow.conn, case.case_id)
+                    for d in await uow.dispositions_for_case(case.case_id)
                     if d.status is DispositionStatus.RECORDED
                 )
             operation(case, ctx, licence)
