@@ -22,7 +22,7 @@ install:
 	$(UV) sync --frozen
 
 kafka-jars: install
-	$(UV) run python deploy/kafka/kafka_runner.py fetch
+	$(UV) run python -m lanthanide_kafka_runner fetch
 
 run: install kafka-jars
 	$(UV) run python deploy/run_local.py

@@ -2,7 +2,7 @@
 
     uv run python bench/run_all.py [--quick] [--duration S] [--rates 100,250,500,1000]
 
-One real single-node Kafka (deploy/kafka/kafka_runner.py, 6 partitions per topic) for the whole
+One real single-node Kafka (lanthanide_kafka_runner, 6 partitions per topic) for the whole
 run. Then:
 
 1. pipeline: intake, screening, review, notification and audit as separate OS processes

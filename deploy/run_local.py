@@ -22,10 +22,9 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "deploy" / "kafka"))
+import lanthanide_kafka_runner as kafka_runner
 
-import kafka_runner  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 SERVICES = {  # service -> HTTP port (None: no HTTP API)
     "intake": 8081,

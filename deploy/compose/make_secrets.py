@@ -25,11 +25,10 @@ import secrets
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "deploy" / "kafka"))
+import lanthanide_kafka_runner as kafka_runner
+from lanthanide.kafka_secure import ADMIN, load_acls
 
-import kafka_runner  # noqa: E402
-from lanthanide.kafka_secure import ADMIN, load_acls  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 #: The services that keep a database (intake keeps none).
 DB_SERVICES = ("screening", "review", "notification", "audit")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import smtplib
 import socket
-import sys
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,7 +16,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _run_local():  # type: ignore[no-untyped-def]
-    sys.path.insert(0, str(REPO / "deploy" / "kafka"))
     spec = importlib.util.spec_from_file_location("run_local", REPO / "deploy" / "run_local.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

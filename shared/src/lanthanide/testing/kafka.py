@@ -1,12 +1,11 @@
 """A real Kafka broker for tests: KAFKA_BOOTSTRAP_SERVERS if set, else testcontainers where a
-Docker engine answers, else the project's Maven-jar KRaft runner (deploy/kafka/kafka_runner.py).
+Docker engine answers, else the project's Maven-jar KRaft runner (the dev workspace member
+lanthanide-kafka-runner, packages/kafka-runner).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,19 +15,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lanthanide.kafka_secure import Credentials
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+def checkout_root() -> Path:
+    """The checkout this editable workspace install lives in: the first parent holding uv.lock
+    (the tests' fixtures read the product's own deploy files from it)."""
+    here = Path(__file__).resolve()
+    root = next((p for p in here.parents if (p / "uv.lock").is_file()), None)
+    if root is None:
+        raise RuntimeError(f"{here} is not inside a Lanthanide checkout (no uv.lock above it)")
+    return root
 
 
 def load_runner() -> ModuleType:
-    """Import deploy/kafka/kafka_runner.py (stdlib only, kept beside its pom)."""
-    path = REPO_ROOT / "deploy" / "kafka" / "kafka_runner.py"
-    spec = importlib.util.spec_from_file_location("lanthanide_kafka_runner", path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load the Kafka runner from {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The Kafka runner module (lanthanide_kafka_runner, a dev dependency of the workspace)."""
+    import lanthanide_kafka_runner
+
+    return lanthanide_kafka_runner
 
 
 def _docker_answers() -> bool:
@@ -78,7 +81,7 @@ def service_env(creds: Credentials, service: str) -> dict[str, str]:
 
 
 #: The ACL file every secured test cluster gets: the one the product ships.
-ACL_FILE = REPO_ROOT / "deploy" / "kafka" / "acls.yaml"
+ACL_FILE = checkout_root() / "deploy" / "kafka" / "acls.yaml"
 
 
 @contextmanager
