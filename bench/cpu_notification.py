@@ -5,10 +5,11 @@
 Replays the corpus records of the topics notification subscribes to (applications accepted and
 rejected, case events, decisions: the decisions and info requests are notified, the accepted
 applications also teach it the case contacts) in batches of the configured max batch size
-through `handle_records`, the body of the Kafka subscriber (decode, NotificationService.
-handle_batch, dead letters), then the delivery worker's rounds of the deliveries queued, and
-encodes the outcome events as the publisher would. The delivery log
-is SQLite under a fresh data dir, built as bootstrap builds it.
+through `handle_records`, the body of the Kafka subscriber (lanthanide.kafka.run_batch: decode,
+NotificationService.handle_batch, dead letters, the outcome records made as the publisher
+sends them), then the delivery worker's rounds of the deliveries queued, and encodes their
+outcome events as the publisher would. The delivery log is SQLite under a fresh data dir,
+built as bootstrap builds it.
 
 Two scenarios:
 - `as_captured`: the corpus as the pipeline benchmark ran it: no subscriptions, no webhook in
@@ -111,24 +112,36 @@ async def replay(records: list[Record], webhook_url: str | None, profile: bool) 
         worker = DeliveryWorker(store=store, service=service, schedule=service.schedule, publish=publish,
                                 per_host_limit=settings.webhook_per_host_limit)
 
-        async def dead_letter(record: Any, error: str) -> None:
-            dead.append(error)
+        class Stage:
+            """The publisher the stage's runner sends to: keeps the records it would produce."""
+
+            def __init__(self) -> None:
+                self.sent: list[Any] = []
+
+            async def publish_records(self, records: Any) -> None:
+                self.sent.extend(records)  # made by record_of: encoded as the publisher sends them
+
+            async def publish_raw(self, topic: str, body: bytes, key: Any, headers: Any) -> None:
+                dead.append(topic)
+
+        stage = Stage()
 
         size = settings.kafka.max_batch_records
         outcomes = redelivered = 0
         with measured("notification", profile) as cpu:
             for start in range(0, len(records), size):
                 batch = records[start:start + size]
-                out = await handle_records(service, batch, dead_letter)
+                await handle_records(service, batch, stage)  # type: ignore[arg-type]
                 await worker.drain()  # the deliveries the batch queued, as the delivery worker makes them
-                out += published
+                bodies = [encode(o.envelope) for o in published]  # what the publisher sends
+                outcomes += len(stage.sent) + len(bodies)
+                stage.sent.clear()
                 published.clear()
-                bodies = [encode(o.envelope) for o in out]  # what the publisher sends
-                outcomes += len(bodies)
                 if webhook_url:
                     # A redelivery of the batch (crash before the offset commit): nothing is sent.
-                    again = await handle_records(service, batch, dead_letter)
-                    redelivered += len([encode(o.envelope) for o in again])
+                    await handle_records(service, batch, stage)  # type: ignore[arg-type]
+                    redelivered += len(stage.sent)
+                    stage.sent.clear()
         await http.aclose()
         async with store.engine.connect() as conn:
             from lanthanide_notification.adapters.store import deliveries

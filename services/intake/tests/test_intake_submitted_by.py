@@ -10,7 +10,7 @@ import orjson
 from aiokafka import ConsumerRecord
 from lanthanide.contracts import Application
 from lanthanide.events import EventFactory
-from lanthanide.kafka import _handle_one
+from lanthanide.kafka import Input, per_record
 from lanthanide.serde import DecodeError, encode
 from lanthanide.testing.factories import civilian_application
 from lanthanide.topics import Topics
@@ -28,8 +28,10 @@ async def _accepted_through_the_stage(headers: list[tuple[str, bytes]]) -> Any:
     app = Application.model_validate(civilian_application("SUB-BY-1"))
     envelope = EventFactory("intake").new("application.submitted", app)
     record = _record(encode(envelope), headers)
-    [out] = await _handle_one(None, IntakeStage(EventFactory("intake")).on_envelope,  # type: ignore[arg-type]
-                              envelope, record, "intake")
+    handle_batch = per_record(IntakeStage(EventFactory("intake")).on_envelope, "intake")
+    result = await handle_batch([Input(envelope, record.topic, record.partition, record.offset, record)])
+    assert not result.failures
+    [out] = result.outgoing
     assert out.topic == Topics.APPLICATIONS_ACCEPTED
     return out.envelope.payload
 

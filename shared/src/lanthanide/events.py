@@ -17,6 +17,16 @@ from lanthanide.contracts.events import EVENT_TYPES
 from lanthanide.ids import derived_id
 from lanthanide.serde import envelope_class
 
+#: What bad data in one input event raises: that event is dead-lettered and the others go on
+#: (every stage, through lanthanide.kafka.run_batch). Anything else (database, Kafka) fails the
+#: batch, which is redelivered and deduplicated by event_id.
+BAD_EVENT_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, TypeError, LookupError)
+
+#: The part of BAD_EVENT_ERRORS that is a bug in the code rather than in the event: still
+#: dead-lettered (the partition must not stall) but logged as `handler_bug` and counted on
+#: lanthanide_handler_bugs_total, so it is not mistaken for bad input.
+CODE_BUG_ERRORS: tuple[type[Exception], ...] = (TypeError,)
+
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:

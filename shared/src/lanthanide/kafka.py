@@ -1,11 +1,18 @@
 """The one Kafka client factory, and the consume-transform-produce stage every service runs.
 
+One consumer shape: a batch stage (`register_batch_stage`) gets a batch of decoded `Input`s
+(envelope plus topic, partition, offset) and returns a `BatchResult` (its outputs and its
+failures); the shared runner (`run_batch`) decodes, dead-letters, publishes, runs the stage's
+`after_batch` (review: the outbox flush) and then lets the batch's offsets be committed.
+`register_stage` is that shape for a per-record handler (intake, screening).
+
 Delivery: each stage reads a batch, turns every record into output envelopes, publishes them
 all with acks=all, waits for the broker's acknowledgement, and only then commits the batch's
 offsets (FastStream AckPolicy.NACK_ON_ERROR on a batch subscriber: a failed publish rewinds the
 batch). A crash anywhere re-delivers the batch; outputs have deterministic event ids, so
 consumers downstream dedupe by event_id. Undecodable records go to `<topic>.dlq` with the error
-and the original bytes and the stage moves on.
+and the original bytes and the stage moves on; so do the events a stage fails on with one of
+`lanthanide.events.BAD_EVENT_ERRORS` (a TypeError, a code bug, logged and counted apart).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import ssl
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,7 +37,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from lanthanide.cloudevents import json_record_headers, record_headers
 from lanthanide.contracts.envelope import Envelope
-from lanthanide.events import Outgoing
+from lanthanide.events import BAD_EVENT_ERRORS, CODE_BUG_ERRORS, Outgoing
 from lanthanide.serde import DecodeError, decode, encode
 from lanthanide.settings import KafkaSettings
 from lanthanide.topics import all_topics_with_dlq, dlq
@@ -404,11 +412,11 @@ def batch_subscriber(
     isolation_level: Literal["read_uncommitted", "read_committed"] = "read_uncommitted",
     title: str | None = None,
 ) -> Any:
-    """The one consumer shape of every Lanthanide stage: a batch subscriber in consumer group
-    `group_id` whose handler receives the batch's ConsumerRecords and whose offsets are committed
-    only after the handler returns (AckPolicy.NACK_ON_ERROR: an exception means redelivery).
-    The handler must therefore make its outputs durable (publish, or commit an outbox) before it
-    returns. Use as a decorator: `@batch_subscriber(broker, topics, ...)`."""
+    """The subscription under every Lanthanide stage (`register_batch_stage`): a batch subscriber
+    in consumer group `group_id` whose handler receives the batch's ConsumerRecords and whose
+    offsets are committed only after the handler returns (AckPolicy.NACK_ON_ERROR: an exception
+    means redelivery). The handler must therefore make its outputs durable (publish, or commit
+    an outbox) before it returns. Use as a decorator: `@batch_subscriber(broker, topics, ...)`."""
     from faststream import AckPolicy
 
     return broker.subscriber(
@@ -425,6 +433,199 @@ def batch_subscriber(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Input:
+    """One record of a batch as a batch stage sees it: its decoded envelope (None in a raw
+    stage, which reads the bytes itself), where it came from, and the ConsumerRecord."""
+
+    envelope: Envelope[Any] | None
+    topic: str
+    partition: int
+    offset: int
+    record: Any  # an aiokafka ConsumerRecord (or anything with its attributes: benchmarks, tests)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What a batch stage made of its inputs: the envelopes to publish, and the inputs that
+    failed on bad data (index into the inputs, error), which the runner dead-letters.
+
+    `origins`, when given, is the index of the input each outgoing envelope came from (parallel
+    to `outgoing`); without it the runner takes the input whose event id is the output's
+    causation id. Either way an input whose outputs are too large to publish is dead-lettered
+    and its outputs dropped."""
+
+    outgoing: list[Outgoing] = field(default_factory=list)
+    failures: list[tuple[int, Exception]] = field(default_factory=list)
+    origins: list[int] | None = None
+
+
+#: A batch stage: the batch's decoded inputs in, its outputs and failures out. Errors it raises
+#: (database, Kafka) fail the batch, which is redelivered.
+BatchHandler = Callable[[Sequence[Input]], Awaitable[BatchResult]]
+
+#: A stage's own use of a record that does not decode (intake: a rejection), or None (the DLQ).
+Undecodable = Callable[[ConsumerRecord[Any, Any], DecodeError], Awaitable[Sequence[Outgoing] | None]]
+
+
+async def run_batch(
+    records: Sequence[Any],
+    *,
+    service: str,
+    publisher: Publisher,
+    handle_batch: BatchHandler,
+    max_message_bytes: int = KafkaSettings.model_fields["max_message_bytes"].default,
+    after_batch: Callable[[], Awaitable[object]] | None = None,
+    on_undecodable: Undecodable | None = None,
+    raw: bool = False,
+    join_batch_scope: bool = True,
+) -> None:
+    """One Kafka batch through a batch stage; the body of every subscriber `register_batch_stage`
+    makes, a plain function so benchmarks and tests run the same code path.
+
+    Decodes each record (a raw stage gets every record undecoded); a record that does not decode
+    goes to `on_undecodable` or, when it is absent or returns None, to the DLQ. The decoded
+    inputs join the batch's observe scope (unless `join_batch_scope` is False: the stage opens
+    a scope per record itself) and go to `handle_batch` at once. Its failures are dead-lettered
+    (`handler_failed`; a TypeError, a code bug, as `handler_bug`, also counted on
+    lanthanide_handler_bugs_total), its outputs size-checked and published with every ack
+    awaited, then `after_batch` runs (review: the outbox flush), all inside the batch's observe
+    scope. Anything raised propagates: the subscriber commits nothing and the batch is redelivered.
+    """
+    from lanthanide import observe  # service side only: the slim client imports this module
+
+    # One trace scope for the batch: its outputs' traceparent names the span that made them.
+    with observe.handling_batch(service, ()):
+        inputs: list[Input] = []
+        salvaged: list[tuple[Any, Sequence[Outgoing]]] = []
+        for record in records:
+            if raw:
+                inputs.append(Input(None, record.topic, record.partition, record.offset, record))
+                continue
+            try:
+                envelope = decode(record.value or b"")
+            except DecodeError as exc:
+                made = await on_undecodable(record, exc) if on_undecodable else None
+                if made is None:
+                    await dead_letter(publisher, record, exc.reason, service)
+                else:
+                    salvaged.append((record, made))
+                continue
+            inputs.append(Input(envelope, record.topic, record.partition, record.offset, record))
+            if join_batch_scope:
+                observe.add_to_batch(service, record, envelope)
+        result = await handle_batch(inputs) if inputs else BatchResult()
+        for index, error in result.failures:
+            await _dead_letter_failure(publisher, inputs[index], error, service)
+        outgoing: list[OutRecord] = []
+        for record, made in salvaged:
+            outgoing.extend(await _sized(publisher, record, made, service, max_message_bytes))
+        for origin, made in _by_origin(inputs, result):
+            source = inputs[origin].record if origin is not None else None
+            outgoing.extend(await _sized(publisher, source, made, service, max_message_bytes))
+        if outgoing:
+            await publisher.publish_records(outgoing)
+        if after_batch is not None:
+            await after_batch()
+
+
+def _by_origin(inputs: Sequence[Input], result: BatchResult) -> list[tuple[int | None, list[Outgoing]]]:
+    """The outputs grouped by the input they came from (in the order of their first output);
+    None for those no input made (no origin given and no input with their causation id)."""
+    if not result.outgoing:
+        return []
+    origins: Sequence[int | None]
+    if result.origins is not None:
+        origins = result.origins
+    else:
+        by_event = {str(i.envelope.event_id): n for n, i in enumerate(inputs) if i.envelope is not None}
+        origins = [by_event.get(str(o.envelope.causation_id)) for o in result.outgoing]
+    groups: dict[int | None, list[Outgoing]] = {}
+    for origin, outgoing in zip(origins, result.outgoing, strict=True):
+        groups.setdefault(origin, []).append(outgoing)
+    return list(groups.items())
+
+
+async def _sized(
+    publisher: Publisher, record: Any, produced: Sequence[Outgoing], service: str, limit: int
+) -> list[OutRecord]:
+    """The records of one input's outputs, or none (and the input dead-lettered) if any is
+    over the message limit: publishing it would fail, rewind the batch and stall the
+    partition forever. Bounded inputs make this rare; it must still never stall. Outputs
+    of no known input (`record` None) that are too large are dropped, each logged."""
+    out = [record_of(o) for o in produced]
+    too_big = [(o[0], record_size(o)) for o in out if record_size(o) > limit]
+    if not too_big:
+        return out
+    topic, size = too_big[0]
+    if record is None:
+        for topic, size in too_big:
+            log.error("output_too_large", output_topic=topic, output_bytes=size, limit=limit)
+        return [o for o in out if record_size(o) <= limit]
+    log.error("output_too_large", topic=record.topic, partition=record.partition, offset=record.offset,
+              output_topic=topic, output_bytes=size, limit=limit)
+    await dead_letter(publisher, record, f"output to {topic} of {size} bytes exceeds the limit of {limit}",
+                      service, reason="output_too_large")
+    return []
+
+
+async def _dead_letter_failure(publisher: Publisher, item: Input, error: Exception, service: str) -> None:
+    """Dead-letter an input its stage failed on: bad data (`handler_failed`) or, for a
+    TypeError, a bug in the code (`handler_bug`, counted apart: a person must fix the code,
+    not the event). Either way the partition goes on."""
+    from lanthanide import metrics  # service side only: the slim client imports this module
+
+    event_id = str(item.envelope.event_id) if item.envelope is not None else None
+    if isinstance(error, CODE_BUG_ERRORS):
+        metrics.handler_bug(service, item.topic)
+        log.error("handler_bug", event_id=event_id, topic=item.topic, partition=item.partition,
+                  offset=item.offset, error=repr(error)[:300])
+    else:
+        log.error("handler_failed", event_id=event_id, error=repr(error)[:300])
+    await dead_letter(publisher, item.record, f"handler error: {error!r}"[:2000], service, reason="handler_error")
+
+
+def register_batch_stage(
+    broker: KafkaBroker,
+    *,
+    topics: Sequence[str],
+    group_id: str,
+    service: str,
+    settings: KafkaSettings,
+    handle_batch: BatchHandler,
+    after_batch: Callable[[], Awaitable[object]] | None = None,
+    on_undecodable: Undecodable | None = None,
+    isolation_level: Literal["read_uncommitted", "read_committed"] = "read_uncommitted",
+    raw: bool = False,
+    title: str | None = None,
+) -> Any:
+    """Subscribe the batch stage `handle_batch` to `topics` as consumer group `group_id`, with
+    commit-after-produce semantics (`batch_subscriber`): each batch runs through `run_batch`
+    (decode, dead-letter, handle, publish, `after_batch`) and its offsets are committed only
+    after that returns. `raw` stages get every record undecoded (audit records them all)."""
+    return _subscribe(broker, topics=topics, group_id=group_id, service=service, settings=settings,
+                      handle_batch=handle_batch, after_batch=after_batch, on_undecodable=on_undecodable,
+                      isolation_level=isolation_level, raw=raw, title=title, join_batch_scope=True)
+
+
+def _subscribe(
+    broker: KafkaBroker, *, topics: Sequence[str], group_id: str, service: str, settings: KafkaSettings,
+    handle_batch: BatchHandler, after_batch: Callable[[], Awaitable[object]] | None,
+    on_undecodable: Undecodable | None, isolation_level: Literal["read_uncommitted", "read_committed"],
+    raw: bool, title: str | None, join_batch_scope: bool,
+) -> Any:
+    publisher = publisher_for(broker, settings, f"{service}-publisher")
+
+    @batch_subscriber(broker, topics, group_id=group_id, service=service, settings=settings,
+                      isolation_level=isolation_level, title=title)
+    async def on_batch(records: Any) -> None:
+        await run_batch(records, service=service, publisher=publisher, handle_batch=handle_batch,
+                        max_message_bytes=settings.max_message_bytes, after_batch=after_batch,
+                        on_undecodable=on_undecodable, raw=raw, join_batch_scope=join_batch_scope)
+
+    return on_batch
+
+
 def register_stage(
     broker: KafkaBroker,
     *,
@@ -433,81 +634,55 @@ def register_stage(
     service: str,
     handle: Handler,
     settings: KafkaSettings,
-    on_undecodable: Callable[
-        [ConsumerRecord[Any, Any], DecodeError], Awaitable[Sequence[Outgoing] | None]
-    ] | None = None,
+    on_undecodable: Undecodable | None = None,
     isolation_level: Literal["read_uncommitted", "read_committed"] = "read_uncommitted",
     batch_scope: Callable[[], AbstractAsyncContextManager[Any]] | None = None,
 ) -> Any:
-    """Subscribe `handle` to `topics` as one consumer group with commit-after-produce semantics.
+    """Subscribe the per-record handler `handle` to `topics` as one consumer group: a batch
+    stage (`register_batch_stage`) that hands the batch's envelopes to `handle` one after another.
 
     `on_undecodable` lets a stage turn bad input into a business event (intake rejects an
     application with field-level reasons); when it is absent or returns None, the record
     goes to the DLQ. `batch_scope`, when given, is entered around the handling of each batch
     and exited before its outputs are published (screening writes its store once per batch
-    there); if it raises, nothing is published and the batch is redelivered.
+    there); if it raises, nothing is published and the batch is redelivered. An envelope
+    `handle` fails on with a BAD_EVENT_ERRORS error is dead-lettered and the batch goes on.
     """
-    publisher = publisher_for(broker, settings, f"{service}-publisher")
+    return _subscribe(broker, topics=topics, group_id=group_id, service=service, settings=settings,
+                      handle_batch=per_record(handle, service, batch_scope), after_batch=None,
+                      on_undecodable=on_undecodable, isolation_level=isolation_level, raw=False, title=None,
+                      join_batch_scope=False)
 
-    async def sized(record: ConsumerRecord[Any, Any], produced: Sequence[Outgoing]) -> list[OutRecord]:
-        """The records of one input's outputs, or none (and the input dead-lettered) if any is
-        over the message limit: publishing it would fail, rewind the batch and stall the
-        partition forever. Bounded inputs make this rare; it must still never stall."""
-        out = [record_of(o) for o in produced]
-        too_big = [(o[0], record_size(o)) for o in out if record_size(o) > settings.max_message_bytes]
-        if not too_big:
-            return out
-        topic, size = too_big[0]
-        log.error("output_too_large", topic=record.topic, partition=record.partition, offset=record.offset,
-                  output_topic=topic, output_bytes=size, limit=settings.max_message_bytes)
-        await dead_letter(publisher, record,
-                          f"output to {topic} of {size} bytes exceeds the limit of {settings.max_message_bytes}",
-                          service, reason="output_too_large")
-        return []
 
-    @batch_subscriber(broker, topics, group_id=group_id, service=service, settings=settings,
-                      isolation_level=isolation_level)
-    async def on_batch(records: Any) -> None:
+def per_record(
+    handle: Handler, service: str, batch_scope: Callable[[], AbstractAsyncContextManager[Any]] | None = None
+) -> BatchHandler:
+    """A per-record handler as a batch stage: each envelope handled in turn, in its own observe
+    scope (`handled_header` reads its record), inside `batch_scope` if given."""
+
+    async def handle_batch(inputs: Sequence[Input]) -> BatchResult:
         from lanthanide import observe  # service side only: the slim client imports this module
-        outgoing: list[OutRecord] = []
-        # One trace scope for the batch: its outputs' traceparent names the span that made them.
-        with observe.handling_batch(service, ()):
-            async with batch_scope() if batch_scope is not None else nullcontext():
-                for record in records:
-                    try:
-                        envelope = decode(record.value or b"")
-                    except DecodeError as exc:
-                        salvaged = await on_undecodable(record, exc) if on_undecodable else None
-                        if salvaged is None:
-                            await dead_letter(publisher, record, exc.reason, service)
-                        else:
-                            outgoing.extend(await sized(record, salvaged))
-                        continue
-                    with observe.handling(service, record, envelope):
-                        produced = await _handle_one(publisher, handle, envelope, record, service)
-                    outgoing.extend(await sized(record, produced))
-            await publisher.publish_records(outgoing)
 
-    return on_batch
+        result = BatchResult(origins=[])
+        assert result.origins is not None
+        async with batch_scope() if batch_scope is not None else nullcontext():
+            for index, item in enumerate(inputs):
+                assert item.envelope is not None
+                token = _handled_record.set(item.record)
+                try:
+                    with observe.handling(service, item.record, item.envelope):
+                        produced = await handle(item.envelope)
+                except BAD_EVENT_ERRORS as exc:
+                    # A bug or bad data in one event must not stall the partition: dead-letter it.
+                    result.failures.append((index, exc))
+                    continue
+                finally:
+                    _handled_record.reset(token)
+                result.outgoing.extend(produced)
+                result.origins.extend([index] * len(produced))
+        return result
 
-
-async def _handle_one(
-    publisher: Publisher,
-    handle: Handler,
-    envelope: Envelope[Any],
-    record: ConsumerRecord[Any, Any],
-    service: str,
-) -> Sequence[Outgoing]:
-    token = _handled_record.set(record)
-    try:
-        return await handle(envelope)
-    except (ValueError, KeyError, TypeError, LookupError) as exc:
-        # A bug or bad data in one event must not stall the partition: dead-letter it.
-        log.error("handler_failed", event_id=str(envelope.event_id), error=repr(exc)[:300])
-        await dead_letter(publisher, record, f"handler error: {exc!r}"[:2000], service, reason="handler_error")
-        return ()
-    finally:
-        _handled_record.reset(token)
+    return handle_batch
 
 
 async def dead_letter(

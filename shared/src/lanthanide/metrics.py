@@ -42,6 +42,10 @@ PUBLISH_SECONDS = Histogram(
     "lanthanide_publish_seconds", "Time to produce a batch of outputs and get every ack", ["service"]
 )
 DEAD_LETTERS = Counter("lanthanide_dead_letters_total", "Records sent to <topic>.dlq", ["service", "topic"])
+HANDLER_BUGS = Counter(
+    "lanthanide_handler_bugs_total", "Input events dead-lettered because the handler raised a TypeError (a code bug)",
+    ["service", "topic"],
+)
 CONSUMER_LAG = Gauge(
     "lanthanide_consumer_lag", "Records behind the partition's end (highwater - next offset to handle)",
     ["service", "group", "topic", "partition"],
@@ -91,6 +95,11 @@ def produced(service: str, topic: str) -> None:
 def dead_lettered(service: str, topic: str) -> None:
     """A record of `topic` went to its dead-letter topic."""
     DEAD_LETTERS.labels(service=service, topic=topic).inc()
+
+
+def handler_bug(service: str, topic: str) -> None:
+    """A handler failed on a record of `topic` with a code bug (TypeError); it was dead-lettered."""
+    HANDLER_BUGS.labels(service=service, topic=topic).inc()
 
 
 def prometheus_middleware(client_id: str) -> Any:

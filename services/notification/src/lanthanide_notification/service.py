@@ -22,7 +22,7 @@ from uuid import UUID
 
 from lanthanide import metrics
 from lanthanide.contracts import Envelope, NotificationOutcome
-from lanthanide.events import EventFactory, Outgoing
+from lanthanide.events import BAD_EVENT_ERRORS, EventFactory, Outgoing
 from lanthanide.logging import get_logger
 from lanthanide.serde import encode
 
@@ -37,8 +37,6 @@ from lanthanide_notification.domain.routing import (
 )
 
 log = get_logger(__name__)
-
-_DATA_ERRORS = (ValueError, KeyError, TypeError, LookupError)
 
 
 class NotificationService:
@@ -85,8 +83,7 @@ class NotificationService:
                 if notice is None:
                     continue
                 targets = targets_for(notice, subscriptions)
-            except _DATA_ERRORS as exc:
-                log.error("handler_failed", event_id=str(env.event_id), error=repr(exc)[:300])
+            except BAD_EVENT_ERRORS as exc:  # dead-lettered (and logged) by the stage's runner
                 failed.append((env, exc))
                 continue
             if not targets:
@@ -143,8 +140,7 @@ class NotificationService:
                 if new is not None and env.case_id is not None:
                     current = merge_contacts(current, new)
                     known[env.case_id] = changed[env.case_id] = current
-            except _DATA_ERRORS as exc:
-                log.error("handler_failed", event_id=str(env.event_id), error=repr(exc)[:300])
+            except BAD_EVENT_ERRORS as exc:  # dead-lettered (and logged) by the stage's runner
                 failed.append((env, exc))
                 continue
             learned.append((env, current))

@@ -1,9 +1,9 @@
 """The Kafka stage: every record of every topic appended to the ledger, then the batch committed.
 
-lanthanide.kafka.register_stage hands handlers envelopes without their topic, partition and
-offset, which the ledger records; and audit produces no events. So audit uses the same
-consumer shape (lanthanide.kafka.batch_subscriber: commit after the durable write; a failed
-append rewinds) with its own batch handler.
+A raw batch stage of lanthanide.kafka (`register_batch_stage(raw=True)`): the ledger records
+every record, undecodable ones too, with its topic, partition and offset, so the runner hands
+it the records undecoded; audit produces no events and fails no record. The offsets are
+committed after the durable write (a failed append rewinds the batch).
 read_committed: events of an aborted Kafka transaction never happened and are not recorded.
 """
 
@@ -19,7 +19,7 @@ import orjson
 from faststream.kafka import KafkaBroker
 from lanthanide import metrics, observe
 from lanthanide.conflicts import report_conflict
-from lanthanide.kafka import batch_subscriber
+from lanthanide.kafka import BatchHandler, BatchResult, Input, register_batch_stage
 from lanthanide.logging import get_logger
 from lanthanide.settings import KafkaSettings
 
@@ -77,6 +77,20 @@ def _traced(records: Sequence[Any]) -> list[tuple[Any, Any]]:
     return pairs
 
 
+def audit_stage(store: LedgerStore, stats: StageStats) -> BatchHandler:
+    """The raw batch stage: the batch's records appended to the ledger (`append_records`), the
+    ones that carry event ids given their spans in the batch's scope."""
+
+    async def handle_batch(inputs: Sequence[Input]) -> BatchResult:
+        records = [item.record for item in inputs]
+        for record, ids in _traced(records):
+            observe.add_to_batch(SERVICE, record, ids)
+        await append_records(store, records, stats)
+        return BatchResult()
+
+    return handle_batch
+
+
 def register_audit_stage(
     broker: KafkaBroker,
     store: LedgerStore,
@@ -87,11 +101,8 @@ def register_audit_stage(
     stats: StageStats,
 ) -> Any:
     """Subscribe the ledger to `topics` as consumer group `group_id`."""
-
-    @batch_subscriber(broker, topics, group_id=group_id, service=SERVICE, settings=kafka,
-                      isolation_level="read_committed", title=f"{SERVICE}:all-topics")
-    async def on_batch(records: Any) -> None:
-        with observe.handling_batch(SERVICE, _traced(records)):
-            await append_records(store, records, stats)
-
-    return on_batch
+    return register_batch_stage(
+        broker, topics=topics, group_id=group_id, service=SERVICE, settings=kafka,
+        handle_batch=audit_stage(store, stats), isolation_level="read_committed", raw=True,
+        title=f"{SERVICE}:all-topics",
+    )

@@ -1,57 +1,49 @@
 """The Kafka stage: a batch of input events in, deliveries queued, re-emitted outcomes out, commit.
 
-Unlike lanthanide.kafka.register_stage (which handles a batch's records one after another),
-this stage hands the whole batch to the service, which queues its deliveries in the store in
-one transaction (with the contacts it learned) and returns at once: no receiver is waited for
-here, the delivery worker makes every attempt. FastStream commits the batch's offsets only after
-this function returns, i.e. after the queue and contacts were committed and every re-emitted
+A batch stage of lanthanide.kafka (`register_batch_stage`): the shared runner decodes the
+batch and hands all its envelopes to the service at once, which queues their deliveries in the
+store in one transaction (with the contacts it learned) and returns at once: no receiver is
+waited for here, the delivery worker makes every attempt. The runner dead-letters the events
+the service failed on, publishes the re-emitted outcomes, and FastStream commits the batch's
+offsets only after that, i.e. after the queue and contacts were committed and every re-emitted
 outcome acknowledged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
-from lanthanide import observe
-from lanthanide.contracts import Envelope
-from lanthanide.events import Outgoing
-from lanthanide.kafka import batch_subscriber, dead_letter, publisher_for
-from lanthanide.logging import get_logger
-from lanthanide.serde import DecodeError, decode
+from lanthanide.kafka import BatchHandler, BatchResult, Input, Publisher, register_batch_stage, run_batch
 from lanthanide.settings import KafkaSettings
 
 from lanthanide_notification import SERVICE
 from lanthanide_notification.service import NotificationService
 
-log = get_logger(__name__)
+
+def notification_stage(service: NotificationService) -> BatchHandler:
+    """The batch stage: the batch's envelopes to NotificationService.handle_batch; its outcome
+    events to publish, and the events that failed on bad data (for the runner to dead-letter)."""
+
+    async def handle_batch(inputs: Sequence[Input]) -> BatchResult:
+        envelopes = [item.envelope for item in inputs]  # a decoding stage: none is None
+        outgoing, failed = await service.handle_batch(envelopes)  # type: ignore[arg-type]
+        position = {id(envelope): index for index, envelope in enumerate(envelopes)}
+        return BatchResult(outgoing=outgoing, failures=[(position[id(env)], error) for env, error in failed])
+
+    return handle_batch
 
 
 async def handle_records(
-    service: NotificationService,
-    records: Sequence[Any],
-    dead_letter: Callable[[Any, str], Awaitable[None]],
-) -> list[Outgoing]:
-    """One Kafka batch (records with value, topic, partition, offset, key): decode, hand the
-    envelopes to the service, dead-letter what cannot be handled; returns the outcome events to
-    publish. The subscriber and bench/cpu_notification.py share it."""
-    envelopes: list[Envelope[Any]] = []
-    source: dict[object, Any] = {}
-    for record in records:
-        try:
-            envelope = decode(record.value or b"")
-        except DecodeError as exc:
-            await dead_letter(record, exc.reason)
-            continue
-        envelopes.append(envelope)
-        source[envelope.event_id] = record
-        observe.add_to_batch(SERVICE, record, envelope)
-    outgoing, failed = await service.handle_batch(envelopes)
-    for envelope, error in failed:
-        await dead_letter(source[envelope.event_id], f"handler error: {error!r}"[:2000])
-    return outgoing
+    service: NotificationService, records: Sequence[Any], publisher: Publisher,
+    max_message_bytes: int = KafkaSettings.model_fields["max_message_bytes"].default,
+) -> None:
+    """One Kafka batch (records with value, topic, partition, offset, key) through the shared
+    runner: decode, hand the envelopes to the service, dead-letter what cannot be handled,
+    publish the outcome events. The subscriber and bench/cpu_notification.py share it."""
+    await run_batch(records, service=SERVICE, publisher=publisher, handle_batch=notification_stage(service),
+                    max_message_bytes=max_message_bytes)
 
 
 def register_notification_stage(
@@ -63,15 +55,5 @@ def register_notification_stage(
     kafka: KafkaSettings,
 ) -> Any:
     """Subscribe the notification service to `topics` as consumer group `group_id`."""
-    publisher = publisher_for(broker, kafka, "notification-publisher")
-
-    async def dead_letter_one(record: ConsumerRecord[Any, Any], error: str) -> None:
-        await dead_letter(publisher, record, error, SERVICE)
-
-    @batch_subscriber(broker, topics, group_id=group_id, service=SERVICE, settings=kafka)
-    async def on_batch(records: Any) -> None:
-        # One scope for the batch: its spans and log context last until the outcomes are published.
-        with observe.handling_batch(SERVICE, ()):
-            await publisher.publish(await handle_records(service, records, dead_letter_one))
-
-    return on_batch
+    return register_batch_stage(broker, topics=topics, group_id=group_id, service=SERVICE, settings=kafka,
+                                handle_batch=notification_stage(service))

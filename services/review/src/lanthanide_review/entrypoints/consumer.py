@@ -1,11 +1,11 @@
 """The review consumer: screening results and shipment reports in, via the outbox, out.
 
-The same consumer shape as lanthanide.kafka.register_stage (lanthanide.kafka.batch_subscriber:
-commit after the batch succeeds, undecodable records dead-lettered) but the records are
-applied in database transactions that also store the outgoing envelopes (the whole batch in
-one unit of work, see ReviewService.handle_batch); the batch's
-offsets are committed only after those transactions committed and the outbox was flushed to
-Kafka.
+A batch stage of lanthanide.kafka (`register_batch_stage`: decode, dead-letter, commit after
+the batch succeeds) whose outputs are not published by the runner: the records are applied in
+database transactions that also store the outgoing envelopes (the whole batch in one unit of
+work, see ReviewService.handle_batch), and the stage's `after_batch` flushes that outbox to
+Kafka; the batch's offsets are committed only after that unit of work committed and the outbox
+was flushed.
 """
 
 from __future__ import annotations
@@ -14,18 +14,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from lanthanide import observe
-from lanthanide.contracts import Envelope
-from lanthanide.kafka import Publisher, batch_subscriber, dead_letter, publisher_for
-from lanthanide.logging import get_logger
-from lanthanide.serde import DecodeError, decode
+from lanthanide.kafka import BatchHandler, BatchResult, Input, Publisher, register_batch_stage, run_batch
 
 from lanthanide_review.adapters.outbox import OutboxRelay
 from lanthanide_review.service_layer.handlers import ReviewService
 from lanthanide_review.settings import ReviewSettings
 
-log = get_logger(__name__)
 SERVICE = "review"
+
+
+def review_stage(service: ReviewService) -> BatchHandler:
+    """The batch stage: every decoded input applied in order (consecutive screening results in
+    one transaction, see ReviewService.handle_batch); its outputs are in the outbox, so the
+    result carries only the events that failed on bad data, for the runner to dead-letter.
+    Database errors are not caught: the batch is redelivered and deduplicated by event_id."""
+
+    async def handle_batch(inputs: Sequence[Input]) -> BatchResult:
+        items = [(item.envelope, item.topic) for item in inputs]  # a decoding stage: none is None
+        return BatchResult(failures=await service.handle_batch(items))
+
+    return handle_batch
 
 
 async def process_batch(
@@ -33,35 +41,16 @@ async def process_batch(
 ) -> None:
     """One Kafka batch: apply every record (dead-lettering bad ones), then flush the outbox.
 
-    The subscriber's body, as a plain function so the CPU benchmark runs the same code path.
+    The subscriber's body (lanthanide.kafka.run_batch with this stage), as a plain function so
+    the CPU benchmark and the batch tests run the same code path.
     """
-    decoded: list[tuple[Any, Envelope[Any]]] = []
-    for record in records:
-        try:
-            decoded.append((record, decode(record.value or b"")))
-        except DecodeError as exc:
-            await dead_letter(publisher, record, exc.reason, SERVICE)
-    # Applied in order, the batch in one unit of work (see handle_batch).
-    # Bad data in one event must not stall the partition: it comes back here to be
-    # dead-lettered. Database and Kafka errors are not caught: the batch is redelivered and
-    # deduplicated by event_id.
-    # The batch's spans and log context stay open until its outputs are published.
-    with observe.handling_batch(SERVICE, decoded):
-        failures = await service.handle_batch([(envelope, record.topic) for record, envelope in decoded])
-        for index, error in failures:
-            record, envelope = decoded[index]
-            log.error("handler_failed", event_id=str(envelope.event_id), error=repr(error)[:300])
-            await dead_letter(publisher, record, f"handler error: {error!r}"[:2000], SERVICE)
-        await relay.flush()
+    await run_batch(records, service=SERVICE, publisher=publisher, handle_batch=review_stage(service),
+                    after_batch=relay.flush)
 
 
 def register_consumer(broker: KafkaBroker, settings: ReviewSettings, service: ReviewService, relay: OutboxRelay) -> Any:
     """Subscribe the review use cases to their input topics (group lanthanide-review)."""
-    publisher = publisher_for(broker, settings.kafka, "review-publisher")
-
-    @batch_subscriber(broker, settings.input_topics, group_id=settings.group_id, service=SERVICE,
-                      settings=settings.kafka)
-    async def on_batch(records: Any) -> None:
-        await process_batch(records, service, relay, publisher)
-
-    return on_batch
+    return register_batch_stage(
+        broker, topics=settings.input_topics, group_id=settings.group_id, service=SERVICE,
+        settings=settings.kafka, handle_batch=review_stage(service), after_batch=relay.flush,
+    )

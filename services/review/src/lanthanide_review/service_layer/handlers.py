@@ -28,7 +28,7 @@ from lanthanide.contracts import (
     ScreeningCompleted,
     ShipmentReported,
 )
-from lanthanide.events import EventFactory, Outgoing
+from lanthanide.events import BAD_EVENT_ERRORS, EventFactory, Outgoing
 from lanthanide.ids import derived_id
 from lanthanide.logging import get_logger
 from lanthanide.topics import Topics
@@ -51,10 +51,6 @@ T = TypeVar("T")
 
 #: A reviewer action: a domain call on the case (and its licence, for licence actions).
 Operation = Callable[[Case, Context, LicenceRecord | None], None]
-
-#: What bad data in one input event raises: that event is dead-lettered, the others go on.
-#: Anything else (database, Kafka, bugs) fails the batch, which is redelivered and deduplicated.
-BAD_EVENT_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, TypeError, LookupError)
 
 #: How many bad events a batch's unit of work leaves out (re-running the batch without them)
 #: before it hands the rest of the batch to one unit of work per event.
