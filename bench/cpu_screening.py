@@ -33,7 +33,7 @@ from corpus import RESULTS, Record, cpu_timer, load, report
 from lanthanide.logging import configure_logging
 from lanthanide.serde import decode, encode
 from lanthanide.topics import Topics
-from lanthanide_screening.bootstrap import Screening, bootstrap
+from lanthanide_screening.bootstrap import Screening, build
 from lanthanide_screening.settings import ScreeningSettings
 
 BASELINE_OUTPUTS = RESULTS / "cpu_screening_baseline_outputs.jsonl"
@@ -71,7 +71,7 @@ async def replay(
     with tempfile.TemporaryDirectory(prefix="cpu-screening-") as tmp:
         with cpu_timer() as startup:
             settings = ScreeningSettings(data_dir=Path(tmp), database_url=f"sqlite+aiosqlite:///{tmp}/screening.db")
-            screening = bootstrap(settings)
+            screening = build(settings)
             await screening.store.start()
             if not memo and hasattr(screening.engine.index, "search_cache_size"):
                 screening.engine.index.search_cache_size = 0

@@ -32,7 +32,7 @@ KAFKA_BINDING = "0.5.0"
 def service_brokers() -> dict[str, KafkaBroker]:
     """Build every service as it would run (nothing is started or connected)."""
     from lanthanide_audit.bootstrap import build as build_audit
-    from lanthanide_intake.bootstrap import bootstrap as build_intake
+    from lanthanide_intake.bootstrap import build as build_intake
     from lanthanide_notification.bootstrap import build as build_notification
     from lanthanide_review.bootstrap import build as build_review
     from lanthanide_screening.bootstrap import service_app as screening_app

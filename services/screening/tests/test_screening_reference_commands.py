@@ -23,7 +23,8 @@ from lanthanide.contracts import Envelope, ReferenceUpdated
 from lanthanide.events import EventFactory
 from lanthanide_cli.main import build
 from lanthanide_screening.adapters.reference_store import ReferenceStore
-from lanthanide_screening.bootstrap import Screening, bootstrap
+from lanthanide_screening.bootstrap import Screening
+from lanthanide_screening.bootstrap import build as build_screening
 from lanthanide_screening.matching.loaders import load_lists
 from lanthanide_screening.settings import PACKAGE_LISTS, ScreeningSettings
 
@@ -68,7 +69,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 async def screening(data_dir: Path) -> AsyncIterator[Screening]:
-    s = bootstrap(ScreeningSettings())
+    s = build_screening(ScreeningSettings())
     await s.store.start()
     yield s
     await s.store.close()
@@ -132,7 +133,7 @@ async def test_load_announces_by_checksum_and_screening_reloads_its_own_copy(
     active = [orjson.loads(r) for r in listed.splitlines() if orjson.loads(r)["active"]]
     assert any(r["dataset"] == "watch" and r["version"] == "2027-01" for r in active)
     # A restart keeps the activated version.
-    assert "Nordlicht Antriebe GmbH" in _watch_names(bootstrap(ScreeningSettings()))
+    assert "Nordlicht Antriebe GmbH" in _watch_names(build_screening(ScreeningSettings()))
 
 
 async def test_an_announcement_whose_checksum_does_not_match_is_refused(

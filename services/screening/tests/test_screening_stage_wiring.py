@@ -17,7 +17,7 @@ from lanthanide.kafka import key_of, make_broker, publish_through_broker, record
 from lanthanide.serde import decode, encode
 from lanthanide.testing.factories import civilian_application
 from lanthanide.topics import Topics, dlq
-from lanthanide_screening.bootstrap import bootstrap
+from lanthanide_screening.bootstrap import build
 from lanthanide_screening.entrypoints.stage import register
 from lanthanide_screening.settings import ScreeningSettings
 
@@ -28,7 +28,7 @@ async def test_accepted_in_completed_out_and_garbage_dead_lettered(
     make_envelope: Callable[[ApplicationAccepted], Envelope[Any]],
 ) -> None:
     settings = ScreeningSettings(topic_prefix=f"mem{uuid4().hex[:6]}.", data_dir=tmp_path / "data")
-    screening = bootstrap(settings)
+    screening = build(settings)
     broker = make_broker(settings.kafka, "screening-test")
     publish_through_broker(broker)
     register(broker, screening, settings)
@@ -82,7 +82,7 @@ async def test_a_payload_is_handled_only_in_its_own_group(
 ) -> None:
     """An accepted application reaching a per-instance group (reference updates, dispositions)
     is not screened there; the main group screens it."""
-    screening = bootstrap(ScreeningSettings(data_dir=tmp_path / "data"))
+    screening = build(ScreeningSettings(data_dir=tmp_path / "data"))
     envelope = make_envelope(make_accepted(civilian_application()))
     await screening.store.start()
     try:

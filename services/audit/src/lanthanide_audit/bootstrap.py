@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -85,12 +87,14 @@ class AuditApp:
         await self._producer.send_and_wait(self.settings.checkpoint_topic(), encode(envelope), key=b"ledger")
 
 
-def build(settings: AuditSettings | None = None, broker: KafkaBroker | None = None) -> AuditApp:
-    """Build the service from settings; pass `broker` to reuse one (tests)."""
+def build(
+    settings: AuditSettings | None = None, broker: KafkaBroker | None = None, *, store: LedgerStore | None = None
+) -> AuditApp:
+    """Build the service from settings; `broker` and `store` are made from settings unless given (tests)."""
     settings = settings or AuditSettings()
     broker = broker or make_broker(settings.kafka, f"{SERVICE}-{settings.instance}")
     keys = settings.ledger_keys()
-    store = LedgerStore.from_url(settings.store_url(), keys[0] if keys else None)
+    store = store or LedgerStore.from_url(settings.store_url(), keys[0] if keys else None)
     stats = StageStats()
     register_audit_stage(
         broker, store, topics=settings.input_topics(), group_id=settings.group_id,
@@ -103,9 +107,23 @@ def build(settings: AuditSettings | None = None, broker: KafkaBroker | None = No
     return app
 
 
-def service_app(settings: AuditSettings | None = None) -> ServiceApp:
-    """The audit process as lanthanide.runtime runs it: ledger stage, checkpointer, HTTP API."""
+def bootstrap(
+    settings: AuditSettings | None = None,
+    *,
+    broker: KafkaBroker | None = None,
+    store: LedgerStore | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> ServiceApp:
+    """The audit process as lanthanide.runtime runs it: ledger stage, checkpointer, HTTP API.
+    Every service's bootstrap takes the same arguments; audit's times (recorded_at, checkpoints)
+    are the wall clock's and not injectable, so `clock` must stay None."""
     from lanthanide_audit.entrypoints.http import make_http_app  # the HTTP app imports this module
 
-    app = build(settings)
+    if clock is not None:
+        raise TypeError("audit's clock is not injectable: pass settings, broker and store only")
+    app = build(settings, broker, store=store)
     return ServiceApp.around(SERVICE, app, http_app=make_http_app(app) if app.settings.http_port else None)
+
+
+#: The name `__main__` and the tooling use (the same function).
+service_app = bootstrap

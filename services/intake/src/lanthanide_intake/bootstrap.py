@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
@@ -24,18 +26,30 @@ class Intake:
     inputs: list[str] = field(default_factory=list)
 
 
-def bootstrap(settings: IntakeSettings | None = None) -> Intake:
+def build(settings: IntakeSettings | None = None, *, broker: KafkaBroker | None = None) -> Intake:
+    """Wire the intake service once: the stage on `broker` (made from settings unless given) and
+    the HTTP submit API."""
     settings = settings or IntakeSettings()
-    broker = make_broker(settings.kafka, f"intake-{settings.instance}")
+    broker = broker or make_broker(settings.kafka, f"intake-{settings.instance}")
     events = EventFactory("intake", instance=settings.instance)
     inputs = stage.register(broker, settings, events)
     app = http.create_app(settings, publisher_for(broker, settings.kafka, "intake-publisher"), events)
     return Intake(settings, broker, app, inputs)
 
 
-def service_app(settings: IntakeSettings | None = None) -> ServiceApp:
-    """The intake process as lanthanide.runtime runs it: stage and HTTP submit."""
-    svc = bootstrap(settings)
+def bootstrap(
+    settings: IntakeSettings | None = None,
+    *,
+    broker: KafkaBroker | None = None,
+    store: object | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> ServiceApp:
+    """The intake process as lanthanide.runtime runs it: stage and HTTP submit. Every service's
+    bootstrap takes the same arguments; intake keeps no store, and its one time (the envelope's,
+    which dates an application) is the wall clock's and not injectable, so those two must stay None."""
+    if store is not None or clock is not None:
+        raise TypeError("intake keeps no store and its clock is not injectable: pass only settings and broker")
+    svc = build(settings, broker=broker)
 
     async def submitter_topics() -> None:
         # The catalogue's topics are ensured by run_service; the Kafka submitters' own topics
@@ -46,3 +60,7 @@ def service_app(settings: IntakeSettings | None = None) -> ServiceApp:
         name="intake", broker=svc.broker, kafka=svc.settings.kafka, http_app=svc.http_app,
         http_host=svc.settings.http_host, http_port=svc.settings.http_port, on_startup=[submitter_topics],
     )
+
+
+#: The name `__main__` and the tooling use (the same function).
+service_app = bootstrap

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 from faststream.kafka import KafkaBroker
@@ -59,6 +61,11 @@ class NotificationApp:
         await self.store.close()
 
 
+def wall_clock() -> datetime:
+    """The time deliveries are queued, claimed and rescheduled by, unless a clock is given."""
+    return datetime.now(UTC)
+
+
 def _webhook_secret(settings: NotificationSettings) -> str:
     if settings.webhook_secret is not None:
         return settings.webhook_secret.get_secret_value()
@@ -68,11 +75,19 @@ def _webhook_secret(settings: NotificationSettings) -> str:
     return secrets.token_hex(32)
 
 
-def build(settings: NotificationSettings | None = None, broker: KafkaBroker | None = None) -> NotificationApp:
-    """Build the service from settings; pass `broker` to reuse one (tests)."""
+def build(
+    settings: NotificationSettings | None = None,
+    broker: KafkaBroker | None = None,
+    *,
+    store: SqlDeliveryLog | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> NotificationApp:
+    """Build the service from settings; `broker`, `store` and `clock` are made from settings (or
+    the wall clock) unless given (tests pass them)."""
     settings = settings or NotificationSettings()
     broker = broker or make_broker(settings.kafka, f"{SERVICE}-{settings.instance}")
-    store = SqlDeliveryLog.from_url(settings.store_url())
+    store = store or SqlDeliveryLog.from_url(settings.store_url())
+    now = clock or wall_clock
     policy = settings.retry_policy()
     http = httpx.AsyncClient(
         timeout=settings.webhook_timeout_seconds,
@@ -100,13 +115,13 @@ def build(settings: NotificationSettings | None = None, broker: KafkaBroker | No
     schedule = load_schedule(settings.retry_schedule_file)
     service = NotificationService(
         store=store, senders=senders, factory=EventFactory(SERVICE, instance=settings.instance),
-        outcome_topic=settings.topic(Topics.NOTIFICATIONS), schedule=schedule,
+        outcome_topic=settings.topic(Topics.NOTIFICATIONS), schedule=schedule, clock=now,
     )
     publisher = publisher_for(broker, settings.kafka, "notification-publisher")
     worker = DeliveryWorker(
         store=store, service=service, schedule=schedule, publish=publisher.publish,
         interval_seconds=settings.retry_worker_interval_seconds, lease_seconds=settings.delivery_lease(),
-        per_host_limit=settings.webhook_per_host_limit, max_in_flight=settings.deliveries_in_flight,
+        per_host_limit=settings.webhook_per_host_limit, max_in_flight=settings.deliveries_in_flight, clock=now,
     )
     # A consumed batch that queued deliveries has the worker look at the queue at once.
     service.on_queued = worker.wake
@@ -118,9 +133,19 @@ def build(settings: NotificationSettings | None = None, broker: KafkaBroker | No
                            worker=worker)
 
 
-def service_app(settings: NotificationSettings | None = None) -> ServiceApp:
+def bootstrap(
+    settings: NotificationSettings | None = None,
+    *,
+    broker: KafkaBroker | None = None,
+    store: SqlDeliveryLog | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> ServiceApp:
     """The notification process as lanthanide.runtime runs it: stage, retry worker, HTTP API."""
     from lanthanide_notification.entrypoints.http import make_http_app  # the HTTP app imports this module
 
-    app = build(settings)
+    app = build(settings, broker, store=store, clock=clock)
     return ServiceApp.around(SERVICE, app, http_app=make_http_app(app) if app.settings.http_port else None)
+
+
+#: The name `__main__` and the tooling use (the same function).
+service_app = bootstrap

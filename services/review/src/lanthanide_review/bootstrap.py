@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 
 from fastapi import FastAPI
@@ -71,9 +73,12 @@ class ReviewApp:
             await asyncio.sleep(self.settings.sla_interval_s)
 
 
-def build_service(settings: ReviewSettings, store: Store | None = None) -> ReviewService:
+def build_service(
+    settings: ReviewSettings, store: Store | None = None, clock: Callable[[], datetime] | None = None
+) -> ReviewService:
     """The use cases over the configured store and policy (also used by the CLI)."""
     return ReviewService(
+        clock=clock,
         store=store or Store(settings.store_url()),
         policy=load_policy(settings.policy_file),
         calendar=PrcCalendar(),
@@ -84,11 +89,17 @@ def build_service(settings: ReviewSettings, store: Store | None = None) -> Revie
     )
 
 
-def build(settings: ReviewSettings | None = None) -> ReviewApp:
-    """Wire the review process."""
+def build(
+    settings: ReviewSettings | None = None,
+    *,
+    broker: KafkaBroker | None = None,
+    store: Store | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> ReviewApp:
+    """Wire the review process; `broker`, `store` and `clock` are made from settings unless given."""
     settings = settings or ReviewSettings()
-    service = build_service(settings)
-    broker = make_broker(settings.kafka, f"review-{settings.instance}")
+    service = build_service(settings, store, clock)
+    broker = broker or make_broker(settings.kafka, f"review-{settings.instance}")
     publisher = publisher_for(broker, settings.kafka, "review-publisher")
     relay = OutboxRelay(service.store, publisher, on_published=review_metrics.published,
                         max_message_bytes=settings.kafka.max_message_bytes)
@@ -105,10 +116,20 @@ def build(settings: ReviewSettings | None = None) -> ReviewApp:
     )
 
 
-__all__ = ["ReviewApp", "build", "build_service"]
+__all__ = ["ReviewApp", "bootstrap", "build", "build_service", "service_app"]
 
 
-def service_app(settings: ReviewSettings | None = None) -> ServiceApp:
+def bootstrap(
+    settings: ReviewSettings | None = None,
+    *,
+    broker: KafkaBroker | None = None,
+    store: Store | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> ServiceApp:
     """The review process as lanthanide.runtime runs it: consumer, outbox relay, SLA timer, HTTP API."""
-    app = build(settings)
+    app = build(settings, broker=broker, store=store, clock=clock)
     return ServiceApp.around("review", app, http_app=app.http_app, background=[app.outbox_loop, app.sla_loop])
+
+
+#: The name `__main__` and the tooling use (the same function).
+service_app = bootstrap
