@@ -58,3 +58,15 @@ async def test_screening_in_decision_out_through_the_outbox_and_garbage_dead_let
     assert set(letters) == {"handler_error", "undecodable"}
     assert letters["handler_error"]["topic"] == screened and letters["handler_error"]["service"] == "review"
     assert "case_id" in letters["handler_error"]["error"]
+
+
+def test_the_consumer_reads_the_topics_of_the_registry() -> None:
+    """Issue 11: the input topics derive from the use-case registry (payload type -> topic, use case)."""
+    from lanthanide.contracts import ScreeningCompleted, ShipmentReported
+    from lanthanide.topics import Topics
+    from lanthanide_review.service_layer.handlers import EVENT_HANDLERS, input_topics
+    from lanthanide_review.settings import ReviewSettings
+
+    assert set(EVENT_HANDLERS) == {ScreeningCompleted, ShipmentReported}
+    assert input_topics() == [Topics.SCREENING_COMPLETED, Topics.SHIPMENTS_REPORTED]
+    assert ReviewSettings(topic_prefix="t1.").input_topics == [f"t1.{t}" for t in input_topics()]

@@ -7,7 +7,6 @@ from typing import Any
 
 from lanthanide.auth import TokenGrant, TokenSettings
 from lanthanide.settings import ServiceSettings
-from lanthanide.topics import Topics
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -48,4 +47,8 @@ class ReviewSettings(ServiceSettings, TokenSettings):
 
     @property
     def input_topics(self) -> list[str]:
-        return [self.topic(Topics.SCREENING_COMPLETED), self.topic(Topics.SHIPMENTS_REPORTED)]
+        """The topics the consumer reads: those of the use-case registry
+        (service_layer/handlers.py EVENT_HANDLERS), with this deployment's prefix."""
+        from lanthanide_review.service_layer.handlers import input_topics
+
+        return [self.topic(t) for t in input_topics()]

@@ -224,12 +224,11 @@ class ReviewService:
         if await uow.already_processed(envelope.event_id):
             return
         now = self.clock()
-        if isinstance(envelope.payload, ScreeningCompleted):
-            await self._on_screening(uow, envelope, now)
-        elif isinstance(envelope.payload, ShipmentReported):
-            await self._on_shipment(uow, envelope, now)
-        else:
+        route = EVENT_HANDLERS.get(type(envelope.payload))
+        if route is None:
             log.info("ignored_event", event_type=envelope.event_type)
+        else:
+            await route.handler(self, uow, envelope, now)
         await uow.mark_processed(envelope.event_id, topic, now)
 
     async def handle_batch(self, items: Sequence[tuple[Envelope[Any], str]]) -> list[tuple[int, Exception]]:
@@ -658,6 +657,31 @@ class ReviewService:
             row["median_working_days_to_decision"] = _median(durations)
             out.append(row)
         return out
+
+
+# ---------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class InputRoute:
+    """Where a payload type arrives (catalogue topic) and the use case that applies it."""
+
+    topic: str
+    handler: Callable[[ReviewService, UnitOfWork, Envelope[Any], datetime], Awaitable[None]]
+
+
+#: payload type -> route: every input review consumes (cosmicpython's EVENT_HANDLERS). `_apply`
+#: dispatches through it, for one event and for each event of a batch; the consumer subscribes
+#: to `input_topics()`.
+EVENT_HANDLERS: dict[type[BaseModel], InputRoute] = {
+    ScreeningCompleted: InputRoute(Topics.SCREENING_COMPLETED, ReviewService._on_screening),
+    ShipmentReported: InputRoute(Topics.SHIPMENTS_REPORTED, ReviewService._on_shipment),
+}
+
+
+def input_topics() -> list[str]:
+    """The catalogue topics review consumes, from EVENT_HANDLERS (unprefixed)."""
+    return list(dict.fromkeys(route.topic for route in EVENT_HANDLERS.values()))
 
 
 def _general_licence_named(result: ScreeningCompleted) -> str | None:
