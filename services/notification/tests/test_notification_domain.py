@@ -179,3 +179,16 @@ def test_received_mail_lists_missing_documents() -> None:
     subject, body = MailRenderer().render(notice)
     assert subject == "Application PO-U-1 received"
     assert "- end_user_certificate" in body
+
+
+def test_the_stage_reads_the_topics_of_the_routing_registry() -> None:
+    """Issue 11: the consumed topics derive from the registry (payload type -> topic, notice builder)."""
+    from lanthanide.contracts import ApplicationAccepted, ApplicationRejected, CaseEvent, DecisionMade
+    from lanthanide.topics import Topics
+    from lanthanide_notification.domain.routing import EVENT_HANDLERS, input_topics
+    from lanthanide_notification.settings import NotificationSettings
+
+    assert set(EVENT_HANDLERS) == {ApplicationAccepted, ApplicationRejected, CaseEvent, DecisionMade}
+    assert input_topics() == [Topics.APPLICATIONS_ACCEPTED, Topics.APPLICATIONS_REJECTED, Topics.CASE_EVENTS,
+                              Topics.DECISIONS]
+    assert NotificationSettings(topic_prefix="t1.").input_topics() == [f"t1.{t}" for t in input_topics()]

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from lanthanide.auth import TokenSettings
 from lanthanide.settings import ServiceSettings
-from lanthanide.topics import Topics
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
@@ -82,12 +81,11 @@ class NotificationSettings(ServiceSettings, TokenSettings):
         return value
 
     def input_topics(self) -> list[str]:
-        """The topics this service consumes."""
-        return [
-            self.topic(t)
-            for t in (Topics.APPLICATIONS_ACCEPTED, Topics.APPLICATIONS_REJECTED,
-                      Topics.CASE_EVENTS, Topics.DECISIONS)
-        ]
+        """The topics this service consumes: those of the routing registry
+        (domain/routing.py EVENT_HANDLERS), with this deployment's prefix."""
+        from lanthanide_notification.domain.routing import input_topics
+
+        return [self.topic(t) for t in input_topics()]
 
     def delivery_lease(self) -> float:
         """Seconds the delivery worker's claim on a delivery lasts (how long the delivery of a

@@ -6,6 +6,8 @@ explicit subscriptions add applicants' other endpoints and downstream systems.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from lanthanide.contracts import (
@@ -19,6 +21,8 @@ from lanthanide.contracts import (
 )
 from lanthanide.logging import get_logger
 from lanthanide.submitters import RULE_CONTACT_OWNER, case_submitter, may_change_contact
+from lanthanide.topics import Topics
+from pydantic import BaseModel
 
 from lanthanide_notification.domain.model import CaseContact, Notice, NoticeKind, Subscription, Target
 
@@ -83,66 +87,111 @@ def merge_contacts(old: CaseContact | None, new: CaseContact) -> CaseContact:
     )
 
 
+@dataclass
+class _Draft:
+    """A notice being built: what every kind carries, which each kind's builder adds to."""
+
+    base: dict[str, Any]
+    keys: tuple[str, ...]
+    webhook: str | None
+    email: str | None
+
+
+def _received(payload: ApplicationAccepted, draft: _Draft) -> NoticeKind:
+    draft.base |= {"complete": payload.complete, "missing_documents": payload.missing_documents,
+                   "external_reference": payload.external_reference}
+    return NoticeKind.RECEIVED
+
+
+def _rejected(payload: ApplicationRejected, draft: _Draft) -> NoticeKind:
+    draft.base |= {"errors": [e.model_dump() for e in payload.errors],
+                   "external_reference": payload.external_reference,
+                   "exporter_name": payload.exporter_name}
+    draft.keys = (payload.exporter_name,) if payload.exporter_name else ()
+    # The contact of an application that failed validation is the sender's text like the
+    # rest of it: a rejection goes only to operator-registered subscriptions, never there.
+    draft.webhook = draft.email = None
+    return NoticeKind.REJECTED
+
+
+def _case_event(payload: CaseEvent, draft: _Draft) -> NoticeKind | None:
+    if payload.kind is not CaseEventKind.INFO_REQUESTED:
+        return None
+    draft.base |= {"reason": payload.reason, "details": payload.details}
+    return NoticeKind.INFO_REQUESTED
+
+
+def _decided(payload: DecisionMade, draft: _Draft) -> NoticeKind:
+    draft.base |= {
+        "decision_id": str(payload.decision_id),
+        "outcome": payload.outcome.value,
+        "external_reference": payload.external_reference,
+        "exporter_name": payload.exporter_name,
+        "reasons": [r.model_dump() for r in payload.reasons],
+        "licence": payload.licence.model_dump(mode="json") if payload.licence else None,
+        "decided_at": payload.decided_at.isoformat(),
+    }
+    if payload.contact is not None:
+        draft.webhook = str(payload.contact.webhook_url) if payload.contact.webhook_url else draft.webhook
+        draft.email = payload.contact.email or draft.email
+    draft.keys = tuple(dict.fromkeys((*draft.keys, payload.exporter_name)))
+    return _DECISION_KINDS[payload.outcome]
+
+
+@dataclass(frozen=True)
+class NoticeRoute:
+    """Where a payload type arrives (catalogue topic) and how it becomes a notice."""
+
+    topic: str
+    build: Callable[[Any, _Draft], NoticeKind | None]
+
+
+#: payload type -> route: every input notification consumes (cosmicpython's EVENT_HANDLERS);
+#: `notice_for` dispatches through it and the stage subscribes to `input_topics()`.
+EVENT_HANDLERS: dict[type[BaseModel], NoticeRoute] = {
+    ApplicationAccepted: NoticeRoute(Topics.APPLICATIONS_ACCEPTED, _received),
+    ApplicationRejected: NoticeRoute(Topics.APPLICATIONS_REJECTED, _rejected),
+    CaseEvent: NoticeRoute(Topics.CASE_EVENTS, _case_event),
+    DecisionMade: NoticeRoute(Topics.DECISIONS, _decided),
+}
+
+
+def input_topics() -> list[str]:
+    """The catalogue topics notification consumes, from EVENT_HANDLERS (unprefixed)."""
+    return list(dict.fromkeys(route.topic for route in EVENT_HANDLERS.values()))
+
+
 def notice_for(envelope: Envelope[Any], contact: CaseContact | None) -> Notice | None:
     """The notice an event gives rise to, or None for events nobody is told about.
 
     `contact` is what we already know about the case (needed for info requests, whose
     payload names no contact).
     """
-    payload = envelope.payload
-    base: dict[str, Any] = {
-        "case_id": str(envelope.case_id) if envelope.case_id else None,
-        "external_reference": contact.external_reference if contact else None,
-        "exporter_name": contact.exporter_name if contact else None,
-    }
-    keys = contact.exporter_keys if contact else ()
-    webhook = contact.webhook_url if contact else None
-    email = contact.email if contact else None
-
-    if isinstance(payload, ApplicationAccepted):
-        kind = NoticeKind.RECEIVED
-        base |= {"complete": payload.complete, "missing_documents": payload.missing_documents,
-                 "external_reference": payload.external_reference}
-    elif isinstance(payload, ApplicationRejected):
-        kind = NoticeKind.REJECTED
-        base |= {"errors": [e.model_dump() for e in payload.errors],
-                 "external_reference": payload.external_reference,
-                 "exporter_name": payload.exporter_name}
-        keys = (payload.exporter_name,) if payload.exporter_name else ()
-        # The contact of an application that failed validation is the sender's text like the
-        # rest of it: a rejection goes only to operator-registered subscriptions, never there.
-        webhook = email = None
-    elif isinstance(payload, CaseEvent):
-        if payload.kind is not CaseEventKind.INFO_REQUESTED:
-            return None
-        kind = NoticeKind.INFO_REQUESTED
-        base |= {"reason": payload.reason, "details": payload.details}
-    elif isinstance(payload, DecisionMade):
-        kind = _DECISION_KINDS[payload.outcome]
-        base |= {
-            "decision_id": str(payload.decision_id),
-            "outcome": payload.outcome.value,
-            "external_reference": payload.external_reference,
-            "exporter_name": payload.exporter_name,
-            "reasons": [r.model_dump() for r in payload.reasons],
-            "licence": payload.licence.model_dump(mode="json") if payload.licence else None,
-            "decided_at": payload.decided_at.isoformat(),
-        }
-        if payload.contact is not None:
-            webhook = str(payload.contact.webhook_url) if payload.contact.webhook_url else webhook
-            email = payload.contact.email or email
-        keys = tuple(dict.fromkeys((*keys, payload.exporter_name)))
-    else:
+    route = EVENT_HANDLERS.get(type(envelope.payload))
+    if route is None:
+        return None
+    draft = _Draft(
+        base={
+            "case_id": str(envelope.case_id) if envelope.case_id else None,
+            "external_reference": contact.external_reference if contact else None,
+            "exporter_name": contact.exporter_name if contact else None,
+        },
+        keys=contact.exporter_keys if contact else (),
+        webhook=contact.webhook_url if contact else None,
+        email=contact.email if contact else None,
+    )
+    kind = route.build(envelope.payload, draft)
+    if kind is None:
         return None
     return Notice(
         event_id=envelope.event_id,
         event_type=envelope.event_type,
         case_id=envelope.case_id,
         kind=kind,
-        applicant_keys=tuple(k for k in keys if k),
-        webhook_url=webhook,
-        email=email,
-        context=base,
+        applicant_keys=tuple(k for k in draft.keys if k),
+        webhook_url=draft.webhook,
+        email=draft.email,
+        context=draft.base,
     )
 
 
