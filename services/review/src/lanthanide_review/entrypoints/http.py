@@ -26,16 +26,16 @@ from lanthanide_review.domain.licences import (
     LicenceTermsError,
     format_quantity,
 )
-from lanthanide_review.domain.model import AlreadyDecided, Case, Context, Recommendation, StaleVersion
+from lanthanide_review.domain.model import AlreadyDecided, Case, Recommendation, StaleVersion
 from lanthanide_review.domain.roles import Action, Actor, Forbidden, Role, require_role
 from lanthanide_review.domain.states import IllegalTransition
 from lanthanide_review.entrypoints.console import ConsoleOptions, create_console
 from lanthanide_review.entrypoints.dispositions_http import dispositions_router
+from lanthanide_review.service_layer import commands as cmd
 from lanthanide_review.service_layer.dispositions import DispositionService
 from lanthanide_review.service_layer.handlers import (
     CaseNotFound,
     LicenceNotFound,
-    Operation,
     ReviewService,
 )
 
@@ -197,9 +197,9 @@ def create_app(
     async def _terms(_: Request, exc: LicenceTermsError) -> JSONResponse:
         return _error(422, "invalid_licence_terms", exc.message, rule_id=exc.rule_id, loc=exc.loc)
 
-    async def run(case_id: UUID, op: Operation, with_licence: bool = False) -> dict[str, Any]:
+    async def run(command: cmd.Command) -> dict[str, Any]:
         try:
-            case = await service.act(case_id, op, with_licence=with_licence)
+            case = await service.execute(command)
         except ValueError as exc:
             if isinstance(exc, LicenceTermsError):
                 raise
@@ -242,15 +242,15 @@ def create_app(
 
     @app.post("/cases/{case_id}/claim", tags=["actions"])
     async def claim(case_id: UUID, user: User) -> dict[str, Any]:
-        return await run(case_id, lambda c, ctx, _l: c.claim(user, ctx))
+        return await run(cmd.Claim(case_id, user))
 
     @app.post("/cases/{case_id}/request-information", tags=["actions"])
     async def request_information(case_id: UUID, body: InfoRequest, user: User) -> dict[str, Any]:
-        return await run(case_id, lambda c, ctx, _l: c.request_information(user, ctx, body.missing, body.message))
+        return await run(cmd.RequestInformation(case_id, user, body.missing, body.message))
 
     @app.post("/cases/{case_id}/escalate", tags=["actions"])
     async def escalate(case_id: UUID, body: EscalateRequest, user: User) -> dict[str, Any]:
-        return await run(case_id, lambda c, ctx, _l: c.escalate(user, ctx, body.reason, body.referral))
+        return await run(cmd.Escalate(case_id, user, body.reason, body.referral))
 
     @app.post("/cases/{case_id}/recommend", tags=["actions"])
     async def recommend(case_id: UUID, body: RecommendRequest, user: User) -> dict[str, Any]:
@@ -260,25 +260,24 @@ def create_app(
         )
         if rec.outcome is DecisionOutcome.DENIED and not rec.reasons:
             return _error(422, "invalid_request", "reasons: a denial states at least one reason")  # type: ignore[return-value]
-        return await run(case_id, lambda c, ctx, _l: c.recommend(user, ctx, rec))
+        return await run(cmd.Recommend(case_id, user, rec))
 
     @app.post("/cases/{case_id}/countersign", tags=["actions"])
     async def countersign(case_id: UUID, body: CountersignRequest, user: User) -> dict[str, Any]:
-        seen = body.application_version
-        return await run(case_id, lambda c, ctx, _l: c.countersign(user, ctx, body.agree, body.note, seen))
+        return await run(cmd.Countersign(case_id, user, body.agree, body.note, body.application_version))
 
     @app.post("/cases/{case_id}/approve", tags=["actions"])
     async def approve(case_id: UUID, body: ApprovalTerms, user: User) -> dict[str, Any]:
         """Approve and issue the licence (licence type, caps, validity, conditions)."""
-        return await run(case_id, lambda c, ctx, _l: c.approve(user, ctx, body))
+        return await run(cmd.Approve(case_id, user, body))
 
     @app.post("/cases/{case_id}/deny", tags=["actions"])
     async def deny(case_id: UUID, body: DenyRequest, user: User) -> dict[str, Any]:
-        return await run(case_id, lambda c, ctx, _l: c.deny(user, ctx, body.reasons))
+        return await run(cmd.Deny(case_id, user, body.reasons))
 
     @app.post("/cases/{case_id}/withdraw", tags=["actions"])
     async def withdraw(case_id: UUID, body: ReasonRequest, user: User) -> dict[str, Any]:
-        return await run(case_id, lambda c, ctx, _l: c.withdraw(user, ctx, body.reason))
+        return await run(cmd.Withdraw(case_id, user, body.reason))
 
     @app.get("/licences/usage", tags=["licences"])
     async def usage(user: User) -> dict[str, Any]:
@@ -300,20 +299,13 @@ def create_app(
     # Dispositions of screening hits (issue 14.1): their own router and service-layer module.
     app.include_router(dispositions_router(DispositionService(service), relay, actor))
 
-    def _licence_op(op: str, reason: str, user: Actor) -> Operation:
-        def apply(case: Case, ctx: Context, licence: LicenceRecord | None) -> None:
-            assert licence is not None  # act(with_licence=True) guarantees it
-            case.manage_licence(user, ctx, licence, op, reason)
-
-        return apply
-
     @app.post("/licences/{number}/{op}", tags=["licences"])
     async def licence_action(
         number: str, op: Literal["suspend", "reinstate", "revoke"], body: ReasonRequest, user: User
     ) -> dict[str, Any]:
         require_role(user, Action.MANAGE_LICENCE)
         rec = await service.licence(number)
-        return await run(UUID(rec.case_id), _licence_op(op, body.reason, user), with_licence=True)
+        return await run(cmd.ManageLicence(UUID(rec.case_id), user, op, body.reason))
 
     # The reviewer console (server-rendered pages over the same service and authenticator).
     app.mount("/console", create_console(service, relay, authenticator, console))

@@ -45,12 +45,11 @@ from lanthanide_review.domain.rescreen import LICENCE_REVIEW_QUEUE
 from lanthanide_review.domain.roles import ConflictRegister
 from lanthanide_review.domain.sla import PrcCalendar
 from lanthanide_review.domain.states import OPEN_STATES, CaseState
+from lanthanide_review.service_layer.commands import Command, Operation, operation_of
 
 log = get_logger(__name__)
 T = TypeVar("T")
 
-#: A reviewer action: a domain call on the case (and its licence, for licence actions).
-Operation = Callable[[Case, Context, LicenceRecord | None], None]
 
 #: How many bad events a batch's unit of work leaves out (re-running the batch without them)
 #: before it hands the rest of the batch to one unit of work per event.
@@ -378,6 +377,13 @@ class ReviewService:
         await uow.append(case_id, self._envelopes(case_id, correlation, events, env), now)
 
     # ------------------------------------------------------------ reviewer actions
+
+    async def execute(self, command: Command) -> Case:
+        """Apply a reviewer command (service_layer/commands.py COMMAND_HANDLERS) in one unit of
+        work; each is logged by name, case and actor (never its free text)."""
+        case = await self.act(command.case_id, operation_of(command), with_licence=command.with_licence)
+        log.info("command_executed", **command.described())
+        return case
 
     async def act(self, case_id: UUID, operation: Operation, *, with_licence: bool = False) -> Case:
         """Apply a reviewer action (a domain method) to a case in one unit of work."""

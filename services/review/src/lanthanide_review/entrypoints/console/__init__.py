@@ -26,8 +26,8 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from lanthanide_review.adapters.outbox import OutboxRelay
 from lanthanide_review.domain.dispositions import MAX_TERM_DAYS, DispositionError, DispositionStatus
-from lanthanide_review.domain.licences import ApprovalTerms, ItemCap, LicenceRecord, LicenceTermsError
-from lanthanide_review.domain.model import AlreadyDecided, Case, Context, Recommendation, StaleVersion
+from lanthanide_review.domain.licences import ApprovalTerms, ItemCap, LicenceTermsError
+from lanthanide_review.domain.model import AlreadyDecided, Case, Recommendation, StaleVersion
 from lanthanide_review.domain.roles import PERMISSIONS, Action, Actor, Forbidden, Role, require_role
 from lanthanide_review.domain.states import IllegalTransition
 from lanthanide_review.entrypoints.console import charts
@@ -38,9 +38,10 @@ from lanthanide_review.entrypoints.console.sessions import (
     csrf_matches,
     new_csrf_token,
 )
+from lanthanide_review.service_layer import commands as cmd
 from lanthanide_review.service_layer import console_views as views
 from lanthanide_review.service_layer.dispositions import DispositionNotFound, DispositionService
-from lanthanide_review.service_layer.handlers import CaseNotFound, LicenceNotFound, Operation, ReviewService
+from lanthanide_review.service_layer.handlers import CaseNotFound, LicenceNotFound, ReviewService
 
 log = get_logger(__name__)
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -360,7 +361,7 @@ def create_console(
             if not why:
                 raise ValueError(f"reason: say why the licence is to {op}")
             require_role(actor, Action.MANAGE_LICENCE)
-            changed = await service.act(case_id, _licence_op(op, why, actor), with_licence=True)
+            changed = await service.execute(cmd.ManageLicence(case_id, actor, op, why))  # type: ignore[arg-type]
         except Forbidden as exc:
             refusal = _Refused(403, exc.message, exc.rule_id)
         except IllegalTransition as exc:
@@ -378,10 +379,10 @@ def create_console(
             return RedirectResponse(f"{base}/licence-review?done={done}", status_code=303)
         return RedirectResponse(f"{base}/cases/{case_id}?done={done}", status_code=303)
 
-    async def _act(request: Request, case_id: UUID, actor: Actor, op: Operation, done: str,
-                   with_licence: bool = False) -> Response:
+    async def _act(request: Request, command: cmd.Command, done: str) -> Response:
+        case_id, actor = command.case_id, command.actor
         try:
-            changed = await service.act(case_id, op, with_licence=with_licence)
+            changed = await service.execute(command)
         except Forbidden as exc:
             return await _case_page(request, case_id, actor, 403, _Refused(403, exc.message, exc.rule_id))
         except (StaleVersion, AlreadyDecided) as exc:
@@ -404,20 +405,20 @@ def create_console(
         actor = actor_of(request)
         form = await checked_form(request)
         seen = _version(form)
-        op: Operation
+        command: cmd.Command
         try:
             if action == "claim":
-                op = lambda c, ctx, _l: c.claim(actor, ctx)  # noqa: E731
+                command = cmd.Claim(case_id, actor)
             elif action == "request-information":
                 missing, message = _lines(form.get("missing")), form.get("message", "").strip()
                 if not message:
                     raise ValueError("message: say what the applicant must provide")
-                op = lambda c, ctx, _l: c.request_information(actor, ctx, missing, message)  # noqa: E731
+                command = cmd.RequestInformation(case_id, actor, missing, message)
             elif action == "escalate":
                 reason, referral = form.get("reason", "").strip(), form.get("referral") == "on"
                 if not reason:
                     raise ValueError("reason: say why the case is escalated")
-                op = lambda c, ctx, _l: c.escalate(actor, ctx, reason, referral)  # noqa: E731
+                command = cmd.Escalate(case_id, actor, reason, referral)
             elif action == "recommend":
                 outcome = DecisionOutcome(form.get("outcome", "approved"))
                 reasons = _reasons(form.get("reasons"))
@@ -427,34 +428,34 @@ def create_console(
                     by=actor.user, outcome=outcome, reasons=reasons, note=form.get("note") or None,
                     terms=_terms(form, seen) if outcome is DecisionOutcome.APPROVED else None,
                     application_version=seen)
-                op = lambda c, ctx, _l: c.recommend(actor, ctx, rec)  # noqa: E731
+                command = cmd.Recommend(case_id, actor, rec)
             elif action == "countersign":
                 agree, note = form.get("agree", "yes") == "yes", form.get("note") or None
-                op = lambda c, ctx, _l: c.countersign(actor, ctx, agree, note, seen)  # noqa: E731
+                command = cmd.Countersign(case_id, actor, agree, note, seen)
             elif action == "approve":
                 terms = _terms(form, seen)
-                op = lambda c, ctx, _l: c.approve(actor, ctx, terms)  # noqa: E731
+                command = cmd.Approve(case_id, actor, terms)
             elif action == "deny":
                 deny_reasons = _reasons(form.get("reasons"))
-                op = lambda c, ctx, _l: c.deny(actor, ctx, deny_reasons)  # noqa: E731
+                command = cmd.Deny(case_id, actor, deny_reasons)
             elif action == "withdraw":
                 why = form.get("reason", "").strip()
                 if not why:
                     raise ValueError("reason: say why the case is withdrawn")
-                op = lambda c, ctx, _l: c.withdraw(actor, ctx, why)  # noqa: E731
+                command = cmd.Withdraw(case_id, actor, why)
             elif action in ("suspend", "reinstate", "revoke"):
                 why = form.get("reason", "").strip()
                 if not why:
                     raise ValueError(f"reason: say why the licence is to {action}")
                 require_role(actor, Action.MANAGE_LICENCE)
-                return await _act(request, case_id, actor, _licence_op(action, why, actor), action, with_licence=True)
+                return await _act(request, cmd.ManageLicence(case_id, actor, action, why), action)  # type: ignore[arg-type]
             else:
                 raise _Refused(404, f"no console action {action!r}")
         except Forbidden as exc:
             return await _case_page(request, case_id, actor, 403, _Refused(403, exc.message, exc.rule_id))
         except ValueError as exc:
             return await _case_page(request, case_id, actor, 422, _Refused(422, str(exc)))
-        return await _act(request, case_id, actor, op, action)
+        return await _act(request, command, action)
 
     # ------------------------------------------------------------ dashboard
 
@@ -511,15 +512,6 @@ def _terms(form: dict[str, str], seen: int | None) -> ApprovalTerms:
         application_version=seen,
         general_licence_number=form.get("general_licence_number", "").strip() or None,
     )
-
-
-def _licence_op(op: str, reason: str, actor: Actor) -> Operation:
-    def apply(case: Case, ctx: Context, licence: LicenceRecord | None) -> None:
-        if licence is None:
-            raise LicenceNotFound(f"case {case.case_id} has no licence")
-        case.manage_licence(actor, ctx, licence, op, reason)
-
-    return apply
 
 
 __all__ = ["ConsoleOptions", "create_console"]
