@@ -201,6 +201,14 @@ class Revision:
         return figures
 
 
+def commits_since(base: str, head: str, service: str) -> list[str]:
+    """The commits between the revisions that touch what the service's replay runs: its source,
+    the shared library, its bench script (other work than the refactor shows up in a ratio too)."""
+    paths = [f"services/{service}/src", "shared/src", f"bench/cpu_{service}.py", "bench/corpus.py"]
+    out = git("log", "--no-merges", "--format=%h %s", f"{base}..{head}", "--", *paths)
+    return [line[:160] for line in out.splitlines()]
+
+
 def ratio(head: float | None, base: float | None) -> float | None:
     return round(head / base, 3) if head is not None and base else None
 
@@ -274,6 +282,13 @@ def render(report: dict[str, Any]) -> str:
         diffs = [k for k, v in data["outputs"].items() if not v["equal"]]
         lines.append(f"- {service}: " + ("equal (" + ", ".join(data["outputs"]) + ")" if not diffs
                                          else "differ in " + ", ".join(diffs)))
+    lines += ["", "Commits between the revisions that touch what each replay runs (the service's source, "
+              "shared/src, its bench script): a ratio is the cost of all of them, the refactor's and the rest.",
+              ""]
+    for service, data in report["services"].items():
+        commits = data.get("commits_since_base", [])
+        lines.append(f"- {service}: {len(commits)}" + (f" (newest first: {', '.join(c.split()[0] for c in commits)})"
+                                                       if commits else ""))
     lines += ["", "How to read it: the machine is shared, so the absolute figures move with the load; the "
               "ratios are the figure, since both revisions ran interleaved in the same minutes. A ratio "
               "within a few per cent of 1 is noise; the runs columns show the spread.", ""]
@@ -292,7 +307,17 @@ def main() -> None:
     parser.add_argument("--uv", default=os.environ.get("UV") or ("uv" if shutil.which("uv") else "python3 -m uv"),
                         help="how to run uv (the Makefile's UV)")
     parser.add_argument("--report-only", action="store_true", help="exit 0 whatever the ratios")
+    parser.add_argument("--render-only", action="store_true", help="re-render cpu_compare.md from the JSON")
     args = parser.parse_args()
+    if args.render_only:
+        report = json.loads((args.out / "cpu_compare.json").read_text())
+        for service, data in report["services"].items():
+            data.setdefault("commits_since_base",
+                            commits_since(report["base"]["commit"], report["head"]["commit"], service))
+        (args.out / "cpu_compare.json").write_text(json.dumps(report, indent=2) + "\n")
+        (args.out / "cpu_compare.md").write_text(render(report))
+        print(render(report))
+        return
     services = [s.strip() for s in args.services.split(",") if s.strip()]
     if unknown := set(services) - set(SERVICES):
         raise SystemExit(f"unknown services: {sorted(unknown)}")
@@ -326,6 +351,9 @@ def main() -> None:
     after = loadavg()
 
     services_report = summarise(samples)
+    head_commit = git("rev-parse", "HEAD")
+    for service, data in services_report.items():
+        data["commits_since_base"] = commits_since(base_commit, head_commit, service)
     over = [s for s, d in services_report.items()
             if (r := d["figures"][HEADLINE]["ratio"]) is not None and r > args.threshold]
     missing = [s for s, d in services_report.items() if d["figures"][HEADLINE]["ratio"] is None]
@@ -335,7 +363,6 @@ def main() -> None:
         verdict = f"no ratio for {', '.join(missing)}"
     else:
         verdict = f"every ratio at most {args.threshold:.2f}"
-    head_commit = git("rev-parse", "HEAD")
     report: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "base": {"ref": args.base, "commit": base_commit, "subject": git("log", "-1", "--format=%s", base_commit),
