@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install kafka-jars run run-secure kafka-acls test test-unit test-chaos test-compose compose-secrets bench bench-cpu docs up down lint fmt clean
+.PHONY: help install kafka-jars run run-secure kafka-acls test test-unit test-chaos test-compose compose-secrets bench bench-cpu bench-cpu-compare docs up down lint fmt clean
 
 help:
 	@echo "make run    - real Kafka (KRaft, Maven jars) + every service as its own process, SQLite stores"
@@ -11,6 +11,7 @@ help:
 	@echo "make test   - unit, integration and end-to-end tests against a real broker and PostgreSQL"
 	@echo "make bench  - benchmarks, reports in bench/results/"
 	@echo "make bench-cpu - CPU per 1,000 applications of each service, replayed in-process"
+	@echo "make bench-cpu-compare - the same replays, BASE revision (default 820f5a8) vs this checkout, alternately"
 	@echo "make compose-secrets - passwords, database roles and Kafka TLS material in deploy/secrets/"
 	@echo "make up     - the same stack in docker compose, secured (needs a Docker engine)"
 	@echo "make test-compose - build every image from Debian packages, run the compose stack, check it"
@@ -55,6 +56,16 @@ bench: install kafka-jars
 bench-cpu: install kafka-jars
 	test -f bench/results/corpus.jsonl || $(UV) run python bench/capture.py
 	for svc in screening review audit notification; do $(UV) run python bench/cpu_$$svc.py || exit 1; done
+
+# The same replays on BASE and on this checkout, alternately in one run (bench/cpu_compare.py): BASE in a
+# git worktree under .cache/bench-base/ with its own venv, one shared corpus; bench/results/cpu_compare.{json,md}.
+# Fails if a service's CPU per 1,000 applications, head / base, is over 1.10 (CPU_COMPARE_ARGS=--report-only).
+# BASE 820f5a8 is the last commit before the issue-11 work (one house: import rules, Kafka edge, settings, ServiceApp).
+BASE ?= 820f5a8
+CPU_COMPARE_ARGS ?=
+bench-cpu-compare: install kafka-jars
+	test -f bench/results/corpus.jsonl || $(UV) run python bench/capture.py
+	$(UV) run python bench/cpu_compare.py --base $(BASE) --uv "$(UV)" $(CPU_COMPARE_ARGS)
 
 docs: install
 	$(UV) run lanthanide schema export --out docs/schemas
