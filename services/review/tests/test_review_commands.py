@@ -70,6 +70,7 @@ async def test_commands_run_without_http_are_logged_and_replay_to_the_same_case(
     assert [(e["command"], e["actor"]) for e in done[:3]] == [("claim", "alice"), ("recommend", "alice"),
                                                                ("countersign", "sam")]
     assert all("agreed" not in str(e) for e in done)  # free text stays out of the log
+    assert all(e["case_id"] == str(case_id) and e["correlation_id"] == str(env.correlation_id) for e in done)
     a, _, _ = await first.get_case(case_id)
     b, _, _ = await replay.get_case(case_id)
     assert a.state is b.state is CaseState.APPROVED

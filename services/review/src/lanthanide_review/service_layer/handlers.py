@@ -382,7 +382,8 @@ class ReviewService:
         """Apply a reviewer command (service_layer/commands.py COMMAND_HANDLERS) in one unit of
         work; each is logged by name, case and actor (never its free text)."""
         case = await self.act(command.case_id, operation_of(command), with_licence=command.with_licence)
-        log.info("command_executed", **command.described())
+        # Every line naming a case carries its correlation id (one trace per application).
+        log.info("command_executed", **command.described(), correlation_id=str(case.correlation_id))
         return case
 
     async def act(self, case_id: UUID, operation: Operation, *, with_licence: bool = False) -> Case:
