@@ -44,7 +44,7 @@ from lanthanide.observe import log_context
 from lanthanide.serde import DecodeError, decode
 
 from lanthanide_notification.domain.model import CaseContact, DeliveryResult, Target
-from lanthanide_notification.domain.ports import PendingDelivery
+from lanthanide_notification.domain.ports import DueDelivery, PendingDelivery
 from lanthanide_notification.domain.retry import (
     ATTEMPT_DEADLINE_SECONDS,
     BackoffSchedule,
@@ -64,7 +64,7 @@ Publish = Callable[[Sequence[Outgoing]], Awaitable[Any]]
 Lane = tuple[str, str, str]
 
 
-def _lane(item: PendingDelivery) -> Lane:
+def _lane(item: PendingDelivery | DueDelivery) -> Lane:
     return (str(item.case_id or item.event_id), item.channel, item.target)
 
 
@@ -175,12 +175,12 @@ class DeliveryWorker:
             total += count
         return total
 
-    def _choose(self, candidates: Sequence[PendingDelivery], room: int) -> tuple[list[PendingDelivery], bool]:
+    def _choose(self, candidates: Sequence[DueDelivery], room: int) -> tuple[list[DueDelivery], bool]:
         """Which due deliveries may start now: within the per-host limit, one per lane (the
         earliest queued), at most `room`. Also whether one was left out for its host only."""
         hosts = Counter(self._hosts)
         lanes = set(self._lanes)
-        chosen: list[PendingDelivery] = []
+        chosen: list[DueDelivery] = []
         host_full = False
         for item in candidates:
             if len(chosen) >= room:
@@ -201,10 +201,10 @@ class DeliveryWorker:
             return []
         now = self.clock()
         busy = {host for host, n in self._hosts.items() if n >= self.per_host_limit}
-        candidates = await self.store.due(now, self.batch_size, skip_hosts=busy)
+        candidates = await self.store.due_keys(now, self.batch_size, skip_hosts=busy)
         chosen, host_full = self._choose(candidates, room)
         lease_until = now + self.lease
-        claimed = await self.store.claim(chosen, now, lease_until)
+        claimed = await self.store.claim_ids([item.id for item in chosen], now, lease_until)
         cases = {item.case_id for item in claimed if item.case_id is not None}
         contacts = await self.store.contacts(cases) if cases else {}
         started = [self._begin(item, lease_until, contacts) for item in claimed]

@@ -47,6 +47,7 @@ from lanthanide_notification.domain.model import (
 from lanthanide_notification.domain.ports import (
     DeliveryKey,
     DeliveryRecord,
+    DueDelivery,
     FailedDelivery,
     PendingDelivery,
 )
@@ -438,6 +439,34 @@ class SqlDeliveryLog:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_pending(r) for r in rows]
+
+    async def due_keys(self, now: datetime, limit: int = 100, skip_hosts: Collection[str] = ()) -> list[DueDelivery]:
+        """What `due` returns, as much of it as choosing needs (id, lane, host): the delivery
+        worker's look, which reads many more rows than it starts."""
+        c = pending_deliveries.c
+        query = select(c.id, c.event_id, c.case_id, c.channel, c.target, c.host).where(c.next_attempt_at <= now)
+        if skip_hosts:
+            query = query.where(c.host.not_in(sorted(skip_hosts)))
+        query = query.order_by(c.next_attempt_at, c.id).limit(limit)
+        async with self.engine.connect() as conn:
+            return [DueDelivery(*row) for row in await conn.execute(query)]
+
+    async def claim_ids(self, ids: Sequence[int], now: datetime, lease_until: datetime) -> list[PendingDelivery]:
+        """`claim` by id: the deliveries among `ids` still due are read (as they were before the
+        claim) and claimed in one transaction; returns those claimed here, in the order of `ids`."""
+        if not ids:
+            return []
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(select(pending_deliveries).where(
+                pending_deliveries.c.id.in_(ids), pending_deliveries.c.next_attempt_at <= now,
+            ))).mappings().all()
+            found = {r["id"]: r for r in rows}
+            if not found:
+                return []
+            taken = set((await conn.execute(update(pending_deliveries).where(
+                pending_deliveries.c.id.in_(sorted(found)), pending_deliveries.c.next_attempt_at <= now,
+            ).values(next_attempt_at=lease_until).returning(pending_deliveries.c.id))).scalars())
+        return [_pending(found[i]) for i in ids if i in taken]
 
     async def claim(
         self, items: Sequence[PendingDelivery], now: datetime, lease_until: datetime
