@@ -19,7 +19,13 @@ with the default settings), and the holder renews its claim while it works on th
 
 A delivery ends delivered, or failed when its schedule is exhausted (or the failure cannot get
 better by waiting): then its outcome event is published and it moves to the delivery log (and
-the dead letters, where operators list and replay it).
+the dead letters, where operators list and replay it). Deliveries that end close together are
+finished together (a group commit): one task publishes their outcomes in one call, then moves
+them in one transaction, while the deliveries that end meanwhile wait for the next group (at
+most `finish_group` each). Publication still comes before the move (a crash in between
+republishes the same outcome ids, it never loses one), and a delivery's lane and host are freed
+only once it is finished, so the deliveries of one lane still end in order. The contacts of the
+deliveries a look claims are read in one query.
 """
 
 from __future__ import annotations
@@ -30,14 +36,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from lanthanide.events import Outgoing
 from lanthanide.logging import get_logger
 from lanthanide.observe import log_context
 from lanthanide.serde import DecodeError, decode
 
-from lanthanide_notification.domain.model import DeliveryResult, Target
-from lanthanide_notification.domain.ports import PendingDelivery
+from lanthanide_notification.domain.model import CaseContact, DeliveryResult, Target
+from lanthanide_notification.domain.ports import DueDelivery, PendingDelivery
 from lanthanide_notification.domain.retry import (
     ATTEMPT_DEADLINE_SECONDS,
     BackoffSchedule,
@@ -57,7 +64,7 @@ Publish = Callable[[Sequence[Outgoing]], Awaitable[Any]]
 Lane = tuple[str, str, str]
 
 
-def _lane(item: PendingDelivery) -> Lane:
+def _lane(item: PendingDelivery | DueDelivery) -> Lane:
     return (str(item.case_id or item.event_id), item.channel, item.target)
 
 
@@ -77,6 +84,7 @@ class DeliveryWorker:
         batch_size: int = 200,
         max_in_flight: int = 100,
         per_host_limit: int = 4,
+        finish_group: int = 100,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
@@ -91,6 +99,7 @@ class DeliveryWorker:
         self.batch_size = batch_size
         self.max_in_flight = max_in_flight
         self.per_host_limit = per_host_limit
+        self.finish_group = finish_group
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -98,6 +107,9 @@ class DeliveryWorker:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._hosts: Counter[str] = Counter()
         self._lanes: set[Lane] = set()
+        #: Ended deliveries waiting for the finisher: (outcome, item, result, finished).
+        self._ending: list[tuple[Outgoing, PendingDelivery, DeliveryResult, asyncio.Future[None]]] = []
+        self._finisher: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Run in the background until `stop`."""
@@ -118,6 +130,12 @@ class DeliveryWorker:
             for task in list(self._running.values()):
                 task.cancel()
             await asyncio.gather(*self._running.values(), return_exceptions=True)
+        if self._finisher is not None and not self._finisher.done():
+            # Outcomes of deliveries made: published and moved unless it takes too long (then
+            # the leases run out and the deliveries are made again, with the same outcome ids).
+            await asyncio.wait([self._finisher], timeout=grace_seconds)
+            self._finisher.cancel()
+            await asyncio.gather(self._finisher, return_exceptions=True)
         self._stopping = False
 
     def wake(self) -> None:
@@ -157,12 +175,12 @@ class DeliveryWorker:
             total += count
         return total
 
-    def _choose(self, candidates: Sequence[PendingDelivery], room: int) -> tuple[list[PendingDelivery], bool]:
+    def _choose(self, candidates: Sequence[DueDelivery], room: int) -> tuple[list[DueDelivery], bool]:
         """Which due deliveries may start now: within the per-host limit, one per lane (the
         earliest queued), at most `room`. Also whether one was left out for its host only."""
         hosts = Counter(self._hosts)
         lanes = set(self._lanes)
-        chosen: list[PendingDelivery] = []
+        chosen: list[DueDelivery] = []
         host_full = False
         for item in candidates:
             if len(chosen) >= room:
@@ -183,20 +201,23 @@ class DeliveryWorker:
             return []
         now = self.clock()
         busy = {host for host, n in self._hosts.items() if n >= self.per_host_limit}
-        candidates = await self.store.due(now, self.batch_size, skip_hosts=busy)
+        candidates = await self.store.due_keys(now, self.batch_size, skip_hosts=busy)
         chosen, host_full = self._choose(candidates, room)
         lease_until = now + self.lease
-        claimed = await self.store.claim(chosen, now, lease_until)
-        started = [self._begin(item, lease_until) for item in claimed]
+        claimed = await self.store.claim_ids([item.id for item in chosen], now, lease_until)
+        cases = {item.case_id for item in claimed if item.case_id is not None}
+        contacts = await self.store.contacts(cases) if cases else {}
+        started = [self._begin(item, lease_until, contacts) for item in claimed]
         if claimed and host_full and len(candidates) == self.batch_size:
             # Receivers now at their limit filled the look: look again past them.
             self._wake.set()
         return started
 
-    def _begin(self, item: PendingDelivery, lease_until: datetime) -> asyncio.Task[None]:
+    def _begin(self, item: PendingDelivery, lease_until: datetime,
+               contacts: dict[UUID, CaseContact]) -> asyncio.Task[None]:
         self._hosts[item.host] += 1
         self._lanes.add(_lane(item))
-        task = asyncio.ensure_future(self._deliver_or_release(item, lease_until))
+        task = asyncio.ensure_future(self._deliver_or_release(item, lease_until, contacts))
         self._running[item.id] = task
 
         def ended(_: asyncio.Task[None]) -> None:
@@ -210,11 +231,12 @@ class DeliveryWorker:
         task.add_done_callback(ended)
         return task
 
-    async def _deliver_or_release(self, item: PendingDelivery, lease_until: datetime) -> None:
+    async def _deliver_or_release(self, item: PendingDelivery, lease_until: datetime,
+                                  contacts: dict[UUID, CaseContact]) -> None:
         done = asyncio.Event()
         keeper = asyncio.ensure_future(self._keep_claim(item, lease_until, done))
         try:
-            await self._deliver(item)
+            await self._deliver(item, contacts)
         except asyncio.CancelledError:
             keeper.cancel()
             raise  # stopping: the lease runs out and another look picks it up
@@ -260,17 +282,20 @@ class DeliveryWorker:
                 return
             held_until = until
 
-    async def _deliver(self, item: PendingDelivery) -> None:
+    async def _deliver(self, item: PendingDelivery, contacts: dict[UUID, CaseContact]) -> None:
         try:
             source = decode(item.body.encode("utf-8"))
         except DecodeError as exc:
             await self.store.finish_pending(item, DeliveryResult("failed", 0, error=f"stored body: {exc.reason}"))
             return
         with log_context(source):
-            await self._deliver_decoded(item, source)
+            await self._deliver_decoded(item, source, contacts)
 
-    async def _deliver_decoded(self, item: PendingDelivery, source: Any) -> None:
-        contact = await self.store.contact(source.case_id) if source.case_id else None
+    async def _deliver_decoded(self, item: PendingDelivery, source: Any, contacts: dict[UUID, CaseContact]) -> None:
+        if source.case_id and source.case_id == item.case_id:
+            contact = contacts.get(source.case_id)  # read when the delivery was claimed
+        else:
+            contact = await self.store.contact(source.case_id) if source.case_id else None
         notice = notice_for(source, contact)
         if notice is None:
             await self.store.finish_pending(item, DeliveryResult("failed", 0, error="no notice for this event"))
@@ -294,7 +319,40 @@ class DeliveryWorker:
                                result.error)
         # Published before the delivery leaves the queue: a crash in between republishes the
         # same outcome id (downstream dedupes), it never loses it.
-        await self.publish([self.service.outcome_for(source, notice, target, total, replay=item.replay)])
-        await self.store.finish_pending(item, result)
+        await self._finish(self.service.outcome_for(source, notice, target, total, replay=item.replay), item, result)
         log.info("delivery_ended", event_id=str(item.event_id), channel=item.channel,
                  status=result.status, attempts=total.attempts, rounds=item.rounds + 1, replay=bool(item.replay))
+
+    async def _finish(self, outcome: Outgoing, item: PendingDelivery, result: DeliveryResult) -> None:
+        """Publish the outcome of an ended delivery, then take it off the queue: with the others
+        that end meanwhile (the finisher's next group); returns once it is done (or raises what
+        its group's publication or transaction raised)."""
+        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Retrieved even when this delivery was stopped meanwhile (no "never retrieved" warning).
+        finished.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._ending.append((outcome, item, result, finished))
+        if self._finisher is None or self._finisher.done():
+            self._finisher = asyncio.ensure_future(self._finish_groups())
+        await asyncio.shield(finished)  # a delivery stopped meanwhile does not stop its group
+
+    async def _finish_groups(self) -> None:
+        await asyncio.sleep(0)  # the deliveries ending in this same turn join the first group
+        while self._ending:
+            group = self._ending[:self.finish_group]
+            del self._ending[:self.finish_group]
+            try:
+                await self.publish([outcome for outcome, _, _, _ in group])
+                await self.store.finish_many([(item, result) for _, item, result, _ in group])
+            except Exception as exc:  # Kafka or the store: each delivery of the group is released
+                for *_, finished in group:
+                    if not finished.done():
+                        finished.set_exception(exc)
+                continue
+            except BaseException:  # cancelled (stopping): the leases run out, the rest is made again
+                for *_, finished in group + self._ending:
+                    finished.cancel()
+                self._ending.clear()
+                raise
+            for *_, finished in group:
+                if not finished.done():
+                    finished.set_result(None)

@@ -47,6 +47,7 @@ from lanthanide_notification.domain.model import (
 from lanthanide_notification.domain.ports import (
     DeliveryKey,
     DeliveryRecord,
+    DueDelivery,
     FailedDelivery,
     PendingDelivery,
 )
@@ -439,23 +440,49 @@ class SqlDeliveryLog:
             rows = (await conn.execute(query)).mappings().all()
         return [_pending(r) for r in rows]
 
+    async def due_keys(self, now: datetime, limit: int = 100, skip_hosts: Collection[str] = ()) -> list[DueDelivery]:
+        """What `due` returns, as much of it as choosing needs (id, lane, host): the delivery
+        worker's look, which reads many more rows than it starts."""
+        c = pending_deliveries.c
+        query = select(c.id, c.event_id, c.case_id, c.channel, c.target, c.host).where(c.next_attempt_at <= now)
+        if skip_hosts:
+            query = query.where(c.host.not_in(sorted(skip_hosts)))
+        query = query.order_by(c.next_attempt_at, c.id).limit(limit)
+        async with self.engine.connect() as conn:
+            return [DueDelivery(*row) for row in await conn.execute(query)]
+
+    async def claim_ids(self, ids: Sequence[int], now: datetime, lease_until: datetime) -> list[PendingDelivery]:
+        """`claim` by id: the deliveries among `ids` still due are read (as they were before the
+        claim) and claimed in one transaction; returns those claimed here, in the order of `ids`."""
+        if not ids:
+            return []
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(select(pending_deliveries).where(
+                pending_deliveries.c.id.in_(ids), pending_deliveries.c.next_attempt_at <= now,
+            ))).mappings().all()
+            found = {r["id"]: r for r in rows}
+            if not found:
+                return []
+            taken = set((await conn.execute(update(pending_deliveries).where(
+                pending_deliveries.c.id.in_(sorted(found)), pending_deliveries.c.next_attempt_at <= now,
+            ).values(next_attempt_at=lease_until).returning(pending_deliveries.c.id))).scalars())
+        return [_pending(found[i]) for i in ids if i in taken]
+
     async def claim(
         self, items: Sequence[PendingDelivery], now: datetime, lease_until: datetime
     ) -> list[PendingDelivery]:
         """Claim due deliveries by moving their next attempt to `lease_until`: another instance
         polling meanwhile does not get them, and a claim by a process that dies runs out.
         Returns those claimed here (another instance may have taken some first), as they were."""
-        claimed: list[PendingDelivery] = []
         if not items:
-            return claimed
+            return []
+        # One UPDATE for the lot (RETURNING the ids it moved), not one per delivery.
+        ids = [item.id for item in items]
         async with self.engine.begin() as conn:
-            for item in items:
-                taken = await conn.execute(update(pending_deliveries).where(
-                    pending_deliveries.c.id == item.id, pending_deliveries.c.next_attempt_at <= now,
-                ).values(next_attempt_at=lease_until))
-                if taken.rowcount == 1:
-                    claimed.append(item)
-        return claimed
+            taken = set((await conn.execute(update(pending_deliveries).where(
+                pending_deliveries.c.id.in_(ids), pending_deliveries.c.next_attempt_at <= now,
+            ).values(next_attempt_at=lease_until).returning(pending_deliveries.c.id))).scalars())
+        return [item for item in items if item.id in taken]
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int = 100) -> list[PendingDelivery]:
         """Claim the due deliveries, earliest first (see `claim`)."""
@@ -494,33 +521,50 @@ class SqlDeliveryLog:
     async def finish_pending(self, item: PendingDelivery, result: DeliveryResult) -> None:
         """A pending delivery ended (delivered, or failed for good): log it, dead-letter it if it
         failed, and take it off the queue, in one transaction."""
+        await self.finish_many([(item, result)])
+
+    async def finish_many(self, ended: Sequence[tuple[PendingDelivery, DeliveryResult]]) -> None:
+        """Several pending deliveries ended: each is logged, dead-lettered if it failed, and taken
+        off the queue (as `finish_pending`), all in one transaction. One no longer queued (finished
+        by another instance meanwhile) is left out."""
+        if not ended:
+            return
         now = datetime.now(UTC)
-        attempts = item.attempts + result.attempts
-        case_id = None
         async with self.engine.begin() as conn:
-            row = (await conn.execute(select(pending_deliveries.c.case_id).where(
-                pending_deliveries.c.id == item.id))).first()
-            if row is None:
-                return  # finished by another instance meanwhile
-            case_id = row[0]
-            values = {"status": result.status, "attempts": attempts, "response_status": result.response_status,
-                      "error": result.error, "finished_at": now, "replay": item.replay}
-            stmt = _insert(self.engine, deliveries).values(
-                event_id=str(item.event_id), channel=item.channel, target=item.target,
-                event_type=item.event_type, kind=item.kind, case_id=case_id, **values,
-            )
-            # A replayed delivery was logged as failed before: the replay's result replaces it.
-            await conn.execute(stmt.on_conflict_do_update(
-                index_elements=["event_id", "channel", "target"], set_=values))
-            if not result.delivered:
+            gone = {row_id: case_id for row_id, case_id in await conn.execute(
+                delete(pending_deliveries).where(pending_deliveries.c.id.in_([item.id for item, _ in ended]))
+                .returning(pending_deliveries.c.id, pending_deliveries.c.case_id))}
+            logged, dead = [], []
+            for item, result in ended:
+                if item.id not in gone:
+                    continue  # finished by another instance meanwhile
+                case_id = gone[item.id]
+                attempts = item.attempts + result.attempts
+                logged.append({
+                    "event_id": str(item.event_id), "channel": item.channel, "target": item.target,
+                    "event_type": item.event_type, "kind": item.kind, "case_id": case_id,
+                    "status": result.status, "attempts": attempts, "response_status": result.response_status,
+                    "error": result.error, "finished_at": now, "replay": item.replay,
+                })
+                if not result.delivered:
+                    dead.append({
+                        "event_id": str(item.event_id), "channel": item.channel, "target": item.target,
+                        "case_id": case_id, "attempts": attempts, "error": result.error, "body": item.body,
+                        "dead_lettered_at": now,
+                    })
+            if logged:
+                stmt = _insert(self.engine, deliveries)
+                # A replayed delivery was logged as failed before: the replay's result replaces it.
+                await conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["event_id", "channel", "target"],
+                    set_={k: stmt.excluded[k] for k in
+                          ("status", "attempts", "response_status", "error", "finished_at", "replay")},
+                ), logged)
+            if dead:
                 await conn.execute(
-                    _insert(self.engine, dead_letters).values(
-                        event_id=str(item.event_id), channel=item.channel, target=item.target,
-                        case_id=case_id, attempts=attempts, error=result.error, body=item.body,
-                        dead_lettered_at=now,
-                    ).on_conflict_do_nothing(index_elements=["event_id", "channel", "target"])
+                    _insert(self.engine, dead_letters).on_conflict_do_nothing(
+                        index_elements=["event_id", "channel", "target"]), dead,
                 )
-            await conn.execute(delete(pending_deliveries).where(pending_deliveries.c.id == item.id))
 
     async def failed_deliveries(self, limit: int = 100) -> list[FailedDelivery]:
         """The deliveries that failed for good, newest first (the dead letters)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from uuid import UUID
 
 from lanthanide_notification.domain.model import (
@@ -31,6 +31,18 @@ class DeliveryRecord:
     result: DeliveryResult
     #: The operator's replay that gave `result` ("": the first delivery).
     replay: str = ""
+
+
+class DueDelivery(NamedTuple):
+    """A due delivery as the delivery worker's look sees it: enough to choose it (its lane and
+    its host) without reading its whole row; the ids are as stored (text)."""
+
+    id: int
+    event_id: str
+    case_id: str | None
+    channel: str
+    target: str
+    host: str
 
 
 @dataclass(frozen=True, slots=True)
