@@ -24,6 +24,7 @@ from pathlib import Path
 
 import orjson
 from aiokafka import TopicPartition
+from corpus import without_warmup
 from lanthanide.kafka import ensure_topics, make_consumer, make_producer
 from lanthanide.settings import KafkaSettings
 from lanthanide.testing.kafka import load_runner
@@ -92,7 +93,11 @@ async def capture(n: int, out: Path, rate: float | None = None, logs: Path | Non
                 await collector.stop()
             await asyncio.sleep(5)  # let notification and audit catch up with the last decisions
             written = await dump_topics(bootstrap, sorted(TOPIC_EVENTS), out)
-            log(f"wrote {written} records to {out}")
+            # The warm-up applications only let the services finish starting: the corpus holds
+            # the measured ones alone, so every replay sees exactly the benchmark mix.
+            kept, dropped = without_warmup(out.read_bytes().splitlines(keepends=True))
+            out.write_bytes(b"".join(kept))
+            log(f"wrote {len(kept)} of {written} records to {out} ({dropped} warm-up applications left out)")
             if logs is not None:
                 shutil.copytree(work / "logs", logs, dirs_exist_ok=True)
         finally:

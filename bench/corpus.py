@@ -104,3 +104,21 @@ def report(name: str, figures: dict[str, object]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"cpu_{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
+
+
+def without_warmup(lines: list[bytes]) -> tuple[list[bytes], int]:
+    """The corpus lines without the records of capture.py's warm-up applications (external
+    reference `...-WARM-...`, followed by correlation id through every topic), and how many
+    warm-up applications were dropped. The replays check for exactly the benchmark mix of
+    1,000 applications (300 denied, 700 without a licence)."""
+    warm: set[str] = set()
+    for line in lines:
+        r = orjson.loads(line)
+        if r["topic"].endswith("applications.submitted"):
+            env = orjson.loads(r["value"])
+            if "-WARM-" in str(env.get("payload", {}).get("external_reference", "")):
+                warm.add(env["correlation_id"])
+    if not warm:
+        return lines, 0
+    kept = [line for line in lines if orjson.loads(orjson.loads(line)["value"]).get("correlation_id") not in warm]
+    return kept, len(warm)

@@ -46,8 +46,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
@@ -117,21 +115,15 @@ def bench_corpus(corpus: Path) -> tuple[Path, int]:
     revisions checks for exactly the benchmark mix of 1,000 applications (300 denied, 700 without
     a licence), which a fresh capture (1,000 + 20 warm-up) does not pass. (The corpus, the number
     of warm-up applications dropped.)"""
-    lines = corpus.read_bytes().splitlines(keepends=True)
-    warm: set[str] = set()
-    for line in lines:
-        r = orjson.loads(line)
-        if r["topic"].endswith("applications.submitted"):
-            env = orjson.loads(r["value"])
-            if "-WARM-" in str(env.get("payload", {}).get("external_reference", "")):
-                warm.add(env["correlation_id"])
-    if not warm:
+    from corpus import without_warmup
+
+    kept, dropped = without_warmup(corpus.read_bytes().splitlines(keepends=True))
+    if not dropped:
         return corpus, 0
-    kept = [line for line in lines if orjson.loads(orjson.loads(line)["value"]).get("correlation_id") not in warm]
     out = corpus.with_name("corpus_compare.jsonl")
     if not out.exists() or out.read_bytes() != b"".join(kept):
         out.write_bytes(b"".join(kept))
-    return out, len(warm)
+    return out, dropped
 
 
 def ensure_base(rev: str, uv: list[str]) -> Path:
