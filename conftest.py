@@ -13,7 +13,7 @@ from lanthanide.testing.kafka import real_kafka, secured_kafka
 from lanthanide.testing.postgres import create_database, find_pg_bin, real_postgres
 
 REPO_ROOT = Path(__file__).resolve().parent
-# The raw public list files some tests read (lanthanide.testing.sources): inside the checkout unless
+# The raw public list files some screening tests read (their conftest): inside the checkout unless
 # the environment names another folder; nothing beside the clone is looked at.
 os.environ.setdefault("LANTHANIDE_SHARED_DATA", str(REPO_ROOT / ".cache" / "public-sources"))
 

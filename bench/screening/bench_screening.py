@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from lanthanide.testing.sources import public_sources as shared_data_dir
 from lanthanide_screening.matching.index import ALGORITHM_VERSION, NameIndex, build_index
 from lanthanide_screening.matching.loaders import load_lists
 from lanthanide_screening.matching.model import ListEntry, ListName, RestrictedList
@@ -44,7 +43,8 @@ from lanthanide_screening.matching.normalise import normalise_name
 from rapidfuzz import fuzz, process, utils
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = shared_data_dir()
+# The raw public list files: LANTHANIDE_SHARED_DATA, else .cache/public-sources in this checkout.
+DATA = Path(os.environ.get("LANTHANIDE_SHARED_DATA") or REPO / ".cache" / "public-sources")
 RESULTS = REPO / "bench" / "results"
 THRESHOLD = 0.88  # the policy's alert threshold (reference/policy.yaml)
 SEED = 20261129

@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,16 @@ from lanthanide.ids import case_id_for
 from lanthanide_screening.adapters.reference_loader import build_engine
 from lanthanide_screening.domain.screen import ScreeningEngine
 from lanthanide_screening.settings import ScreeningSettings
+
+CHECKOUT = Path(__file__).resolve().parents[3]
+
+
+def shared_data_dir() -> Path:
+    """The raw public list files (lists/, names/) the converter check and the full-list matching
+    tests read: LANTHANIDE_SHARED_DATA, else `.cache/public-sources` in this checkout (git-ignored).
+    Test support only: the product screens against the lists its package ships and never looks
+    for these; the tests that need them skip when they are absent."""
+    return Path(os.environ.get("LANTHANIDE_SHARED_DATA") or CHECKOUT / ".cache" / "public-sources")
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import typer
-from lanthanide.testing.sources import public_sources as shared_data_dir
 from lanthanide_screening.cli import RESULT_HEADER, screen
 from typer.testing import CliRunner
+
+from .conftest import shared_data_dir
 
 LISTS = shared_data_dir() / "lists"
 # These tests read the raw public sources (LANTHANIDE_SHARED_DATA); the product does not need them.

@@ -6,7 +6,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from lanthanide.testing.sources import public_sources as shared_data_dir
 from lanthanide_screening.matching.index import build_index
 from lanthanide_screening.matching.loaders import (
     PRC_CONTROL,
@@ -17,6 +16,8 @@ from lanthanide_screening.matching.loaders import (
     load_lists,
 )
 from lanthanide_screening.matching.normalise import normalise_name
+
+from .conftest import shared_data_dir
 
 LISTS = shared_data_dir() / "lists"
 # These tests read the raw public sources (LANTHANIDE_SHARED_DATA); the product does not need them.

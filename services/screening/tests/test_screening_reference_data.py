@@ -9,9 +9,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-from lanthanide.testing.sources import public_sources as shared_data_dir
 from lanthanide_screening.matching.loaders import load_lists
 from lanthanide_screening.settings import PACKAGE_LISTS, default_lists
+
+from .conftest import shared_data_dir
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "convert_lists.py"
 
