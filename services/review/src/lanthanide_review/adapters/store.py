@@ -209,18 +209,21 @@ class UnitOfWork:
         from deadlocking on PostgreSQL)."""
         wanted = list(dict.fromkeys(case_ids))
         keys = sorted({str(c) for c in wanted if c not in self._cases})
-        for chunk in _chunks(keys):
-            stmt = (
-                select(orm.cases)
-                .where(orm.cases.c.case_id.in_(chunk))
-                .order_by(orm.cases.c.case_id)
-                .with_for_update()
-            )
-            for row in (await self.conn.execute(stmt)).all():
-                self._loaded(row)
+        for row in await self._read_locked(orm.cases.c.case_id, keys):
+            self._loaded(row)
         for key in keys:
             self._cases.setdefault(UUID(key), None)
         return {c: case for c in wanted if (case := self._cases.get(c)) is not None}
+
+    async def _read_locked(self, key: Any, keys: Sequence[str]) -> list[Any]:
+        """The rows of `key`'s table whose key is among `keys`, read locked for update in key
+        order (one query per 1,000 keys; the fixed order keeps two instances from deadlocking
+        on PostgreSQL)."""
+        rows: list[Any] = []
+        for chunk in _chunks(keys):
+            stmt = select(key.table).where(key.in_(chunk)).order_by(key).with_for_update()
+            rows += (await self.conn.execute(stmt)).all()
+        return rows
 
     def _loaded(self, row: Any) -> Case:
         self._versions[row.case_id] = row.version
@@ -332,16 +335,9 @@ class UnitOfWork:
         update in number order."""
         wanted = list(dict.fromkeys(numbers))
         keys = sorted({n for n in wanted if n not in self._licences})
-        for chunk in _chunks(keys):
-            stmt = (
-                select(orm.licences)
-                .where(orm.licences.c.number.in_(chunk))
-                .order_by(orm.licences.c.number)
-                .with_for_update()
-            )
-            for row in (await self.conn.execute(stmt)).all():
-                self._licence_versions[row.number] = row.version
-                self._licences[row.number] = licence_from_row(row)
+        for row in await self._read_locked(orm.licences.c.number, keys):
+            self._licence_versions[row.number] = row.version
+            self._licences[row.number] = licence_from_row(row)
         for key in keys:
             self._licences.setdefault(key, None)
         return {n: rec for n in wanted if (rec := self._licences.get(n)) is not None}
