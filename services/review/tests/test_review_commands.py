@@ -4,10 +4,8 @@ commands against another service over the same screening give the same case."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
-from uuid import uuid4
 
 import pytest
 import structlog
@@ -44,9 +42,8 @@ def test_every_command_has_a_handler_and_a_name() -> None:
     kinds = [c for c in vars(cmd).values()
              if isinstance(c, type) and issubclass(c, cmd.Command) and c is not cmd.Command]
     assert set(kinds) == set(cmd.COMMAND_HANDLERS)
-    names = {k(case_id=uuid4(), actor=ALICE).name for k in kinds if k is not cmd.ManageLicence}
-    assert names == {"claim", "request-information", "escalate", "recommend", "countersign", "approve", "deny",
-                     "withdraw"}
+    assert {k.name for k in kinds} == {"claim", "request-information", "escalate", "recommend", "countersign",
+                                       "approve", "deny", "withdraw", "manage-licence"}
 
 
 async def test_commands_run_without_http_are_logged_and_replay_to_the_same_case(
@@ -89,4 +86,3 @@ async def test_a_command_keeps_the_domain_rules(services: list[ReviewService], s
     with pytest.raises(Forbidden) as refused:
         await service.execute(cmd.Countersign(env.case_id, SENIOR, agree=True))
     assert refused.value.rule_id == "REV-FOUR-EYES-SAME-PERSON"
-    assert dataclasses.is_dataclass(cmd.Countersign)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
@@ -31,13 +32,10 @@ class Command:
     case_id: UUID
     actor: Actor
 
+    #: The action's name as the API and the console spell it (`request-information`).
+    name: ClassVar[str]
     #: Whether the case's licence is read (locked) with it: licence actions.
     with_licence: ClassVar[bool] = False
-
-    @property
-    def name(self) -> str:
-        """The action's name as the API and the console spell it (`request-information`)."""
-        return _NAMES[type(self)]
 
     def described(self) -> dict[str, Any]:
         """What a log line says of the command: its name, case and actor; never its free text."""
@@ -46,28 +44,32 @@ class Command:
 
 @dataclass(frozen=True)
 class Claim(Command):
-    pass
+    name: ClassVar[str] = "claim"
 
 
 @dataclass(frozen=True)
 class RequestInformation(Command):
+    name: ClassVar[str] = "request-information"
     missing: list[str] = field(default_factory=list)
     message: str = ""
 
 
 @dataclass(frozen=True)
 class Escalate(Command):
+    name: ClassVar[str] = "escalate"
     reason: str = ""
     referral: bool = False
 
 
 @dataclass(frozen=True)
 class Recommend(Command):
+    name: ClassVar[str] = "recommend"
     recommendation: Recommendation | None = None
 
 
 @dataclass(frozen=True)
 class Countersign(Command):
+    name: ClassVar[str] = "countersign"
     agree: bool = True
     note: str | None = None
     application_version: int | None = None
@@ -75,16 +77,19 @@ class Countersign(Command):
 
 @dataclass(frozen=True)
 class Approve(Command):
+    name: ClassVar[str] = "approve"
     terms: ApprovalTerms = field(default_factory=ApprovalTerms)
 
 
 @dataclass(frozen=True)
 class Deny(Command):
+    name: ClassVar[str] = "deny"
     reasons: list[ReasonCode] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Withdraw(Command):
+    name: ClassVar[str] = "withdraw"
     reason: str = ""
 
 
@@ -92,56 +97,43 @@ class Withdraw(Command):
 class ManageLicence(Command):
     """Suspend, reinstate or revoke the case's licence."""
 
+    name: ClassVar[str] = "manage-licence"
+    with_licence: ClassVar[bool] = True
     op: Literal["suspend", "reinstate", "revoke"] = "suspend"
     reason: str = ""
-    with_licence: ClassVar[bool] = True
 
-    @property
-    def name(self) -> str:
-        return self.op
+    def described(self) -> dict[str, Any]:
+        return {**super().described(), "op": self.op}
 
 
-def _recommend(cmd: Recommend) -> Operation:
+#: A command's domain call: the command, then the case, its context and (licence actions) licence.
+Handler = Callable[[Any, Case, Context, LicenceRecord | None], None]
+
+
+def _recommend(cmd: Recommend, case: Case, ctx: Context, _licence: LicenceRecord | None) -> None:
     if cmd.recommendation is None:
         raise ValueError("recommendation: a recommendation states its outcome")
-    rec = cmd.recommendation
-    return lambda case, ctx, _licence: case.recommend(cmd.actor, ctx, rec)
+    case.recommend(cmd.actor, ctx, cmd.recommendation)
 
 
-def _manage_licence(cmd: ManageLicence) -> Operation:
-    def apply(case: Case, ctx: Context, licence: LicenceRecord | None) -> None:
-        if licence is None:
-            raise ValueError(f"case {case.case_id} has no licence")
-        case.manage_licence(cmd.actor, ctx, licence, cmd.op, cmd.reason)
-
-    return apply
+def _manage_licence(cmd: ManageLicence, case: Case, ctx: Context, licence: LicenceRecord | None) -> None:
+    if licence is None:
+        raise ValueError(f"case {case.case_id} has no licence")
+    case.manage_licence(cmd.actor, ctx, licence, cmd.op, cmd.reason)
 
 
 #: command type -> the domain call it makes (cosmicpython's COMMAND_HANDLERS).
-COMMAND_HANDLERS: dict[type[Command], Callable[[Any], Operation]] = {
-    Claim: lambda cmd: lambda case, ctx, _l: case.claim(cmd.actor, ctx),
-    RequestInformation: lambda cmd: lambda case, ctx, _l: case.request_information(
-        cmd.actor, ctx, cmd.missing, cmd.message),
-    Escalate: lambda cmd: lambda case, ctx, _l: case.escalate(cmd.actor, ctx, cmd.reason, cmd.referral),
+COMMAND_HANDLERS: dict[type[Command], Handler] = {
+    Claim: lambda cmd, case, ctx, _l: case.claim(cmd.actor, ctx),
+    RequestInformation: lambda cmd, case, ctx, _l: case.request_information(cmd.actor, ctx, cmd.missing, cmd.message),
+    Escalate: lambda cmd, case, ctx, _l: case.escalate(cmd.actor, ctx, cmd.reason, cmd.referral),
     Recommend: _recommend,
-    Countersign: lambda cmd: lambda case, ctx, _l: case.countersign(
-        cmd.actor, ctx, cmd.agree, cmd.note, cmd.application_version),
-    Approve: lambda cmd: lambda case, ctx, _l: case.approve(cmd.actor, ctx, cmd.terms),
-    Deny: lambda cmd: lambda case, ctx, _l: case.deny(cmd.actor, ctx, cmd.reasons),
-    Withdraw: lambda cmd: lambda case, ctx, _l: case.withdraw(cmd.actor, ctx, cmd.reason),
+    Countersign: lambda cmd, case, ctx, _l: case.countersign(cmd.actor, ctx, cmd.agree, cmd.note,
+                                                             cmd.application_version),
+    Approve: lambda cmd, case, ctx, _l: case.approve(cmd.actor, ctx, cmd.terms),
+    Deny: lambda cmd, case, ctx, _l: case.deny(cmd.actor, ctx, cmd.reasons),
+    Withdraw: lambda cmd, case, ctx, _l: case.withdraw(cmd.actor, ctx, cmd.reason),
     ManageLicence: _manage_licence,
-}
-
-_NAMES: dict[type[Command], str] = {
-    Claim: "claim",
-    RequestInformation: "request-information",
-    Escalate: "escalate",
-    Recommend: "recommend",
-    Countersign: "countersign",
-    Approve: "approve",
-    Deny: "deny",
-    Withdraw: "withdraw",
-    ManageLicence: "manage-licence",
 }
 
 
@@ -151,4 +143,4 @@ def operation_of(command: Command) -> Operation:
         handler = COMMAND_HANDLERS[type(command)]
     except KeyError:
         raise TypeError(f"no handler for command {type(command).__name__}") from None
-    return handler(command)
+    return partial(handler, command)
