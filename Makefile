@@ -85,7 +85,7 @@ down:
 
 lint: install
 	$(UV) run ruff check .
-	$(UV) run mypy shared/src
+	$(UV) run mypy shared/contracts/src/lanthanide shared/platform/src/lanthanide shared/testing/src/lanthanide
 
 fmt: install
 	$(UV) run ruff format .

@@ -196,7 +196,7 @@ class Revision:
 def commits_since(base: str, head: str, service: str) -> list[str]:
     """The commits between the revisions that touch what the service's replay runs: its source,
     the shared library, its bench script (other work than the refactor shows up in a ratio too)."""
-    paths = [f"services/{service}/src", "shared/src", f"bench/cpu_{service}.py", "bench/corpus.py"]
+    paths = [f"services/{service}/src", "shared", f"bench/cpu_{service}.py", "bench/corpus.py"]
     out = git("log", "--no-merges", "--format=%h %s", f"{base}..{head}", "--", *paths)
     return [line[:160] for line in out.splitlines()]
 
@@ -275,7 +275,7 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"- {service}: " + ("equal (" + ", ".join(data["outputs"]) + ")" if not diffs
                                          else "differ in " + ", ".join(diffs)))
     lines += ["", "Commits between the revisions that touch what each replay runs (the service's source, "
-              "shared/src, its bench script): a ratio is the cost of all of them, the refactor's and the rest.",
+              "shared/, its bench script): a ratio is the cost of all of them, the refactor's and the rest.",
               ""]
     for service, data in report["services"].items():
         commits = data.get("commits_since_base", [])

@@ -20,11 +20,11 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
-from lanthanide import __version__
 from lanthanide.cloudevents import CONTENT_TYPE, SPEC_VERSION, TYPE_PREFIX
 from lanthanide.contracts.envelope import SCHEMA_VERSION
 from lanthanide.serde import envelope_class
 from lanthanide.topics import PUBLISHES, TOPIC_EVENTS
+from lanthanide.version import __version__
 
 KAFKA_BINDING = "0.5.0"
 

@@ -2,6 +2,9 @@
 
 - The shared library and the CLI know no service: nothing under shared/ or packages/ imports a
   service package (the CLI finds service commands through the `lanthanide.cli` entry points).
+- The contracts (shared/contracts: envelope, events, ids, serde, topics, the client and its
+  connection) import only pydantic, pydantic-settings, orjson, pycountry and aiokafka, and no
+  module of the other shared members (platform, testing, cli).
 - A service's service_layer imports no SQLAlchemy, FastStream or FastAPI: the store, the broker and
   the HTTP app are adapters and entrypoints wired in bootstrap.
 - A service's domain imports no I/O library (database, broker, HTTP, mail, metrics) and none of the
@@ -13,6 +16,7 @@ Every import counts, at module top or inside a function, so a lazy import does n
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +57,7 @@ SHARED_IO_MODULES = frozenset(
         "lanthanide.http_limits",
         "lanthanide.auth",
         "lanthanide.client",
+        "lanthanide.connection",
         "lanthanide.metrics",
         "lanthanide.runtime",
     }
@@ -93,8 +98,60 @@ def python_files(*patterns: str) -> list[Path]:
 
 
 def test_shared_library_and_cli_import_no_service() -> None:
-    files = python_files("shared/src/**/*.py", "packages/*/src/**/*.py")
+    files = python_files("shared/*/src/**/*.py", "packages/*/src/**/*.py")
     assert violations(files, SERVICE_PACKAGES) == []
+
+
+#: Third-party packages the contracts may import (their distribution's whole dependency list).
+CONTRACTS_MAY_IMPORT = frozenset({"pydantic", "pydantic_settings", "orjson", "pycountry", "aiokafka"})
+
+
+def other_members_modules() -> frozenset[str]:
+    """`lanthanide.<x>` of every module the platform, testing and cli members add to the namespace."""
+    found = set()
+    for member in ("platform", "testing", "cli"):
+        base = REPO / "shared" / member / "src" / "lanthanide"
+        found |= {f"lanthanide.{p.stem}" for p in base.iterdir() if p.suffix == ".py" or p.is_dir()}
+    assert "lanthanide.kafka" in found and "lanthanide.testing" in found, "the layout moved, update this test"
+    return frozenset(found - {"lanthanide.__pycache__"})
+
+
+def contracts_violations(files: list[Path], root: Path = REPO) -> list[str]:
+    others = other_members_modules()
+    found = []
+    for path in files:
+        for line, module in imported_modules(path):
+            top = module.split(".")[0]
+            if top in sys.stdlib_module_names or module == "__future__" or module.startswith("__future__."):
+                continue
+            if top == "lanthanide" and not within(module, others):
+                continue
+            if top in CONTRACTS_MAY_IMPORT:
+                continue
+            found.append(f"{path.relative_to(root)}:{line} imports {module}")
+    return sorted(set(found))
+
+
+def test_contracts_import_only_their_dependencies_and_no_other_member() -> None:
+    assert contracts_violations(python_files("shared/contracts/src/**/*.py")) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "caught"),
+    [
+        ("from lanthanide.kafka import Publisher\n", True),
+        ("def f():\n    from lanthanide import runtime\n", True),
+        ("import structlog\n", True),
+        ("from lanthanide.testing.factories import x\n", True),
+        ("from lanthanide.serde import encode\n", False),
+        ("from pydantic_settings import BaseSettings\n", False),
+        ("import asyncio\n", False),
+    ],
+)
+def test_the_contracts_rule_catches_what_it_names(tmp_path: Path, source: str, caught: bool) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(source, encoding="utf-8")
+    assert bool(contracts_violations([probe], root=tmp_path)) is caught
 
 
 def test_service_layers_import_no_framework() -> None:

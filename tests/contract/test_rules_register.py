@@ -20,7 +20,7 @@ EMITTERS = {
     "services/screening/src/lanthanide_screening": (("SCR",), {".py", ".yaml"}, 30),
     "services/review/src/lanthanide_review": (("POL", "REV", "LIC", "CONSOLE"), {".py", ".yaml", ".html"}, 30),
     "services/intake/src/lanthanide_intake": (("INT",), {".py"}, 1),
-    "shared/src/lanthanide": (("SUB",), {".py"}, 1),
+    "shared/contracts/src/lanthanide": (("SUB",), {".py"}, 1),
 }
 
 

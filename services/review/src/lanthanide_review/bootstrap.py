@@ -10,13 +10,13 @@ from functools import partial
 
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
-from lanthanide import __version__
 from lanthanide.events import EventFactory
 from lanthanide.kafka import ensure_topics, make_broker, publisher_for, stop_publishers
 from lanthanide.logging import get_logger
 from lanthanide.metrics import add_metrics_route
 from lanthanide.runtime import ServiceApp
 from lanthanide.topics import dlq
+from lanthanide.version import __version__
 
 from lanthanide_review.adapters.outbox import OutboxRelay
 from lanthanide_review.adapters.store import Store
