@@ -1,24 +1,10 @@
 """`python -m lanthanide_intake`: the intake service as its own process."""
 
-from __future__ import annotations
-
-from lanthanide.early import exit_cleanly_on_sigterm_until_running
-
-exit_cleanly_on_sigterm_until_running()  # before the heavy imports below
-
-from lanthanide.logging import configure_logging
-from lanthanide.runtime import run
-
-from lanthanide_intake.bootstrap import service_app
-from lanthanide_intake.settings import IntakeSettings
-
-
-def main() -> None:
-    """Configure logging, wire the service once, run it until SIGTERM/SIGINT."""
-    settings = IntakeSettings()
-    configure_logging("intake", settings.logging)
-    run(service_app(settings))
-
+from lanthanide.early import main
 
 if __name__ == "__main__":
-    main()
+    main(
+        "intake",
+        settings="lanthanide_intake.settings:IntakeSettings",
+        app="lanthanide_intake.bootstrap:service_app",
+    )

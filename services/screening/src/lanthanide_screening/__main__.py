@@ -1,24 +1,10 @@
 """`python -m lanthanide_screening`: run the screening service as its own process."""
 
-from __future__ import annotations
-
-from lanthanide.early import exit_cleanly_on_sigterm_until_running
-
-exit_cleanly_on_sigterm_until_running()  # before the heavy imports below
-
-from lanthanide.logging import configure_logging
-from lanthanide.runtime import run
-
-from lanthanide_screening.bootstrap import service_app
-from lanthanide_screening.settings import ScreeningSettings
-
-
-def main() -> None:
-    """Configure logging, wire the service once, run it until SIGTERM/SIGINT."""
-    settings = ScreeningSettings()
-    configure_logging("screening", settings.logging)
-    run(service_app(settings))
-
+from lanthanide.early import main
 
 if __name__ == "__main__":
-    main()
+    main(
+        "screening",
+        settings="lanthanide_screening.settings:ScreeningSettings",
+        app="lanthanide_screening.bootstrap:service_app",
+    )
