@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from lanthanide import db
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def _json_dumps(value: Any) -> str:
@@ -21,25 +21,11 @@ _JSON = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
 def make_engine(url: str) -> AsyncEngine:
-    """An async engine. SQLite: one pooled connection, WAL, BEGIN IMMEDIATE for real isolation."""
+    """The review store's engine (lanthanide.db): SQLite with one pooled connection and BEGIN
+    IMMEDIATE for real isolation; PostgreSQL with a small pool. JSON columns through orjson."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, **_JSON)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            # pysqlite's own transaction handling defers BEGIN; take over (SQLAlchemy recipe).
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=10000")
-            cur.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True, **_JSON)
+        return db.make_engine(url, immediate=True, pool_size=1, max_overflow=0, pool_timeout=60, **_JSON)
+    return db.make_engine(url, pool_size=5, max_overflow=5, **_JSON)
 
 
 def migrations_dir() -> Path:
