@@ -132,7 +132,9 @@ def licence_usage(
     Example: lanthanide licence usage LNT-2026-000001 --json
     """
     if number is None:
-        totals: dict[str, Any] = _with_service(lambda svc: svc.usage())
+        from lanthanide_review import views
+
+        totals: dict[str, Any] = _with_service(views.usage)
         if as_json:
             typer.echo(json.dumps(totals, indent=2))
             return
@@ -145,7 +147,9 @@ def licence_usage(
                 table.add_row(*(str(r[c]) for c in cols))
             console.print(table)
         return
-    report: dict[str, Any] = _lookup(lambda svc: svc.general_licence_usage(number))
+    from lanthanide_review import views
+
+    report: dict[str, Any] = _lookup(lambda svc: views.general_licence_usage(svc, number))
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return

@@ -24,6 +24,7 @@ from lanthanide.contracts import DecisionOutcome, ReasonCode
 from lanthanide.logging import get_logger
 from pydantic import BaseModel, Field
 
+from lanthanide_review import views
 from lanthanide_review.adapters.outbox import OutboxRelay
 from lanthanide_review.domain.licences import ApprovalTerms, LicenceRecord, LicenceTermsError, format_quantity
 from lanthanide_review.domain.model import Case, Recommendation
@@ -199,13 +200,13 @@ def cases_router(service: ReviewService, relay: OutboxRelay, actor: Callable[...
     async def usage(user: User) -> dict[str, Any]:
         """Cumulative quantities per end user and per country, single and general licences (a diversion signal)."""
         require_role(user, Action.READ)
-        return await service.usage()
+        return await views.usage(service)
 
     @router.get("/licences/{number}/usage", tags=["licences"])
     async def general_licence_usage(number: str, user: User) -> dict[str, Any]:
         """A general licence's usage: cap, drawn and remaining per item; the exports under it."""
         require_role(user, Action.READ)
-        return await service.general_licence_usage(number)
+        return await views.general_licence_usage(service, number)
 
     @router.get("/licences/{number}", tags=["licences"])
     async def get_licence(number: str, user: User) -> dict[str, Any]:

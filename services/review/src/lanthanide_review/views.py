@@ -1,23 +1,36 @@
-"""Read models for the reviewer console: queue rows, the case page, review performance.
+"""Review's read models and reports: what the reviewer console, the HTTP API and the CLI show.
 
-Read only; nothing here decides anything. The queue and the dashboard read the queue projection
-(`case_queue`, kept by the store with every case write) in SQL, never the aggregates; the case
-page reads its aggregate. Working days come from the same calendar the API and the SLA sweep use.
+Read only; nothing here decides anything, and nothing here goes through the unit of work's
+deferred writes (cosmicpython's views.py: reads may go straight to the tables).
+
+- The console's queue page and dashboard read the queue projection (`case_queue`, kept by the
+  store with every case write) in SQL (`_queue_rows`, `_performance_groups`: filtered, sorted,
+  paged and grouped there), never the aggregates: `queue_page`, `performance`.
+- The case page: `licence_review_rows`, `parties_with_hits`, `application_versions`,
+  `approval_defaults`, `cumulative_for`, `general_licence_usage_for`.
+- Licence usage reports: `usage` (cumulative quantities per end user and per country across
+  every licence of both kinds) and `general_licence_usage` (one general licence's draw-down).
+
+Working days come from the same calendar the API and the SLA sweep use.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from lanthanide_review.adapters import queue_queries
+from lanthanide.contracts import LicenceType
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from lanthanide_review.adapters import orm
 from lanthanide_review.domain.dispositions import Disposition, DispositionStatus
-from lanthanide_review.domain.licences import LicenceRecord
+from lanthanide_review.domain.licences import LicenceRecord, format_quantity
 from lanthanide_review.domain.model import Case
 from lanthanide_review.domain.sla import MemoCalendar
 from lanthanide_review.domain.states import OPEN_STATES, CaseState
@@ -59,7 +72,7 @@ async def queue_page(service: ReviewService, flt: QueueFilter, page: int = 1, pa
     """One page of open cases, filtered, sorted and counted in SQL on the queue projection
     (`case_queue`): the aggregates' application and screening JSON are never read. A page past
     the last shows the last."""
-    total, page, pages, found = await queue_queries.queue_rows(
+    total, page, pages, found = await _queue_rows(
         service.store.engine, flt, page=page, page_size=page_size, sort_keys=SORT_KEYS,
         open_states=sorted(s.value for s in OPEN_STATES))
     today = service.today()
@@ -91,7 +104,7 @@ async def licence_review_rows(service: ReviewService) -> list[dict[str, Any]]:
     suspended it, the new evidence, its own SLA from `ReviewService.licence_review_view`) and the
     reinstate a first person requested when a second must confirm it (REV-OVERRIDE-PENDING)."""
     async with service.store.unit_of_work() as uow:
-        cases = await uow.cases(states=[CaseState.LICENCE_SUSPENDED])
+        cases = await uow.cases.all(states=[CaseState.LICENCE_SUSPENDED])
     rows: list[dict[str, Any]] = []
     for c in cases:
         review = service.licence_review_view(c)
@@ -131,7 +144,7 @@ async def performance(service: ReviewService, days: int = 30) -> dict[str, Any]:
     week_end = today + timedelta(days=6 - today.weekday())
     queues: dict[str, dict[str, Any]] = defaultdict(lambda: {
         "durations": [], "within": 0, "decided": 0, "green": 0, "open": 0, "breaching": 0, "due_this_week": 0})
-    open_groups, decided_groups, day_groups = await queue_queries.performance_groups(
+    open_groups, decided_groups, day_groups = await _performance_groups(
         service.store.engine, open_states=sorted(s.value for s in OPEN_STATES), first_day=first_day, today=today)
     for queue, due, paused_since, count in open_groups:
         left = _left(calendar, due, paused_since, today)
@@ -177,7 +190,7 @@ async def performance(service: ReviewService, days: int = 30) -> dict[str, Any]:
 
 
 def cumulative_for(usage: dict[str, Any], case: Case) -> dict[str, list[dict[str, Any]]]:
-    """The usage rows (service.usage()) for this case's end users and their countries."""
+    """The usage rows (`usage(service)`) for this case's end users and their countries."""
     app = case.application
     end_users = {p["name"].casefold(): p.get("country") for p in app.get("parties", []) if p.get("role") == "end_user"}
     countries = set(end_users.values())
@@ -257,7 +270,7 @@ async def general_licence_usage_for(
     service: ReviewService, case: Case, licence: LicenceRecord | None
 ) -> list[dict[str, Any]]:
     """The general licences this case is about or under, each with its usage report (drawn and
-    remaining per item, the exports under it; `ReviewService.general_licence_usage`): the case's
+    remaining per item, the exports under it; `general_licence_usage`): the case's
     own licence when it is general, and the general licence its application draws on."""
     numbers = []
     if licence is not None and licence.licence.type.value == "general":
@@ -268,7 +281,180 @@ async def general_licence_usage_for(
     out = []
     for number in numbers:
         try:
-            out.append({"number": number, "usage": await service.general_licence_usage(number), "error": None})
+            out.append({"number": number, "usage": await general_licence_usage(service, number), "error": None})
         except LicenceNotFound as exc:
             out.append({"number": number, "usage": None, "error": str(exc)})
     return out
+
+
+# ---------------------------------------------------------------- licence usage reports
+
+
+async def usage(service: ReviewService) -> dict[str, Any]:
+    """Cumulative quantities per end user and per country, across all licences of both kinds."""
+    async with service.store.unit_of_work() as uow:
+        rows = await uow.shipments.accepted()
+        general = await uow.licences.general()
+    return cumulative_usage(rows, general)
+
+
+async def general_licence_usage(service: ReviewService, number: str) -> dict[str, Any]:
+    """One general licence: drawn and remaining per item, and the exports under it."""
+    rec = await service.licence(number)
+    if rec.licence.type.value != "general":
+        raise LicenceNotFound(f"{number} is a {rec.licence.type.value} licence, not a general licence")
+    return general_licence_report(rec, service.today())
+
+
+def general_licence_report(rec: LicenceRecord, today: date) -> dict[str, Any]:
+    """Per item: cap, drawn and remaining; and the green-channel exports authorised under it."""
+    lic = rec.licence
+    items = [
+        {
+            "item_index": n,
+            "description": item.description,
+            "control_codes": item.control_codes,
+            "unit": item.unit,
+            "quantity_cap": format_quantity(item.quantity_cap),
+            "drawn": format_quantity(drawn),
+            "remaining": format_quantity(item.quantity_cap - drawn),
+        }
+        for n, (item, drawn) in enumerate(zip(lic.items, rec.drawn, strict=True))
+    ]
+    exports = [
+        {
+            "case_id": d["case_id"],
+            "external_reference": d["external_reference"],
+            "export_licence": d["export_licence"],
+            "items": [
+                {"item_index": int(n), "quantity": q, "unit": lic.items[int(n)].unit} for n, q in d["items"].items()
+            ],
+            "end_users": d["end_users"],
+            "at": d["at"],
+        }
+        for d in rec.draws
+    ]
+    return {
+        "number": lic.number,
+        "type": lic.type.value,
+        "holder": lic.holder,
+        "status": rec.effective_status(today).value,
+        "valid_from": lic.valid_from.isoformat(),
+        "valid_until": lic.valid_until.isoformat(),
+        "end_users": lic.end_users,
+        "end_user_countries": lic.end_user_countries,
+        "items": items,
+        "exports": exports,
+        "shipments": rec.shipments,
+    }
+
+
+def cumulative_usage(shipments: Sequence[Any], general_licences: Iterable[LicenceRecord]) -> dict[str, Any]:
+    """Cumulative quantities per end user and per country (a diversion signal), across single
+    licences (accepted shipments) and general licences (green-channel draw-downs).
+
+    A shipment reported against a green-channel export licence is the same quantity its draw
+    already counted, so it is not counted again."""
+    by_user: dict[tuple[str, str, str], Decimal] = {}
+    by_country: dict[tuple[str, str], Decimal] = {}
+
+    def add(end_user: str, country: str, unit: str, qty: Decimal) -> None:
+        key_u = (end_user.casefold(), country, unit)
+        by_user[key_u] = by_user.get(key_u, Decimal(0)) + qty
+        by_country[(country, unit)] = by_country.get((country, unit), Decimal(0)) + qty
+
+    drawn_exports: set[str] = set()
+    for rec in general_licences:
+        if rec.licence.type is not LicenceType.GENERAL:
+            continue
+        for d in rec.draws:
+            drawn_exports.add(d["export_licence"])
+            users = d["end_users"] or [{"name": "", "country": ""}]
+            for n, q in d["items"].items():
+                # An export to several end users is counted against the first (applications name one).
+                add(users[0]["name"], users[0]["country"], rec.licence.items[int(n)].unit, Decimal(q))
+    for r in shipments:
+        if r.licence_number in drawn_exports:
+            continue
+        add(r.end_user, r.end_user_country, r.unit, Decimal(r.quantity))
+    return {
+        "by_end_user": [
+            {"end_user": u, "country": c, "unit": unit, "quantity": str(q)}
+            for (u, c, unit), q in sorted(by_user.items())
+        ],
+        "by_country": [{"country": c, "unit": unit, "quantity": str(q)} for (c, unit), q in sorted(by_country.items())],
+    }
+
+
+# ---------------------------------------------------------------- SQL on the queue projection
+
+
+def _queue_order(flt: Any, sort_keys: tuple[str, ...]) -> list[Any]:
+    q = orm.case_queue.c
+    sort = flt.sort if flt.sort in sort_keys else "due"
+    value: Any = {
+        "due": q.due_on, "received": q.created_at, "queue": q.queue, "route": q.route, "state": q.state,
+        "flags": q.red_flag_count + q.hit_count, "reference": q.external_reference,
+    }[sort]
+    # Cases without a value (no clock, no queue) last in either direction; ties by receipt.
+    return [value.is_(None), value.desc() if flt.descending else value.asc(), q.created_at, q.case_id]
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _queue_where(flt: Any, open_states: list[str]) -> list[Any]:
+    q = orm.case_queue.c
+    where: list[Any] = [q.state.in_(open_states)]
+    if flt.queue:
+        where.append(q.queue == flt.queue)
+    if flt.route:
+        where.append(q.route == flt.route)
+    if flt.state:
+        where.append(q.state == flt.state)
+    if flt.assignee:
+        where.append(q.assignee == flt.assignee)
+    if flt.text:
+        where.append(q.search_text.like(f"%{_like_escaped(flt.text.casefold())}%", escape="\\"))
+    if flt.flagged:
+        where.append(q.red_flag_count + q.hit_count > 0)
+    return where
+
+
+async def _queue_rows(
+    engine: AsyncEngine, flt: Any, *, page: int, page_size: int, sort_keys: tuple[str, ...], open_states: list[str]
+) -> tuple[int, int, int, list[Any]]:
+    """(total, page, pages, rows) of open cases matching `flt` (a console QueueFilter), one page
+    of them in its order. A page past the last is the last."""
+    where = _queue_where(flt, open_states)
+    async with engine.connect() as conn:
+        total = int(await conn.scalar(select(func.count()).select_from(orm.case_queue).where(*where)) or 0)
+        pages = max(1, -(-total // page_size))
+        page = min(max(1, page), pages)
+        stmt = (select(orm.case_queue).where(*where).order_by(*_queue_order(flt, sort_keys))
+                .limit(page_size).offset((page - 1) * page_size))
+        found = list((await conn.execute(stmt)).all())
+    return total, page, pages, found
+
+
+async def _performance_groups(
+    engine: AsyncEngine, *, open_states: list[str], first_day: date, today: date
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """The dashboard's grouped counts: open cases by (queue, due date, paused since); decided
+    cases by (queue, route, working days to decision, SLA applies); decisions by (day, outcome)."""
+    q = orm.case_queue.c
+    n = func.count().label("n")
+    async with engine.connect() as conn:
+        open_groups = (await conn.execute(
+            select(q.queue, q.due_on, q.sla_paused_since, n).where(q.state.in_(open_states))
+            .group_by(q.queue, q.due_on, q.sla_paused_since))).all()
+        decided_groups = (await conn.execute(
+            select(q.queue, q.route, q.decision_working_days, q.sla_applies, n)
+            .where(q.state.not_in(open_states), q.decided_on.is_not(None))
+            .group_by(q.queue, q.route, q.decision_working_days, q.sla_applies))).all()
+        day_groups = (await conn.execute(
+            select(q.decided_on, q.outcome, n)
+            .where(q.decided_on >= first_day, q.decided_on <= today, q.outcome.is_not(None))
+            .group_by(q.decided_on, q.outcome))).all()
+    return list(open_groups), list(decided_groups), list(day_groups)
