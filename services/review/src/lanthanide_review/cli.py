@@ -60,7 +60,9 @@ def policy_replay(
     except (PolicyError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    changes = _with_service(lambda svc: svc.policy_replay(new_policy))
+    from lanthanide_review import views
+
+    changes = _with_service(lambda svc: views.policy_replay(svc, new_policy))
     if as_json:
         typer.echo(json.dumps({"policy_version": new_policy.version, "changes": changes}, indent=2))
         return
@@ -87,7 +89,9 @@ def sla_report(
 
     Example: lanthanide sla report --json
     """
-    rows: list[dict[str, Any]] = _with_service(lambda svc: svc.sla_report())
+    from lanthanide_review import views
+
+    rows: list[dict[str, Any]] = _with_service(views.sla_report)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

@@ -8,6 +8,8 @@ deferred writes (cosmicpython's views.py: reads may go straight to the tables).
   paged and grouped there), never the aggregates: `queue_page`, `performance`.
 - The case page: `licence_review_rows`, `parties_with_hits`, `application_versions`,
   `approval_defaults`, `cumulative_for`, `general_licence_usage_for`.
+- The review queue and the SLA and policy reports (the HTTP API, the CLI, the metrics gauges):
+  `queue`, `licence_review_view`, `sla_report`, `policy_replay`.
 - Licence usage reports: `usage` (cumulative quantities per end user and per country across
   every licence of both kinds) and `general_licence_usage` (one general licence's draw-down).
 
@@ -24,14 +26,17 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from lanthanide.contracts import LicenceType
+from lanthanide.contracts import LicenceType, Route
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lanthanide_review.adapters import orm
+from lanthanide_review.adapters.repositories import CaseRepository
 from lanthanide_review.domain.dispositions import Disposition, DispositionStatus
 from lanthanide_review.domain.licences import LicenceRecord, format_quantity
 from lanthanide_review.domain.model import Case
+from lanthanide_review.domain.policy import RoutingPolicy, routing_change
+from lanthanide_review.domain.rescreen import LICENCE_REVIEW_QUEUE
 from lanthanide_review.domain.sla import MemoCalendar
 from lanthanide_review.domain.states import OPEN_STATES, CaseState
 from lanthanide_review.service_layer.handlers import LicenceNotFound, ReviewService
@@ -107,7 +112,7 @@ async def licence_review_rows(service: ReviewService) -> list[dict[str, Any]]:
         cases = await uow.cases.all(states=[CaseState.LICENCE_SUSPENDED])
     rows: list[dict[str, Any]] = []
     for c in cases:
-        review = service.licence_review_view(c)
+        review = licence_review_view(service, c)
         rows.append({
             "case_id": str(c.case_id), "external_reference": c.external_reference, "exporter": c.exporter_name,
             "licence_number": c.licence_number, "suspended_by": c.licence_suspended_by,
@@ -285,6 +290,186 @@ async def general_licence_usage_for(
         except LicenceNotFound as exc:
             out.append({"number": number, "usage": None, "error": str(exc)})
     return out
+
+
+# ---------------------------------------------------------------- the review queue and SLA reports (API, CLI, metrics)
+
+
+async def queue(service: ReviewService, queue: str | None = None) -> list[dict[str, Any]]:
+    """Open cases, most urgent first, with working days left on the clock."""
+    async with service.store.unit_of_work() as uow:
+        cases = await uow.cases.open()
+    today = service.today()
+    rows = []
+    for case in cases:
+        if queue is not None and case.queue != queue:
+            continue
+        left = case.sla.working_days_left(service.calendar, service.policy.sla.working_days, today)
+        due = case.sla.due_date(service.calendar, service.policy.sla.working_days)
+        rows.append(
+            {
+                "case_id": str(case.case_id),
+                "state": case.state.value,
+                "queue": case.queue,
+                "item": "case",
+                "route": case.route.value if case.route else None,
+                "external_reference": case.external_reference,
+                "assignee": case.assignee,
+                "countersign_required": case.countersign_required,
+                "working_days_left": left,
+                "due_on": due.isoformat() if due else None,
+                "due_on_provisional": case.sla.due_date_provisional(service.calendar, service.policy.sla.working_days),
+                "sla_paused": case.sla.paused_since is not None,
+                "sla_off_reason": None if case.sla.applies else case.sla.off_reason,
+            }
+        )
+    if queue in (None, LICENCE_REVIEW_QUEUE):
+        async with service.store.unit_of_work() as uow:
+            suspended = await uow.cases.all(states=[CaseState.LICENCE_SUSPENDED])
+        rows += [
+            _licence_review_row(service, c, today) for c in suspended if c.licence_review and c.licence_review.is_open
+        ]
+    rows.sort(key=lambda r: (r["working_days_left"] is None, r["working_days_left"] or 0))
+    return rows
+
+
+def licence_review_view(service: ReviewService, case: Case) -> dict[str, Any] | None:
+    """A case's licence-review item (re-screening suspended its licence) with its clock."""
+    item = case.licence_review
+    if item is None:
+        return None
+    days = service.policy.sla.licence_review_working_days
+    return {
+        **item.to_dict(),
+        "open": item.is_open,
+        "due_on": item.due_date(service.calendar, days).isoformat(),
+        "working_days_left": item.working_days_left(service.calendar, days, service.today()) if item.is_open else None,
+    }
+
+
+def _licence_review_row(service: ReviewService, case: Case, today: date) -> dict[str, Any]:
+    """A queue row for an open licence-review item (REV-LICENCE-REVIEW)."""
+    item = case.licence_review
+    assert item is not None
+    days = service.policy.sla.licence_review_working_days
+    due = item.due_date(service.calendar, days)
+    return {
+        "case_id": str(case.case_id),
+        "state": case.state.value,
+        "queue": LICENCE_REVIEW_QUEUE,
+        "item": "licence_review",
+        "licence_number": item.licence_number,
+        "route": case.route.value if case.route else None,
+        "external_reference": case.external_reference,
+        "assignee": None,
+        "countersign_required": True,  # reinstating takes two people (REV-OVERRIDE-PENDING)
+        "working_days_left": item.working_days_left(service.calendar, days, today),
+        "due_on": due.isoformat(),
+        "due_on_provisional": service.calendar.provisional_between(item.opened_on, due),
+        "sla_paused": False,
+        "sla_off_reason": None,
+    }
+
+
+async def policy_replay(service: ReviewService, new_policy: RoutingPolicy) -> list[dict[str, Any]]:
+    """What `new_policy` would do differently on every stored case (nothing is written)."""
+    async with service.store.engine.connect() as conn:
+        cases = await CaseRepository(conn).all()
+        await conn.rollback()
+    changes = []
+    for case in cases:
+        if case.screening is None:
+            continue
+        route = Route(case.screening["route"])
+        change = routing_change(service.policy, new_policy, route)
+        if change is not None:
+            changes.append(
+                {
+                    "case_id": str(case.case_id),
+                    "external_reference": case.external_reference,
+                    "state": case.state.value,
+                    "route": route.value,
+                    "decided": case.is_decided,
+                    "changes": change,
+                }
+            )
+    return changes
+
+
+async def sla_report(service: ReviewService) -> list[dict[str, Any]]:
+    """Per queue: open cases, due soon, breached, median working days to decision."""
+    async with service.store.engine.connect() as conn:
+        cases = await CaseRepository(conn).all()
+        await conn.rollback()
+    today = service.today()
+    sla = service.policy.sla
+    per_queue: dict[str, dict[str, Any]] = {}
+    for case in cases:
+        row = per_queue.setdefault(
+            case.queue or "(auto)",
+            {
+                "queue": case.queue or "(auto)",
+                "open": 0,
+                "due_soon": 0,
+                "breached": 0,
+                "clock_off": 0,
+                "paused": 0,
+                "_durations": [],
+            },
+        )
+        if case.state in OPEN_STATES:
+            row["open"] += 1
+            left = case.sla.working_days_left(service.calendar, sla.working_days, today)
+            if not case.sla.applies:
+                row["clock_off"] += 1
+            elif case.sla.paused_since is not None:
+                row["paused"] += 1
+            if left is not None and left < 0:
+                row["breached"] += 1
+            elif left is not None and left <= sla.due_soon_working_days:
+                row["due_soon"] += 1
+        elif case.decided_at is not None and case.sla.started_on is not None:
+            decided_on = case.decided_at.astimezone(service.tz).date()
+            row["_durations"].append(
+                max(
+                    0,
+                    service.calendar.working_days_between(case.sla.started_on, decided_on)
+                    - case.sla.paused_working_days,
+                )
+            )
+    review_days = sla.licence_review_working_days
+    for case in cases:
+        item = case.licence_review
+        if item is None:
+            continue
+        row = per_queue.setdefault(
+            LICENCE_REVIEW_QUEUE,
+            {"queue": LICENCE_REVIEW_QUEUE, "open": 0, "due_soon": 0, "breached": 0, "clock_off": 0,
+             "paused": 0, "_durations": []},
+        )
+        if item.is_open:
+            row["open"] += 1
+            left = item.working_days_left(service.calendar, review_days, today)
+            if left < 0:
+                row["breached"] += 1
+            elif left <= sla.due_soon_working_days:
+                row["due_soon"] += 1
+        elif (closed_in := item.working_days_to_close(service.calendar)) is not None:
+            row["_durations"].append(closed_in)
+    out = []
+    for row in sorted(per_queue.values(), key=lambda r: r["queue"]):
+        durations = sorted(row.pop("_durations"))
+        row["decided"] = len(durations)
+        row["median_working_days_to_decision"] = _median(durations)
+        out.append(row)
+    return out
+
+
+def _median(values: list[int]) -> float | None:
+    if not values:
+        return None
+    mid = len(values) // 2
+    return float(values[mid]) if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
 # ---------------------------------------------------------------- licence usage reports

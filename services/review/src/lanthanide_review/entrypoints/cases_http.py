@@ -106,7 +106,7 @@ def case_view(case: Case, service: ReviewService) -> dict[str, Any]:
         "screening": case.screening,
         # What the last re-screen found that the screening before it did not (highlighted).
         "rescreen_evidence": case.rescreen_evidence,
-        "licence_review": service.licence_review_view(case),
+        "licence_review": views.licence_review_view(service, case),
         "version": case.version,
     }
 
@@ -146,7 +146,7 @@ def cases_router(service: ReviewService, relay: OutboxRelay, actor: Callable[...
     async def queue(user: User, queue: str | None = None) -> list[dict[str, Any]]:
         """Open cases, most urgent first, with PRC working days left."""
         require_role(user, Action.READ)
-        return await service.queue(queue)
+        return await views.queue(service, queue)
 
     @router.get("/cases/{case_id}", tags=["cases"])
     async def get_case(case_id: UUID, user: User) -> dict[str, Any]:

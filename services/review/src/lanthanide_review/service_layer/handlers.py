@@ -39,11 +39,10 @@ from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfW
 from lanthanide_review.domain.dispositions import DispositionStatus
 from lanthanide_review.domain.licences import LicenceRecord
 from lanthanide_review.domain.model import SYSTEM, Case, Context
-from lanthanide_review.domain.policy import RoutingPolicy, routing_change
-from lanthanide_review.domain.rescreen import LICENCE_REVIEW_QUEUE
+from lanthanide_review.domain.policy import RoutingPolicy
 from lanthanide_review.domain.roles import ConflictRegister
 from lanthanide_review.domain.sla import PrcCalendar
-from lanthanide_review.domain.states import OPEN_STATES, CaseState
+from lanthanide_review.domain.states import OPEN_STATES
 from lanthanide_review.service_layer.commands import Command, Operation, operation_of
 
 log = get_logger(__name__)
@@ -418,7 +417,7 @@ class ReviewService:
 
         return await self._retrying(work)
 
-    # ------------------------------------------------------------ queries
+    # ------------------------------------------------------------ lookups (the reports are in views.py)
 
     async def get_case(self, case_id: UUID) -> tuple[Case, list[dict[str, Any]], LicenceRecord | None]:
         async with self.store.unit_of_work() as uow:
@@ -427,79 +426,6 @@ class ReviewService:
                 raise CaseNotFound(f"no case {case_id}")
             licence = await uow.licences.get(case.licence_number, for_update=False) if case.licence_number else None
             return case, await uow.cases.history(case_id), licence
-
-    async def queue(self, queue: str | None = None) -> list[dict[str, Any]]:
-        """Open cases, most urgent first, with working days left on the clock."""
-        async with self.store.unit_of_work() as uow:
-            cases = await uow.cases.open()
-        today = self.today()
-        rows = []
-        for case in cases:
-            if queue is not None and case.queue != queue:
-                continue
-            left = case.sla.working_days_left(self.calendar, self.policy.sla.working_days, today)
-            due = case.sla.due_date(self.calendar, self.policy.sla.working_days)
-            rows.append(
-                {
-                    "case_id": str(case.case_id),
-                    "state": case.state.value,
-                    "queue": case.queue,
-                    "item": "case",
-                    "route": case.route.value if case.route else None,
-                    "external_reference": case.external_reference,
-                    "assignee": case.assignee,
-                    "countersign_required": case.countersign_required,
-                    "working_days_left": left,
-                    "due_on": due.isoformat() if due else None,
-                    "due_on_provisional": case.sla.due_date_provisional(self.calendar, self.policy.sla.working_days),
-                    "sla_paused": case.sla.paused_since is not None,
-                    "sla_off_reason": None if case.sla.applies else case.sla.off_reason,
-                }
-            )
-        if queue in (None, LICENCE_REVIEW_QUEUE):
-            async with self.store.unit_of_work() as uow:
-                suspended = await uow.cases.all(states=[CaseState.LICENCE_SUSPENDED])
-            rows += [
-                self._licence_review_row(c, today) for c in suspended if c.licence_review and c.licence_review.is_open
-            ]
-        rows.sort(key=lambda r: (r["working_days_left"] is None, r["working_days_left"] or 0))
-        return rows
-
-    def licence_review_view(self, case: Case) -> dict[str, Any] | None:
-        """A case's licence-review item (re-screening suspended its licence) with its clock."""
-        item = case.licence_review
-        if item is None:
-            return None
-        days = self.policy.sla.licence_review_working_days
-        return {
-            **item.to_dict(),
-            "open": item.is_open,
-            "due_on": item.due_date(self.calendar, days).isoformat(),
-            "working_days_left": item.working_days_left(self.calendar, days, self.today()) if item.is_open else None,
-        }
-
-    def _licence_review_row(self, case: Case, today: date) -> dict[str, Any]:
-        """A queue row for an open licence-review item (REV-LICENCE-REVIEW)."""
-        item = case.licence_review
-        assert item is not None
-        days = self.policy.sla.licence_review_working_days
-        due = item.due_date(self.calendar, days)
-        return {
-            "case_id": str(case.case_id),
-            "state": case.state.value,
-            "queue": LICENCE_REVIEW_QUEUE,
-            "item": "licence_review",
-            "licence_number": item.licence_number,
-            "route": case.route.value if case.route else None,
-            "external_reference": case.external_reference,
-            "assignee": None,
-            "countersign_required": True,  # reinstating takes two people (REV-OVERRIDE-PENDING)
-            "working_days_left": item.working_days_left(self.calendar, days, today),
-            "due_on": due.isoformat(),
-            "due_on_provisional": self.calendar.provisional_between(item.opened_on, due),
-            "sla_paused": False,
-            "sla_off_reason": None,
-        }
 
     async def licence(self, number: str) -> LicenceRecord:
         async with self.store.unit_of_work() as uow:
@@ -557,101 +483,6 @@ class ReviewService:
         case.outbox.clear()
         return len(crossed)
 
-    # ------------------------------------------------------------ reports (read only)
-
-    async def policy_replay(self, new_policy: RoutingPolicy) -> list[dict[str, Any]]:
-        """What `new_policy` would do differently on every stored case (nothing is written)."""
-        async with self.store.engine.connect() as conn:
-            cases = await UnitOfWork(conn).cases.all()
-            await conn.rollback()
-        changes = []
-        for case in cases:
-            if case.screening is None:
-                continue
-            route = Route(case.screening["route"])
-            change = routing_change(self.policy, new_policy, route)
-            if change is not None:
-                changes.append(
-                    {
-                        "case_id": str(case.case_id),
-                        "external_reference": case.external_reference,
-                        "state": case.state.value,
-                        "route": route.value,
-                        "decided": case.is_decided,
-                        "changes": change,
-                    }
-                )
-        return changes
-
-    async def sla_report(self) -> list[dict[str, Any]]:
-        """Per queue: open cases, due soon, breached, median working days to decision."""
-        async with self.store.engine.connect() as conn:
-            cases = await UnitOfWork(conn).cases.all()
-            await conn.rollback()
-        today = self.today()
-        sla = self.policy.sla
-        per_queue: dict[str, dict[str, Any]] = {}
-        for case in cases:
-            row = per_queue.setdefault(
-                case.queue or "(auto)",
-                {
-                    "queue": case.queue or "(auto)",
-                    "open": 0,
-                    "due_soon": 0,
-                    "breached": 0,
-                    "clock_off": 0,
-                    "paused": 0,
-                    "_durations": [],
-                },
-            )
-            if case.state in OPEN_STATES:
-                row["open"] += 1
-                left = case.sla.working_days_left(self.calendar, sla.working_days, today)
-                if not case.sla.applies:
-                    row["clock_off"] += 1
-                elif case.sla.paused_since is not None:
-                    row["paused"] += 1
-                if left is not None and left < 0:
-                    row["breached"] += 1
-                elif left is not None and left <= sla.due_soon_working_days:
-                    row["due_soon"] += 1
-            elif case.decided_at is not None and case.sla.started_on is not None:
-                decided_on = case.decided_at.astimezone(self.tz).date()
-                row["_durations"].append(
-                    max(
-                        0,
-                        self.calendar.working_days_between(case.sla.started_on, decided_on)
-                        - case.sla.paused_working_days,
-                    )
-                )
-        review_days = sla.licence_review_working_days
-        for case in cases:
-            item = case.licence_review
-            if item is None:
-                continue
-            row = per_queue.setdefault(
-                LICENCE_REVIEW_QUEUE,
-                {"queue": LICENCE_REVIEW_QUEUE, "open": 0, "due_soon": 0, "breached": 0, "clock_off": 0,
-                 "paused": 0, "_durations": []},
-            )
-            if item.is_open:
-                row["open"] += 1
-                left = item.working_days_left(self.calendar, review_days, today)
-                if left < 0:
-                    row["breached"] += 1
-                elif left <= sla.due_soon_working_days:
-                    row["due_soon"] += 1
-            elif (closed_in := item.working_days_to_close(self.calendar)) is not None:
-                row["_durations"].append(closed_in)
-        out = []
-        for row in sorted(per_queue.values(), key=lambda r: r["queue"]):
-            durations = sorted(row.pop("_durations"))
-            row["decided"] = len(durations)
-            row["median_working_days_to_decision"] = _median(durations)
-            out.append(row)
-        return out
-
-
 # ---------------------------------------------------------------- the registry
 
 
@@ -682,10 +513,3 @@ def _general_licence_named(result: ScreeningCompleted) -> str | None:
     if result.route is Route.GREEN_CHANNEL and not result.is_rescreen:
         return result.application.general_licence_number
     return None
-
-
-def _median(values: list[int]) -> float | None:
-    if not values:
-        return None
-    mid = len(values) // 2
-    return float(values[mid]) if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
