@@ -17,7 +17,8 @@ from lanthanide.serde import encode
 from lanthanide_review.adapters import orm
 from lanthanide_review.adapters import store as store_module
 from lanthanide_review.adapters.outbox import OutboxRelay
-from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfWork
+from lanthanide_review.adapters.repositories import CaseRepository
+from lanthanide_review.adapters.store import ConcurrencyConflict, Store
 from lanthanide_review.bootstrap import build_service
 from lanthanide_review.domain.model import Case
 from lanthanide_review.entrypoints.consumer import process_batch
@@ -209,14 +210,14 @@ async def test_a_concurrent_writer_makes_the_batch_fall_back_to_one_by_one(
     elsewhere = screening(Route.STANDARD)
     ref = elsewhere.payload.external_reference
     await _service(harness.store).handle(elsewhere, SCREENING)
-    real_get_cases = UnitOfWork.get_cases
+    real_get_many = CaseRepository.get_many
 
-    async def stale_get_cases(self: UnitOfWork, case_ids: Sequence[Any]) -> dict[Any, Case]:
-        found = await real_get_cases(self, case_ids)
-        self._versions.pop(str(elsewhere.case_id), None)  # as if it had not been there yet
+    async def stale_get_many(self: CaseRepository, case_ids: Sequence[Any]) -> dict[Any, Case]:
+        found = await real_get_many(self, case_ids)
+        self.versions.pop(str(elsewhere.case_id), None)  # as if it had not been there yet
         return {k: v for k, v in found.items() if k != elsewhere.case_id}
 
-    monkeypatch.setattr(UnitOfWork, "get_cases", stale_get_cases)
+    monkeypatch.setattr(CaseRepository, "get_many", stale_get_many)
     resubmitted = screening(Route.NO_LICENCE_REQUIRED, ref=ref)
     fresh = screening(Route.NO_LICENCE_REQUIRED)
     await harness.run([fresh, resubmitted])
@@ -227,18 +228,18 @@ async def test_a_concurrent_writer_makes_the_batch_fall_back_to_one_by_one(
     assert harness.publisher.dead == []
 
     # A version conflict on the batch update falls back the same way.
-    monkeypatch.setattr(UnitOfWork, "get_cases", real_get_cases)
+    monkeypatch.setattr(CaseRepository, "get_many", real_get_many)
     calls = 0
-    real_save_cases = UnitOfWork.save_cases
+    real_write = CaseRepository.write
 
-    async def conflicting_save_cases(self: UnitOfWork, changed: Any) -> None:
+    async def conflicting_write(self: CaseRepository, changed: Any) -> None:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise ConcurrencyConflict("someone else moved a case")
-        await real_save_cases(self, changed)
+        await real_write(self, changed)
 
-    monkeypatch.setattr(UnitOfWork, "save_cases", conflicting_save_cases)
+    monkeypatch.setattr(CaseRepository, "write", conflicting_write)
     later = screening(Route.DENY, rule_ids=["SCR-ENDUSE-MILITARY"])
     await harness.run([later, screening(Route.NO_LICENCE_REQUIRED, ref=ref)])
     assert str(later.case_id) in [d["case_id"] for d in harness.publisher.decisions()]
@@ -254,16 +255,16 @@ async def test_the_unit_of_work_has_an_identity_map_and_writes_only_at_commit(
     assert env.case_id is not None
     with pytest.raises(store_module.UncommittedWrites):
         async with harness.store.unit_of_work() as uow:
-            case = await uow.get_case(env.case_id)
+            case = await uow.cases.get(env.case_id)
             assert case is not None and case.created_at is not None
-            assert await uow.get_case(env.case_id) is case  # read twice: the same object
-            assert (await uow.get_cases([env.case_id]))[env.case_id] is case
+            assert await uow.cases.get(env.case_id) is case  # read twice: the same object
+            assert (await uow.cases.get_many([env.case_id]))[env.case_id] is case
             case.assignee = "someone"
-            await uow.save_case(case, case.created_at)
+            await uow.cases.add(case, case.created_at)
             assert case.version == 2  # as saved, seen by a later call in this unit of work
             again = screening(Route.STANDARD)
-            await uow.mark_processed(again.event_id, SCREENING, case.created_at)
-            assert await uow.already_processed(again.event_id)
+            await uow.inbox.add(again.event_id, SCREENING, case.created_at)
+            assert await uow.inbox.processed(again.event_id)
             # Nothing was sent to the database yet: the writes wait for commit().
             stored = await uow.conn.scalar(select(orm.cases.c.version).where(orm.cases.c.case_id == str(env.case_id)))
             assert stored == 1

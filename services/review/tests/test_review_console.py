@@ -29,9 +29,9 @@ from lanthanide_review.domain.versions import MAX_CHANGES, application_changes
 from lanthanide_review.entrypoints.console import ConsoleOptions
 from lanthanide_review.entrypoints.console.charts import stacked_bars
 from lanthanide_review.entrypoints.http import create_app
-from lanthanide_review.service_layer.console_views import quantile
 from lanthanide_review.service_layer.dispositions import DispositionService
 from lanthanide_review.service_layer.handlers import ReviewService, TopicNames
+from lanthanide_review.views import general_licence_usage, quantile
 
 from .conftest import CONFLICTS, TOKENS, make_screening
 
@@ -496,7 +496,7 @@ async def test_approve_form_exports_under_a_general_licence_and_shows_its_refusa
     done = await _post(client, f"/console/cases/{first}/approve", csrf, licence_type="single",
                        general_licence_number=number, cap_0="1000")
     assert done.status_code == 200 and 'id="state">approved' in done.text, done.text.split('id="refusal"')[-1][:300]
-    usage = await service.general_licence_usage(number)
+    usage = await general_licence_usage(service, number)
     assert [i["remaining"] for i in usage["items"]] == ["200"]  # 1200 - 1000 drawn down
 
     # Another export asking for more than remains is refused on the page; nothing is drawn.
@@ -505,7 +505,7 @@ async def test_approve_form_exports_under_a_general_licence_and_shows_its_refusa
                        general_licence_number=number, cap_0="500")
     assert over.status_code == 422 and "<strong>REV-GL-OVER-CAP</strong>" in over.text
     assert (await service.get_case(UUID(second)))[0].state.value == "queued"
-    assert await service.general_licence_usage(number) == usage
+    assert await general_licence_usage(service, number) == usage
     # A licence the application does not name is refused with its own rule id.
     other = await _post(client, f"/console/cases/{second}/approve", csrf, licence_type="single",
                         general_licence_number="LNT-2026-999999", cap_0="100")

@@ -28,6 +28,7 @@ from lanthanide_review.domain.model import Case
 from lanthanide_review.domain.states import CaseState
 from lanthanide_review.service_layer.handlers import ReviewService
 from lanthanide_review.settings import ReviewSettings
+from lanthanide_review.views import general_licence_usage, usage
 
 # service_fixture provides the `service` fixture.
 from .general_licences import (  # noqa: F401
@@ -173,13 +174,13 @@ async def test_usage_report_per_general_licence_and_cumulative_across_both_kinds
     number = await issue_general(service, screening)
     first = await _apply(service, screening, number, "300")
     await _apply(service, screening, number, "200")
-    report = await service.general_licence_usage(number)
+    report = await general_licence_usage(service, number)
     assert [(i["control_codes"], i["quantity_cap"], i["drawn"], i["remaining"]) for i in report["items"]] == [
         (["1C905.a"], "1000", "500", "500")
     ]
     assert report["exports"][0]["case_id"] == str(first.case_id)
     assert [e["items"][0]["quantity"] for e in report["exports"]] == ["300", "200"]
-    totals = await service.usage()
+    totals = await usage(service)
     [de] = [r for r in totals["by_country"] if r["country"] == "DE"]
     assert Decimal(de["quantity"]) == Decimal(500)  # green-channel draws count; no shipment yet
     [user] = totals["by_end_user"]

@@ -28,8 +28,8 @@ from lanthanide_review.domain.roles import Actor, ConflictRegister, Role
 from lanthanide_review.domain.sla import PrcCalendar
 from lanthanide_review.entrypoints.console import PAGE_SIZE, ConsoleOptions
 from lanthanide_review.entrypoints.http import create_app
-from lanthanide_review.service_layer.console_views import QueueFilter, queue_page
 from lanthanide_review.service_layer.handlers import ReviewService, TopicNames
+from lanthanide_review.views import QueueFilter, queue_page
 from sqlalchemy import select
 
 from .conftest import CONFLICTS, TOKENS, make_screening, watch_hit
@@ -66,7 +66,7 @@ async def assert_projection_matches_the_cases(service: ReviewService) -> dict[st
     """Every case has one projection row, and each column says what the aggregate says (worked
     out here from the aggregate with the SLA clock's own methods, not with the projector)."""
     async with service.store.unit_of_work() as uow:
-        cases = await uow.cases()
+        cases = await uow.cases.all()
     rows = await _projection(service)
     assert set(rows) == {str(c.case_id) for c in cases}
     days = service.policy.sla.working_days
@@ -107,7 +107,7 @@ async def _open(service: ReviewService, route: Route, *, batch: bool = False, **
 
 
 async def test_the_projection_follows_every_kind_of_case_write(service: ReviewService) -> None:
-    # Inputs: one at a time (save_case) and a batch (save_cases), inserts and updates.
+    # Inputs: one at a time (one case per unit of work) and a batch (many), inserts and updates.
     plain = await _open(service, Route.STANDARD, ref="PO-PROJ-PLAIN")
     batch = [make_screening(Route.ENHANCED, ref="PO-PROJ-WATCH", hits=[watch_hit()]),
              make_screening(Route.STANDARD, ref="PO-PROJ-WITHDRAW"),

@@ -22,6 +22,7 @@ from lanthanide_review.domain.sla import PrcCalendar
 from lanthanide_review.domain.states import CaseState
 from lanthanide_review.service_layer.handlers import ReviewService
 from lanthanide_review.settings import ReviewSettings
+from lanthanide_review.views import queue, sla_report
 
 SCREENING = "lanthanide.screening.completed"
 NOW = datetime(2026, 9, 14, 2, 0, tzinfo=UTC)
@@ -131,7 +132,7 @@ async def test_a_new_hit_on_a_live_licence_suspends_it_and_opens_a_licence_revie
     approved = await service.act(case_id, lambda c, ctx, _: c.approve(ALICE, ctx, ApprovalTerms()))
     number = approved.licence_number
     assert number is not None
-    assert not [r for r in await service.queue() if r["case_id"] == str(case_id)]
+    assert not [r for r in await queue(service) if r["case_id"] == str(case_id)]
 
     ref = first.payload.external_reference
     await apply(service, screening(Route.DENY, ref=ref, hits=[hits.control()], is_rescreen=True))
@@ -139,15 +140,15 @@ async def test_a_new_hit_on_a_live_licence_suspends_it_and_opens_a_licence_revie
     case, _, licence = await service.get_case(case_id)
     assert case.state is CaseState.LICENCE_SUSPENDED
     assert licence is not None and licence.status is LicenceStatus.SUSPENDED
-    rows = [r for r in await service.queue() if r["case_id"] == str(case_id)]
+    rows = [r for r in await queue(service) if r["case_id"] == str(case_id)]
     assert len(rows) == 1
     row = rows[0]
     assert (row["queue"], row["item"], row["licence_number"]) == (LICENCE_REVIEW_QUEUE, "licence_review", number)
     days = service.policy.sla.licence_review_working_days
     assert row["working_days_left"] == days and row["due_on"] is not None
-    assert [r["case_id"] for r in await service.queue(LICENCE_REVIEW_QUEUE)] == [str(case_id)]
-    assert not [r for r in await service.queue("standard") if r["case_id"] == str(case_id)]
-    report = {r["queue"]: r for r in await service.sla_report()}
+    assert [r["case_id"] for r in await queue(service, LICENCE_REVIEW_QUEUE)] == [str(case_id)]
+    assert not [r for r in await queue(service, "standard") if r["case_id"] == str(case_id)]
+    report = {r["queue"]: r for r in await sla_report(service)}
     assert report[LICENCE_REVIEW_QUEUE]["open"] == 1 and report[LICENCE_REVIEW_QUEUE]["decided"] == 0
 
     # Reinstating needs a second person (REV-OVERRIDE-PENDING): the item stays open until then.
@@ -155,7 +156,7 @@ async def test_a_new_hit_on_a_live_licence_suspends_it_and_opens_a_licence_revie
     await service.act(
         case_id, lambda c, ctx, lic: c.manage_licence(admin, ctx, lic, "reinstate", "checked"), with_licence=True
     )
-    assert [r["case_id"] for r in await service.queue(LICENCE_REVIEW_QUEUE)] == [str(case_id)]
+    assert [r["case_id"] for r in await queue(service, LICENCE_REVIEW_QUEUE)] == [str(case_id)]
     await service.act(
         case_id, lambda c, ctx, lic: c.manage_licence(CAROL, ctx, lic, "reinstate", "agreed"), with_licence=True
     )
@@ -163,8 +164,8 @@ async def test_a_new_hit_on_a_live_licence_suspends_it_and_opens_a_licence_revie
     assert case.state is CaseState.APPROVED and licence is not None and licence.status is LicenceStatus.ACTIVE
     assert case.licence_review is not None and case.licence_review.outcome == "reinstated"
     assert case.licence_review.closed_by == "carol"
-    assert await service.queue(LICENCE_REVIEW_QUEUE) == []
-    report = {r["queue"]: r for r in await service.sla_report()}
+    assert await queue(service, LICENCE_REVIEW_QUEUE) == []
+    report = {r["queue"]: r for r in await sla_report(service)}
     assert report[LICENCE_REVIEW_QUEUE]["open"] == 0 and report[LICENCE_REVIEW_QUEUE]["decided"] == 1
     assert report[LICENCE_REVIEW_QUEUE]["median_working_days_to_decision"] == 0.0
 
@@ -175,12 +176,12 @@ async def test_revoking_closes_the_licence_review_item(service: ReviewService, s
     await service.act(first.case_id, lambda c, ctx, _: c.approve(ALICE, ctx, ApprovalTerms()))
     ref = first.payload.external_reference
     await service.handle(screening(Route.STANDARD, ref=ref, hits=[hits.watch()], is_rescreen=True), SCREENING)
-    assert len(await service.queue(LICENCE_REVIEW_QUEUE)) == 1
+    assert len(await queue(service, LICENCE_REVIEW_QUEUE)) == 1
     await service.act(
         first.case_id, lambda c, ctx, lic: c.manage_licence(BOB, ctx, lic, "revoke", "confirmed hit"), with_licence=True
     )
     case, history, _ = await service.get_case(first.case_id)
-    assert case.state is CaseState.LICENCE_REVOKED and await service.queue(LICENCE_REVIEW_QUEUE) == []
+    assert case.state is CaseState.LICENCE_REVOKED and await queue(service, LICENCE_REVIEW_QUEUE) == []
     assert case.licence_review is not None and case.licence_review.outcome == "revoked"
     assert history[-1]["details"]["licence_review_closed"] == "revoked"
 
@@ -204,7 +205,7 @@ async def test_an_unchanged_rescreen_of_a_live_licence_leaves_it_active(
     )
     case, _, licence = await service.get_case(first.case_id)
     assert case.state is CaseState.APPROVED and licence is not None and licence.status is LicenceStatus.ACTIVE
-    assert case.licence_review is None and await service.queue(LICENCE_REVIEW_QUEUE) == []
+    assert case.licence_review is None and await queue(service, LICENCE_REVIEW_QUEUE) == []
 
 
 def test_compare_finds_new_hits_flags_and_a_new_denial(screening: Any, hits: Any) -> None:
@@ -248,7 +249,7 @@ async def test_a_new_hit_on_an_exhausted_licence_suspends_nothing(
     await service.handle(screening(Route.DENY, ref=ref, hits=[hits.control()], is_rescreen=True), SCREENING)
     case, history, licence = await service.get_case(first.case_id)
     assert case.state is CaseState.APPROVED and licence is not None and licence.status is LicenceStatus.EXHAUSTED
-    assert case.licence_review is None and await service.queue(LICENCE_REVIEW_QUEUE) == []
+    assert case.licence_review is None and await queue(service, LICENCE_REVIEW_QUEUE) == []
     assert "no live licence" in (history[-1]["reason"] or "")
 
 
@@ -274,7 +275,7 @@ async def test_a_known_red_flag_with_new_evidence_text_leaves_a_live_licence_act
 
     case, history, licence = await service.get_case(first.case_id)
     assert case.state is CaseState.APPROVED and licence is not None and licence.status is LicenceStatus.ACTIVE
-    assert case.licence_review is None and await service.queue(LICENCE_REVIEW_QUEUE) == []
+    assert case.licence_review is None and await queue(service, LICENCE_REVIEW_QUEUE) == []
     assert history[-1]["details"]["rule_id"] == "REV-RESCREEN-UNCHANGED"
 
 

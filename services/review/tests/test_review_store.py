@@ -20,6 +20,7 @@ from lanthanide_review.domain.policy import load_policy
 from lanthanide_review.domain.roles import ConflictRegister
 from lanthanide_review.domain.sla import PrcCalendar
 from lanthanide_review.service_layer.handlers import ReviewService, TopicNames
+from lanthanide_review.views import policy_replay, queue, sla_report
 from sqlalchemy import func, select
 
 SCREENING = "lanthanide.screening.completed"
@@ -116,7 +117,7 @@ async def test_sla_warnings_are_emitted_once_per_threshold(store: Store, screeni
     start = datetime.now(UTC)
     for days in range(40, 120):
         later = _service(store, start + timedelta(days=days))
-        left = (await later.queue())[0]["working_days_left"]
+        left = (await queue(later))[0]["working_days_left"]
         if left is not None and 0 < left <= 5:
             break
     assert left is not None and 0 < left <= 5
@@ -134,9 +135,9 @@ async def test_reports_read_without_writing(store: Store, screening: Any) -> Non
     before = await _count(store, orm.outbox)
 
     confirmed = load_policy().model_copy(update={"hard_denials": "reviewer_confirmed"})
-    changes = await service.policy_replay(confirmed)
+    changes = await policy_replay(service, confirmed)
     assert [(c["route"], c["changes"]) for c in changes] == [("deny", {"action": {"from": "deny", "to": "queue"}})]
-    report = {r["queue"]: r for r in await service.sla_report()}
+    report = {r["queue"]: r for r in await sla_report(service)}
     assert report["standard"]["open"] == 1 and report["enhanced"]["open"] == 1
     assert report["(auto)"]["decided"] == 2
     assert report["(auto)"]["median_working_days_to_decision"] == 0.0

@@ -60,7 +60,9 @@ def policy_replay(
     except (PolicyError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    changes = _with_service(lambda svc: svc.policy_replay(new_policy))
+    from lanthanide_review import views
+
+    changes = _with_service(lambda svc: views.policy_replay(svc, new_policy))
     if as_json:
         typer.echo(json.dumps({"policy_version": new_policy.version, "changes": changes}, indent=2))
         return
@@ -87,7 +89,9 @@ def sla_report(
 
     Example: lanthanide sla report --json
     """
-    rows: list[dict[str, Any]] = _with_service(lambda svc: svc.sla_report())
+    from lanthanide_review import views
+
+    rows: list[dict[str, Any]] = _with_service(views.sla_report)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -132,7 +136,9 @@ def licence_usage(
     Example: lanthanide licence usage LNT-2026-000001 --json
     """
     if number is None:
-        totals: dict[str, Any] = _with_service(lambda svc: svc.usage())
+        from lanthanide_review import views
+
+        totals: dict[str, Any] = _with_service(views.usage)
         if as_json:
             typer.echo(json.dumps(totals, indent=2))
             return
@@ -145,7 +151,9 @@ def licence_usage(
                 table.add_row(*(str(r[c]) for c in cols))
             console.print(table)
         return
-    report: dict[str, Any] = _lookup(lambda svc: svc.general_licence_usage(number))
+    from lanthanide_review import views
+
+    report: dict[str, Any] = _lookup(lambda svc: views.general_licence_usage(svc, number))
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return

@@ -132,7 +132,7 @@ dispositions = Table(
 
 # The console's queue projection (issue 18; revision 0003): one slim row per case with what the
 # queue and the dashboard show, sort and count, written in the same transaction as the case row
-# (UnitOfWork.save_case/save_cases), so pages never read the application or screening JSON.
+# (CaseRepository.add, written at commit), so pages never read the application or screening JSON.
 case_queue = Table(
     "case_queue",
     metadata,

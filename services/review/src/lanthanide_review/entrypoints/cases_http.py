@@ -24,6 +24,7 @@ from lanthanide.contracts import DecisionOutcome, ReasonCode
 from lanthanide.logging import get_logger
 from pydantic import BaseModel, Field
 
+from lanthanide_review import views
 from lanthanide_review.adapters.outbox import OutboxRelay
 from lanthanide_review.domain.licences import ApprovalTerms, LicenceRecord, LicenceTermsError, format_quantity
 from lanthanide_review.domain.model import Case, Recommendation
@@ -105,7 +106,7 @@ def case_view(case: Case, service: ReviewService) -> dict[str, Any]:
         "screening": case.screening,
         # What the last re-screen found that the screening before it did not (highlighted).
         "rescreen_evidence": case.rescreen_evidence,
-        "licence_review": service.licence_review_view(case),
+        "licence_review": views.licence_review_view(service, case),
         "version": case.version,
     }
 
@@ -145,7 +146,7 @@ def cases_router(service: ReviewService, relay: OutboxRelay, actor: Callable[...
     async def queue(user: User, queue: str | None = None) -> list[dict[str, Any]]:
         """Open cases, most urgent first, with PRC working days left."""
         require_role(user, Action.READ)
-        return await service.queue(queue)
+        return await views.queue(service, queue)
 
     @router.get("/cases/{case_id}", tags=["cases"])
     async def get_case(case_id: UUID, user: User) -> dict[str, Any]:
@@ -199,13 +200,13 @@ def cases_router(service: ReviewService, relay: OutboxRelay, actor: Callable[...
     async def usage(user: User) -> dict[str, Any]:
         """Cumulative quantities per end user and per country, single and general licences (a diversion signal)."""
         require_role(user, Action.READ)
-        return await service.usage()
+        return await views.usage(service)
 
     @router.get("/licences/{number}/usage", tags=["licences"])
     async def general_licence_usage(number: str, user: User) -> dict[str, Any]:
         """A general licence's usage: cap, drawn and remaining per item; the exports under it."""
         require_role(user, Action.READ)
-        return await service.general_licence_usage(number)
+        return await views.general_licence_usage(service, number)
 
     @router.get("/licences/{number}", tags=["licences"])
     async def get_licence(number: str, user: User) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from lanthanide import metrics
 
+from lanthanide_review import views
 from lanthanide_review.service_layer.handlers import ReviewService
 
 
@@ -29,7 +30,7 @@ def published(body: bytes) -> None:
 
 async def refresh_gauges(service: ReviewService) -> None:
     """Queue depth per queue and open cases past their due date, as the queue API sees them."""
-    rows = await service.queue()
+    rows = await views.queue(service)
     depth = Counter(str(r["queue"]) for r in rows)
     metrics.QUEUE_DEPTH.clear()
     for queue, n in depth.items():

@@ -55,7 +55,7 @@ class DispositionService:
         possible match; pending the senior second person for a certain one)."""
         now = self.review.clock()
         async with self.review.store.unit_of_work() as uow:
-            case = await uow.get_case(case_id, for_update=False)
+            case = await uow.cases.get(case_id, for_update=False)
             if case is None:
                 raise CaseNotFound(f"no case {case_id}")
             d = domain.propose(
@@ -72,10 +72,10 @@ class DispositionService:
                 now=now,
                 conflicts=self.review.conflicts,
             )
-            await uow.add_disposition(d, now)
+            await uow.dispositions.add(d, now)
             if d.status is DispositionStatus.RECORDED:
                 out = self._outgoing(case_id, case.correlation_id, "disposition.recorded", d.recorded_event())
-                await uow.append(case_id, [out], now)
+                await uow.outbox.add(case_id, [out], now)
             await uow.commit()
         log.info(
             "disposition_proposed",
@@ -100,9 +100,9 @@ class DispositionService:
                 today=self.review.today(now),
                 conflicts=self.review.conflicts,
             )
-            await uow.update_disposition(d, was, now)
+            await uow.dispositions.update(d, was, now)
             out = self._outgoing(case.case_id, case.correlation_id, "disposition.recorded", d.recorded_event())
-            await uow.append(case.case_id, [out], now)
+            await uow.outbox.add(case.case_id, [out], now)
             await uow.commit()
         log.info("disposition_approved", case_id=d.case_id, disposition_id=d.disposition_id, by=actor.user)
         return d
@@ -114,9 +114,9 @@ class DispositionService:
             d, case = await self._load(uow, disposition_id)
             was = d.status
             event = domain.revoke(d, actor, reason, exporter_name=case.exporter_name, conflicts=self.review.conflicts)
-            await uow.update_disposition(d, was, now)
+            await uow.dispositions.update(d, was, now)
             if event is not None:
-                await uow.append(
+                await uow.outbox.add(
                     case.case_id, [self._outgoing(case.case_id, case.correlation_id, "disposition.revoked", event)], now
                 )
             await uow.commit()
@@ -132,19 +132,19 @@ class DispositionService:
     async def for_case(self, actor: Actor, case_id: UUID) -> list[Disposition]:
         require_role(actor, Action.READ)
         async with self.review.store.unit_of_work() as uow:
-            return await uow.dispositions_for_case(case_id)
+            return await uow.dispositions.for_case(case_id)
 
     async def pending(self, actor: Actor) -> list[Disposition]:
         """Dispositions of certain matches awaiting a senior reviewer's approval."""
         require_role(actor, Action.READ)
         async with self.review.store.unit_of_work() as uow:
-            return await uow.pending_dispositions()
+            return await uow.dispositions.pending()
 
     async def _load(self, uow: UnitOfWork, disposition_id: str) -> tuple[Disposition, Case]:
-        d = await uow.get_disposition(disposition_id)
+        d = await uow.dispositions.get(disposition_id)
         if d is None:
             raise DispositionNotFound(f"no disposition {disposition_id}")
-        case = await uow.get_case(UUID(d.case_id), for_update=False)
+        case = await uow.cases.get(UUID(d.case_id), for_update=False)
         if case is None:
             raise CaseNotFound(f"no case {d.case_id}")
         return d, case

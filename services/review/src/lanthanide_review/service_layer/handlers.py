@@ -34,17 +34,15 @@ from lanthanide.logging import get_logger
 from lanthanide.topics import Topics
 from pydantic import BaseModel
 
-from lanthanide_review import usage_views
 from lanthanide_review.adapters.case_queue import QueueProjector
 from lanthanide_review.adapters.store import ConcurrencyConflict, Store, UnitOfWork
 from lanthanide_review.domain.dispositions import DispositionStatus
 from lanthanide_review.domain.licences import LicenceRecord
 from lanthanide_review.domain.model import SYSTEM, Case, Context
-from lanthanide_review.domain.policy import RoutingPolicy, routing_change
-from lanthanide_review.domain.rescreen import LICENCE_REVIEW_QUEUE
+from lanthanide_review.domain.policy import RoutingPolicy
 from lanthanide_review.domain.roles import ConflictRegister
 from lanthanide_review.domain.sla import PrcCalendar
-from lanthanide_review.domain.states import OPEN_STATES, CaseState
+from lanthanide_review.domain.states import OPEN_STATES
 from lanthanide_review.service_layer.commands import Command, Operation, operation_of
 
 log = get_logger(__name__)
@@ -197,17 +195,18 @@ class ReviewService:
         licence: LicenceRecord | None = None,
     ) -> None:
         if ctx.numbers is not None:
-            await uow.claim_licence_number(ctx.numbers)
-        await uow.save_case(case, ctx.now)
+            await uow.licence_numbers.claim(ctx.numbers)
+        await uow.cases.add(case, ctx.now)
         if case.new_licence is not None:
-            await uow.save_licence(case.new_licence, ctx.now)
+            await uow.licences.add(case.new_licence, ctx.now)
         if licence is not None:
-            await uow.save_licence(licence, ctx.now)
+            await uow.licences.add(licence, ctx.now)
         if case.drawn_licence is not None:
             # The green-channel draw-down, in the case's transaction (optimistic version check:
             # a concurrent draw on the same licence makes this unit of work retry and re-check).
-            await uow.save_licence(case.drawn_licence, ctx.now)
-        await uow.append(case.case_id, self._envelopes(case.case_id, case.correlation_id, case.outbox, source), ctx.now)
+            await uow.licences.add(case.drawn_licence, ctx.now)
+        out = self._envelopes(case.case_id, case.correlation_id, case.outbox, source)
+        await uow.outbox.add(case.case_id, out, ctx.now)
         case.outbox.clear()
         case.new_licence = None
         case.drawn_licence = None
@@ -220,7 +219,7 @@ class ReviewService:
 
     async def _apply(self, uow: UnitOfWork, *, envelope: Envelope[Any], topic: str) -> None:
         """One input event against `uow` (alone, or one of a batch): skipped if applied already."""
-        if await uow.already_processed(envelope.event_id):
+        if await uow.inbox.processed(envelope.event_id):
             return
         now = self.clock()
         route = EVENT_HANDLERS.get(type(envelope.payload))
@@ -228,7 +227,7 @@ class ReviewService:
             log.info("ignored_event", event_type=envelope.event_type)
         else:
             await route.handler(self, uow, envelope, now)
-        await uow.mark_processed(envelope.event_id, topic, now)
+        await uow.inbox.add(envelope.event_id, topic, now)
 
     async def handle_batch(self, items: Sequence[tuple[Envelope[Any], str]]) -> list[tuple[int, Exception]]:
         """Apply a Kafka batch of input events in order, each exactly once; returns the events
@@ -267,7 +266,7 @@ class ReviewService:
         """Every event of a batch against one unit of work, in order, after reading what they
         need with one query per table (processed marks, then the cases and licences of the
         events not applied yet, locked)."""
-        done = await uow.processed_among([env.event_id for _, env, _ in events])
+        done = await uow.inbox.processed_among([env.event_id for _, env, _ in events])
         pending = [env for _, env, _ in events if str(env.event_id) not in done]
         screenings = [env for env in pending if isinstance(env.payload, ScreeningCompleted)]
         await uow.prefetch(
@@ -290,15 +289,15 @@ class ReviewService:
         if env.case_id is None:
             raise ValueError("case_id: a screening.completed event must carry the case id")
         ctx = self.context(now)
-        ctx.numbers = await uow.licence_numbers(ctx.today.year)
-        case = await uow.get_case(env.case_id)
+        ctx.numbers = await uow.licence_numbers.get(ctx.today.year)
+        case = await uow.cases.get(env.case_id)
         if case is None:
             case = Case.open(env.case_id, result, env.correlation_id, now)
         licence = None
         if case.licence_number:
-            licence = await uow.get_licence(case.licence_number)
+            licence = await uow.licences.get(case.licence_number)
         if (number := _general_licence_named(result)) and number != case.licence_number:
-            gl = await uow.get_licence(number)
+            gl = await uow.licences.get(number)
             if gl is not None:
                 ctx.general_licences[number] = gl
         case.on_screening(result, ctx, licence)
@@ -307,9 +306,9 @@ class ReviewService:
 
     async def _on_shipment(self, uow: UnitOfWork, env: Envelope[Any], now: datetime) -> None:
         shipment: ShipmentReported = env.payload
-        if await uow.shipment_seen(shipment.shipment_id):
+        if await uow.shipments.seen(shipment.shipment_id):
             return  # the same shipment reported again under a new event id
-        licence = await uow.get_licence(shipment.licence_number)
+        licence = await uow.licences.get(shipment.licence_number)
         record: dict[str, Any] = {
             "shipment_id": shipment.shipment_id,
             "licence_number": shipment.licence_number,
@@ -329,7 +328,7 @@ class ReviewService:
             "unit": shipment.unit,
         }
         if licence is None:
-            await uow.add_shipment(
+            await uow.shipments.add(
                 **record, accepted=False, rule_id="LIC-SHIP-UNKNOWN-LICENCE", reason="no such licence"
             )
             event = CaseEvent(
@@ -338,7 +337,7 @@ class ReviewService:
                 reason="no such licence",
                 details={**details, "rule_id": "LIC-SHIP-UNKNOWN-LICENCE"},
             )
-            await uow.append(None, self._envelopes(env.case_id, env.correlation_id, [event], env), now)
+            await uow.outbox.add(None, self._envelopes(env.case_id, env.correlation_id, [event], env), now)
             return
         outcome = licence.draw_down(shipment, self.policy.licences)
         case_id = UUID(licence.case_id)
@@ -360,7 +359,7 @@ class ReviewService:
                         details={"licence_number": licence.licence.number},
                     )
                 )
-            await uow.save_licence(licence, now)
+            await uow.licences.add(licence, now)
         else:
             events.append(
                 CaseEvent(
@@ -371,10 +370,10 @@ class ReviewService:
                 )
             )
             log.warning("shipment_refused", licence=licence.licence.number, rule_id=outcome.rule_id)
-        await uow.add_shipment(**record, accepted=outcome.accepted, rule_id=outcome.rule_id, reason=outcome.reason)
-        case = await uow.get_case(case_id, for_update=False)
+        await uow.shipments.add(**record, accepted=outcome.accepted, rule_id=outcome.rule_id, reason=outcome.reason)
+        case = await uow.cases.get(case_id, for_update=False)
         correlation = case.correlation_id if case else env.correlation_id
-        await uow.append(case_id, self._envelopes(case_id, correlation, events, env), now)
+        await uow.outbox.add(case_id, self._envelopes(case_id, correlation, events, env), now)
 
     # ------------------------------------------------------------ reviewer actions
 
@@ -390,26 +389,26 @@ class ReviewService:
         """Apply a reviewer action (a domain method) to a case in one unit of work."""
 
         async def work(uow: UnitOfWork) -> Case:
-            case = await uow.get_case(case_id)
+            case = await uow.cases.get(case_id)
             if case is None:
                 raise CaseNotFound(f"no case {case_id}")
             ctx = self.context()
-            ctx.numbers = await uow.licence_numbers(ctx.today.year)
+            ctx.numbers = await uow.licence_numbers.get(ctx.today.year)
             licence = None
             if with_licence:
-                licence = await uow.get_licence(case.licence_number) if case.licence_number else None
+                licence = await uow.licences.get(case.licence_number) if case.licence_number else None
                 if licence is None:
                     raise LicenceNotFound(f"case {case_id} has no licence")
             elif not case.is_decided and (number := case.app.general_licence_number):
                 # A reviewer may approve the case as an export under the general licence it names
                 # (REV-GL-MANUAL): that licence is read locked here and drawn down in this unit of
                 # work; hits cleared by a recorded disposition no longer bar it.
-                gl = await uow.get_licence(number)
+                gl = await uow.licences.get(number)
                 if gl is not None:
                     ctx.general_licences[number] = gl
                 ctx.cleared_hits = frozenset(
                     (d.list_id, d.entry_id)
-                    for d in await uow.dispositions_for_case(case.case_id)
+                    for d in await uow.dispositions.for_case(case.case_id)
                     if d.status is DispositionStatus.RECORDED
                 )
             operation(case, ctx, licence)
@@ -418,123 +417,36 @@ class ReviewService:
 
         return await self._retrying(work)
 
-    # ------------------------------------------------------------ queries
+    # ------------------------------------------------------------ lookups (the reports are in views.py)
 
     async def get_case(self, case_id: UUID) -> tuple[Case, list[dict[str, Any]], LicenceRecord | None]:
         async with self.store.unit_of_work() as uow:
-            case = await uow.get_case(case_id, for_update=False)
+            case = await uow.cases.get(case_id, for_update=False)
             if case is None:
                 raise CaseNotFound(f"no case {case_id}")
-            licence = await uow.get_licence(case.licence_number, for_update=False) if case.licence_number else None
-            return case, await uow.history(case_id), licence
-
-    async def queue(self, queue: str | None = None) -> list[dict[str, Any]]:
-        """Open cases, most urgent first, with working days left on the clock."""
-        async with self.store.unit_of_work() as uow:
-            cases = await uow.open_cases()
-        today = self.today()
-        rows = []
-        for case in cases:
-            if queue is not None and case.queue != queue:
-                continue
-            left = case.sla.working_days_left(self.calendar, self.policy.sla.working_days, today)
-            due = case.sla.due_date(self.calendar, self.policy.sla.working_days)
-            rows.append(
-                {
-                    "case_id": str(case.case_id),
-                    "state": case.state.value,
-                    "queue": case.queue,
-                    "item": "case",
-                    "route": case.route.value if case.route else None,
-                    "external_reference": case.external_reference,
-                    "assignee": case.assignee,
-                    "countersign_required": case.countersign_required,
-                    "working_days_left": left,
-                    "due_on": due.isoformat() if due else None,
-                    "due_on_provisional": case.sla.due_date_provisional(self.calendar, self.policy.sla.working_days),
-                    "sla_paused": case.sla.paused_since is not None,
-                    "sla_off_reason": None if case.sla.applies else case.sla.off_reason,
-                }
-            )
-        if queue in (None, LICENCE_REVIEW_QUEUE):
-            async with self.store.unit_of_work() as uow:
-                suspended = await uow.cases(states=[CaseState.LICENCE_SUSPENDED])
-            rows += [
-                self._licence_review_row(c, today) for c in suspended if c.licence_review and c.licence_review.is_open
-            ]
-        rows.sort(key=lambda r: (r["working_days_left"] is None, r["working_days_left"] or 0))
-        return rows
-
-    def licence_review_view(self, case: Case) -> dict[str, Any] | None:
-        """A case's licence-review item (re-screening suspended its licence) with its clock."""
-        item = case.licence_review
-        if item is None:
-            return None
-        days = self.policy.sla.licence_review_working_days
-        return {
-            **item.to_dict(),
-            "open": item.is_open,
-            "due_on": item.due_date(self.calendar, days).isoformat(),
-            "working_days_left": item.working_days_left(self.calendar, days, self.today()) if item.is_open else None,
-        }
-
-    def _licence_review_row(self, case: Case, today: date) -> dict[str, Any]:
-        """A queue row for an open licence-review item (REV-LICENCE-REVIEW)."""
-        item = case.licence_review
-        assert item is not None
-        days = self.policy.sla.licence_review_working_days
-        due = item.due_date(self.calendar, days)
-        return {
-            "case_id": str(case.case_id),
-            "state": case.state.value,
-            "queue": LICENCE_REVIEW_QUEUE,
-            "item": "licence_review",
-            "licence_number": item.licence_number,
-            "route": case.route.value if case.route else None,
-            "external_reference": case.external_reference,
-            "assignee": None,
-            "countersign_required": True,  # reinstating takes two people (REV-OVERRIDE-PENDING)
-            "working_days_left": item.working_days_left(self.calendar, days, today),
-            "due_on": due.isoformat(),
-            "due_on_provisional": self.calendar.provisional_between(item.opened_on, due),
-            "sla_paused": False,
-            "sla_off_reason": None,
-        }
+            licence = await uow.licences.get(case.licence_number, for_update=False) if case.licence_number else None
+            return case, await uow.cases.history(case_id), licence
 
     async def licence(self, number: str) -> LicenceRecord:
         async with self.store.unit_of_work() as uow:
-            rec = await uow.get_licence(number, for_update=False)
+            rec = await uow.licences.get(number, for_update=False)
         if rec is None:
             raise LicenceNotFound(f"no licence {number}")
         return rec
-
-    async def usage(self) -> dict[str, Any]:
-        """Cumulative quantities per end user and per country, across all licences of both kinds."""
-        async with self.store.unit_of_work() as uow:
-            rows = await uow.accepted_shipments()
-            general = await uow.general_licences()
-        return usage_views.cumulative_usage(rows, general)
-
-    async def general_licence_usage(self, number: str) -> dict[str, Any]:
-        """One general licence: drawn and remaining per item, and the exports under it."""
-        rec = await self.licence(number)
-        if rec.licence.type.value != "general":
-            raise LicenceNotFound(f"{number} is a {rec.licence.type.value} licence, not a general licence")
-        return usage_views.general_licence_usage(rec, self.today())
 
     # ------------------------------------------------------------ SLA
 
     async def sla_sweep(self) -> int:
         """Emit SLA_WARNING case events for open cases crossing a threshold; returns how many."""
         async with self.store.unit_of_work() as uow:
-            candidates = [c.case_id for c in await uow.open_cases() if c.sla.running]
+            candidates = [c.case_id for c in await uow.cases.open() if c.sla.running]
         sent = 0
         for case_id in candidates:
             sent += await self._retrying(partial(self._sla_one, case_id=case_id))
         return sent
 
     async def _sla_one(self, uow: UnitOfWork, *, case_id: UUID) -> int:
-        case = await uow.get_case(case_id)
+        case = await uow.cases.get(case_id)
         if case is None or case.state not in OPEN_STATES or not case.sla.running:
             return 0
         ctx = self.context()
@@ -552,7 +464,7 @@ class ReviewService:
             return 0
         for threshold in crossed:
             case.sla_warning(threshold, left, due)
-        await uow.save_case(case, ctx.now)
+        await uow.cases.add(case, ctx.now)
         # Deterministic ids: a warning for a threshold exists once per case.
         out = [
             Outgoing(
@@ -567,104 +479,9 @@ class ReviewService:
             )
             for t, payload in zip(crossed, case.outbox, strict=True)
         ]
-        await uow.append(case.case_id, out, ctx.now)
+        await uow.outbox.add(case.case_id, out, ctx.now)
         case.outbox.clear()
         return len(crossed)
-
-    # ------------------------------------------------------------ reports (read only)
-
-    async def policy_replay(self, new_policy: RoutingPolicy) -> list[dict[str, Any]]:
-        """What `new_policy` would do differently on every stored case (nothing is written)."""
-        async with self.store.engine.connect() as conn:
-            cases = await UnitOfWork(conn).cases()
-            await conn.rollback()
-        changes = []
-        for case in cases:
-            if case.screening is None:
-                continue
-            route = Route(case.screening["route"])
-            change = routing_change(self.policy, new_policy, route)
-            if change is not None:
-                changes.append(
-                    {
-                        "case_id": str(case.case_id),
-                        "external_reference": case.external_reference,
-                        "state": case.state.value,
-                        "route": route.value,
-                        "decided": case.is_decided,
-                        "changes": change,
-                    }
-                )
-        return changes
-
-    async def sla_report(self) -> list[dict[str, Any]]:
-        """Per queue: open cases, due soon, breached, median working days to decision."""
-        async with self.store.engine.connect() as conn:
-            cases = await UnitOfWork(conn).cases()
-            await conn.rollback()
-        today = self.today()
-        sla = self.policy.sla
-        per_queue: dict[str, dict[str, Any]] = {}
-        for case in cases:
-            row = per_queue.setdefault(
-                case.queue or "(auto)",
-                {
-                    "queue": case.queue or "(auto)",
-                    "open": 0,
-                    "due_soon": 0,
-                    "breached": 0,
-                    "clock_off": 0,
-                    "paused": 0,
-                    "_durations": [],
-                },
-            )
-            if case.state in OPEN_STATES:
-                row["open"] += 1
-                left = case.sla.working_days_left(self.calendar, sla.working_days, today)
-                if not case.sla.applies:
-                    row["clock_off"] += 1
-                elif case.sla.paused_since is not None:
-                    row["paused"] += 1
-                if left is not None and left < 0:
-                    row["breached"] += 1
-                elif left is not None and left <= sla.due_soon_working_days:
-                    row["due_soon"] += 1
-            elif case.decided_at is not None and case.sla.started_on is not None:
-                decided_on = case.decided_at.astimezone(self.tz).date()
-                row["_durations"].append(
-                    max(
-                        0,
-                        self.calendar.working_days_between(case.sla.started_on, decided_on)
-                        - case.sla.paused_working_days,
-                    )
-                )
-        review_days = sla.licence_review_working_days
-        for case in cases:
-            item = case.licence_review
-            if item is None:
-                continue
-            row = per_queue.setdefault(
-                LICENCE_REVIEW_QUEUE,
-                {"queue": LICENCE_REVIEW_QUEUE, "open": 0, "due_soon": 0, "breached": 0, "clock_off": 0,
-                 "paused": 0, "_durations": []},
-            )
-            if item.is_open:
-                row["open"] += 1
-                left = item.working_days_left(self.calendar, review_days, today)
-                if left < 0:
-                    row["breached"] += 1
-                elif left <= sla.due_soon_working_days:
-                    row["due_soon"] += 1
-            elif (closed_in := item.working_days_to_close(self.calendar)) is not None:
-                row["_durations"].append(closed_in)
-        out = []
-        for row in sorted(per_queue.values(), key=lambda r: r["queue"]):
-            durations = sorted(row.pop("_durations"))
-            row["decided"] = len(durations)
-            row["median_working_days_to_decision"] = _median(durations)
-            out.append(row)
-        return out
-
 
 # ---------------------------------------------------------------- the registry
 
@@ -696,10 +513,3 @@ def _general_licence_named(result: ScreeningCompleted) -> str | None:
     if result.route is Route.GREEN_CHANNEL and not result.is_rescreen:
         return result.application.general_licence_number
     return None
-
-
-def _median(values: list[int]) -> float | None:
-    if not values:
-        return None
-    mid = len(values) // 2
-    return float(values[mid]) if len(values) % 2 else (values[mid - 1] + values[mid]) / 2

@@ -24,6 +24,7 @@ from lanthanide.contracts import DecisionOutcome, LicenceType, ReasonCode
 from lanthanide.logging import get_logger
 from starlette.middleware.sessions import SessionMiddleware
 
+from lanthanide_review import views
 from lanthanide_review.adapters.outbox import OutboxRelay
 from lanthanide_review.domain.dispositions import MAX_TERM_DAYS, DispositionError, DispositionStatus
 from lanthanide_review.domain.licences import ApprovalTerms, ItemCap, LicenceTermsError
@@ -39,7 +40,6 @@ from lanthanide_review.entrypoints.console.sessions import (
     new_csrf_token,
 )
 from lanthanide_review.service_layer import commands as cmd
-from lanthanide_review.service_layer import console_views as views
 from lanthanide_review.service_layer.dispositions import DispositionNotFound, DispositionService
 from lanthanide_review.service_layer.handlers import CaseNotFound, LicenceNotFound, ReviewService
 
@@ -225,7 +225,7 @@ def create_console(
             case, history, licence = await service.get_case(case_id)
         except CaseNotFound:
             raise _Refused(404, f"no case {case_id}") from None
-        usage = views.cumulative_for(await service.usage(), case)
+        usage = views.cumulative_for(await views.usage(service), case)
         case_dispositions = await dispositions.for_case(actor, case_id)
         days = service.policy.sla.working_days
         today = service.today()
