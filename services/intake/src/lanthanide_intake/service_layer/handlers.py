@@ -50,6 +50,8 @@ class Submissions:
         if route is None or envelope.event_type != route.event_type:
             return ()
         use_case = route.gated if self.submitter is not None else route.handler
+        if use_case is None:
+            return ()
         return await use_case(self, envelope, stamped_by)
 
     async def on_submitted(self, envelope: Envelope[Any], stamped_by: str | None = None) -> Sequence[Outgoing]:
@@ -114,18 +116,19 @@ UseCase = Callable[[Submissions, Envelope[Any], str | None], Awaitable[Sequence[
 @dataclass(frozen=True)
 class Route:
     """Where a payload type arrives (its event type on a catalogue topic) and its use cases:
-    `handler` on that topic, `gated` on each Kafka submitter's own `<topic>.<submitter>`."""
+    `handler` on that topic, `gated` on each Kafka submitter's own `<topic>.<submitter>` (None:
+    the payload has no submitters' topics)."""
 
     event_type: str
     topic: str
     handler: UseCase
-    gated: UseCase
+    gated: UseCase | None = None
 
 
 #: payload type -> route: every input intake handles, and nothing else.
 EVENT_HANDLERS: dict[type[BaseModel], Route] = {
     Application: Route("application.submitted", Topics.APPLICATIONS_SUBMITTED, Submissions.on_submitted,
-                       Submissions.on_submitted_by_submitter),
+                       gated=Submissions.on_submitted_by_submitter),
 }
 
 
@@ -140,11 +143,13 @@ class Subscription:
 
 
 def subscriptions(settings: IntakeSettings) -> list[Subscription]:
-    """The topics of EVENT_HANDLERS with this deployment's prefix, in the service's group, then
-    each Kafka submitter's own topic in a group of its own (each commits on its own, and adding a
-    submitter does not rebalance the others)."""
-    out = [Subscription(settings.topic(t), settings.group_id)
-           for t in dict.fromkeys(route.topic for route in EVENT_HANDLERS.values())]
-    out += [Subscription(topic, f"{settings.group_id}.{grant.submitter}", grant)
-            for topic, grant in settings.kafka_grants().items()]
+    """The topics of EVENT_HANDLERS with this deployment's prefix, in the service's group, then,
+    if the route of the shared submissions topic has a gate, each Kafka submitter's own topic
+    (`lanthanide.topics.submitter_topic`) in a group of its own (each commits on its own, and
+    adding a submitter does not rebalance the others)."""
+    routes = list(EVENT_HANDLERS.values())
+    out = [Subscription(settings.topic(t), settings.group_id) for t in dict.fromkeys(r.topic for r in routes)]
+    if any(r.topic == Topics.APPLICATIONS_SUBMITTED and r.gated is not None for r in routes):
+        out += [Subscription(topic, f"{settings.group_id}.{grant.submitter}", grant)
+                for topic, grant in settings.kafka_grants().items()]
     return out
