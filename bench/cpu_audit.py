@@ -28,9 +28,9 @@ from corpus import RESULTS, Record, applications, best_of, load, measured, repor
 from lanthanide.logging import configure_logging
 from lanthanide.settings import LoggingSettings
 from lanthanide_audit.adapters.store import LedgerStore, ledger
-from lanthanide_audit.entrypoints.stage import StageStats, append_records
-from lanthanide_audit.queries import verify
+from lanthanide_audit.service_layer.handlers import StageStats, append_records
 from lanthanide_audit.settings import AuditSettings
+from lanthanide_audit.views import verify
 from sqlalchemy import select
 
 

@@ -48,7 +48,7 @@ from lanthanide_notification.adapters.webhook import WebhookSender
 from lanthanide_notification.delivery_worker import DeliveryWorker
 from lanthanide_notification.domain.model import Subscription
 from lanthanide_notification.entrypoints.stage import handle_records
-from lanthanide_notification.service import NotificationService
+from lanthanide_notification.service_layer.handlers import NotificationService
 from lanthanide_notification.settings import NotificationSettings
 from sqlalchemy import func, select
 

@@ -15,7 +15,7 @@ from lanthanide.kafka import make_producer
 from lanthanide.serde import encode
 from lanthanide.settings import KafkaSettings
 from lanthanide.topics import Topics
-from lanthanide_audit.queries import verify
+from lanthanide_audit.views import verify
 
 pytestmark = [pytest.mark.kafka]
 

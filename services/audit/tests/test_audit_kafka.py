@@ -14,7 +14,7 @@ import pytest
 from click.testing import Result
 from lanthanide.topics import Topics
 from lanthanide_audit.cli import app as cli
-from lanthanide_audit.queries import case_timeline, verify
+from lanthanide_audit.views import case_timeline, verify
 from typer.testing import CliRunner
 
 pytestmark = [pytest.mark.kafka]

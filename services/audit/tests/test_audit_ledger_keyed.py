@@ -22,8 +22,8 @@ from lanthanide_audit.checkpointer import Checkpointer
 from lanthanide_audit.domain.checkpoints import Checkpoint, sign
 from lanthanide_audit.domain.ledger import GENESIS, LedgerKey, entry_hash, entry_mac
 from lanthanide_audit.domain.records import entry_from_record
-from lanthanide_audit.queries import verify
 from lanthanide_audit.settings import AuditSettings
+from lanthanide_audit.views import verify
 from lanthanide_cli.main import build as build_cli
 
 KEY = LedgerKey.of("ledger-key-" + "a" * 32)

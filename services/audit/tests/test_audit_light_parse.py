@@ -12,7 +12,7 @@ from lanthanide.topics import Topics
 from lanthanide_audit.adapters.store import LedgerStore
 from lanthanide_audit.domain.ledger import UNDECODABLE, canonical_bytes
 from lanthanide_audit.domain.records import entry_from_record, full_entry, light_entry
-from lanthanide_audit.queries import verify
+from lanthanide_audit.views import verify
 
 
 def _variant(env: Any, **changes: Any) -> bytes:

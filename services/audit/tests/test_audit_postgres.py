@@ -9,7 +9,7 @@ import pytest
 from lanthanide.serde import encode
 from lanthanide_audit.adapters.store import LedgerStore
 from lanthanide_audit.domain.records import entry_from_record
-from lanthanide_audit.queries import case_timeline, verify
+from lanthanide_audit.views import case_timeline, verify
 
 pytestmark = [pytest.mark.postgres]
 

@@ -31,7 +31,7 @@ from lanthanide_notification.adapters.webhook import WebhookSender
 from lanthanide_notification.delivery_worker import DeliveryWorker
 from lanthanide_notification.domain.addresses import AddressPolicy
 from lanthanide_notification.domain.retry import RetryPolicy
-from lanthanide_notification.service import NotificationService
+from lanthanide_notification.service_layer.handlers import NotificationService
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

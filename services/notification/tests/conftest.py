@@ -25,7 +25,7 @@ from lanthanide.settings import KafkaSettings
 from lanthanide.topics import Topics, dlq
 from lanthanide_notification.bootstrap import NotificationApp, build
 from lanthanide_notification.delivery_worker import DeliveryWorker
-from lanthanide_notification.service import NotificationService
+from lanthanide_notification.service_layer.handlers import NotificationService
 from lanthanide_notification.signing import endpoint_key, verify_signature
 
 #: Dev-only test secret; never used outside these tests.

@@ -19,7 +19,7 @@ from lanthanide.testing.factories import civilian_application
 from lanthanide_notification.adapters.store import SqlDeliveryLog
 from lanthanide_notification.domain.model import CaseContact
 from lanthanide_notification.domain.routing import merge_contacts
-from lanthanide_notification.service import NotificationService
+from lanthanide_notification.service_layer.handlers import NotificationService
 
 F = EventFactory("intake", instance="t")
 A, B = "api-key:erp-a", "api-key:erp-b"

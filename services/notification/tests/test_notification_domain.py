@@ -29,7 +29,8 @@ from lanthanide_notification.adapters.email import MailRenderer
 from lanthanide_notification.adapters.subscriptions import SubscriptionFileError, load_subscriptions
 from lanthanide_notification.domain.model import NoticeKind, Subscription, Target
 from lanthanide_notification.domain.retry import RetryPolicy, is_retryable_status
-from lanthanide_notification.domain.routing import contact_from, merge_contacts, notice_for, targets_for
+from lanthanide_notification.domain.routing import contact_from, merge_contacts, targets_for
+from lanthanide_notification.service_layer.handlers import notice_for
 from lanthanide_notification.signing import sign, verify_signature
 
 F = EventFactory("test", instance="t")
@@ -185,7 +186,7 @@ def test_the_stage_reads_the_topics_of_the_routing_registry() -> None:
     """Issue 11: the consumed topics derive from the registry (payload type -> topic, notice builder)."""
     from lanthanide.contracts import ApplicationAccepted, ApplicationRejected, CaseEvent, DecisionMade
     from lanthanide.topics import Topics
-    from lanthanide_notification.domain.routing import EVENT_HANDLERS, input_topics
+    from lanthanide_notification.service_layer.handlers import EVENT_HANDLERS, input_topics
     from lanthanide_notification.settings import NotificationSettings
 
     assert set(EVENT_HANDLERS) == {ApplicationAccepted, ApplicationRejected, CaseEvent, DecisionMade}

@@ -25,7 +25,7 @@ from lanthanide_notification.delivery_worker import DeliveryWorker
 from lanthanide_notification.domain.addresses import AddressPolicy
 from lanthanide_notification.domain.model import DeliveryResult, Notice, NoticeKind, Target
 from lanthanide_notification.domain.retry import LEASE_MARGIN_SECONDS, BackoffSchedule
-from lanthanide_notification.service import NotificationService
+from lanthanide_notification.service_layer.handlers import NotificationService
 from lanthanide_notification.settings import NotificationSettings
 
 REVIEW = EventFactory("review", instance="t")

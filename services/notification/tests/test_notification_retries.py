@@ -29,7 +29,7 @@ from lanthanide_notification.delivery_worker import DeliveryWorker
 from lanthanide_notification.domain.addresses import AddressPolicy
 from lanthanide_notification.domain.retry import BackoffSchedule, RetryPolicy
 from lanthanide_notification.entrypoints.http import make_http_app
-from lanthanide_notification.service import NotificationService
+from lanthanide_notification.service_layer.handlers import NotificationService
 from lanthanide_notification.settings import NotificationSettings
 
 REVIEW = EventFactory("review", instance="t")

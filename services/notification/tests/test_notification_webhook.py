@@ -16,7 +16,7 @@ from lanthanide_notification.adapters.webhook import WebhookSender
 from lanthanide_notification.domain.addresses import AddressPolicy
 from lanthanide_notification.domain.model import Notice, NoticeKind, Subscription, Target
 from lanthanide_notification.domain.retry import RetryPolicy
-from lanthanide_notification.service import NotificationService
+from lanthanide_notification.service_layer.handlers import NotificationService
 
 F = EventFactory("review", instance="t")
 SECRET = "test-only-webhook-secret"  # must match conftest.TEST_SECRET (dev-only)

@@ -239,7 +239,7 @@ async def test_a_bomb_and_a_slow_receiver_in_one_batch_do_not_hurt_the_other_del
     from lanthanide_notification.adapters.store import SqlDeliveryLog
     from lanthanide_notification.delivery_worker import DeliveryWorker
     from lanthanide_notification.domain.retry import BackoffSchedule
-    from lanthanide_notification.service import NotificationService
+    from lanthanide_notification.service_layer.handlers import NotificationService
 
     review = EventFactory("review", instance="t")
 

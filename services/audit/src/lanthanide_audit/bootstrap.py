@@ -20,7 +20,8 @@ from lanthanide_audit import SERVICE
 from lanthanide_audit.adapters.store import LedgerStore
 from lanthanide_audit.checkpointer import Checkpointer
 from lanthanide_audit.domain.checkpoints import Checkpoint
-from lanthanide_audit.entrypoints.stage import StageStats, register_audit_stage
+from lanthanide_audit.entrypoints.stage import register_audit_stage
+from lanthanide_audit.service_layer.handlers import StageStats
 from lanthanide_audit.settings import AuditSettings
 
 log = structlog.get_logger(__name__)

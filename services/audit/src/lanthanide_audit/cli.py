@@ -27,8 +27,8 @@ from typer.core import TyperGroup
 
 from lanthanide_audit.domain.ledger import VerifyReport
 from lanthanide_audit.domain.timeline import Timeline
-from lanthanide_audit.queries import case_timeline, export_csv, export_json, verify
 from lanthanide_audit.settings import AuditSettings
+from lanthanide_audit.views import case_timeline, export_csv, export_json, verify
 
 if TYPE_CHECKING:
     from lanthanide_audit.adapters.store import LedgerStore

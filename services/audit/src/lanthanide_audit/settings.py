@@ -44,9 +44,11 @@ class AuditSettings(ServiceSettings, TokenSettings):
     checkpoint_interval_seconds: float = Field(default=60.0, gt=0)
 
     def input_topics(self) -> list[str]:
-        """Every business topic of the catalogue (dead-letter topics are not business events;
-        audit's own checkpoints are not either: they describe the ledger, they are not in it)."""
-        return [self.topic(t) for t in Topics.all() if t != Topics.AUDIT_CHECKPOINTS]
+        """The topics this service consumes: those of the registry (service_layer/handlers.py
+        EVENT_HANDLERS: every business topic of the catalogue), with this deployment's prefix."""
+        from lanthanide_audit.service_layer.handlers import input_topics
+
+        return [self.topic(t) for t in input_topics()]
 
     def checkpoint_topic(self) -> str:
         return self.topic(Topics.AUDIT_CHECKPOINTS)

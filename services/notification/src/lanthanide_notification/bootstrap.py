@@ -26,7 +26,7 @@ from lanthanide_notification.domain.addresses import AddressPolicy
 from lanthanide_notification.domain.model import Channel
 from lanthanide_notification.domain.ports import Sender
 from lanthanide_notification.entrypoints.stage import register_notification_stage
-from lanthanide_notification.service import NotificationService
+from lanthanide_notification.service_layer.handlers import NotificationService
 from lanthanide_notification.settings import NotificationSettings
 
 log = get_logger(__name__)

@@ -22,8 +22,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lanthanide_notification.operations import list_deliveries, replay_failed
+from lanthanide_notification.service_layer.operations import replay_failed
 from lanthanide_notification.settings import NotificationSettings
+from lanthanide_notification.views import list_deliveries
 
 if TYPE_CHECKING:
     from lanthanide_notification.adapters.store import SqlDeliveryLog

@@ -81,9 +81,9 @@ class NotificationSettings(ServiceSettings, TokenSettings):
         return value
 
     def input_topics(self) -> list[str]:
-        """The topics this service consumes: those of the routing registry
-        (domain/routing.py EVENT_HANDLERS), with this deployment's prefix."""
-        from lanthanide_notification.domain.routing import input_topics
+        """The topics this service consumes: those of the registry
+        (service_layer/handlers.py EVENT_HANDLERS), with this deployment's prefix."""
+        from lanthanide_notification.service_layer.handlers import input_topics
 
         return [self.topic(t) for t in input_topics()]
 

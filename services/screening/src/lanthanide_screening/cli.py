@@ -168,11 +168,9 @@ def reference_list(
 
     Example: lanthanide reference list --data-dir .data
     """
-    from lanthanide_screening.adapters.reference_store import ReferenceStore, packaged
+    from lanthanide_screening.views import reference_datasets
 
-    store = ReferenceStore(_settings_data_dir(data_dir))
-    effective = store.effective()
-    rows = [d.as_row(effective.get(d.dataset) == d) for d in [*packaged(), *store.stored()]]
+    rows = reference_datasets(_settings_data_dir(data_dir))
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row))

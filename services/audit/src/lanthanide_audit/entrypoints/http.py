@@ -12,7 +12,7 @@ from lanthanide.health import add_health_routes
 from lanthanide.metrics import add_metrics_route
 from sqlalchemy import text
 
-from lanthanide_audit.queries import case_timeline, verify
+from lanthanide_audit.views import case_timeline, verify
 
 if TYPE_CHECKING:
     from lanthanide_audit.bootstrap import AuditApp

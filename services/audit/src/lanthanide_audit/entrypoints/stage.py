@@ -1,5 +1,7 @@
 """The Kafka stage: every record of every topic appended to the ledger, then the batch committed.
 
+The topics and the use case are the registry's (service_layer/handlers.py EVENT_HANDLERS).
+
 A raw batch stage of lanthanide.kafka (`register_batch_stage(raw=True)`): the ledger records
 every record, undecodable ones too, with its topic, partition and offset, so the runner hands
 it the records undecoded; audit produces no events and fails no record. The offsets are
@@ -10,54 +12,22 @@ read_committed: events of an aborted Kafka transaction never happened and are no
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
 import orjson
 from faststream.kafka import KafkaBroker
-from lanthanide import metrics, observe
-from lanthanide.conflicts import report_conflict
+from lanthanide import observe
 from lanthanide.kafka import BatchHandler, BatchResult, Input, register_batch_stage
 from lanthanide.logging import get_logger
 from lanthanide.settings import KafkaSettings
 
 from lanthanide_audit import SERVICE
 from lanthanide_audit.adapters.store import LedgerStore
-from lanthanide_audit.domain.ledger import UNDECODABLE
-from lanthanide_audit.domain.records import entry_from_record
+from lanthanide_audit.service_layer.handlers import EVENT_HANDLERS, RawRecord, StageStats
 
 log = get_logger(__name__)
-
-
-@dataclass
-class StageStats:
-    """Counters of one audit process (records read, entries appended) for health and tests."""
-
-    received: int = 0
-    appended: int = 0
-    undecodable: int = 0
-    conflicts: int = 0
-
-
-async def append_records(store: LedgerStore, records: Sequence[Any], stats: StageStats) -> int:
-    """Append one Kafka batch's records (anything with value, topic, partition, offset) to the
-    ledger; returns how many entries were new. The subscriber and bench/cpu_audit.py share it."""
-    entries = [
-        entry_from_record(r.value or b"", r.topic, r.partition, r.offset) for r in records
-    ]
-    appended, conflicts = await store.append_checked(entries)
-    metrics.LEDGER_ENTRIES.inc(appended)
-    for c in conflicts:
-        report_conflict(SERVICE, c.id_kind, c.conflict_id, topic=c.entry.topic, case_id=c.entry.case_id,
-                        first=c.first_fingerprint, second=c.fingerprint)
-    stats.conflicts += len(conflicts)
-    stats.received += len(entries)
-    stats.appended += appended
-    stats.undecodable += sum(1 for e in entries if e.event_type == UNDECODABLE)
-    log.debug("ledger_appended", received=len(entries), appended=appended)
-    return appended
 
 
 def _traced(records: Sequence[Any]) -> list[tuple[Any, Any]]:
@@ -78,14 +48,16 @@ def _traced(records: Sequence[Any]) -> list[tuple[Any, Any]]:
 
 
 def audit_stage(store: LedgerStore, stats: StageStats) -> BatchHandler:
-    """The raw batch stage: the batch's records appended to the ledger (`append_records`), the
-    ones that carry event ids given their spans in the batch's scope."""
+    """The raw batch stage: the batch's records to the use case of the registry
+    (service_layer/handlers.py EVENT_HANDLERS[RawRecord]: `append_records`), the ones that carry
+    event ids given their spans in the batch's scope."""
+    append = EVENT_HANDLERS[RawRecord].handler
 
     async def handle_batch(inputs: Sequence[Input]) -> BatchResult:
         records = [item.record for item in inputs]
         for record, ids in _traced(records):
             observe.add_to_batch(SERVICE, record, ids)
-        await append_records(store, records, stats)
+        await append(store, records, stats)
         return BatchResult()
 
     return handle_batch
@@ -100,7 +72,8 @@ def register_audit_stage(
     kafka: KafkaSettings,
     stats: StageStats,
 ) -> Any:
-    """Subscribe the ledger to `topics` as consumer group `group_id`."""
+    """Subscribe the ledger to `topics` (the registry's, `AuditSettings.input_topics()`) as
+    consumer group `group_id`."""
     return register_batch_stage(
         broker, topics=topics, group_id=group_id, service=SERVICE, settings=kafka,
         handle_batch=audit_stage(store, stats), isolation_level="read_committed", raw=True,

@@ -1,12 +1,14 @@
-"""Which events become notices, and who receives each notice.
+"""How events become notices, and who receives each notice (pure functions).
 
-The applicant's own contact (from the application) is an implicit subscription to every kind;
-explicit subscriptions add applicants' other endpoints and downstream systems.
+Which payload type becomes a notice through which builder is the registry's
+(service_layer/handlers.py EVENT_HANDLERS); the builders, the contact an event teaches and the
+targets of a notice are here. The applicant's own contact (from the application) is an implicit
+subscription to every kind; explicit subscriptions add applicants' other endpoints and
+downstream systems.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +23,6 @@ from lanthanide.contracts import (
 )
 from lanthanide.logging import get_logger
 from lanthanide.submitters import RULE_CONTACT_OWNER, case_submitter, may_change_contact
-from lanthanide.topics import Topics
-from pydantic import BaseModel
 
 from lanthanide_notification.domain.model import CaseContact, Notice, NoticeKind, Subscription, Target
 
@@ -88,7 +88,7 @@ def merge_contacts(old: CaseContact | None, new: CaseContact) -> CaseContact:
 
 
 @dataclass
-class _Draft:
+class Draft:
     """A notice being built: what every kind carries, which each kind's builder adds to."""
 
     base: dict[str, Any]
@@ -97,13 +97,15 @@ class _Draft:
     email: str | None
 
 
-def _received(payload: ApplicationAccepted, draft: _Draft) -> NoticeKind:
+def received(payload: ApplicationAccepted, draft: Draft) -> NoticeKind:
+    """application.accepted: the applicant is told it was received (and what is missing)."""
     draft.base |= {"complete": payload.complete, "missing_documents": payload.missing_documents,
                    "external_reference": payload.external_reference}
     return NoticeKind.RECEIVED
 
 
-def _rejected(payload: ApplicationRejected, draft: _Draft) -> NoticeKind:
+def rejected(payload: ApplicationRejected, draft: Draft) -> NoticeKind:
+    """application.rejected: the rejection, for registered subscriptions only."""
     draft.base |= {"errors": [e.model_dump() for e in payload.errors],
                    "external_reference": payload.external_reference,
                    "exporter_name": payload.exporter_name}
@@ -114,14 +116,16 @@ def _rejected(payload: ApplicationRejected, draft: _Draft) -> NoticeKind:
     return NoticeKind.REJECTED
 
 
-def _case_event(payload: CaseEvent, draft: _Draft) -> NoticeKind | None:
+def case_event(payload: CaseEvent, draft: Draft) -> NoticeKind | None:
+    """case.event: only a request for information is a notice."""
     if payload.kind is not CaseEventKind.INFO_REQUESTED:
         return None
     draft.base |= {"reason": payload.reason, "details": payload.details}
     return NoticeKind.INFO_REQUESTED
 
 
-def _decided(payload: DecisionMade, draft: _Draft) -> NoticeKind:
+def decided(payload: DecisionMade, draft: Draft) -> NoticeKind:
+    """decision.made: the outcome, to the contact the decision names (or the case's)."""
     draft.base |= {
         "decision_id": str(payload.decision_id),
         "outcome": payload.outcome.value,
@@ -138,39 +142,10 @@ def _decided(payload: DecisionMade, draft: _Draft) -> NoticeKind:
     return _DECISION_KINDS[payload.outcome]
 
 
-@dataclass(frozen=True)
-class NoticeRoute:
-    """Where a payload type arrives (catalogue topic) and how it becomes a notice."""
-
-    topic: str
-    build: Callable[[Any, _Draft], NoticeKind | None]
-
-
-#: payload type -> route: every input notification consumes (cosmicpython's EVENT_HANDLERS);
-#: `notice_for` dispatches through it and the stage subscribes to `input_topics()`.
-EVENT_HANDLERS: dict[type[BaseModel], NoticeRoute] = {
-    ApplicationAccepted: NoticeRoute(Topics.APPLICATIONS_ACCEPTED, _received),
-    ApplicationRejected: NoticeRoute(Topics.APPLICATIONS_REJECTED, _rejected),
-    CaseEvent: NoticeRoute(Topics.CASE_EVENTS, _case_event),
-    DecisionMade: NoticeRoute(Topics.DECISIONS, _decided),
-}
-
-
-def input_topics() -> list[str]:
-    """The catalogue topics notification consumes, from EVENT_HANDLERS (unprefixed)."""
-    return list(dict.fromkeys(route.topic for route in EVENT_HANDLERS.values()))
-
-
-def notice_for(envelope: Envelope[Any], contact: CaseContact | None) -> Notice | None:
-    """The notice an event gives rise to, or None for events nobody is told about.
-
-    `contact` is what we already know about the case (needed for info requests, whose
-    payload names no contact).
-    """
-    route = EVENT_HANDLERS.get(type(envelope.payload))
-    if route is None:
-        return None
-    draft = _Draft(
+def draft_for(envelope: Envelope[Any], contact: CaseContact | None) -> Draft:
+    """What every notice about this event carries, from what we already know about the case
+    (`contact`: needed for info requests, whose payload names no contact)."""
+    return Draft(
         base={
             "case_id": str(envelope.case_id) if envelope.case_id else None,
             "external_reference": contact.external_reference if contact else None,
@@ -180,9 +155,10 @@ def notice_for(envelope: Envelope[Any], contact: CaseContact | None) -> Notice |
         webhook=contact.webhook_url if contact else None,
         email=contact.email if contact else None,
     )
-    kind = route.build(envelope.payload, draft)
-    if kind is None:
-        return None
+
+
+def notice_of(envelope: Envelope[Any], draft: Draft, kind: NoticeKind) -> Notice:
+    """The notice of kind `kind` a builder made of `draft`."""
     return Notice(
         event_id=envelope.event_id,
         event_type=envelope.event_type,
@@ -193,6 +169,14 @@ def notice_for(envelope: Envelope[Any], contact: CaseContact | None) -> Notice |
         email=draft.email,
         context=draft.base,
     )
+
+
+def notice_for(envelope: Envelope[Any], contact: CaseContact | None) -> Notice | None:
+    """The notice an event gives rise to, through the registry: service_layer/handlers.py
+    `notice_for`, which the delivery worker still imports from here."""
+    from lanthanide_notification.service_layer.handlers import notice_for as through_registry
+
+    return through_registry(envelope, contact)
 
 
 def targets_for(notice: Notice, subscriptions: list[Subscription]) -> list[Target]:

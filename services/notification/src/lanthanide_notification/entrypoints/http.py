@@ -14,7 +14,8 @@ from lanthanide.health import add_health_routes
 from lanthanide.metrics import add_metrics_route
 from sqlalchemy import text
 
-from lanthanide_notification.operations import list_deliveries, replay_failed
+from lanthanide_notification.service_layer.operations import replay_failed
+from lanthanide_notification.views import list_deliveries
 
 if TYPE_CHECKING:
     from lanthanide_notification.bootstrap import NotificationApp

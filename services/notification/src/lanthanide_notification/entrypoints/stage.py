@@ -19,7 +19,7 @@ from lanthanide.kafka import BatchHandler, BatchResult, Input, Publisher, regist
 from lanthanide.settings import KafkaSettings
 
 from lanthanide_notification import SERVICE
-from lanthanide_notification.service import NotificationService
+from lanthanide_notification.service_layer.handlers import NotificationService
 
 
 def notification_stage(service: NotificationService) -> BatchHandler:

@@ -12,6 +12,7 @@ from lanthanide.dates import prc_today
 from lanthanide.metrics import add_metrics_route
 from pydantic import BaseModel, Field
 
+from lanthanide_screening import views
 from lanthanide_screening.domain.whatif import what_if
 from lanthanide_screening.service_layer.handlers import Screening
 
@@ -53,12 +54,7 @@ def make_app(screening: Screening, authenticator: Authenticator | None = None) -
 
     @app.get("/readyz")
     async def readyz() -> dict[str, object]:
-        engine = screening.engine
-        return {
-            "status": "ready",
-            "reference_data_version": engine.reference_data_version,
-            "lists": {lst.list_id: lst.version for lst in engine.index.lists},
-        }
+        return {"status": "ready", **views.loaded_reference(screening.engine)}
 
     add_metrics_route(app)
 
@@ -66,20 +62,7 @@ def make_app(screening: Screening, authenticator: Authenticator | None = None) -
     async def list_dispositions(_: Reader) -> list[dict[str, Any]]:
         """The dispositions screening applies (read-only: they are recorded in review and reach
         screening as disposition.recorded / disposition.revoked events)."""
-        return [
-            {
-                "disposition_id": d.disposition_id,
-                "case_id": d.case_id,
-                "party_key": d.party_key,
-                "list_id": d.list_id,
-                "entry_id": d.entry_id,
-                "list_version": d.list_version,
-                "expires_on": d.expires_on.isoformat(),
-                "approved_by": list(d.approved_by),
-                "status": d.status,
-            }
-            for d in await screening.store.list_dispositions()
-        ]
+        return await views.dispositions(screening.store)
 
     @app.post("/screen-name")
     async def screen_name(body: NameQuery, _: Reader) -> list[dict[str, object]]:

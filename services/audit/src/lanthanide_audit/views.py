@@ -1,4 +1,5 @@
-"""Read-side use cases over the ledger: a case's timeline, chain verification, exports."""
+"""Read models over the ledger (cosmicpython's views.py): a case's timeline, the chain's verify
+report, the timeline's exports. The CLI and the HTTP API both answer from here."""
 
 from __future__ import annotations
 
