@@ -34,7 +34,7 @@ def _clone(into: Path) -> Path:
 def _clone_env(clone: Path, kafka: str, data_dir: Path) -> dict[str, str]:
     # The clone's sources come first on the path, so every service runs the clone's code and
     # package data (the shared environment only provides the third-party libraries).
-    sources = [clone / "shared" / "src", *(clone / "services" / s / "src" for s in SERVICES)]
+    sources = [*sorted((clone / "shared").glob("*/src")), *(clone / "services" / s / "src" for s in SERVICES)]
     return {
         "PYTHONPATH": os.pathsep.join(str(p) for p in sources),
         "LANTHANIDE_KAFKA_BOOTSTRAP_SERVERS": kafka,
@@ -61,7 +61,9 @@ async def test_a_fresh_clone_with_nothing_beside_it_decides_an_application(
         [
             sys.executable,
             "-c",
-            "import lanthanide_screening, lanthanide; print(lanthanide_screening.__file__); print(lanthanide.__file__)",
+            # one module of each workspace member the services run on (lanthanide is a namespace)
+            "import lanthanide_screening, lanthanide.connection, lanthanide.runtime; "
+            "print(lanthanide_screening.__file__, lanthanide.connection.__file__, lanthanide.runtime.__file__)",
         ],
         env={**os.environ, **env},
         cwd=clone,
