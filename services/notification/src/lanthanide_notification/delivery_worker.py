@@ -51,11 +51,11 @@ from lanthanide_notification.domain.retry import (
     RetryPolicy,
     claim_lease_seconds,
 )
-from lanthanide_notification.domain.routing import notice_for
+from lanthanide_notification.service_layer.handlers import notice_for
 
 if TYPE_CHECKING:
     from lanthanide_notification.adapters.store import SqlDeliveryLog
-    from lanthanide_notification.service import NotificationService
+    from lanthanide_notification.service_layer.handlers import NotificationService
 
 log = get_logger(__name__)
 

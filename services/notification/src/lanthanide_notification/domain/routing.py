@@ -171,14 +171,6 @@ def notice_of(envelope: Envelope[Any], draft: Draft, kind: NoticeKind) -> Notice
     )
 
 
-def notice_for(envelope: Envelope[Any], contact: CaseContact | None) -> Notice | None:
-    """The notice an event gives rise to, through the registry: service_layer/handlers.py
-    `notice_for`, which the delivery worker still imports from here."""
-    from lanthanide_notification.service_layer.handlers import notice_for as through_registry
-
-    return through_registry(envelope, contact)
-
-
 def targets_for(notice: Notice, subscriptions: list[Subscription]) -> list[Target]:
     """Every distinct target for a notice: the applicant's own contact, then subscriptions."""
     found: list[Target] = []
