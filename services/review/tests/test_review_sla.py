@@ -101,3 +101,12 @@ def test_a_switched_off_clock_has_no_due_date() -> None:
     assert clock.due_date(CAL, 45) is None
     assert clock.working_days_left(CAL, 45, date(2027, 1, 1)) is None
     assert SlaClock.from_dict(clock.to_dict()) == clock
+
+
+def test_priming_loads_the_library_years_without_official_data_and_changes_no_answer() -> None:
+    years = range(2025, 2030)
+    primed = PrcCalendar().prime(years)
+    assert set(primed._library) == {y for y in years if not primed.is_official(y)} != set()
+    fresh = PrcCalendar()
+    days = [date(2025, 1, 1) + timedelta(days=i) for i in range(5 * 366)]
+    assert [primed.is_working_day(d) for d in days] == [fresh.is_working_day(d) for d in days]

@@ -10,6 +10,7 @@ from functools import partial
 
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
+from lanthanide.dates import prc_today
 from lanthanide.events import EventFactory
 from lanthanide.kafka import ensure_topics, make_broker, publisher_for, stop_publishers
 from lanthanide.logging import get_logger
@@ -81,7 +82,8 @@ def build_service(
         clock=clock,
         store=store or Store(settings.store_url()),
         policy=load_policy(settings.policy_file),
-        calendar=PrcCalendar(),
+        # this PRC year and the next two: every due date a new case gets (45 working days, pauses)
+        calendar=PrcCalendar().prime(range(this_year := prc_today().year, this_year + 3)),
         conflicts=ConflictRegister(settings.conflicts),
         factory=EventFactory("review", __version__, instance=settings.instance),
         topics=TopicNames.with_prefix(settings.topic_prefix),
