@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData, inspect
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 BASELINE = "0001"
 
@@ -32,9 +32,16 @@ def _config(migrations_dir: Path, connection: Any) -> Any:
 
 
 async def migrate_to_head(
-    engine: AsyncEngine, migrations_dir: Path, *, lock_id: int, baseline_tables: Collection[str] = ()
+    engine: AsyncEngine,
+    migrations_dir: Path,
+    *,
+    lock_id: int,
+    baseline_tables: Collection[str] = (),
+    then: Callable[[AsyncConnection], Awaitable[None]] | None = None,
 ) -> None:
-    """Upgrade the engine's database to the newest revision (idempotent, safe to race)."""
+    """Upgrade the engine's database to the newest revision (idempotent, safe to race); `then`
+    (seed rows a store needs, such as audit's chain head) runs in the same transaction, under the
+    same lock, so instances starting at once seed once."""
     from alembic import command
 
     def _upgrade(sync_conn: Any) -> None:
@@ -48,6 +55,8 @@ async def migrate_to_head(
         if engine.dialect.name == "postgresql":
             await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(lock_id)})")
         await conn.run_sync(_upgrade)
+        if then is not None:
+            await then(conn)
 
 
 def run_env(metadata: MetaData, url_env: Collection[str]) -> None:

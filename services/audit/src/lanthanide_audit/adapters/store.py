@@ -28,7 +28,7 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lanthanide_audit.domain.checkpoints import Checkpoint
 from lanthanide_audit.domain.ledger import (
@@ -189,15 +189,14 @@ class LedgerStore:
         """Create the tables and the chain head if missing (idempotent)."""
         # Alembic migrations (lanthanide.migrations: advisory lock on PostgreSQL, a database made
         # by create_all before migrations is adopted as the baseline).
-        await migrate_to_head(
-            self.engine, MIGRATIONS, lock_id=7423004, baseline_tables=BASELINE_TABLES
-        )
-        async with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                # Instances starting at once would both insert the genesis head: one at a time.
-                await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7423004)")
+        # The genesis head is seeded under the migration lock: instances starting at once seed once.
+        async def genesis(conn: AsyncConnection) -> None:
             if (await conn.execute(select(chain_head.c.id))).first() is None:
                 await conn.execute(chain_head.insert().values(id=1, seq=0, hash=GENESIS))
+
+        await migrate_to_head(
+            self.engine, MIGRATIONS, lock_id=7423004, baseline_tables=BASELINE_TABLES, then=genesis
+        )
 
     async def close(self) -> None:
         await self.engine.dispose()
