@@ -11,7 +11,7 @@ help:
 	@echo "make test   - unit, integration and end-to-end tests against a real broker and PostgreSQL"
 	@echo "make bench  - benchmarks, reports in bench/results/"
 	@echo "make bench-cpu - CPU per 1,000 applications of each service, replayed in-process"
-	@echo "make bench-cpu-compare - the same replays, BASE revision (default 820f5a8) vs this checkout, alternately"
+	@echo "make bench-cpu-compare - the same replays, BASE revision (default e1e873e) vs this checkout, alternately"
 	@echo "make compose-secrets - passwords, database roles and Kafka TLS material in deploy/secrets/"
 	@echo "make up     - the same stack in docker compose, secured (needs a Docker engine)"
 	@echo "make test-compose - build every image from Debian packages, run the compose stack, check it"
@@ -60,8 +60,9 @@ bench-cpu: install kafka-jars
 # The same replays on BASE and on this checkout, alternately in one run (bench/cpu_compare.py): BASE in a
 # git worktree under .cache/bench-base/ with its own venv, one shared corpus; bench/results/cpu_compare.{json,md}.
 # Fails if a service's CPU per 1,000 applications, head / base, is over 1.10 (CPU_COMPARE_ARGS=--report-only).
-# BASE 820f5a8 is the last commit before the issue-11 work (one house: import rules, Kafka edge, settings, ServiceApp).
-BASE ?= 820f5a8
+# BASE e1e873e is main just before the one-house refactor (issue 11) was merged, with the features of issues 13-15
+# and 18 that landed beside it; BASE=820f5a8 (before both) mixes the refactor with those features' own cost.
+BASE ?= e1e873e
 CPU_COMPARE_ARGS ?=
 bench-cpu-compare: install kafka-jars
 	test -f bench/results/corpus.jsonl || $(UV) run python bench/capture.py

@@ -1,11 +1,14 @@
 """CPU per 1,000 applications of each service's in-process replay: a base revision against this checkout.
 
-    uv run python bench/cpu_compare.py [--base 820f5a8] [--rounds 3] [--repeat 1] [--report-only]
+    uv run python bench/cpu_compare.py [--base e1e873e] [--rounds 3] [--repeat 1] [--report-only]
                                        [--services screening,review,audit,notification] [--threshold 1.10]
 
-`make bench-cpu-compare` runs it with BASE ?= 820f5a8, the last commit before the issue-11 work
-(one house: import rules, one Kafka edge, settings, ServiceApp), so the figures say whether that
-refactor cost CPU. The machine is shared and noisy, so absolute figures move from run to run;
+`make bench-cpu-compare` runs it with BASE ?= e1e873e, main just before the issue-11 refactor
+(one house: skeleton, consumer shape, review's unit of work, Kafka edge, workspace members) was
+merged, with the features of issues 13-15 and 18 that landed beside it, so the figures say whether
+that refactor cost CPU. Against 820f5a8, before both, the ratios also carry those features' cost
+(notification's delivery worker, review's queue projection): bench/results/compare_820f5a8/.
+The machine is shared and noisy, so absolute figures move from run to run;
 only the ratios of one run count, and the two revisions are measured alternately in that run:
 
 1. the corpus (bench/results/corpus.jsonl, made by bench/capture.py as `make bench-cpu` does
@@ -50,7 +53,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 CORPUS = RESULTS / "corpus.jsonl"
-DEFAULT_BASE = "820f5a8"
+DEFAULT_BASE = "e1e873e"
 SERVICES = ("screening", "review", "audit", "notification")
 
 # Per service: the headline figure (gated) and secondary figures (reported), as key paths into
@@ -163,8 +166,9 @@ class Revision:
 
     def where(self) -> dict[str, str]:
         """Which source tree the revision's Python imports the packages from (a check of the venv)."""
-        code = ("import json, lanthanide, lanthanide_screening, lanthanide_review, lanthanide_audit, "
-                "lanthanide_notification as n; print(json.dumps({m.__name__: m.__file__ for m in "
+        # lanthanide is a namespace package (no __file__) since the workspace split: ask a module
+        code = ("import json, lanthanide.serde as lanthanide, lanthanide_screening, lanthanide_review, "
+                "lanthanide_audit, lanthanide_notification as n; print(json.dumps({m.__name__: m.__file__ for m in "
                 "(lanthanide, lanthanide_screening, lanthanide_review, lanthanide_audit, n)}))")
         out = subprocess.run([str(self.python), "-c", code], cwd=self.tree, env=clean_env(), check=True,
                              capture_output=True, text=True).stdout
