@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -22,6 +22,8 @@ from lanthanide.settings import KafkaSettings
 log = get_logger(__name__)
 
 Hook = Callable[[], Awaitable[Any]]
+#: A background task: a coroutine function run for the life of the process.
+Job = Callable[[], Coroutine[Any, Any, Any]]
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,11 @@ class ServiceApp:
     http_port: int | None = None
     on_startup: Sequence[Hook] = ()
     on_shutdown: Sequence[Hook] = ()
-    background: Sequence[Hook] = ()
+    background: Sequence[Job] = ()
 
     @classmethod
     def around(cls, name: str, service: Any, *, http_app: Any | None = None,
-               background: Sequence[Hook] = ()) -> ServiceApp:
+               background: Sequence[Job] = ()) -> ServiceApp:
         """The ServiceApp of a service object that holds `settings` (a ServiceSettings), `broker`,
         and `start`/`stop` run before and after the broker."""
         settings = service.settings
@@ -105,8 +107,7 @@ async def run_service(app: ServiceApp) -> None:
             app.http_app, host=app.http_host, port=app.http_port, log_level="warning",
             access_log=False, lifespan="on",
         )
-        server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server = embedded_server(config)
         server_task = asyncio.create_task(server.serve(), name=f"{name}-http")
     log.info("service_started", http_port=app.http_port)
 
@@ -128,6 +129,22 @@ async def run_service(app: ServiceApp) -> None:
                         seconds=kafka.drain_timeout_seconds)
     tracing.shutdown_tracing()
     log.info("service_stopped")
+
+
+def embedded_server(config: Any) -> Any:
+    """A uvicorn Server that leaves the process's signals alone: the service's own SIGTERM
+    handler (run_service) stops it by `should_exit`. uvicorn (0.29+) takes SIGTERM/SIGINT over
+    for as long as `serve()` runs (`capture_signals`) and raises them again when it returns."""
+    import contextlib
+
+    import uvicorn
+
+    class _Embedded(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return _Embedded(config)
 
 
 async def _stop_quietly(broker: KafkaBroker, on_shutdown: Sequence[Hook]) -> None:

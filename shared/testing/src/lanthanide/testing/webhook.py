@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from lanthanide.runtime import embedded_server
 from lanthanide.testing.processes import free_port
 
 
@@ -76,8 +77,7 @@ class WebhookReceiver:
 
     async def __aenter__(self) -> WebhookReceiver:
         config = uvicorn.Config(self, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server = embedded_server(config)
         self._task = asyncio.create_task(self._server.serve())
         while not self._server.started:
             await asyncio.sleep(0.05)
