@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 from corpus import RESULTS, Record, load, measured, report
+from lanthanide.dates import prc_today
 from lanthanide.kafka import Publisher
 from lanthanide.logging import configure_logging
 from lanthanide.settings import LoggingSettings
@@ -67,6 +68,7 @@ async def replay(records: list[Record], *, batch_size: int | None, db_url: str |
         settings = ReviewSettings(data_dir=Path(tmp) / "data", db_url=db_url, instance="bench")
         service = build_service(settings)
         await service.store.migrate()
+        service.calendar.prime(prc_today().year)  # as ReviewApp.start does
         publisher = CollectingPublisher()
         relay = OutboxRelay(service.store, publisher)
         size = batch_size or settings.kafka.max_batch_records

@@ -105,7 +105,8 @@ def test_a_switched_off_clock_has_no_due_date() -> None:
 
 def test_priming_loads_the_library_years_without_official_data_and_changes_no_answer() -> None:
     years = range(2025, 2030)
-    primed = PrcCalendar().prime(years)
+    primed = PrcCalendar()
+    primed.prime(2025, years=5)
     assert set(primed._library) == {y for y in years if not primed.is_official(y)} != set()
     fresh = PrcCalendar()
     days = [date(2025, 1, 1) + timedelta(days=i) for i in range(5 * 366)]

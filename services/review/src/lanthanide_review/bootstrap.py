@@ -45,8 +45,10 @@ class ReviewApp:
     http_app: FastAPI
 
     async def start(self) -> None:
-        """Migrate the database and create prefixed topics (tests) before consuming."""
+        """Migrate the database, load the calendar years new due dates fall in, and create
+        prefixed topics (tests) before consuming."""
         await self.store.migrate()
+        self.service.calendar.prime(prc_today().year)
         if self.settings.topic_prefix:
             names = [*self.settings.input_topics, self.service.topics.case_events, self.service.topics.decisions,
                      self.service.topics.dispositions]
@@ -82,8 +84,7 @@ def build_service(
         clock=clock,
         store=store or Store(settings.store_url()),
         policy=load_policy(settings.policy_file),
-        # this PRC year and the next two: every due date a new case gets (45 working days, pauses)
-        calendar=PrcCalendar().prime(range(this_year := prc_today().year, this_year + 3)),
+        calendar=PrcCalendar(),
         conflicts=ConflictRegister(settings.conflicts),
         factory=EventFactory("review", __version__, instance=settings.instance),
         topics=TopicNames.with_prefix(settings.topic_prefix),

@@ -45,14 +45,14 @@ class PrcCalendar:
             self._library[year] = (off, workdays)
         return self._library[year]
 
-    def prime(self, years: range) -> PrcCalendar:
-        """Load the library's tables for every year in `years` without official data now, so the
-        one-time cost (holidays' CN tables, about half a CPU second) is paid at start-up rather
-        than by the first event whose due date crosses into such a year."""
-        for year in years:
+    def prime(self, from_year: int, years: int = 3) -> None:
+        """Load the library's tables now for `years` years from `from_year` that have no official
+        data (a service starting: this PRC year and the next two, where new due dates fall), so
+        the one-time cost (holidays' CN tables, about half a CPU second) is paid at start-up
+        rather than by the first event whose due date crosses into such a year."""
+        for year in range(from_year, from_year + years):
             if year not in self._supplement:
                 self._library_year(year)
-        return self
 
     def is_official(self, year: int) -> bool:
         """Whether the year's official arrangement (State Council notice) is in the data."""
