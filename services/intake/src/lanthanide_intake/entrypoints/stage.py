@@ -57,14 +57,6 @@ class IntakeStage:
                                          _header(record, SUBMITTER_HEADER))]
 
 
-class SubmitterGate(IntakeStage):
-    """The stage of a Kafka submitter's own topic: the gate of service_layer/handlers.py
-    (`Submissions.on_submitted_by_submitter`), the submitter taken from the topic."""
-
-    def __init__(self, events: EventFactory, topic: Callable[[str], str], submitter: SubmitterGrant) -> None:
-        super().__init__(events, topic, submitter)
-
-
 def _header(record: ConsumerRecord[Any, Any], name: str) -> str | None:
     for key, value in record.headers or ():
         if key == name and isinstance(value, bytes):
@@ -84,8 +76,7 @@ def register(broker: KafkaBroker, settings: IntakeSettings, events: EventFactory
     `subscriptions`: the shared topic, then every Kafka submitter's own); returns the topics."""
     subs = subscriptions(settings)
     for sub in subs:
-        stage = IntakeStage(events, settings.topic) if sub.submitter is None else \
-            SubmitterGate(events, settings.topic, sub.submitter)
+        stage = IntakeStage(events, settings.topic, sub.submitter)
         register_stage(
             broker, topics=[sub.topic], group_id=sub.group_id, service="intake", handle=stage.on_envelope,
             settings=settings.kafka, on_undecodable=stage.on_undecodable,
