@@ -35,6 +35,7 @@ import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from lanthanide import metrics, observe, tracing
 from lanthanide.cloudevents import json_record_headers, record_headers
 from lanthanide.connection import (
     KafkaSettings,
@@ -46,26 +47,19 @@ from lanthanide.connection import make_consumer as make_consumer  # the client f
 from lanthanide.connection import make_producer as make_producer
 from lanthanide.contracts.envelope import Envelope
 from lanthanide.events import BAD_EVENT_ERRORS, CODE_BUG_ERRORS, Outgoing
+from lanthanide.logging import get_logger
 from lanthanide.serde import DecodeError, decode, encode
 from lanthanide.topics import all_topics_with_dlq, dlq
 
 if TYPE_CHECKING:
-    # Imported where used: `python -m lanthanide.kafka_acls` and the CLI's imports stay light.
+    # FastStream is imported where it is used (make_broker, the subscribers): the light callers
+    # (lanthanide.kafka_secure's ACL commands, ensure_topics) do not need it.
     from faststream.kafka import KafkaBroker
     from faststream.message import StreamMessage
     from faststream.security import BaseSecurity
 
 
-class _Log:
-    """The module logger, bound on first use (structlog is not a client dependency)."""
-
-    def __getattr__(self, name: str) -> Any:
-        from lanthanide.logging import get_logger
-
-        return getattr(get_logger(__name__), name)
-
-
-log = _Log()
+log = get_logger(__name__)
 
 Handler = Callable[[Envelope[Any]], Awaitable[Sequence[Outgoing]]]
 
@@ -113,7 +107,6 @@ def security_of(settings: KafkaSettings) -> BaseSecurity | None:
 def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
     """A FastStream Kafka broker with durable, idempotent production (acks=all, enable_idempotence)."""
     from faststream.kafka import KafkaBroker
-    from lanthanide import metrics, tracing
 
     return KafkaBroker(
         client_options(settings)["bootstrap_servers"],
@@ -201,7 +194,6 @@ def encoded_headers_of(data: dict[str, Any]) -> dict[str, str]:
 
 
 def _traced(headers: dict[str, str], correlation_id: Any, event_id: str, causation_id: Any) -> dict[str, str]:
-    from lanthanide import observe
     headers.update(observe.trace_headers(correlation_id, event_id, causation_id))
     return headers
 
@@ -304,7 +296,6 @@ class Publisher:
         await self._send_all(items)
 
     async def _send_all(self, items: Sequence[tuple[str, bytes, bytes | None, dict[str, str]]]) -> None:
-        from lanthanide import metrics
         if not items:
             return
         producer = await self._own_producer()
@@ -447,8 +438,6 @@ async def run_batch(
     awaited, then `after_batch` runs (review: the outbox flush), all inside the batch's observe
     scope. Anything raised propagates: the subscriber commits nothing and the batch is redelivered.
     """
-    from lanthanide import observe
-
     # One trace scope for the batch: its outputs' traceparent names the span that made them.
     with observe.handling_batch(service, ()):
         inputs: list[Input] = []
@@ -528,8 +517,6 @@ async def _dead_letter_failure(publisher: Publisher, item: Input, error: Excepti
     """Dead-letter an input its stage failed on: bad data (`handler_failed`) or, for a
     TypeError, a bug in the code (`handler_bug`, counted apart: a person must fix the code,
     not the event). Either way the partition goes on."""
-    from lanthanide import metrics
-
     event_id = str(item.envelope.event_id) if item.envelope is not None else None
     if isinstance(error, CODE_BUG_ERRORS):
         metrics.handler_bug(service, item.topic)
@@ -616,8 +603,6 @@ def per_record(
     scope (`handled_header` reads its record), inside `batch_scope` if given."""
 
     async def handle_batch(inputs: Sequence[Input]) -> BatchResult:
-        from lanthanide import observe
-
         result = BatchResult(origins=[])
         assert result.origins is not None
         async with batch_scope() if batch_scope is not None else nullcontext():
@@ -647,7 +632,6 @@ async def dead_letter(
     """Send a record that cannot be handled to `<topic>.dlq` with the error; count it (metric
     lanthanide_dead_letters_total) and log it at ERROR: a dead letter needs a person.
     The log line and the header carry the reason code and coordinates, never input text."""
-    from lanthanide import metrics
     metrics.dead_lettered(service, record.topic)
     log.error("dead_lettered", topic=record.topic, partition=record.partition,
               offset=record.offset, reason=reason, error=error[:200])

@@ -122,7 +122,7 @@ class ServiceSettings(BaseSettings):
             for name in ("db_url", "database_url"):
                 url = getattr(self, name, None)
                 if isinstance(url, str) and not url.startswith("sqlite"):
-                    from sqlalchemy.engine import make_url  # services only (the client has no SQLAlchemy)
+                    from sqlalchemy.engine import make_url  # only with a store URL to fill (intake has none)
 
                     parsed = make_url(url)
                     if parsed.username and parsed.password is None:
