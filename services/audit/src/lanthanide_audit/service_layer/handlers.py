@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lanthanide import metrics
 from lanthanide.conflicts import report_conflict
@@ -21,9 +21,11 @@ from lanthanide.logging import get_logger
 from lanthanide.topics import Topics
 
 from lanthanide_audit import SERVICE
-from lanthanide_audit.adapters.store import LedgerStore
 from lanthanide_audit.domain.ledger import UNDECODABLE
 from lanthanide_audit.domain.records import entry_from_record
+
+if TYPE_CHECKING:  # handed in by bootstrap; the service layer does not import the adapter
+    from lanthanide_audit.adapters.store import LedgerStore
 
 log = get_logger(__name__)
 
