@@ -7,12 +7,14 @@ the batch in flight and commits it before the consumer leaves the group.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import uvicorn
 from faststream.kafka import KafkaBroker
 from lanthanide import metrics, tracing
 from lanthanide.kafka import ensure_topics, stop_publishers
@@ -101,13 +103,11 @@ async def run_service(app: ServiceApp) -> None:
     server = None
     server_task = None
     if app.http_app is not None and app.http_port is not None:
-        import uvicorn
-
         config = uvicorn.Config(
             app.http_app, host=app.http_host, port=app.http_port, log_level="warning",
             access_log=False, lifespan="on",
         )
-        server = embedded_server(config)
+        server = EmbeddedServer(config)
         server_task = asyncio.create_task(server.serve(), name=f"{name}-http")
     log.info("service_started", http_port=app.http_port)
 
@@ -131,20 +131,14 @@ async def run_service(app: ServiceApp) -> None:
     log.info("service_stopped")
 
 
-def embedded_server(config: Any) -> Any:
+class EmbeddedServer(uvicorn.Server):
     """A uvicorn Server that leaves the process's signals alone: the service's own SIGTERM
-    handler (run_service) stops it by `should_exit`. uvicorn (0.29+) takes SIGTERM/SIGINT over
-    for as long as `serve()` runs (`capture_signals`) and raises them again when it returns."""
-    import contextlib
+    handler (run_service) stops it by `should_exit`. uvicorn (0.29+) otherwise takes
+    SIGTERM/SIGINT over for as long as `serve()` runs and raises them again when it returns."""
 
-    import uvicorn
-
-    class _Embedded(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    return _Embedded(config)
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def _stop_quietly(broker: KafkaBroker, on_shutdown: Sequence[Hook]) -> None:

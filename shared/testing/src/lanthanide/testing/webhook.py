@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from lanthanide.runtime import embedded_server
+from lanthanide.runtime import EmbeddedServer
 from lanthanide.testing.processes import free_port
 
 
@@ -77,7 +77,7 @@ class WebhookReceiver:
 
     async def __aenter__(self) -> WebhookReceiver:
         config = uvicorn.Config(self, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self._server = embedded_server(config)
+        self._server = EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve())
         while not self._server.started:
             await asyncio.sleep(0.05)
