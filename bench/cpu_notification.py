@@ -48,7 +48,7 @@ from lanthanide_notification.adapters.webhook import WebhookSender
 from lanthanide_notification.delivery_worker import DeliveryWorker
 from lanthanide_notification.domain.model import Subscription
 from lanthanide_notification.entrypoints.stage import handle_records
-from lanthanide_notification.service_layer.handlers import NotificationService
+from lanthanide_notification.service_layer.handlers import NotificationService, input_topics
 from lanthanide_notification.settings import NotificationSettings
 from sqlalchemy import func, select
 
@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="one webhook run under pyinstrument")
     args = parser.parse_args()
     configure_logging("notification-bench", LoggingSettings(level="WARNING"))
-    topics = set(NotificationSettings().input_topics())
+    topics = set(NotificationSettings().topics(input_topics()))
     records = load(topics=topics)
     apps = applications(load(topics={Topics.APPLICATIONS_SUBMITTED})) or len(records)
     if args.profile:

@@ -192,4 +192,4 @@ def test_the_stage_reads_the_topics_of_the_routing_registry() -> None:
     assert set(EVENT_HANDLERS) == {ApplicationAccepted, ApplicationRejected, CaseEvent, DecisionMade}
     assert input_topics() == [Topics.APPLICATIONS_ACCEPTED, Topics.APPLICATIONS_REJECTED, Topics.CASE_EVENTS,
                               Topics.DECISIONS]
-    assert NotificationSettings(topic_prefix="t1.").input_topics() == [f"t1.{t}" for t in input_topics()]
+    assert NotificationSettings(topic_prefix="t1.").topics(input_topics()) == [f"t1.{t}" for t in input_topics()]

@@ -69,4 +69,4 @@ def test_the_consumer_reads_the_topics_of_the_registry() -> None:
 
     assert set(EVENT_HANDLERS) == {ScreeningCompleted, ShipmentReported}
     assert input_topics() == [Topics.SCREENING_COMPLETED, Topics.SHIPMENTS_REPORTED]
-    assert ReviewSettings(topic_prefix="t1.").input_topics == [f"t1.{t}" for t in input_topics()]
+    assert ReviewSettings(topic_prefix="t1.").topics(input_topics()) == [f"t1.{t}" for t in input_topics()]

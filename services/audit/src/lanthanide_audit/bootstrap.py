@@ -21,7 +21,7 @@ from lanthanide_audit.adapters.store import LedgerStore
 from lanthanide_audit.checkpointer import Checkpointer
 from lanthanide_audit.domain.checkpoints import Checkpoint
 from lanthanide_audit.entrypoints.stage import register_audit_stage
-from lanthanide_audit.service_layer.handlers import StageStats
+from lanthanide_audit.service_layer.handlers import StageStats, input_topics
 from lanthanide_audit.settings import AuditSettings
 
 log = structlog.get_logger(__name__)
@@ -98,7 +98,7 @@ def build(
     store = store or LedgerStore.from_url(settings.store_url(), keys[0] if keys else None)
     stats = StageStats()
     register_audit_stage(
-        broker, store, topics=settings.input_topics(), group_id=settings.group_id,
+        broker, store, topics=settings.topics(input_topics()), group_id=settings.group_id,
         kafka=settings.kafka, stats=stats,
     )
     app = AuditApp(settings=settings, broker=broker, store=store, stats=stats)

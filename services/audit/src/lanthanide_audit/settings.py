@@ -43,13 +43,6 @@ class AuditSettings(ServiceSettings, TokenSettings):
     #: How often a checkpoint is signed and published while the head moves (and once at shutdown).
     checkpoint_interval_seconds: float = Field(default=60.0, gt=0)
 
-    def input_topics(self) -> list[str]:
-        """The topics this service consumes: those of the registry (service_layer/handlers.py
-        EVENT_HANDLERS: every business topic of the catalogue), with this deployment's prefix."""
-        from lanthanide_audit.service_layer.handlers import input_topics
-
-        return [self.topic(t) for t in input_topics()]
-
     def checkpoint_topic(self) -> str:
         return self.topic(Topics.AUDIT_CHECKPOINTS)
 

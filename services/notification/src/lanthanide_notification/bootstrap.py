@@ -26,7 +26,7 @@ from lanthanide_notification.domain.addresses import AddressPolicy
 from lanthanide_notification.domain.model import Channel
 from lanthanide_notification.domain.ports import Sender
 from lanthanide_notification.entrypoints.stage import register_notification_stage
-from lanthanide_notification.service_layer.handlers import NotificationService
+from lanthanide_notification.service_layer.handlers import NotificationService, input_topics
 from lanthanide_notification.settings import NotificationSettings
 
 log = get_logger(__name__)
@@ -126,7 +126,7 @@ def build(
     # A consumed batch that queued deliveries has the worker look at the queue at once.
     service.on_queued = worker.wake
     register_notification_stage(
-        broker, service, topics=settings.input_topics(), group_id=settings.group_id,
+        broker, service, topics=settings.topics(input_topics()), group_id=settings.group_id,
         kafka=settings.kafka,
     )
     return NotificationApp(settings=settings, broker=broker, store=store, http=http, service=service,

@@ -80,13 +80,6 @@ class NotificationSettings(ServiceSettings, TokenSettings):
                 raise ValueError(f"{network!r} is not a network in CIDR form (e.g. 127.0.0.1/32)") from None
         return value
 
-    def input_topics(self) -> list[str]:
-        """The topics this service consumes: those of the registry
-        (service_layer/handlers.py EVENT_HANDLERS), with this deployment's prefix."""
-        from lanthanide_notification.service_layer.handlers import input_topics
-
-        return [self.topic(t) for t in input_topics()]
-
     def delivery_lease(self) -> float:
         """Seconds the delivery worker's claim on a delivery lasts (how long the delivery of a
         process that died waits for another instance): the longest round of attempts (the retry

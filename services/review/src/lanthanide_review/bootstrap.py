@@ -27,7 +27,7 @@ from lanthanide_review.domain.sla import PrcCalendar
 from lanthanide_review.entrypoints import metrics as review_metrics
 from lanthanide_review.entrypoints.consumer import register_consumer
 from lanthanide_review.entrypoints.http import create_app
-from lanthanide_review.service_layer.handlers import ReviewService, TopicNames
+from lanthanide_review.service_layer.handlers import ReviewService, TopicNames, input_topics
 from lanthanide_review.settings import ReviewSettings
 
 log = get_logger(__name__)
@@ -50,8 +50,8 @@ class ReviewApp:
         await self.store.migrate()
         self.service.calendar.prime(prc_today().year)
         if self.settings.topic_prefix:
-            names = [*self.settings.input_topics, self.service.topics.case_events, self.service.topics.decisions,
-                     self.service.topics.dispositions]
+            out = self.service.topics
+            names = [*self.settings.topics(input_topics()), out.case_events, out.decisions, out.dispositions]
             await ensure_topics(self.settings.kafka, [*names, *(dlq(n) for n in names)])
         log.info("review_ready", policy_version=self.service.policy.version)
 

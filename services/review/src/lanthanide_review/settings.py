@@ -44,11 +44,3 @@ class ReviewSettings(ServiceSettings, TokenSettings):
         if self.console_session_secret is not None:
             opts.session_secret = self.console_session_secret.get_secret_value()
         return opts
-
-    @property
-    def input_topics(self) -> list[str]:
-        """The topics the consumer reads: those of the use-case registry
-        (service_layer/handlers.py EVENT_HANDLERS), with this deployment's prefix."""
-        from lanthanide_review.service_layer.handlers import input_topics
-
-        return [self.topic(t) for t in input_topics()]

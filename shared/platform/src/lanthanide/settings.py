@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -82,6 +83,10 @@ class ServiceSettings(BaseSettings):
     def topic(self, name: str) -> str:
         """A catalogue topic name with this deployment's prefix."""
         return f"{self.topic_prefix}{name}"
+
+    def topics(self, names: Iterable[str]) -> list[str]:
+        """Catalogue topic names (a service's registry's `input_topics()`) with this deployment's prefix."""
+        return [self.topic(name) for name in names]
 
     def store_url(self) -> str:
         """The store's URL: database_url, else the SQLite file `<data_dir>/<store_name>.db`."""

@@ -72,7 +72,7 @@ def register_audit_stage(
     kafka: KafkaSettings,
     stats: StageStats,
 ) -> Any:
-    """Subscribe the ledger to `topics` (the registry's, `AuditSettings.input_topics()`) as
+    """Subscribe the ledger to `topics` (the registry's, `settings.topics(input_topics())`) as
     consumer group `group_id`."""
     return register_batch_stage(
         broker, topics=topics, group_id=group_id, service=SERVICE, settings=kafka,

@@ -5,7 +5,7 @@ Audit does not decode what it records: the ledger keeps every record, undecodabl
 its topic, partition and offset. So `EVENT_HANDLERS` has one key, the raw Kafka record
 (`RawRecord`), whose route names every business topic of the catalogue and the use case
 `append_records`; the stage (entrypoints/stage.py) subscribes to `input_topics()` (and
-`AuditSettings.input_topics()`, prefixed), derived from it. No broker, database or HTTP library
+`settings.topics(input_topics())`, prefixed), derived from it. No broker, database or HTTP library
 is imported here: the store is handed in by bootstrap.
 """
 

@@ -4,7 +4,7 @@ out (cosmicpython's handlers.py).
 `EVENT_HANDLERS` is the one place that says which payload type notification handles, on which
 catalogue topic, and how it becomes a notice (a builder of domain/routing.py); `notice_for`
 dispatches through it, and the stage subscribes to `input_topics()` (prefixed:
-`NotificationSettings.input_topics()`), derived from it. No broker, database or HTTP library is
+`settings.topics(input_topics())`), derived from it. No broker, database or HTTP library is
 imported here: the store and the senders are handed in by bootstrap.
 
 The Kafka consumer never delivers: `handle_batch` learns the case contacts, works out each

@@ -17,7 +17,7 @@ from faststream.kafka import KafkaBroker
 from lanthanide.kafka import BatchHandler, BatchResult, Input, Publisher, register_batch_stage, run_batch
 
 from lanthanide_review.adapters.outbox import OutboxRelay
-from lanthanide_review.service_layer.handlers import ReviewService
+from lanthanide_review.service_layer.handlers import ReviewService, input_topics
 from lanthanide_review.settings import ReviewSettings
 
 SERVICE = "review"
@@ -51,6 +51,6 @@ async def process_batch(
 def register_consumer(broker: KafkaBroker, settings: ReviewSettings, service: ReviewService, relay: OutboxRelay) -> Any:
     """Subscribe the review use cases to their input topics (group lanthanide-review)."""
     return register_batch_stage(
-        broker, topics=settings.input_topics, group_id=settings.group_id, service=SERVICE,
+        broker, topics=settings.topics(input_topics()), group_id=settings.group_id, service=SERVICE,
         settings=settings.kafka, handle_batch=review_stage(service), after_batch=relay.flush,
     )
