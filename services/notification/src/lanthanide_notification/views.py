@@ -28,5 +28,5 @@ async def list_deliveries(store: SqlDeliveryLog, status: ListedStatus, limit: in
         {"id": p.id, "status": "pending", "event_id": str(p.event_id), "webhook_id": str(p.event_id),
          "channel": p.channel, "target": p.target, "attempts": p.attempts, "rounds": p.rounds,
          "next_attempt_at": p.next_attempt_at.isoformat(), "replay": bool(p.replay)}
-        for p in (await store.pending())[:limit]
+        for p in await store.pending(limit)
     ]

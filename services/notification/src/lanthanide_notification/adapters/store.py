@@ -504,10 +504,11 @@ class SqlDeliveryLog:
             await conn.execute(update(pending_deliveries).where(pending_deliveries.c.id == item.id)
                                .values(next_attempt_at=item.next_attempt_at))
 
-    async def pending(self) -> list[PendingDelivery]:
-        """Every pending delivery, due or not (for operators and tests)."""
+    async def pending(self, limit: int | None = None) -> list[PendingDelivery]:
+        """The pending deliveries by id (the first `limit`, else all), due or not (for operators and tests)."""
+        query = select(pending_deliveries).order_by(pending_deliveries.c.id).limit(limit)
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(pending_deliveries).order_by(pending_deliveries.c.id))).mappings().all()
+            rows = (await conn.execute(query)).mappings().all()
         return [_pending(r) for r in rows]
 
     async def reschedule(self, item: PendingDelivery, result: DeliveryResult, at: datetime) -> None:
